@@ -1,0 +1,52 @@
+"""The `atlassian-auth-proxy` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mitmproxy.exceptions import OptionsError
+
+from proxy_addon.credentials import resolve_credentials
+from proxy_addon.settings import SettingsError, load_settings
+
+PROG = "atlassian-auth-proxy"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="A forward proxy that adds your Atlassian API token to HTTPS requests for Atlassian Cloud.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser("run", help="run the proxy in the foreground")
+    run.add_argument("--listen-host", help="address to listen on (default 127.0.0.1)")
+    run.add_argument("--listen-port", type=int, help="port to listen on (default 8080; 0 picks a free one)")
+    run.add_argument("--config", type=Path, help="TOML settings file (else ATLASSIAN_PROXY_CONFIG)")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config, listen_host=args.listen_host, listen_port=args.listen_port)
+    credentials = resolve_credentials(settings)
+
+    from proxy_addon.server import serve
+
+    asyncio.run(serve(settings, credentials))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"run": run}[args.command](args)
+    except (SettingsError, OptionsError) as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

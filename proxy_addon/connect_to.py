@@ -1,0 +1,54 @@
+"""CONNECT_TO: send the TCP connection for a host elsewhere, like curl's --connect-to.
+
+The redirect happens at name resolution, below mitmproxy's view: mitmproxy still believes it
+talks to the original name, so `request.host`, SNI, certificate checks and every credential
+decision keep using it. (Rewriting `server.address` in `server_connect` would instead make
+mitmproxy report the new address as the request's host.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from proxy_addon.hosts import normalize_host
+from proxy_addon.settings import ConnectToRule
+
+logger = logging.getLogger(__name__)
+
+
+def find_rule(rules: tuple[ConnectToRule, ...], host: str) -> ConnectToRule | None:
+    name = normalize_host(host)
+    if name is None:
+        return None
+    return next((rule for rule in rules if rule.pattern.matches(name)), None)
+
+
+class ConnectTo:
+    """Wraps the event loop's resolver while the proxy runs; restores it when done."""
+
+    def __init__(self) -> None:
+        self.rules: tuple[ConnectToRule, ...] = ()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def running(self) -> None:
+        if not self.rules or self._loop is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        original = self._loop.getaddrinfo
+        rules = self.rules
+
+        async def getaddrinfo(host: Any, port: Any, **kwargs: Any) -> Any:
+            rule = find_rule(rules, host) if isinstance(host, str) else None
+            if rule is None:
+                return await original(host, port, **kwargs)
+            logger.debug("connect-to: %s:%s -> %s:%s", host, port, rule.host, rule.port)
+            return await original(rule.host, rule.port, **kwargs)
+
+        self._loop.getaddrinfo = getaddrinfo  # type: ignore[method-assign]
+
+    def done(self) -> None:
+        if self._loop is not None:
+            del self._loop.getaddrinfo
+            self._loop = None

@@ -1,0 +1,50 @@
+"""mitmproxy options that would leak the credential or open the proxy to others are refused."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from mitmproxy import ctx, exceptions
+
+STREAM_LARGE_BODIES = "1m"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def logging_problem(flow_detail: int, proxy_debug: bool) -> str | None:
+    """Why these mitmproxy logging options would leak the credential, or None."""
+    if flow_detail >= 2:
+        return f"flow_detail={flow_detail} would print the injected Authorization header: use 0 or 1"
+    if proxy_debug:
+        return "proxy_debug would log raw request bytes including the Authorization header: turn it off"
+    return None
+
+
+def listen_problem(listen_host: str) -> str | None:
+    """Why listening on `listen_host` would make an open credential relay, or None."""
+    if is_loopback(listen_host):
+        return None
+    return (
+        f"refusing to listen on {listen_host or 'every interface'}: anyone who can reach the proxy would act "
+        "as you on Atlassian; listen on 127.0.0.1 (ATLASSIAN_PROXY_LISTEN_HOST or --listen-host)"
+    )
+
+
+class SafeOptions:
+    """Keeps mitmproxy's options inside what this proxy can promise."""
+
+    def configure(self, updated: set[str]) -> None:
+        if "stream_large_bodies" in updated and ctx.options.stream_large_bodies is None:
+            ctx.options.stream_large_bodies = STREAM_LARGE_BODIES
+        if updated & {"flow_detail", "proxy_debug", "listen_host"}:  # flow_detail exists only with the dumper
+            flow_detail = ctx.options.flow_detail if "flow_detail" in ctx.options else 0
+            problem = logging_problem(flow_detail, ctx.options.proxy_debug) or listen_problem(ctx.options.listen_host)
+            if problem:
+                raise exceptions.OptionsError(problem)

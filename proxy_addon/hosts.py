@@ -1,0 +1,106 @@
+"""Host names and host patterns: the one place that decides whether a host gets credentials.
+
+Everything here is pure so it can be tested exhaustively. A host matches only if it is a
+plain ASCII DNS name: anything a resolver might reinterpret (Unicode, escapes, empty labels)
+never matches, so the string we compare is the name that is actually looked up.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+_MAX_NAME = 253
+
+
+class HostPatternError(ValueError):
+    """A host pattern that is neither an exact name nor `*.` followed by a domain."""
+
+
+def normalize_host(host: str) -> str | None:
+    """Return the comparable form of `host` (lower case, one trailing dot dropped).
+
+    None when `host` is not a plain DNS name, so callers cannot accidentally match it.
+    """
+    name = host.lower()
+    if name.endswith("."):
+        name = name[:-1]
+    if not name or len(name) > _MAX_NAME or not name.isascii():
+        return None
+    labels = name.split(".")
+    if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
+        return None
+    if labels[-1].isdigit():
+        return None
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class HostPattern:
+    """An exact host name, or (wildcard) every proper subdomain of `domain`."""
+
+    domain: str
+    wildcard: bool
+
+    @classmethod
+    def parse(cls, text: str) -> HostPattern:
+        raw = text.strip()
+        wildcard = raw.startswith("*.")
+        name = normalize_host(raw[2:] if wildcard else raw)
+        if name is None:
+            raise HostPatternError(
+                f"{text!r} is not a host pattern: use an exact name such as "
+                "acme.atlassian.net, or *. and a domain such as *.atlassian.net"
+            )
+        return cls(name, wildcard)
+
+    def matches(self, name: str) -> bool:
+        """`name` must already be normalized."""
+        if self.wildcard:
+            return name.endswith("." + self.domain)
+        return name == self.domain
+
+    def __str__(self) -> str:
+        return f"*.{self.domain}" if self.wildcard else self.domain
+
+
+@dataclass(frozen=True, slots=True)
+class HostMatcher:
+    """A set of patterns; a host matches if any pattern does."""
+
+    patterns: tuple[HostPattern, ...]
+
+    def matches(self, host: str | None) -> bool:
+        if host is None:
+            return False
+        name = normalize_host(host)
+        return name is not None and any(p.matches(name) for p in self.patterns)
+
+    def __str__(self) -> str:
+        return ",".join(map(str, self.patterns))
+
+
+def same_host(a: str | None, b: str | None) -> bool:
+    """True when both are plain DNS names that denote the same host."""
+    if a is None or b is None:
+        return False
+    name = normalize_host(a)
+    return name is not None and name == normalize_host(b)
+
+
+def split_authority(authority: str) -> tuple[str, int | None]:
+    """Split `host[:port]` (as in a Host header or `:authority`); port None when absent.
+
+    A malformed port yields port -1, which never equals a real port.
+    """
+    if authority.startswith("["):
+        host, _, rest = authority[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else None
+    else:
+        host, sep, port_text = authority.rpartition(":")
+        if not sep:
+            host, port_text = authority, None
+    if port_text is None:
+        return host, None
+    return host, int(port_text) if port_text.isdigit() and len(port_text) <= 5 else -1

@@ -1,0 +1,98 @@
+"""Run mitmproxy from Python with our addon, and stop it without dropping requests.
+
+mitmproxy's own SIGTERM handling closes in-flight requests with an empty reply; here a signal
+stops the listener, lets running requests finish (bounded), then shuts down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from mitmproxy import hooks, http
+from mitmproxy.addons.termlog import TermLog
+from mitmproxy.options import Options
+from mitmproxy.tools.dump import DumpMaster
+
+from proxy_addon.addon import AtlassianAuthProxy
+from proxy_addon.credentials import Credentials
+from proxy_addon.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DRAIN_SECONDS = 10.0
+
+
+def without_connection_chatter(record: logging.LogRecord) -> bool:
+    """Drop mitmproxy's per-connection INFO lines; our request log already has one line per request."""
+    return not (record.name == "mitmproxy.proxy.server" and record.levelno <= logging.INFO)
+
+
+class InFlight:
+    """Counts requests between their headers and their end, so shutdown can wait for them."""
+
+    def __init__(self) -> None:
+        self.flows: set[http.HTTPFlow] = set()
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        self.flows.add(flow)
+        self.idle.clear()
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._finish(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._finish(flow)
+
+    def _finish(self, flow: http.HTTPFlow) -> None:
+        self.flows.discard(flow)
+        if not self.flows:
+            self.idle.set()
+
+
+class Listening:
+    """Announces the real listen address (useful with --listen-port 0)."""
+
+    def running(self) -> None:
+        from mitmproxy import ctx
+
+        for address in ctx.master.addons.get("proxyserver").listen_addrs():
+            host, port = address[:2]
+            logger.info("atlassian-auth-proxy listening on http://%s:%s", host, port)
+
+
+async def serve(settings: Settings, credentials: Credentials) -> None:
+    logging.getLogger().setLevel(logging.INFO)
+    options = Options(listen_host=settings.listen_host, listen_port=settings.listen_port)
+    master = DumpMaster(options, with_termlog=False, with_dumper=False)
+    in_flight = InFlight()
+    proxy = AtlassianAuthProxy(settings, credentials)
+    termlog = TermLog(out=sys.stderr)
+    termlog.logger.addFilter(without_connection_chatter)
+    master.addons.add(termlog, proxy, in_flight, Listening())
+    master.addons.invoke_addon_sync(proxy, hooks.ConfigureHook(set(master.options.keys())))
+
+    loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Task[None]] = []
+
+    def on_signal(signum: int) -> None:
+        if not stopping:
+            stopping.append(loop.create_task(_drain(master, in_flight, signal.Signals(signum).name)))
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    await master.run()
+
+
+async def _drain(master: DumpMaster, in_flight: InFlight, name: str) -> None:
+    logger.info("%s: no longer accepting connections; finishing %d request(s)", name, len(in_flight.flows))
+    master.options.update(server=False)
+    try:
+        await asyncio.wait_for(in_flight.idle.wait(), DRAIN_SECONDS)
+    except TimeoutError:
+        logger.warning("%d request(s) still running after %.0fs; stopping anyway", len(in_flight.flows), DRAIN_SECONDS)
+    master.shutdown()

@@ -1,0 +1,193 @@
+"""The one settings model, read once at start.
+
+Sources, strongest first: command-line flags, `ATLASSIAN_PROXY_*` environment, `.env`, a TOML
+file (`--config` or `ATLASSIAN_PROXY_CONFIG`), defaults. Every value is parsed and checked
+here, so the request path only reads what was prepared.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from proxy_addon.hosts import HostMatcher, HostPattern, HostPatternError
+from proxy_addon.tokens import TokenFormatError, parse_token
+
+ENV_PREFIX = "ATLASSIAN_PROXY_"
+CONFIG_ENV = ENV_PREFIX + "CONFIG"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed. `str()` is one line naming it and the fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectToRule:
+    """Open the TCP connection for hosts matching `pattern` to `host:port` instead."""
+
+    pattern: HostPattern
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> ConnectToRule:
+        pattern_text, sep, target = text.strip().partition("=")
+        host, colon, port_text = target.rpartition(":")
+        host = host.strip("[]")
+        if not sep or not colon or not host or not port_text.isdigit():
+            raise ValueError(f"{text!r} is not PATTERN=HOST:PORT (e.g. *.atlassian.net=127.0.0.1:8443)")
+        port = int(port_text)
+        if not 0 < port < 65536:
+            raise ValueError(f"{text!r} has port {port}, which is not between 1 and 65535")
+        return cls(HostPattern.parse(pattern_text), host, port)
+
+
+def _split_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item for item in (part.strip() for part in value.split(",")) if item]
+    return value
+
+
+def _hosts(value: list[str]) -> HostMatcher:
+    try:
+        patterns = tuple(HostPattern.parse(item) for item in value)
+    except HostPatternError as e:
+        raise ValueError(str(e)) from None
+    if not patterns:
+        raise ValueError("is empty: name at least one host pattern, e.g. *.atlassian.net")
+    return HostMatcher(patterns)
+
+
+def _connect_to(value: list[str]) -> tuple[ConnectToRule, ...]:
+    try:
+        return tuple(ConnectToRule.parse(item) for item in value)
+    except HostPatternError as e:
+        raise ValueError(str(e)) from None
+
+
+def _token(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if isinstance(value, str):
+        try:
+            return parse_token(value)
+        except TokenFormatError as e:
+            raise ValueError(f"the token {e}") from None
+    return value
+
+
+def _existing_file(path: Path) -> Path:
+    path = path.expanduser()
+    if not path.is_file():
+        raise ValueError(f"{str(path)!r} is not a readable file")
+    return path
+
+
+def _email(value: str) -> str:
+    value = value.strip()
+    local, at, domain = value.rpartition("@")
+    if not at or not local or "." not in domain or ":" in value or not value.isprintable() or " " in value:
+        raise ValueError(f"{value!r} is not an email address: use your Atlassian account email")
+    return value
+
+
+# Before-validators run last-declared first: split the comma list, then parse each item.
+HostsSetting = Annotated[HostMatcher, NoDecode, BeforeValidator(_hosts), BeforeValidator(_split_list)]
+ConnectToSetting = Annotated[
+    tuple[ConnectToRule, ...], NoDecode, BeforeValidator(_connect_to), BeforeValidator(_split_list)
+]
+
+
+class Settings(BaseSettings):
+    """Everything the proxy is told; see README's settings table for the meaning of each."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        arbitrary_types_allowed=True,
+        hide_input_in_errors=True,
+    )
+
+    email: Annotated[str, AfterValidator(_email)] | None = None
+    api_token: Annotated[SecretStr, BeforeValidator(_token)] | None = None
+    api_token_file: Annotated[Path, AfterValidator(_existing_file)] | None = None
+    hosts: HostsSetting = ("*.atlassian.net",)
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(default=8080, ge=0, le=65535)
+    confdir: Path = Path("~/.mitmproxy")
+    connect_to: ConnectToSetting = ()
+    upstream_ca_bundle: Annotated[Path, AfterValidator(_existing_file)] | None = None
+
+    @field_validator("confdir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, dotenv_settings, TomlConfigSettingsSource(settings_cls)
+
+
+def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
+    """Read every source once; raise SettingsError with a one-line message on bad input.
+
+    `flags` are command-line values; None means the flag was not given.
+    """
+    flags = {name: value for name, value in flags.items() if value is not None}
+    toml_file = _config_path(config_file)
+
+    class _FromSources(Settings):
+        model_config = SettingsConfigDict(toml_file=toml_file)
+
+    try:
+        return _FromSources(**flags)
+    except ValidationError as e:
+        raise SettingsError(_describe(e.errors()[0], flags)) from None
+    except tomllib.TOMLDecodeError as e:
+        raise SettingsError(f"{CONFIG_ENV}: {toml_file} is not valid TOML ({e}); fix the file") from None
+
+
+def _config_path(flag: Path | None) -> Path | None:
+    if flag is None:
+        env = os.environ.get(CONFIG_ENV)
+        flag, name = (Path(env) if env else None), CONFIG_ENV
+    else:
+        name = "--config"
+    if flag is not None and not flag.expanduser().is_file():
+        raise SettingsError(f"{name}: {str(flag)!r} is not a readable file; point it at a TOML config file")
+    return flag.expanduser() if flag else None
+
+
+def _describe(error: Any, flags: dict[str, Any]) -> str:
+    field = str(error["loc"][0]) if error["loc"] else "?"
+    name = "--" + field.replace("_", "-") if field in flags else ENV_PREFIX + field.upper()
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{name}: {message}"

@@ -1,0 +1,40 @@
+"""The API token as hazardous material.
+
+The token is a `SecretStr` from the moment it is read; `authorization_value` is the one
+function that sees it in plain text, and what it returns is a `SecretStr` too.
+"""
+
+from __future__ import annotations
+
+import base64
+import string
+
+from pydantic import SecretStr
+
+_TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "-_=+/.~")
+
+
+class TokenFormatError(ValueError):
+    """The token text cannot be a token. The message never contains the token."""
+
+
+def parse_token(text: str) -> SecretStr:
+    """Wrap a token read from any source, ignoring surrounding whitespace.
+
+    Tokens have no fixed length (24 characters before 18 Jan 2023, about 190 since), so only
+    the alphabet is checked: anything else would corrupt the header or hint at a wrong file.
+    """
+    token = text.strip()
+    if not token:
+        raise TokenFormatError("is empty")
+    if not _TOKEN_CHARS.issuperset(token):
+        raise TokenFormatError(
+            "contains characters an Atlassian API token never has (spaces, quotes, non-ASCII): paste the token alone"
+        )
+    return SecretStr(token)
+
+
+def authorization_value(email: str, token: SecretStr) -> SecretStr:
+    """`Basic base64(email:token)`, built once per token rather than per request."""
+    pair = f"{email}:{token.get_secret_value()}".encode()
+    return SecretStr("Basic " + base64.b64encode(pair).decode("ascii"))

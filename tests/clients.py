@@ -1,0 +1,80 @@
+"""Real clients talking through the proxy: curl, requests, httpx, and raw sockets."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import requests
+
+CLIENT_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
+
+
+@dataclass
+class Reply:
+    status: int
+    body: str
+    headers: dict[str, str]
+
+
+def curl(proxy_url: str, url: str, cafile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Plain curl, as a user would run it, with the proxy's CA and nothing else trusted."""
+    return subprocess.run(
+        ["curl", "-sS", "--proxy", proxy_url, "--cacert", str(cafile), "--max-time", "30", *args, url],
+        capture_output=True,
+        text=True,
+        env=CLIENT_ENV,
+        check=False,
+        timeout=60,
+    )
+
+
+def with_requests(proxy_url: str, url: str, cafile: Path, headers: dict[str, str]) -> Reply:
+    with requests.Session() as session:
+        session.trust_env = False
+        r = session.get(url, proxies={"https": proxy_url, "http": proxy_url}, verify=str(cafile), headers=headers)
+        return Reply(r.status_code, r.text, dict(r.headers))
+
+
+def with_httpx(proxy_url: str, url: str, cafile: Path, headers: dict[str, str]) -> Reply:
+    context = ssl.create_default_context(cafile=str(cafile))
+    with httpx.Client(proxy=proxy_url, verify=context, trust_env=False) as client:
+        r = client.get(url, headers=headers)
+        return Reply(r.status_code, r.text, dict(r.headers))
+
+
+def raw_tunnel(
+    proxy_host: str, proxy_port: int, connect_to: str, sni: str, cafile: Path, request: bytes
+) -> tuple[bytes, ssl.SSLSocket]:
+    """CONNECT to `connect_to`, handshake with `sni`, send `request` verbatim, return the reply.
+
+    Hostname checking is off so that a deliberately mismatched SNI still completes; trust is
+    still limited to `cafile`, which tells us who terminated TLS.
+    """
+    sock = socket.create_connection((proxy_host, proxy_port), timeout=15)
+    sock.sendall(f"CONNECT {connect_to}:443 HTTP/1.1\r\nHost: {connect_to}:443\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 200"), head
+    context = ssl.create_default_context(cafile=str(cafile))
+    context.check_hostname = False
+    tls = context.wrap_socket(sock, server_hostname=sni)
+    tls.sendall(request)
+    reply = b""
+    while True:
+        try:
+            chunk = tls.recv(65536)
+        except (ssl.SSLError, OSError):
+            break
+        if not chunk:
+            break
+        reply += chunk
+    return reply, tls

@@ -1,0 +1,161 @@
+"""Real parts only: a TLS stand-in for Atlassian on loopback, and the real proxy in a subprocess."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import trustme
+
+import upstream
+
+EMAIL = "me@acme.example"
+TOKEN_24 = "Ab3dE6gH9jK2mN5pQ8sT1vWx"
+TOKEN_192 = ("ATATT3xFfGF0" + "aZ09-_" * 29 + "A1b2c3d4e5f6g7h8=")[:192]
+STAND_IN_NAMES = (
+    "acme.atlassian.net",
+    "*.atlassian.net",
+    "evilatlassian.net",
+    "acme.atlassian.net.example.test",
+    "other.example.test",
+)
+LISTENING = re.compile(r"listening on http://([\d.]+):(\d+)")
+STARTUP_SECONDS = 30
+
+
+def basic(email: str, token: str) -> str:
+    return "Basic " + base64.b64encode(f"{email}:{token}".encode()).decode()
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ca") / "test-ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def site(ca: trustme.CA) -> Iterator[upstream.UpstreamServer]:
+    server = upstream.start(ca.issue_cert(*STAND_IN_NAMES))
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def confdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("confdir")
+
+
+@dataclass
+class Proxy:
+    process: subprocess.Popen[str]
+    host: str
+    port: int
+    confdir: Path
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.confdir / "mitmproxy-ca-cert.pem"
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout)
+
+
+def proxy_env(site: upstream.UpstreamServer, ca_file: Path, confdir: Path, **overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATLASSIAN_PROXY_")}
+    env.update(
+        ATLASSIAN_PROXY_EMAIL=EMAIL,
+        ATLASSIAN_PROXY_API_TOKEN=TOKEN_192,
+        ATLASSIAN_PROXY_CONNECT_TO=(
+            f"*.atlassian.net=127.0.0.1:{site.port},evilatlassian.net=127.0.0.1:{site.port},"
+            f"*.example.test=127.0.0.1:{site.port}"
+        ),
+        ATLASSIAN_PROXY_UPSTREAM_CA_BUNDLE=str(ca_file),
+        ATLASSIAN_PROXY_CONFDIR=str(confdir),
+    )
+    env.update(overrides)
+    return {k: v for k, v in env.items() if v is not None}
+
+
+def command() -> list[str]:
+    exe = shutil.which("atlassian-auth-proxy", path=str(Path(sys.executable).parent))
+    assert exe, "atlassian-auth-proxy is not installed in this environment: pip install -e '.[test]'"
+    return [exe]
+
+
+def start_proxy(env: dict[str, str], *args: str, cwd: Path | None = None) -> Proxy:
+    """Start `atlassian-auth-proxy run` and wait for its listening line (not a sleep)."""
+    process = subprocess.Popen(
+        [*command(), "run", "--listen-port", "0", *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    proxy = Proxy(process, "", 0, Path(env["ATLASSIAN_PROXY_CONFDIR"]))
+    ready = threading.Event()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            proxy.lines.append(line)
+            if not ready.is_set() and (match := LISTENING.search(line)):
+                proxy.host, proxy.port = match[1], int(match[2])
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    if not ready.wait(STARTUP_SECONDS) or not proxy.port:
+        process.kill()
+        raise AssertionError(f"proxy did not start:\n{proxy.output}")
+    return proxy
+
+
+@pytest.fixture(scope="session")
+def proxy(site: upstream.UpstreamServer, ca_file: Path, confdir: Path) -> Iterator[Proxy]:
+    running = start_proxy(proxy_env(site, ca_file, confdir))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def make_proxy(site: upstream.UpstreamServer, ca_file: Path, confdir: Path) -> Iterator:
+    started: list[Proxy] = []
+
+    def make(*args: str, cwd: Path | None = None, **env: str) -> Proxy:
+        running = start_proxy(proxy_env(site, ca_file, confdir, **env), *args, cwd=cwd)
+        started.append(running)
+        return running
+
+    yield make
+    for running in started:
+        if running.process.poll() is None:
+            running.process.kill()
+            running.process.wait()

@@ -1,0 +1,172 @@
+"""A TLS server on loopback that poses as Atlassian sites and records what reaches it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import ssl
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+CHUNK = 1 << 20
+
+
+def pattern_bytes(size: int) -> bytes:
+    """A deterministic, non-repeating-looking block to stream; same bytes for the same size."""
+    return hashlib.shake_256(b"atlassian-auth-proxy").digest(size)
+
+
+BLOCK = pattern_bytes(CHUNK)
+
+
+def expected_download_digest(total: int) -> str:
+    digest = hashlib.sha256()
+    remaining = total
+    while remaining:
+        piece = BLOCK[: min(CHUNK, remaining)]
+        digest.update(piece)
+        remaining -= len(piece)
+    return digest.hexdigest()
+
+
+@dataclass
+class Seen:
+    """One request as the site received it."""
+
+    method: str
+    path: str
+    headers: list[tuple[str, str]]
+    sni: str | None
+
+    def header(self, name: str) -> str | None:
+        values = [v for k, v in self.headers if k.lower() == name.lower()]
+        return values[0] if values else None
+
+
+@dataclass
+class Record:
+    requests: list[Seen] = field(default_factory=list)
+    connections: int = 0
+    slow_arrived: threading.Event = field(default_factory=threading.Event)
+    slow_release: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def last(self) -> Seen:
+        with self.lock:
+            return self.requests[-1]
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: UpstreamServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _record(self) -> None:
+        sni = getattr(self.connection, "sni", None)
+        with self.server.record.lock:
+            self.server.record.requests.append(Seen(self.command, self.path, list(self.headers.items()), sni))
+
+    def _json(self, status: int, body: dict[str, Any], extra: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self._record()
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        if url.path == "/download":
+            self._download(int(query["bytes"][0]))
+        elif url.path == "/slow":
+            self.server.record.slow_arrived.set()
+            self.server.record.slow_release.wait(30)
+            self._json(200, {"slow": "done"})
+        else:
+            self._json(
+                200,
+                {"accountId": "test-account", "displayName": "Test User", "path": self.path},
+                {"Set-Cookie": "cloud.session.token=site-session; Path=/; Secure; HttpOnly"},
+            )
+
+    def _download(self, total: int) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(total))
+        self.end_headers()
+        remaining = total
+        while remaining:
+            piece = BLOCK[: min(CHUNK, remaining)]
+            self.wfile.write(piece)
+            remaining -= len(piece)
+
+    def do_PUT(self) -> None:
+        self._record()
+        length = int(self.headers.get("Content-Length", "0"))
+        digest = hashlib.sha256()
+        remaining = length
+        while remaining:
+            piece = self.rfile.read(min(CHUNK, remaining))
+            if not piece:
+                break
+            digest.update(piece)
+            remaining -= len(piece)
+        self._json(200, {"sha256": digest.hexdigest(), "bytes": length - remaining})
+
+    do_POST = do_PUT
+
+
+class UpstreamServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.context = context
+        self.record = Record()
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        with self.record.lock:
+            self.record.connections += 1
+        return sock, address
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        try:
+            tls = self.context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        super().finish_request(tls, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+
+def make_context(cert: Any) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+
+    def remember_sni(sock: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> None:
+        sock.sni = name  # type: ignore[attr-defined]
+
+    context.sni_callback = remember_sni
+    return context
+
+
+def start(cert: Any) -> UpstreamServer:
+    server = UpstreamServer(make_context(cert))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
