@@ -162,7 +162,7 @@ def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
     `flags` are command-line values; None means the flag was not given.
     """
     flags = {name: value for name, value in flags.items() if value is not None}
-    toml_file = _config_path(config_file)
+    toml_file, source = _config_path(config_file)
 
     class _FromSources(Settings):
         model_config = SettingsConfigDict(toml_file=toml_file)
@@ -172,18 +172,22 @@ def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
     except ValidationError as e:
         raise SettingsError(_describe(e.errors()[0], flags)) from None
     except tomllib.TOMLDecodeError as e:
-        raise SettingsError(f"{CONFIG_ENV}: {toml_file} is not valid TOML ({e}); fix the file") from None
+        raise SettingsError(f"{source}: {toml_file} is not valid TOML ({e}); fix the file") from None
 
 
-def _config_path(flag: Path | None) -> Path | None:
-    if flag is None:
-        env = os.environ.get(CONFIG_ENV)
-        flag, name = (Path(env) if env else None), CONFIG_ENV
+def _config_path(flag: Path | None) -> tuple[Path | None, str]:
+    """The TOML file to read, and the name of the setting that chose it (for messages)."""
+    if flag is not None:
+        path, source = flag, "--config"
     else:
-        name = "--config"
-    if flag is not None and not flag.expanduser().is_file():
-        raise SettingsError(f"{name}: {str(flag)!r} is not a readable file; point it at a TOML config file")
-    return flag.expanduser() if flag else None
+        env = os.environ.get(CONFIG_ENV)
+        path, source = (Path(env) if env else None), CONFIG_ENV
+    if path is None:
+        return None, source
+    path = path.expanduser()
+    if not path.is_file():
+        raise SettingsError(f"{source}: {str(path)!r} is not a readable file; point it at a TOML config file")
+    return path, source
 
 
 def _describe(error: Any, flags: dict[str, Any]) -> str:

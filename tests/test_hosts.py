@@ -1,0 +1,110 @@
+"""The host matcher decides who gets credentials: tested exhaustively, including generated lookalikes."""
+
+from __future__ import annotations
+
+import string
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from proxy_addon.hosts import HostMatcher, HostPattern, HostPatternError, normalize_host, same_host, split_authority
+
+ATLASSIAN = HostMatcher((HostPattern.parse("*.atlassian.net"),))
+EXACT = HostMatcher((HostPattern.parse("acme.atlassian.net"),))
+
+label = st.text(string.ascii_lowercase + string.digits, min_size=1, max_size=12)
+any_text = st.text(min_size=0, max_size=40)
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["acme.atlassian.net", "ACME.Atlassian.NET", "acme.atlassian.net.", "a.b.atlassian.net", "x-y.atlassian.net"],
+)
+def test_subdomains_match_the_wildcard(host):
+    assert ATLASSIAN.matches(host)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "atlassian.net",
+        "evilatlassian.net",
+        "acme.atlassian.net.example.test",
+        "acme.atlassian.net..",
+        "acme.atlassian.netx",
+        "acme-atlassian.net",
+        ".atlassian.net",
+        "acme..atlassian.net",
+        "acme.atlassian.net:443",
+        "acme.atlassian.net/x",
+        "acme.atlassian.net\x00.evil.test",
+        "acme.atlassian\uff0enet",
+        "acme.atlassıan.net",
+        "аcme.atlassian.net",
+        " acme.atlassian.net",
+        "",
+        "127.0.0.1",
+        "::1",
+    ],
+)
+def test_lookalikes_and_odd_names_never_match(host):
+    assert not ATLASSIAN.matches(host)
+
+
+def test_exact_pattern_matches_only_that_host():
+    assert EXACT.matches("ACME.atlassian.net.")
+    assert not EXACT.matches("other.atlassian.net")
+    assert not EXACT.matches("x.acme.atlassian.net")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["*", "*.", "*foo.net", "a.*.net", "*.*.net", r"atlassian\.net$", ".*", "net", "", "**.atlassian.net", "1.2.3.4"],
+)
+def test_anything_but_an_exact_name_or_star_dot_domain_is_rejected(text):
+    with pytest.raises(HostPatternError):
+        HostPattern.parse(text)
+
+
+@given(prefix=st.lists(label, min_size=1, max_size=3))
+def test_every_proper_subdomain_matches(prefix):
+    assert ATLASSIAN.matches(".".join([*prefix, "atlassian", "net"]))
+
+
+@given(host=any_text)
+def test_nothing_outside_the_domain_ever_matches(host):
+    name = normalize_host(host)
+    assume(name is None or not name.endswith(".atlassian.net"))
+    assert not ATLASSIAN.matches(host)
+
+
+@given(suffix=any_text)
+def test_appending_anything_to_a_match_never_keeps_the_match(suffix):
+    assume(suffix and not suffix.startswith(".") and suffix != ".")
+    candidate = "acme.atlassian.net" + suffix
+    name = normalize_host(candidate)
+    assume(name is None or not name.endswith(".atlassian.net"))
+    assert not ATLASSIAN.matches(candidate)
+
+
+@given(a=st.lists(label, min_size=2, max_size=4))
+def test_same_host_ignores_case_and_one_trailing_dot(a):
+    name = ".".join(a)
+    assume(not a[-1].isdigit())
+    assert same_host(name.upper(), name + ".")
+
+
+@pytest.mark.parametrize(
+    ("authority", "expected"),
+    [
+        ("acme.atlassian.net", ("acme.atlassian.net", None)),
+        ("acme.atlassian.net:443", ("acme.atlassian.net", 443)),
+        ("acme.atlassian.net:x", ("acme.atlassian.net", -1)),
+        ("acme.atlassian.net:", ("acme.atlassian.net", -1)),
+        ("[::1]:8443", ("::1", 8443)),
+        ("acme.atlassian.net:4430000", ("acme.atlassian.net", -1)),
+    ],
+)
+def test_split_authority(authority, expected):
+    assert split_authority(authority) == expected

@@ -1,0 +1,141 @@
+"""Settings: one model, five sources in a fixed order, and one clear line for every bad value."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from proxy_addon.credentials import resolve_credentials
+from proxy_addon.settings import SettingsError, load_settings
+
+from conftest import EMAIL, TOKEN_24, TOKEN_192, command
+
+
+@pytest.fixture
+def clean_env(monkeypatch, tmp_path):
+    """No ATLASSIAN_PROXY_* from the outside, and a working directory without a .env."""
+    for name in list(os.environ):
+        if name.startswith("ATLASSIAN_PROXY_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_sources_in_order_flags_env_dotenv_toml_defaults(clean_env, monkeypatch):
+    toml = clean_env / "config.toml"
+    toml.write_text('listen_port = 1001\nconfdir = "/from/toml"\nhosts = ["toml.example.test"]\nemail = "t@x.test"\n')
+    (clean_env / ".env").write_text("ATLASSIAN_PROXY_LISTEN_PORT=1002\nATLASSIAN_PROXY_CONFDIR=/from/dotenv\n")
+    monkeypatch.setenv("ATLASSIAN_PROXY_LISTEN_PORT", "1003")
+    settings = load_settings(toml, listen_port=1004)
+    assert settings.listen_port == 1004
+    monkeypatch.setenv("ATLASSIAN_PROXY_CONFIG", str(toml))
+    settings = load_settings()
+    assert settings.listen_port == 1003
+    assert str(settings.confdir) == "/from/dotenv"
+    assert str(settings.hosts) == "toml.example.test"
+    assert settings.email == "t@x.test"
+    assert settings.listen_host == "127.0.0.1"
+
+
+def test_defaults(clean_env):
+    settings = load_settings()
+    assert str(settings.hosts) == "*.atlassian.net"
+    assert (settings.listen_host, settings.listen_port) == ("127.0.0.1", 8080)
+    assert settings.confdir.name == ".mitmproxy"
+
+
+def test_the_token_never_shows_in_repr_or_str(clean_env, monkeypatch):
+    monkeypatch.setenv("ATLASSIAN_PROXY_EMAIL", EMAIL)
+    monkeypatch.setenv("ATLASSIAN_PROXY_API_TOKEN", TOKEN_192)
+    settings = load_settings()
+    credentials = resolve_credentials(settings)
+    for text in (repr(settings), str(settings), repr(credentials), str(credentials), repr(settings.api_token)):
+        assert TOKEN_192 not in text
+        assert TOKEN_192[:24] not in text
+
+
+def test_a_malformed_token_is_reported_without_echoing_it(clean_env, monkeypatch):
+    monkeypatch.setenv("ATLASSIAN_PROXY_API_TOKEN", "ATATT3x secret-part")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert "ATLASSIAN_PROXY_API_TOKEN" in str(raised.value)
+    assert "secret-part" not in str(raised.value)
+
+
+def test_token_file_surrounding_whitespace_is_ignored(clean_env, monkeypatch):
+    token_file = clean_env / "token"
+    token_file.write_text(f"\n  {TOKEN_24}\r\n")
+    monkeypatch.setenv("ATLASSIAN_PROXY_EMAIL", EMAIL)
+    monkeypatch.setenv("ATLASSIAN_PROXY_API_TOKEN_FILE", str(token_file))
+    credentials = resolve_credentials(load_settings())
+    assert credentials.source == f"file {token_file}"
+
+
+BAD = [
+    ({"ATLASSIAN_PROXY_HOSTS": "*"}, "ATLASSIAN_PROXY_HOSTS: '*' is not a host pattern"),
+    ({"ATLASSIAN_PROXY_HOSTS": "*foo.net"}, "ATLASSIAN_PROXY_HOSTS: '*foo.net' is not a host pattern"),
+    ({"ATLASSIAN_PROXY_HOSTS": "a.*.net"}, "ATLASSIAN_PROXY_HOSTS: 'a.*.net' is not a host pattern"),
+    ({"ATLASSIAN_PROXY_HOSTS": r"atlassian\.net$"}, "ATLASSIAN_PROXY_HOSTS:"),
+    ({"ATLASSIAN_PROXY_HOSTS": " , "}, "ATLASSIAN_PROXY_HOSTS: is empty"),
+    ({"ATLASSIAN_PROXY_LISTEN_PORT": "http"}, "ATLASSIAN_PROXY_LISTEN_PORT:"),
+    ({"ATLASSIAN_PROXY_LISTEN_PORT": "70000"}, "ATLASSIAN_PROXY_LISTEN_PORT:"),
+    ({"ATLASSIAN_PROXY_CONNECT_TO": "acme.atlassian.net"}, "ATLASSIAN_PROXY_CONNECT_TO: 'acme.atlassian.net' is not"),
+    ({"ATLASSIAN_PROXY_CONNECT_TO": "*.atlassian.net=127.0.0.1:0"}, "ATLASSIAN_PROXY_CONNECT_TO:"),
+    ({"ATLASSIAN_PROXY_EMAIL": "not-an-email"}, "ATLASSIAN_PROXY_EMAIL: 'not-an-email' is not an email address"),
+    ({"ATLASSIAN_PROXY_EMAIL": None}, "ATLASSIAN_PROXY_EMAIL is not set"),
+    ({"ATLASSIAN_PROXY_API_TOKEN": ""}, "ATLASSIAN_PROXY_API_TOKEN: the token is empty"),
+    ({"ATLASSIAN_PROXY_API_TOKEN_FILE": "/nonexistent/token"}, "ATLASSIAN_PROXY_API_TOKEN_FILE:"),
+    ({"ATLASSIAN_PROXY_UPSTREAM_CA_BUNDLE": "/nonexistent/ca.pem"}, "ATLASSIAN_PROXY_UPSTREAM_CA_BUNDLE:"),
+    ({"ATLASSIAN_PROXY_CONFIG": "/nonexistent/config.toml"}, "ATLASSIAN_PROXY_CONFIG:"),
+    (
+        {"ATLASSIAN_PROXY_API_TOKEN": None},
+        "no API token: set ATLASSIAN_PROXY_API_TOKEN, or ATLASSIAN_PROXY_API_TOKEN_FILE",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"), BAD, ids=[expected.split(":")[0] + "-" + str(i) for i, (_, expected) in enumerate(BAD)]
+)
+def test_bad_settings_exit_2_with_one_line(tmp_path, env, expected):
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ATLASSIAN_PROXY_")}
+    base.update(
+        ATLASSIAN_PROXY_EMAIL=EMAIL,
+        ATLASSIAN_PROXY_API_TOKEN=TOKEN_24,
+        PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
+    )
+    base.update(env)
+    result = subprocess.run(
+        [*command(), "run"],
+        env={k: v for k, v in base.items() if v is not None},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"atlassian-auth-proxy: error: {expected}"), result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert TOKEN_24 not in result.stderr + result.stdout
+
+
+def test_malformed_toml_names_the_file(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text("hosts = [\n")
+    result = subprocess.run(
+        [*command(), "run", "--config", str(config)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"atlassian-auth-proxy: error: --config: {config} is not valid TOML")
+
+
+def test_bad_flag_is_named_as_a_flag(tmp_path):
+    result = subprocess.run(
+        [*command(), "run", "--listen-port", "99999"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("atlassian-auth-proxy: error: --listen-port:")

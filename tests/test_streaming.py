@@ -1,0 +1,59 @@
+"""Bodies stream both ways: 256 MB through the proxy byte-exact, with the proxy's memory flat."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import requests
+
+import upstream
+from clients import curl
+
+SIZE = 256 * 1024 * 1024
+PEAK_RSS_LIMIT = 150 * 1024 * 1024
+
+
+def peak_rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM in /proc status")
+
+
+def test_256_mb_down_and_up_byte_exact_with_flat_memory(make_proxy, site, tmp_path):
+    proxy = make_proxy()
+
+    digest = hashlib.sha256()
+    received = 0
+    with requests.Session() as session:
+        session.trust_env = False
+        with session.get(
+            f"https://acme.atlassian.net/download?bytes={SIZE}",
+            proxies={"https": proxy.url},
+            verify=str(proxy.ca_file),
+            stream=True,
+            timeout=120,
+        ) as response:
+            assert response.status_code == 200
+            for chunk in response.iter_content(1 << 20):
+                digest.update(chunk)
+                received += len(chunk)
+    assert received == SIZE
+    assert digest.hexdigest() == upstream.expected_download_digest(SIZE)
+
+    payload = tmp_path / "upload.bin"
+    with payload.open("wb") as f:
+        for _ in range(SIZE // upstream.CHUNK):
+            f.write(upstream.BLOCK)
+    result = curl(
+        proxy.url, "https://acme.atlassian.net/upload", proxy.ca_file, "-T", str(payload), "--max-time", "120"
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"sha256": upstream.expected_download_digest(SIZE), "bytes": SIZE}
+    assert site.record.last().path == "/upload"
+
+    peak = peak_rss(proxy.process.pid)
+    print(f"proxy peak RSS after 256 MB down + 256 MB up: {peak / 2**20:.0f} MiB")
+    assert peak < PEAK_RSS_LIMIT, f"proxy peak RSS {peak / 2**20:.0f} MiB: bodies are being buffered"
