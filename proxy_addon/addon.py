@@ -15,6 +15,7 @@ from mitmproxy import ctx, exceptions
 
 from proxy_addon.connect_to import ConnectTo
 from proxy_addon.credentials import Credentials, TokenFileWatcher, resolve_credentials
+from proxy_addon.errors import ConnectErrors
 from proxy_addon.guard import SafeOptions
 from proxy_addon.inject import CredentialInjector
 from proxy_addon.requestlog import RequestLog
@@ -43,7 +44,14 @@ class AtlassianAuthProxy:
         self.connect_to = ConnectTo()
         self.token_file = TokenFileWatcher(self._use)
         self.hosts = self.injector.hosts
-        self.addons: list[Any] = [SafeOptions(), self.connect_to, self.injector, self.token_file, RequestLog()]
+        self.addons: list[Any] = [
+            SafeOptions(),
+            self.connect_to,
+            self.injector,
+            self.token_file,
+            ConnectErrors(),
+            RequestLog(),
+        ]
 
     def load(self, loader: Any) -> None:
         loader.add_option(

@@ -13,6 +13,7 @@ from enum import StrEnum
 from mitmproxy import http, tls
 
 from proxy_addon.credentials import Credentials
+from proxy_addon.errors import proxy_reply
 from proxy_addon.hosts import HostMatcher, same_host, split_authority
 
 logger = logging.getLogger(__name__)
@@ -79,14 +80,6 @@ def client_names(request: http.Request) -> list[str]:
     return names
 
 
-def _refusal(status: int, reason: str) -> http.Response:
-    return http.Response.make(
-        status,
-        f"atlassian-auth-proxy: {reason}\n",
-        {"Content-Type": "text/plain; charset=utf-8", "Connection": "close"},
-    )
-
-
 class CredentialInjector:
     """Replaces the client's credentials with the configured identity on matching requests."""
 
@@ -119,11 +112,11 @@ class CredentialInjector:
                 request.headers.pop(name, None)
             request.headers["authorization"] = self.credentials.authorization.get_secret_value()
         elif decision is Decision.CLEARTEXT:
-            flow.response = _refusal(
+            flow.response = proxy_reply(
                 403, f"refused to send credentials over plain http to {request.host}: use https://"
             )
         elif decision is Decision.MISDIRECTED:
-            flow.response = _refusal(421, f"this connection goes to {request.host}; the request names another host")
+            flow.response = proxy_reply(421, f"this connection goes to {request.host}; the request names another host")
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if flow.metadata.get(DECISION_KEY) == Decision.INJECT:

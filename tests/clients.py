@@ -47,6 +47,24 @@ def with_httpx(proxy_url: str, url: str, cafile: Path, headers: dict[str, str]) 
         return Reply(r.status_code, r.text, dict(r.headers))
 
 
+def raw_connect(proxy_host: str, proxy_port: int, connect_to: str) -> tuple[bytes, socket.socket]:
+    """Send a bare CONNECT and return the proxy's reply head (and body, if it closes)."""
+    sock = socket.create_connection((proxy_host, proxy_port), timeout=15)
+    sock.sendall(f"CONNECT {connect_to}:443 HTTP/1.1\r\nHost: {connect_to}:443\r\n\r\n".encode())
+    reply = b""
+    while True:
+        try:
+            chunk = sock.recv(4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        reply += chunk
+        if reply.startswith(b"HTTP/1.1 200") and b"\r\n\r\n" in reply:
+            break
+    return reply, sock
+
+
 def raw_tunnel(
     proxy_host: str, proxy_port: int, connect_to: str, sni: str, cafile: Path, request: bytes
 ) -> tuple[bytes, ssl.SSLSocket]:
@@ -55,14 +73,7 @@ def raw_tunnel(
     Hostname checking is off so that a deliberately mismatched SNI still completes; trust is
     still limited to `cafile`, which tells us who terminated TLS.
     """
-    sock = socket.create_connection((proxy_host, proxy_port), timeout=15)
-    sock.sendall(f"CONNECT {connect_to}:443 HTTP/1.1\r\nHost: {connect_to}:443\r\n\r\n".encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        head += chunk
+    head, sock = raw_connect(proxy_host, proxy_port, connect_to)
     assert head.startswith(b"HTTP/1.1 200"), head
     context = ssl.create_default_context(cafile=str(cafile))
     context.check_hostname = False

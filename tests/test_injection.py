@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from clients import curl, raw_tunnel, with_httpx, with_requests
+from clients import curl, raw_connect, raw_tunnel, with_httpx, with_requests
 from conftest import EMAIL, TOKEN_24, TOKEN_192, basic
 
 MYSELF = "https://acme.atlassian.net/rest/api/3/myself"
@@ -152,3 +152,16 @@ def test_trailing_dot_sni_is_tunnelled_not_hung(proxy, site, ca_file):
     reply, _ = raw_tunnel(proxy.host, proxy.port, "acme.atlassian.net.", "acme.atlassian.net.", ca_file, request)
     assert reply.startswith(b"HTTP/1.1 200")
     assert site.record.last().header("Authorization") is None
+
+
+def test_unreachable_site_gets_a_502_naming_the_host_not_the_internal_address(make_proxy, site):
+    proxy = make_proxy(
+        ATLASSIAN_PROXY_CONNECT_TO=f"dead.atlassian.net=127.0.0.9:9,*.atlassian.net=127.0.0.1:{site.port}"
+    )
+    result = curl(proxy.url, "https://dead.atlassian.net/x", proxy.ca_file, "-v")
+    assert "CONNECT tunnel failed, response 502" in result.stderr
+    raw, _ = raw_connect(proxy.host, proxy.port, "dead.atlassian.net")
+    assert raw.startswith(b"HTTP/1.1 502")
+    assert b"cannot reach dead.atlassian.net:443: the connection was refused" in raw
+    assert b"127.0.0.9" not in raw
+    assert curl(proxy.url, MYSELF, proxy.ca_file).returncode == 0, "the proxy keeps serving others"
