@@ -14,7 +14,7 @@ import certifi
 from mitmproxy import ctx, exceptions
 
 from proxy_addon.connect_to import ConnectTo
-from proxy_addon.credentials import Credentials, TokenFileWatcher, resolve_credentials
+from proxy_addon.credentials import Credentials, CredentialWatcher, TokenSource, resolve_credentials
 from proxy_addon.errors import ConnectErrors
 from proxy_addon.guard import SafeOptions
 from proxy_addon.inject import CredentialInjector
@@ -37,18 +37,19 @@ def upstream_trust_bundle(extra: Path, confdir: Path) -> Path:
 class AtlassianAuthProxy:
     """Root addon; its children each own one concern."""
 
-    def __init__(self, settings: Settings | None = None, credentials: Credentials | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, given: tuple[TokenSource, Credentials] | None = None) -> None:
+        """`run` passes the settings and credentials it already checked; mitmdump passes nothing."""
         self.given_settings = settings
-        self.given_credentials = credentials
+        self.given = given
         self.injector = CredentialInjector()
         self.connect_to = ConnectTo()
-        self.token_file = TokenFileWatcher(self._use)
+        self.watcher = CredentialWatcher(self.injector.use, lambda: self.injector.backing_off)
         self.hosts = self.injector.hosts
         self.addons: list[Any] = [
             SafeOptions(),
             self.connect_to,
             self.injector,
-            self.token_file,
+            self.watcher,
             ConnectErrors(),
             RequestLog(),
         ]
@@ -67,13 +68,13 @@ class AtlassianAuthProxy:
         config = ctx.options.atlassian_proxy_config
         try:
             settings = self.given_settings or load_settings(Path(config) if config else None)
-            credentials = self.given_credentials or resolve_credentials(settings)
+            source, credentials = self.given or resolve_credentials(settings)
         except SettingsError as e:
             raise exceptions.OptionsError(str(e)) from None
         self.injector.hosts = settings.hosts
         self.connect_to.rules = settings.connect_to
-        self.token_file.watch(settings.api_token_file if settings.api_token is None else None)
-        self._use(credentials)
+        self.injector.use(credentials)
+        self.watcher.watch(source, credentials)
         self.hosts = settings.hosts
         ctx.options.update(**self._options(settings))
 
@@ -81,10 +82,6 @@ class AtlassianAuthProxy:
         credentials = self.injector.credentials
         if credentials is not None:
             logger.info("credentials for %s from %s go to %s", credentials.email, credentials.source, self.hosts)
-
-    def _use(self, credentials: Credentials) -> None:
-        self.injector.credentials = credentials
-        self.token_file.credentials = credentials
 
     @staticmethod
     def _options(settings: Settings) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mitmproxy.exceptions import OptionsError
 
+from proxy_addon import account
 from proxy_addon.credentials import resolve_credentials
 from proxy_addon.settings import SettingsError, load_settings
 
@@ -26,26 +27,58 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--listen-host", help="address to listen on (default 127.0.0.1)")
     run.add_argument("--listen-port", type=int, help="port to listen on (default 8080; 0 picks a free one)")
     run.add_argument("--config", type=Path, help="TOML settings file (else ATLASSIAN_PROXY_CONFIG)")
+    login = commands.add_parser(
+        "login", help="store the API token in the OS keyring (read from a hidden prompt, or stdin)"
+    )
+    login.add_argument("--email", help="your Atlassian account email (else ATLASSIAN_PROXY_EMAIL)")
+    login.add_argument(
+        "--site", help="your site, e.g. acme.atlassian.net: verify there and send credentials only there"
+    )
+    login.add_argument("--no-verify", dest="verify", action="store_false", help="store without asking the site")
+    logout = commands.add_parser("logout", help="remove the stored token from the OS keyring")
+    logout.add_argument("--email", help="your Atlassian account email (else ATLASSIAN_PROXY_EMAIL)")
+    commands.add_parser("check", help="verify the configured credentials against the site's /rest/api/3/myself")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, listen_host=args.listen_host, listen_port=args.listen_port)
-    credentials = resolve_credentials(settings)
+    given = resolve_credentials(settings)
 
     from proxy_addon.server import serve
 
-    asyncio.run(serve(settings, credentials))
+    asyncio.run(serve(settings, given))
+    return 0
+
+
+def login(args: argparse.Namespace) -> int:
+    account.login(load_settings(), args.email, args.site, args.verify, sys.stdin, sys.stdout)
+    return 0
+
+
+def logout(args: argparse.Namespace) -> int:
+    account.logout(load_settings(), args.email, sys.stdout)
+    return 0
+
+
+def check(args: argparse.Namespace) -> int:
+    account.check(load_settings(), sys.stdout)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    command = {"run": run, "login": login, "logout": logout, "check": check}[args.command]
     try:
-        return {"run": run}[args.command](args)
+        return command(args)
+    except account.Rejected as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
+        return 1
     except (SettingsError, OptionsError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

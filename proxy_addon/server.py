@@ -17,7 +17,7 @@ from mitmproxy.options import Options
 from mitmproxy.tools.dump import DumpMaster
 
 from proxy_addon.addon import AtlassianAuthProxy
-from proxy_addon.credentials import Credentials
+from proxy_addon.credentials import Credentials, TokenSource
 from proxy_addon.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -65,12 +65,12 @@ class Listening:
             logger.info("atlassian-auth-proxy listening on http://%s:%s", host, port)
 
 
-async def serve(settings: Settings, credentials: Credentials) -> None:
+async def serve(settings: Settings, given: tuple[TokenSource, Credentials]) -> None:
     logging.getLogger().setLevel(logging.INFO)
     options = Options(listen_host=settings.listen_host, listen_port=settings.listen_port)
     master = DumpMaster(options, with_termlog=False, with_dumper=False)
     in_flight = InFlight()
-    proxy = AtlassianAuthProxy(settings, credentials)
+    proxy = AtlassianAuthProxy(settings, given)
     termlog = TermLog(out=sys.stderr)
     termlog.logger.addFilter(without_connection_chatter)
     master.addons.add(termlog, proxy, in_flight, Listening())
@@ -85,6 +85,15 @@ async def serve(settings: Settings, credentials: Credentials) -> None:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+    reloads: set[asyncio.Task[None]] = set()
+
+    def on_hangup() -> None:
+        logger.info("SIGHUP: reading the token again from %s", given[0].description)
+        task = loop.create_task(proxy.watcher.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_hangup)
     await master.run()
 
 

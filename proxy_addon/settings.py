@@ -29,7 +29,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from proxy_addon.hosts import HostMatcher, HostPattern, HostPatternError
+from proxy_addon.hosts import HostMatcher, HostPattern, HostPatternError, normalize_host
 from proxy_addon.tokens import TokenFormatError, parse_token
 
 ENV_PREFIX = "ATLASSIAN_PROXY_"
@@ -111,6 +111,14 @@ def _email(value: str) -> str:
 
 
 # Before-validators run last-declared first: split the comma list, then parse each item.
+def parse_site(value: str) -> str:
+    """A site as users write it (`acme.atlassian.net`, `https://acme.atlassian.net/`) -> its host."""
+    name = normalize_host(value.strip().removeprefix("https://").rstrip("/"))
+    if name is None:
+        raise ValueError(f"{value!r} is not a host name: use your site, e.g. acme.atlassian.net")
+    return name
+
+
 HostsSetting = Annotated[HostMatcher, NoDecode, BeforeValidator(_hosts), BeforeValidator(_split_list)]
 ConnectToSetting = Annotated[
     tuple[ConnectToRule, ...], NoDecode, BeforeValidator(_connect_to), BeforeValidator(_split_list)
@@ -138,6 +146,8 @@ class Settings(BaseSettings):
     confdir: Path = Path("~/.mitmproxy")
     connect_to: ConnectToSetting = ()
     upstream_ca_bundle: Annotated[Path, AfterValidator(_existing_file)] | None = None
+    site: Annotated[str, AfterValidator(parse_site)] | None = None
+    allow_insecure_keyring: bool = False
 
     @field_validator("confdir")
     @classmethod
@@ -175,15 +185,24 @@ def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
         raise SettingsError(f"{source}: {toml_file} is not valid TOML ({e}); fix the file") from None
 
 
+def user_config_path() -> Path:
+    """Where `login` records the email and site: $XDG_CONFIG_HOME/atlassian-auth-proxy/config.toml."""
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "atlassian-auth-proxy" / "config.toml"
+
+
 def _config_path(flag: Path | None) -> tuple[Path | None, str]:
-    """The TOML file to read, and the name of the setting that chose it (for messages)."""
+    """The TOML file to read, and the name of the setting that chose it (for messages).
+
+    Without --config or ATLASSIAN_PROXY_CONFIG, the user's config file is read if it exists.
+    """
     if flag is not None:
         path, source = flag, "--config"
+    elif env := os.environ.get(CONFIG_ENV):
+        path, source = Path(env), CONFIG_ENV
     else:
-        env = os.environ.get(CONFIG_ENV)
-        path, source = (Path(env) if env else None), CONFIG_ENV
-    if path is None:
-        return None, source
+        path = user_config_path()
+        return (path if path.is_file() else None), f"the user config {path}"
     path = path.expanduser()
     if not path.is_file():
         raise SettingsError(f"{source}: {str(path)!r} is not a readable file; point it at a TOML config file")

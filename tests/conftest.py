@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,15 @@ STARTUP_SECONDS = 30
 
 def basic(email: str, token: str) -> str:
     return "Basic " + base64.b64encode(f"{email}:{token}".encode()).decode()
+
+
+def wait_for(predicate, timeout: float = 15.0, what: str = "condition") -> None:
+    """Poll a readiness condition; fail with a clear message rather than sleeping blindly."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
 
 
 @pytest.fixture(scope="session")
@@ -98,6 +108,8 @@ def proxy_env(site: upstream.UpstreamServer, ca_file: Path, confdir: Path, **ove
         ),
         ATLASSIAN_PROXY_UPSTREAM_CA_BUNDLE=str(ca_file),
         ATLASSIAN_PROXY_CONFDIR=str(confdir),
+        XDG_CONFIG_HOME=str(confdir / "xdg-config"),
+        PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
     )
     env.update(overrides)
     return {k: v for k, v in env.items() if v is not None}

@@ -10,24 +10,14 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from clients import curl, raw_tunnel
-from conftest import EMAIL, TOKEN_24, TOKEN_192, basic, proxy_env
+from conftest import EMAIL, TOKEN_24, TOKEN_192, basic, proxy_env, wait_for
 
 MYSELF = "https://acme.atlassian.net/rest/api/3/myself"
-
-
-def wait_for(predicate, timeout: float = 15.0, what: str = "condition") -> None:
-    """Poll a readiness condition; fail with a clear message rather than sleeping blindly."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def test_token_file_whitespace_is_ignored_and_rotation_needs_no_restart(make_proxy, site, tmp_path):

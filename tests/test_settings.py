@@ -20,6 +20,7 @@ def clean_env(monkeypatch, tmp_path):
         if name.startswith("ATLASSIAN_PROXY_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     return tmp_path
 
 
@@ -50,7 +51,7 @@ def test_the_token_never_shows_in_repr_or_str(clean_env, monkeypatch):
     monkeypatch.setenv("ATLASSIAN_PROXY_EMAIL", EMAIL)
     monkeypatch.setenv("ATLASSIAN_PROXY_API_TOKEN", TOKEN_192)
     settings = load_settings()
-    credentials = resolve_credentials(settings)
+    _, credentials = resolve_credentials(settings)
     for text in (repr(settings), str(settings), repr(credentials), str(credentials), repr(settings.api_token)):
         assert TOKEN_192 not in text
         assert TOKEN_192[:24] not in text
@@ -69,7 +70,7 @@ def test_token_file_surrounding_whitespace_is_ignored(clean_env, monkeypatch):
     token_file.write_text(f"\n  {TOKEN_24}\r\n")
     monkeypatch.setenv("ATLASSIAN_PROXY_EMAIL", EMAIL)
     monkeypatch.setenv("ATLASSIAN_PROXY_API_TOKEN_FILE", str(token_file))
-    credentials = resolve_credentials(load_settings())
+    _, credentials = resolve_credentials(load_settings())
     assert credentials.source == f"file {token_file}"
 
 
@@ -91,7 +92,8 @@ BAD = [
     ({"ATLASSIAN_PROXY_CONFIG": "/nonexistent/config.toml"}, "ATLASSIAN_PROXY_CONFIG:"),
     (
         {"ATLASSIAN_PROXY_API_TOKEN": None},
-        "no API token: set ATLASSIAN_PROXY_API_TOKEN, or ATLASSIAN_PROXY_API_TOKEN_FILE",
+        "no API token: set ATLASSIAN_PROXY_API_TOKEN, or ATLASSIAN_PROXY_API_TOKEN_FILE to a file holding it, "
+        "or store it in the keyring with `atlassian-auth-proxy login`; the keyring cannot be used: no OS keyring",
     ),
 ]
 

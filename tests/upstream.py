@@ -53,6 +53,7 @@ class Record:
     connections: int = 0
     slow_arrived: threading.Event = field(default_factory=threading.Event)
     slow_release: threading.Event = field(default_factory=threading.Event)
+    rejected: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def last(self) -> Seen:
@@ -82,8 +83,20 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _reject(self) -> bool:
+        """Answer like Atlassian does for a revoked token, if this request carries one."""
+        if self.headers.get("Authorization") not in self.server.record.rejected:
+            return False
+        if self.path.startswith("/anonymous"):
+            self._json(200, {"anonymous": True}, {"X-Seraph-LoginReason": "AUTHENTICATED_FAILED"})
+        else:
+            self._json(401, {"message": "Client must be authenticated to access this resource."})
+        return True
+
     def do_GET(self) -> None:
         self._record()
+        if self._reject():
+            return
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         if url.path == "/download":

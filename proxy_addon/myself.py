@@ -1,0 +1,95 @@
+"""Ask a site who the credentials belong to: `GET /rest/api/3/myself`, as the proxy would send it.
+
+Uses the same CONNECT_TO redirect and upstream trust as the proxy, so `check` and `login`
+test exactly the path `run` uses.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+import certifi
+
+from proxy_addon.backoff import rejection_reason
+from proxy_addon.connect_to import find_rule
+from proxy_addon.credentials import Credentials
+from proxy_addon.errors import failure_kind
+from proxy_addon.settings import ConnectToRule
+
+PATH = "/rest/api/3/myself"
+TIMEOUT = 15.0
+
+
+class Unreachable(Exception):
+    """The site could not be asked; the message names the host and the kind of failure."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    rejection: str | None
+    display_name: str | None
+    account_id: str | None
+
+
+class _RedirectedHTTPS(http.client.HTTPSConnection):
+    """HTTPS to `host` (SNI, Host, certificate name) over a TCP connection to `target`."""
+
+    def __init__(self, host: str, target: tuple[str, int], context: ssl.SSLContext) -> None:
+        super().__init__(host, 443, context=context, timeout=TIMEOUT)
+        self.target = target
+        self.tls_context = context
+
+    def connect(self) -> None:
+        raw = socket.create_connection(self.target, self.timeout)
+        self.sock = self.tls_context.wrap_socket(raw, server_hostname=self.host)
+
+
+def trust(extra_ca: Path | None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=certifi.where())
+    if extra_ca is not None:
+        context.load_verify_locations(cafile=str(extra_ca))
+    return context
+
+
+def ask_myself(
+    site: str, credentials: Credentials, connect_to: tuple[ConnectToRule, ...], extra_ca: Path | None
+) -> Answer:
+    rule = find_rule(connect_to, site)
+    target = (rule.host, rule.port) if rule else (site, 443)
+    connection = _RedirectedHTTPS(site, target, trust(extra_ca))
+    try:
+        connection.request(
+            "GET",
+            PATH,
+            headers={"Authorization": credentials.authorization.get_secret_value(), "Accept": "application/json"},
+        )
+        response = connection.getresponse()
+        body = response.read(1 << 20)
+    except ssl.SSLCertVerificationError:
+        raise Unreachable(f"cannot reach {site}: its TLS certificate is not trusted") from None
+    except (OSError, http.client.HTTPException) as e:
+        raise Unreachable(f"cannot reach {site}: {failure_kind(str(e))}") from None
+    finally:
+        connection.close()
+    headers = {k.lower(): v for k, v in response.getheaders()}
+    profile = _json_object(body) if response.status == 200 else {}
+    return Answer(
+        response.status,
+        rejection_reason(response.status, headers),
+        profile.get("displayName"),
+        profile.get("accountId"),
+    )
+
+
+def _json_object(body: bytes) -> dict[str, str]:
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
