@@ -1,9 +1,10 @@
-"""`login`, `logout` and `check`: store, remove and verify the token, never showing it."""
+"""`login`, `logout` and `check`: store, remove and verify tokens, never showing them."""
 
 from __future__ import annotations
 
 import getpass
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -11,60 +12,104 @@ import tomlkit
 from pydantic import SecretStr
 
 from proxy_addon import keyring_store
-from proxy_addon.credentials import Credentials, require_email, resolve_credentials
-from proxy_addon.myself import Answer, Unreachable, ask_myself
+from proxy_addon.credentials import Credentials, require_email, resolve_sites, sites_with_sources
+from proxy_addon.myself import Answer, Unreachable, ask_myself, identity_path
 from proxy_addon.settings import CONFIG_ENV, ENV_PREFIX, Settings, SettingsError, parse_site, user_config_path
+from proxy_addon.sites import Scheme, Site
 from proxy_addon.tokens import TokenFormatError, parse_token
+
+API_TOKENS_PAGE = "https://id.atlassian.com/manage-profile/security/api-tokens"
 
 
 class Rejected(Exception):
     """The site refused the credentials (exit 1)."""
 
 
-def site_of(settings: Settings, flag: str | None) -> str:
-    """The site to ask: --site, else ATLASSIAN_PROXY_SITE, else the only exact host pattern."""
-    if flag is not None:
-        try:
-            return parse_site(flag)
-        except ValueError as e:
-            raise SettingsError(f"--site: {e}") from None
-    if settings.site is not None:
-        return settings.site
-    exact = [p.domain for p in settings.hosts.patterns if not p.wildcard]
+@dataclass(frozen=True)
+class Target:
+    """Where to verify a site's token: a host, its port, and the identity page there."""
+
+    host: str
+    port: int
+    path: str | None
+
+
+def target_of(site: Site, preferred: str | None) -> Target:
+    """`preferred` (ATLASSIAN_PROXY_SITE) when it belongs to this site, else the site's only exact host."""
+    exact = [p for p in site.patterns if not p.wildcard]
+    bearer = site.scheme is Scheme.BEARER
+    matching = [p for p in site.patterns if preferred is not None and p.matches(preferred)]
+    if preferred is not None and matching:
+        return Target(preferred, matching[0].port, identity_path(preferred, bearer))
     if len(exact) == 1:
-        return exact[0]
+        host = exact[0].domain
+        return Target(host, exact[0].port, identity_path(host, bearer))
     raise SettingsError(f"{ENV_PREFIX}SITE is not set: set it to your site (e.g. acme.atlassian.net), or pass --site")
 
 
 def check(settings: Settings, out: TextIO) -> None:
-    """Resolve the credentials exactly as `run` does and ask the site who they belong to."""
-    site = site_of(settings, None)
-    source, credentials = resolve_credentials(settings)
-    answer = _ask(site, credentials, settings)
-    print(f"{site}: signed in as {_who(answer)} with the token from {source.description}", file=out)
+    """Resolve every site's credentials exactly as `run` does and ask each site who they are."""
+    _, resolved = resolve_sites(settings)
+    problems: list[Exception] = []
+    for entry in resolved:
+        prefix = f"site {entry.site.name}: " if len(resolved) > 1 else ""
+        try:
+            target = target_of(entry.site, settings.site)
+            if target.path is None:
+                print(f"{prefix}{target.host}: not checked (no identity page there)", file=out)
+                continue
+            answer = _ask(target, target.path, entry.credentials, settings)
+        except (Rejected, SettingsError) as e:
+            print(f"{prefix}{e}", file=out)
+            problems.append(e)
+            continue
+        print(
+            f"{prefix}{target.host}: signed in as {_who(answer)} with the token from {entry.source.description}",
+            file=out,
+        )
+    if len(problems) == 1 and len(resolved) == 1:
+        raise problems[0]
+    if problems:
+        worst = next((p for p in problems if isinstance(p, SettingsError)), problems[0])
+        raise type(worst)(f"{len(problems)} of {len(resolved)} sites failed the check")
 
 
 def login(settings: Settings, email: str | None, site: str | None, verify: bool, stdin: TextIO, out: TextIO) -> None:
-    email = email or require_email(settings)
-    site = site_of(settings, site) if (site or verify) else None
-    token = _read_token(email, stdin)
-    if verify and site is not None:
-        answer = _ask(site, Credentials.of(email, token, "login"), settings)
-        print(f"{site}: the token belongs to {_who(answer)}", file=out)
-    backend = keyring_store.store_token(email, token, allow_insecure=settings.allow_insecure_keyring)
-    print(f"stored the token for {email} in the keyring ({backend})", file=out)
-    path = _config_in_effect()
-    record_account(path, email, site)
-    where = f"; credentials now go only to {site}" if site else ""
-    print(f"recorded the email{' and site' if site else ''} in {path}{where}", file=out)
-
-
-def logout(settings: Settings, email: str | None, out: TextIO) -> None:
-    email = email or require_email(settings)
-    if keyring_store.delete_token(email, allow_insecure=settings.allow_insecure_keyring):
-        print(f"removed the token for {email} from the keyring", file=out)
+    """Store a token. `--site` names a [[sites]] entry when those exist, else the user's own site."""
+    named = _named_site(settings, site)
+    pin = None
+    if named is not None:
+        user, scheme = email or named.user, named.scheme
+        target = target_of(named, None) if verify else None
     else:
-        print(f"the keyring held no token for {email}", file=out)
+        user, scheme = email or require_email(settings), Scheme.BASIC
+        pin = _parse_site_flag(site) if site else None
+        default = Site("default", settings.hosts.patterns, user)
+        target = (
+            (Target(pin, 443, identity_path(pin, False)) if pin else target_of(default, settings.site))
+            if verify
+            else None
+        )
+    token = _read_token(user, stdin)
+    if target is not None and target.path is not None:
+        answer = _ask(target, target.path, Credentials.of(user, token, "login", scheme), settings)
+        print(f"{target.host}: the token belongs to {_who(answer)}", file=out)
+    backend = keyring_store.store_token(user, token, allow_insecure=settings.allow_insecure_keyring)
+    print(f"stored the token for {user} in the keyring ({backend})", file=out)
+    if named is None:
+        path = _config_in_effect()
+        record_account(path, user, pin)
+        where = f" and site; credentials now go only to {pin}" if pin else ""
+        print(f"recorded the email{where} in {path}", file=out)
+
+
+def logout(settings: Settings, email: str | None, site: str | None, out: TextIO) -> None:
+    named = _named_site(settings, site)
+    user = email or (named.user if named else require_email(settings))
+    if keyring_store.delete_token(user, allow_insecure=settings.allow_insecure_keyring):
+        print(f"removed the token for {user} from the keyring", file=out)
+    else:
+        print(f"the keyring held no token for {user}", file=out)
 
 
 def record_account(path: Path, email: str, site: str | None) -> None:
@@ -78,13 +123,32 @@ def record_account(path: Path, email: str, site: str | None) -> None:
     path.write_text(tomlkit.dumps(document))
 
 
+def _named_site(settings: Settings, name: str | None) -> Site | None:
+    """With [[sites]] configured, --site names one of them."""
+    if not settings.sites or name is None:
+        return None
+    for site, _ in sites_with_sources(settings):
+        if site.name == name:
+            return site
+    names = ", ".join(entry.name for entry in settings.sites)
+    raise SettingsError(f"--site: no site named {name!r} in [[sites]] (have: {names})")
+
+
+def _parse_site_flag(text: str) -> str:
+    try:
+        return parse_site(text)
+    except ValueError as e:
+        raise SettingsError(f"--site: {e}") from None
+
+
 def _config_in_effect() -> Path:
     env = os.environ.get(CONFIG_ENV)
     return Path(env).expanduser() if env else user_config_path()
 
 
-def _read_token(email: str, stdin: TextIO) -> SecretStr:
-    text = getpass.getpass(f"Atlassian API token for {email} (input hidden): ") if stdin.isatty() else stdin.read()
+def _read_token(user: str, stdin: TextIO) -> SecretStr:
+    prompt = f"Atlassian API token for {user} (input hidden): "
+    text = getpass.getpass(prompt) if stdin.isatty() else stdin.read()
     try:
         return parse_token(text)
     except TokenFormatError as e:
@@ -92,18 +156,20 @@ def _read_token(email: str, stdin: TextIO) -> SecretStr:
         raise SettingsError(f"the token {source} {e}") from None
 
 
-def _ask(site: str, credentials: Credentials, settings: Settings) -> Answer:
+def _ask(target: Target, path: str, credentials: Credentials, settings: Settings) -> Answer:
     try:
-        answer = ask_myself(site, credentials, settings.connect_to, settings.upstream_ca_bundle)
+        answer = ask_myself(
+            target.host, credentials, settings.connect_to, settings.upstream_ca_bundle, target.port, path
+        )
     except Unreachable as e:
         raise SettingsError(str(e)) from None
     if answer.rejection is not None:
         raise Rejected(
-            f"{site} rejected the token for {credentials.email} ({answer.rejection}): it may be wrong, revoked "
-            "or expired; create a new one at https://id.atlassian.com/manage-profile/security/api-tokens"
+            f"{target.host} rejected the token for {credentials.user or 'this site'} ({answer.rejection}): it may "
+            f"be wrong, revoked or expired; create a new one at {API_TOKENS_PAGE}"
         )
     if answer.status != 200:
-        raise SettingsError(f"{site} answered HTTP {answer.status} to /rest/api/3/myself: is it a Jira site?")
+        raise SettingsError(f"{target.host} answered HTTP {answer.status} to {path}: is this the right site?")
     return answer
 
 

@@ -14,12 +14,13 @@ import certifi
 from mitmproxy import ctx, exceptions
 
 from proxy_addon.connect_to import ConnectTo
-from proxy_addon.credentials import Credentials, CredentialWatcher, TokenSource, resolve_credentials
+from proxy_addon.credentials import CredentialWatcher, Resolved, resolve_sites
 from proxy_addon.errors import ConnectErrors
 from proxy_addon.guard import SafeOptions
 from proxy_addon.inject import CredentialInjector
 from proxy_addon.requestlog import RequestLog
 from proxy_addon.settings import Settings, SettingsError, load_settings
+from proxy_addon.sites import SiteTable
 
 logger = logging.getLogger(__name__)
 
@@ -37,14 +38,14 @@ def upstream_trust_bundle(extra: Path, confdir: Path) -> Path:
 class AtlassianAuthProxy:
     """Root addon; its children each own one concern."""
 
-    def __init__(self, settings: Settings | None = None, given: tuple[TokenSource, Credentials] | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, given: tuple[SiteTable, list[Resolved]] | None = None) -> None:
         """`run` passes the settings and credentials it already checked; mitmdump passes nothing."""
         self.given_settings = settings
         self.given = given
         self.injector = CredentialInjector()
         self.connect_to = ConnectTo()
         self.watcher = CredentialWatcher(self.injector.use, lambda: self.injector.backing_off)
-        self.hosts = self.injector.hosts
+        self.resolved: list[Resolved] = []
         self.addons: list[Any] = [
             SafeOptions(),
             self.connect_to,
@@ -68,20 +69,26 @@ class AtlassianAuthProxy:
         config = ctx.options.atlassian_proxy_config
         try:
             settings = self.given_settings or load_settings(Path(config) if config else None)
-            source, credentials = self.given or resolve_credentials(settings)
+            table, resolved = self.given or resolve_sites(settings)
         except SettingsError as e:
             raise exceptions.OptionsError(str(e)) from None
-        self.injector.hosts = settings.hosts
+        self.injector.sites = table
+        for entry in resolved:
+            self.injector.use(entry.site, entry.credentials)
+        self.watcher.watch(resolved)
+        self.resolved = resolved
         self.connect_to.rules = settings.connect_to
-        self.injector.use(credentials)
-        self.watcher.watch(source, credentials)
-        self.hosts = settings.hosts
         ctx.options.update(**self._options(settings))
 
     def running(self) -> None:
-        credentials = self.injector.credentials
-        if credentials is not None:
-            logger.info("credentials for %s from %s go to %s", credentials.email, credentials.source, self.hosts)
+        for entry in self.resolved:
+            logger.info(
+                "site %s: credentials for %s from %s go to %s",
+                entry.site.name,
+                entry.credentials.user or "(bearer)",
+                entry.credentials.source,
+                ", ".join(map(str, entry.site.patterns)),
+            )
 
     @staticmethod
     def _options(settings: Settings) -> dict[str, Any]:

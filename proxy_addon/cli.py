@@ -11,7 +11,7 @@ from pathlib import Path
 from mitmproxy.exceptions import OptionsError
 
 from proxy_addon import account
-from proxy_addon.credentials import resolve_credentials
+from proxy_addon.credentials import resolve_sites
 from proxy_addon.settings import SettingsError, load_settings
 
 PROG = "atlassian-auth-proxy"
@@ -37,13 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("--no-verify", dest="verify", action="store_false", help="store without asking the site")
     logout = commands.add_parser("logout", help="remove the stored token from the OS keyring")
     logout.add_argument("--email", help="your Atlassian account email (else ATLASSIAN_PROXY_EMAIL)")
+    logout.add_argument("--site", help="with [[sites]] configured: the name of the site whose token to remove")
     commands.add_parser("check", help="verify the configured credentials against the site's /rest/api/3/myself")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, listen_host=args.listen_host, listen_port=args.listen_port)
-    given = resolve_credentials(settings)
+    given = resolve_sites(settings)
 
     from proxy_addon.server import serve
 
@@ -57,7 +58,7 @@ def login(args: argparse.Namespace) -> int:
 
 
 def logout(args: argparse.Namespace) -> int:
-    account.logout(load_settings(), args.email, sys.stdout)
+    account.logout(load_settings(), args.email, args.site, sys.stdout)
     return 0
 
 

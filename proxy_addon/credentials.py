@@ -13,7 +13,8 @@ from typing import Protocol
 from pydantic import SecretStr
 
 from proxy_addon import keyring_store
-from proxy_addon.settings import ENV_PREFIX, Settings, SettingsError
+from proxy_addon.settings import ENV_PREFIX, Settings, SettingsError, SiteSettings
+from proxy_addon.sites import Scheme, Site, SiteConflict, SiteTable
 from proxy_addon.tokens import TokenFormatError, authorization_value, parse_token
 
 logger = logging.getLogger(__name__)
@@ -27,13 +28,13 @@ EMAIL_ENV = ENV_PREFIX + "EMAIL"
 class Credentials:
     """An identity ready for the request path: the header value is computed once here."""
 
-    email: str
+    user: str
     source: str
     authorization: SecretStr
 
     @classmethod
-    def of(cls, email: str, token: SecretStr, source: str) -> Credentials:
-        return cls(email, source, authorization_value(email, token))
+    def of(cls, user: str, token: SecretStr, source: str, scheme: Scheme = Scheme.BASIC) -> Credentials:
+        return cls(user, source, authorization_value(user, token, bearer=scheme is Scheme.BEARER))
 
 
 class TokenSource(Protocol):
@@ -52,8 +53,29 @@ class EnvToken:
 
 
 @dataclass(frozen=True, slots=True)
+class NamedEnvToken:
+    """A site's `token_env`: the variable is read again on reload (SIGHUP)."""
+
+    variable: str
+
+    @property
+    def description(self) -> str:
+        return f"environment variable {self.variable}"
+
+    def read(self) -> SecretStr:
+        text = os.environ.get(self.variable)
+        if text is None:
+            raise SettingsError(f"{self.variable} is not set: it should hold the API token (token_env in [[sites]])")
+        try:
+            return parse_token(text)
+        except TokenFormatError as e:
+            raise SettingsError(f"{self.variable}: the token {e}") from None
+
+
+@dataclass(frozen=True, slots=True)
 class FileToken:
     path: Path
+    setting: str = TOKEN_FILE_ENV
 
     @property
     def description(self) -> str:
@@ -66,12 +88,12 @@ class FileToken:
         except (OSError, UnicodeDecodeError) as e:
             reason = e.strerror if isinstance(e, OSError) and e.strerror else "not UTF-8 text"
             raise SettingsError(
-                f"{TOKEN_FILE_ENV}: cannot read {self.path} ({reason}); fix the path or its permissions"
+                f"{self.setting}: cannot read {self.path} ({reason}); fix the path or its permissions"
             ) from None
         try:
             return parse_token(text)
         except TokenFormatError as e:
-            raise SettingsError(f"{TOKEN_FILE_ENV}: the token in {self.path} {e}") from None
+            raise SettingsError(f"{self.setting}: the token in {self.path} {e}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,27 +109,75 @@ class KeyringToken:
         return keyring_store.read_token(self.email, allow_insecure=self.allow_insecure)
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """A site with where its token comes from and the credentials read from there."""
+
+    site: Site
+    source: TokenSource
+    credentials: Credentials
+
+
 def require_email(settings: Settings) -> str:
     if settings.email is None:
         raise SettingsError(f"{EMAIL_ENV} is not set: set it to the email of your Atlassian account")
     return settings.email
 
 
-def token_source(settings: Settings, email: str) -> TokenSource:
-    """Env, else file, else keyring: the order README documents."""
+def single_site(settings: Settings) -> tuple[Site, TokenSource]:
+    """The site the single-site settings describe: EMAIL, API_TOKEN / _FILE / keyring, HOSTS."""
+    email = require_email(settings)
+    site = Site("default", settings.hosts.patterns, email)
     if settings.api_token is not None and settings.api_token_file is not None:
         raise SettingsError(f"{TOKEN_ENV} and {TOKEN_FILE_ENV} are both set: keep only one")
     if settings.api_token is not None:
-        return EnvToken(settings.api_token)
+        return site, EnvToken(settings.api_token)
     if settings.api_token_file is not None:
-        return FileToken(settings.api_token_file)
-    return KeyringToken(email, settings.allow_insecure_keyring)
+        return site, FileToken(settings.api_token_file)
+    return site, KeyringToken(email, settings.allow_insecure_keyring)
 
 
-def resolve_credentials(settings: Settings) -> tuple[TokenSource, Credentials]:
-    email = require_email(settings)
-    source = token_source(settings, email)
-    return source, Credentials.of(email, source.read(), source.description)
+def configured_site(entry: SiteSettings, allow_insecure: bool) -> tuple[Site, TokenSource]:
+    scheme = Scheme(entry.scheme)
+    user = entry.email or ""
+    site = Site(entry.name, entry.hosts.patterns, user, scheme, entry.read_only, entry.scoped)
+    if entry.token_env is not None:
+        return site, NamedEnvToken(entry.token_env)
+    if entry.token_file is not None:
+        return site, FileToken(entry.token_file, f"[[sites]] {entry.name!r} token_file")
+    return site, KeyringToken(user, allow_insecure)
+
+
+SINGLE_SITE_FIELDS = {"email": EMAIL_ENV, "api_token": TOKEN_ENV, "api_token_file": TOKEN_FILE_ENV, "hosts": "HOSTS"}
+
+
+def sites_with_sources(settings: Settings) -> list[tuple[Site, TokenSource]]:
+    """Every configured site: the [[sites]] tables, or else the single-site settings."""
+    if not settings.sites:
+        return [single_site(settings)]
+    mixed = sorted(name for name in SINGLE_SITE_FIELDS if name in settings.model_fields_set)
+    if mixed:
+        names = ", ".join(SINGLE_SITE_FIELDS[name].removeprefix(ENV_PREFIX) for name in mixed)
+        raise SettingsError(
+            f"[[sites]] and the single-site settings ({names}) are both set: describe every site in [[sites]]"
+        )
+    names = [entry.name for entry in settings.sites]
+    if len(set(names)) != len(names):
+        raise SettingsError("[[sites]]: two sites have the same name; give each a unique name")
+    return [configured_site(entry, settings.allow_insecure_keyring) for entry in settings.sites]
+
+
+def resolve_sites(settings: Settings) -> tuple[SiteTable, list[Resolved]]:
+    """Read every site's token now: a problem with any site stops the start with its message."""
+    pairs = sites_with_sources(settings)
+    try:
+        table = SiteTable.of(site for site, _ in pairs)
+    except SiteConflict as e:
+        raise SettingsError(f"sites: {e}") from None
+    return table, [
+        Resolved(site, source, Credentials.of(site.user, source.read(), source.description, site.scheme))
+        for site, source in pairs
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,33 +197,39 @@ class FileStamp:
         return cls(st.st_ino, st.st_size, st.st_mtime_ns)
 
 
+@dataclass
+class _Watched:
+    resolved: Resolved
+    credentials: Credentials
+    stamp: FileStamp | None
+
+
 class CredentialWatcher:
-    """Keeps the credentials current without a restart and off the request path.
+    """Keeps every site's credentials current without a restart and off the request path.
 
     A token file is checked every second (a stat; re-read only when it changed). The keyring
     is read only while `wants_fresh()` says so (during a rejected-token back-off), since a new
-    token is what ends it. `reload()` (SIGHUP) reads the source now. A source that fails keeps
-    the previous token and logs why.
+    token is what ends it. `reload()` (SIGHUP) reads every source now. A source that fails
+    keeps the previous token and logs why.
     """
 
     interval = 1.0
     keyring_interval = 5.0
 
-    def __init__(self, on_change: Callable[[Credentials], None], wants_fresh: Callable[[], bool]) -> None:
+    def __init__(self, on_change: Callable[[Site, Credentials], None], wants_fresh: Callable[[], bool]) -> None:
         self.on_change = on_change
         self.wants_fresh = wants_fresh
-        self.source: TokenSource | None = None
-        self.credentials: Credentials | None = None
-        self._stamp: FileStamp | None = None
+        self.watched: list[_Watched] = []
         self._task: asyncio.Task[None] | None = None
 
-    def watch(self, source: TokenSource, credentials: Credentials) -> None:
-        self.source = source
-        self.credentials = credentials
-        self._stamp = FileStamp.of(source.path) if isinstance(source, FileToken) else None
+    def watch(self, resolved: list[Resolved]) -> None:
+        self.watched = [
+            _Watched(r, r.credentials, FileStamp.of(r.source.path) if isinstance(r.source, FileToken) else None)
+            for r in resolved
+        ]
 
     def running(self) -> None:
-        if isinstance(self.source, FileToken | KeyringToken):
+        if any(isinstance(w.resolved.source, FileToken | KeyringToken) for w in self.watched):
             self._task = asyncio.get_running_loop().create_task(self._watch())
 
     def done(self) -> None:
@@ -165,26 +241,33 @@ class CredentialWatcher:
         while True:
             await asyncio.sleep(self.interval)
             since_keyring += self.interval
-            if isinstance(self.source, FileToken):
-                stamp = FileStamp.of(self.source.path)
-                if stamp != self._stamp:
-                    self._stamp = stamp
-                    await self.reload()
-            elif self.wants_fresh() and since_keyring >= self.keyring_interval:
+            keyring_due = since_keyring >= self.keyring_interval and self.wants_fresh()
+            if keyring_due:
                 since_keyring = 0.0
-                await self.reload()
+            for watched in self.watched:
+                source = watched.resolved.source
+                if isinstance(source, FileToken):
+                    stamp = FileStamp.of(source.path)
+                    if stamp != watched.stamp:
+                        watched.stamp = stamp
+                        await self._reload(watched)
+                elif isinstance(source, KeyringToken) and keyring_due:
+                    await self._reload(watched)
 
     async def reload(self) -> None:
+        for watched in self.watched:
+            await self._reload(watched)
+
+    async def _reload(self, watched: _Watched) -> None:
         """Read the source again; adopt the token if it is valid and different."""
-        if self.source is None or self.credentials is None:
-            return
+        site, source = watched.resolved.site, watched.resolved.source
         try:
-            token = await asyncio.to_thread(self.source.read)
+            token = await asyncio.to_thread(source.read)
         except SettingsError as e:
-            logger.warning("keeping the previous token: %s", e)
+            logger.warning("site %s: keeping the previous token: %s", site.name, e)
             return
-        fresh = Credentials.of(self.credentials.email, token, self.source.description)
-        if fresh.authorization != self.credentials.authorization:
-            self.credentials = fresh
-            self.on_change(fresh)
-            logger.info("token reloaded from %s", self.source.description)
+        fresh = Credentials.of(site.user, token, source.description, site.scheme)
+        if fresh.authorization != watched.credentials.authorization:
+            watched.credentials = fresh
+            self.on_change(site, fresh)
+            logger.info("site %s: token reloaded from %s", site.name, source.description)

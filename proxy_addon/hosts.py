@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+HTTPS_PORT = 443
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 _MAX_NAME = 253
 
@@ -38,22 +39,24 @@ def normalize_host(host: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class HostPattern:
-    """An exact host name, or (wildcard) every proper subdomain of `domain`."""
+    """An exact host name, or (wildcard) every proper subdomain of `domain`; on one HTTPS port."""
 
     domain: str
     wildcard: bool
+    port: int = HTTPS_PORT
 
     @classmethod
     def parse(cls, text: str) -> HostPattern:
         raw = text.strip()
-        wildcard = raw.startswith("*.")
-        name = normalize_host(raw[2:] if wildcard else raw)
-        if name is None:
+        host, port = split_authority(raw)
+        wildcard = host.startswith("*.")
+        name = normalize_host(host[2:] if wildcard else host)
+        if name is None or port == -1 or port == 0:
             raise HostPatternError(
-                f"{text!r} is not a host pattern: use an exact name such as "
-                "acme.atlassian.net, or *. and a domain such as *.atlassian.net"
+                f"{text!r} is not a host pattern: use an exact name such as acme.atlassian.net, "
+                "or *. and a domain such as *.atlassian.net, optionally with :port"
             )
-        return cls(name, wildcard)
+        return cls(name, wildcard, HTTPS_PORT if port is None else port)
 
     def matches(self, name: str) -> bool:
         """`name` must already be normalized."""
@@ -62,7 +65,8 @@ class HostPattern:
         return name == self.domain
 
     def __str__(self) -> str:
-        return f"*.{self.domain}" if self.wildcard else self.domain
+        text = f"*.{self.domain}" if self.wildcard else self.domain
+        return text if self.port == HTTPS_PORT else f"{text}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,4 +107,5 @@ def split_authority(authority: str) -> tuple[str, int | None]:
             host, port_text = authority, None
     if port_text is None:
         return host, None
-    return host, int(port_text) if port_text.isdigit() and len(port_text) <= 5 else -1
+    port = int(port_text) if port_text.isdigit() and len(port_text) <= 5 else -1
+    return host, port if port < 65536 else -1

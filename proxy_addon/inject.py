@@ -1,7 +1,7 @@
 """Credential injection: decide by where a request really goes, then swap the credentials.
 
-The decision is `decide()`, a pure function of the connection facts. The addon only gathers
-those facts from mitmproxy and acts on the verdict.
+The decision is `decide()`, a pure function of the connection facts and the site table. The
+addon only gathers those facts from mitmproxy and acts on the verdict.
 """
 
 from __future__ import annotations
@@ -17,15 +17,17 @@ from mitmproxy import http, tls
 from proxy_addon.backoff import Backoff, rejection_reason
 from proxy_addon.credentials import Credentials
 from proxy_addon.errors import proxy_reply
-from proxy_addon.hosts import HostMatcher, normalize_host, same_host, split_authority
+from proxy_addon.hosts import normalize_host, same_host, split_authority
+from proxy_addon.readonly import read_only_allows
+from proxy_addon.sites import Site, SiteTable
 
 logger = logging.getLogger(__name__)
 
-HTTPS_PORT = 443
 DECISION_KEY = "atlassian_auth"
+SITE_KEY = "atlassian_auth_site"
 EPOCH_KEY = "atlassian_auth_epoch"
 API_TOKENS_PAGE = "https://id.atlassian.com/manage-profile/security/api-tokens"
-REDACTED = "Basic [redacted by atlassian-auth-proxy]"
+REDACTED = "[redacted by atlassian-auth-proxy]"
 CLIENT_CREDENTIAL_HEADERS = ("authorization", "cookie", "proxy-authorization")
 
 
@@ -34,41 +36,50 @@ class Decision(StrEnum):
     PASS = "passed"  # noqa: S105 - a verdict, not a password
     CLEARTEXT = "refused-cleartext"
     MISDIRECTED = "refused-misdirected"
+    READ_ONLY = "refused-read-only"
     BACKED_OFF = "backed-off"
 
 
 def decide(
-    hosts: HostMatcher,
+    site: Site | None,
     *,
+    claimed: bool,
     scheme: str,
+    method: str,
+    path: str,
     host: str,
-    port: int,
     sni: str | None,
     names: Iterable[str],
 ) -> Decision:
-    """What to do with a request whose connection goes to `host:port`.
+    """What to do with a request whose connection really goes to `host`.
 
-    `host`/`port` are where mitmproxy really connects (the CONNECT target), `sni` what the
-    client's TLS handshake named, `names` every client-chosen authority (Host headers,
-    `:authority`, an absolute-form URL). Only the real destination can earn credentials;
-    the client-chosen names can only lose them.
+    `site` is what the site table says of the real destination (the CONNECT target and port),
+    `claimed` whether any site claims the name on some port, `sni` what the client's TLS
+    handshake named, `names` every client-chosen authority (Host headers, `:authority`, an
+    absolute-form URL). Only the real destination can earn credentials; the client-chosen
+    names can only lose them.
     """
-    if not hosts.matches(host):
-        return Decision.PASS
     if scheme != "https":
-        return Decision.CLEARTEXT
-    if port != HTTPS_PORT:
+        return Decision.CLEARTEXT if claimed else Decision.PASS
+    if site is None:
         return Decision.PASS
     if not same_host(sni, host):
         return Decision.MISDIRECTED
     for name in names:
         named_host, named_port = split_authority(name)
-        if not same_host(named_host, host) or named_port not in (None, port):
+        if not same_host(named_host, host) or named_port not in (None, site_port(site, host)):
             return Decision.MISDIRECTED
+    if site.read_only and not read_only_allows(method, path):
+        return Decision.READ_ONLY
     return Decision.INJECT
 
 
-def should_intercept(hosts: HostMatcher, host: str | None, port: int | None, sni: str | None) -> bool:
+def site_port(site: Site, host: str) -> int:
+    name = normalize_host(host) or ""
+    return next((p.port for p in site.patterns if p.matches(name)), 443)
+
+
+def should_intercept(sites: SiteTable, host: str | None, port: int | None, sni: str | None) -> bool:
     """Decrypt a TLS connection only when it could earn credentials; tunnel the rest.
 
     An SNI with a trailing dot is tunnelled too: mitmproxy cannot verify the upstream
@@ -76,7 +87,7 @@ def should_intercept(hosts: HostMatcher, host: str | None, port: int | None, sni
     """
     if sni is None or sni.endswith("."):
         return False
-    return port == HTTPS_PORT and hosts.matches(host) and same_host(sni, host)
+    return sites.lookup(host, port) is not None and same_host(sni, host)
 
 
 def client_names(request: http.Request) -> list[str]:
@@ -98,25 +109,32 @@ def backed_off_reply(host: str, retry_after: int) -> http.Response:
     )
 
 
-class CredentialInjector:
-    """Replaces the client's credentials with the configured identity on matching requests.
+REFUSALS = {
+    Decision.CLEARTEXT: (403, "refused to send credentials over plain http to {host}: use https://"),
+    Decision.MISDIRECTED: (421, "this connection goes to {host}; the request names another host"),
+    Decision.READ_ONLY: (403, "site {site} is read-only: {method} {route} is not a read (see README, read-only)"),
+}
 
-    It also watches the site's verdict on the token: after a rejection, requests to that host
+
+class CredentialInjector:
+    """Replaces the client's credentials with the site's identity on matching requests.
+
+    It also watches each site's verdict on its token: after a rejection, requests to that host
     are answered locally (see `backoff.Backoff`) until a probe succeeds or the token changes.
-    `epoch` numbers the current (token, verdict) state, so responses to requests sent before a
-    newer token or verdict cannot count twice.
+    `epoch` numbers the current (tokens, verdicts) state, so responses to requests sent before
+    a newer token or verdict cannot count twice.
     """
 
     def __init__(self) -> None:
-        self.hosts = HostMatcher(())
-        self.credentials: Credentials | None = None
-        self.backoffs: dict[str, Backoff] = {}
+        self.sites = SiteTable.of(())
+        self.credentials: dict[str, Credentials] = {}
+        self.backoffs: dict[tuple[str, str], Backoff] = {}
         self.epoch = 0
 
-    def use(self, credentials: Credentials) -> None:
-        """A new token: forget what the sites said about the previous one."""
-        self.credentials = credentials
-        self.backoffs = {}
+    def use(self, site: Site, credentials: Credentials) -> None:
+        """A new token for `site`: forget what its hosts said about the previous one."""
+        self.credentials[site.name] = credentials
+        self.backoffs = {key: b for key, b in self.backoffs.items() if key[0] != site.name}
         self.epoch += 1
 
     @property
@@ -126,72 +144,79 @@ class CredentialInjector:
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         address = data.context.server.address
         host, port = address[:2] if address else (None, None)
-        if not should_intercept(self.hosts, host, port, data.client_hello.sni):
+        if not should_intercept(self.sites, host, port, data.client_hello.sni):
             data.ignore_connection = True
             logger.info("tunnel %s:%s (not a credential host; passed through encrypted)", host, port)
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
-        if self.credentials is None:
-            return
         request = flow.request
+        site = self.sites.lookup(request.host, request.port)
         decision = decide(
-            self.hosts,
+            site,
+            claimed=self.sites.claims(request.host),
             scheme=request.scheme,
+            method=request.method,
+            path=request.path,
             host=request.host,
-            port=request.port,
             sni=flow.client_conn.sni,
             names=client_names(request),
         )
-        backoff = self.backoffs.get(normalize_host(request.host) or "")
+        if decision is Decision.INJECT and site is not None:
+            self._inject(flow, site, self.credentials[site.name])
+            return
+        flow.metadata[DECISION_KEY] = decision.value
+        if decision in REFUSALS:
+            status, template = REFUSALS[decision]
+            route = request.path.partition("?")[0]
+            message = template.format(host=request.host, site=site and site.name, method=request.method, route=route)
+            flow.response = proxy_reply(status, message)
+
+    def _inject(self, flow: http.HTTPFlow, site: Site, credentials: Credentials) -> None:
+        request = flow.request
+        backoff = self.backoffs.get((site.name, normalize_host(request.host) or ""))
         now = time.monotonic()
-        if decision is Decision.INJECT and backoff is not None and not backoff.admit(now):
+        if backoff is not None and not backoff.admit(now):
             flow.metadata[DECISION_KEY] = Decision.BACKED_OFF.value
             flow.response = backed_off_reply(request.host, backoff.retry_after(now))
             return
-        flow.metadata[DECISION_KEY] = decision.value
-        if decision is Decision.INJECT:
-            for name in CLIENT_CREDENTIAL_HEADERS:
-                request.headers.pop(name, None)
-            request.headers["authorization"] = self.credentials.authorization.get_secret_value()
-            flow.metadata[EPOCH_KEY] = self.epoch
-        elif decision is Decision.CLEARTEXT:
-            flow.response = proxy_reply(
-                403, f"refused to send credentials over plain http to {request.host}: use https://"
-            )
-        elif decision is Decision.MISDIRECTED:
-            flow.response = proxy_reply(421, f"this connection goes to {request.host}; the request names another host")
+        for name in CLIENT_CREDENTIAL_HEADERS:
+            request.headers.pop(name, None)
+        request.headers["authorization"] = credentials.authorization.get_secret_value()
+        flow.metadata[DECISION_KEY] = Decision.INJECT.value
+        flow.metadata[SITE_KEY] = site.name
+        flow.metadata[EPOCH_KEY] = self.epoch
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if flow.metadata.get(DECISION_KEY) != Decision.INJECT or flow.response is None:
             return
         self._redact(flow)
         flow.response.headers.pop("set-cookie", None)
-        if flow.metadata.get(EPOCH_KEY) == self.epoch and self.credentials is not None:
+        if flow.metadata.get(EPOCH_KEY) == self.epoch:
             rejection = rejection_reason(flow.response.status_code, flow.response.headers)
-            self._judge(flow.request.host, rejection, self.credentials.email)
+            self._judge(flow.metadata[SITE_KEY], flow.request.host, rejection)
 
     def error(self, flow: http.HTTPFlow) -> None:
         if flow.metadata.get(DECISION_KEY) != Decision.INJECT:
             return
         self._redact(flow)
-        backoff = self.backoffs.get(normalize_host(flow.request.host) or "")
+        backoff = self.backoffs.get((flow.metadata[SITE_KEY], normalize_host(flow.request.host) or ""))
         if backoff is not None and flow.metadata.get(EPOCH_KEY) == self.epoch:
             backoff.probe_ended()
 
-    def _judge(self, host: str, rejection: str | None, email: str) -> None:
+    def _judge(self, site_name: str, host: str, rejection: str | None) -> None:
         """Record the site's verdict on the current token; log once per change of state."""
-        key = normalize_host(host) or host
+        key = (site_name, normalize_host(host) or host)
         backoff = self.backoffs.get(key)
         if rejection is not None:
             backoff = self.backoffs.setdefault(key, Backoff())
             backoff.rejected(time.monotonic())
             self.epoch += 1
             logger.warning(
-                "%s rejected the API token for %s (%s): it may be revoked or expired. Create a new one at %s "
+                "%s rejected the API token of site %s (%s): it may be revoked or expired. Create a new one at %s "
                 "and store it (atlassian-auth-proxy login, or the token file); until then requests to %s are "
                 "answered locally with 401 for %.0f s, then one request tests the token again.",
                 host,
-                email,
+                site_name,
                 rejection,
                 API_TOKENS_PAGE,
                 host,

@@ -21,7 +21,6 @@ from proxy_addon.credentials import Credentials
 from proxy_addon.errors import failure_kind
 from proxy_addon.settings import ConnectToRule
 
-PATH = "/rest/api/3/myself"
 TIMEOUT = 15.0
 
 
@@ -40,8 +39,8 @@ class Answer:
 class _RedirectedHTTPS(http.client.HTTPSConnection):
     """HTTPS to `host` (SNI, Host, certificate name) over a TCP connection to `target`."""
 
-    def __init__(self, host: str, target: tuple[str, int], context: ssl.SSLContext) -> None:
-        super().__init__(host, 443, context=context, timeout=TIMEOUT)
+    def __init__(self, host: str, port: int, target: tuple[str, int], context: ssl.SSLContext) -> None:
+        super().__init__(host, port, context=context, timeout=TIMEOUT)
         self.target = target
         self.tls_context = context
 
@@ -57,16 +56,30 @@ def trust(extra_ca: Path | None) -> ssl.SSLContext:
     return context
 
 
+def identity_path(host: str, bearer: bool) -> str | None:
+    """Where a site says whose credentials these are; None for hosts that have no such page."""
+    if host == "api.bitbucket.org":
+        return "/2.0/user"
+    if host == "bitbucket.org":
+        return None
+    return "/rest/api/2/myself" if bearer else "/rest/api/3/myself"
+
+
 def ask_myself(
-    site: str, credentials: Credentials, connect_to: tuple[ConnectToRule, ...], extra_ca: Path | None
+    site: str,
+    credentials: Credentials,
+    connect_to: tuple[ConnectToRule, ...],
+    extra_ca: Path | None,
+    port: int = 443,
+    path: str = "/rest/api/3/myself",
 ) -> Answer:
     rule = find_rule(connect_to, site)
-    target = (rule.host, rule.port) if rule else (site, 443)
-    connection = _RedirectedHTTPS(site, target, trust(extra_ca))
+    target = (rule.host, rule.port) if rule else (site, port)
+    connection = _RedirectedHTTPS(site, port, target, trust(extra_ca))
     try:
         connection.request(
             "GET",
-            PATH,
+            path,
             headers={"Authorization": credentials.authorization.get_secret_value(), "Accept": "application/json"},
         )
         response = connection.getresponse()
@@ -82,7 +95,7 @@ def ask_myself(
     return Answer(
         response.status,
         rejection_reason(response.status, headers),
-        profile.get("displayName"),
+        profile.get("displayName") or profile.get("display_name"),
         profile.get("accountId"),
     )
 

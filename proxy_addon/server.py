@@ -17,8 +17,9 @@ from mitmproxy.options import Options
 from mitmproxy.tools.dump import DumpMaster
 
 from proxy_addon.addon import AtlassianAuthProxy
-from proxy_addon.credentials import Credentials, TokenSource
+from proxy_addon.credentials import Resolved
 from proxy_addon.settings import Settings
+from proxy_addon.sites import SiteTable
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class Listening:
             logger.info("atlassian-auth-proxy listening on http://%s:%s", host, port)
 
 
-async def serve(settings: Settings, given: tuple[TokenSource, Credentials]) -> None:
+async def serve(settings: Settings, given: tuple[SiteTable, list[Resolved]]) -> None:
     logging.getLogger().setLevel(logging.INFO)
     options = Options(listen_host=settings.listen_host, listen_port=settings.listen_port)
     master = DumpMaster(options, with_termlog=False, with_dumper=False)
@@ -88,7 +89,7 @@ async def serve(settings: Settings, given: tuple[TokenSource, Credentials]) -> N
     reloads: set[asyncio.Task[None]] = set()
 
     def on_hangup() -> None:
-        logger.info("SIGHUP: reading the token again from %s", given[0].description)
+        logger.info("SIGHUP: reading every token again from its source")
         task = loop.create_task(proxy.watcher.reload())
         reloads.add(task)
         task.add_done_callback(reloads.discard)

@@ -11,15 +11,18 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    BaseModel,
     BeforeValidator,
+    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -125,6 +128,31 @@ ConnectToSetting = Annotated[
 ]
 
 
+class SiteSettings(BaseModel):
+    """One `[[sites]]` table of the TOML config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    name: str = Field(min_length=1)
+    hosts: HostsSetting
+    email: str | None = None
+    token_env: str | None = None
+    token_file: Annotated[Path, AfterValidator(_existing_file)] | None = None
+    scheme: Literal["basic", "bearer"] = "basic"
+    read_only: bool = False
+    scoped: bool = False
+
+    @model_validator(mode="after")
+    def _complete(self) -> SiteSettings:
+        if self.token_env is not None and self.token_file is not None:
+            raise ValueError("set token_env or token_file, not both")
+        if self.email is None and (self.scheme == "basic" or (self.token_env is None and self.token_file is None)):
+            raise ValueError("needs email: the Basic user, and the keyring user when no token_env/token_file is set")
+        if self.email is not None and (":" in self.email or not self.email.isprintable()):
+            raise ValueError(f"email {self.email!r} cannot be a Basic user (no ':' or control characters)")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything the proxy is told; see README's settings table for the meaning of each."""
 
@@ -147,6 +175,7 @@ class Settings(BaseSettings):
     connect_to: ConnectToSetting = ()
     upstream_ca_bundle: Annotated[Path, AfterValidator(_existing_file)] | None = None
     site: Annotated[str, AfterValidator(parse_site)] | None = None
+    sites: tuple[SiteSettings, ...] = ()
     allow_insecure_keyring: bool = False
 
     @field_validator("confdir")
@@ -210,7 +239,11 @@ def _config_path(flag: Path | None) -> tuple[Path | None, str]:
 
 
 def _describe(error: Any, flags: dict[str, Any]) -> str:
-    field = str(error["loc"][0]) if error["loc"] else "?"
-    name = "--" + field.replace("_", "-") if field in flags else ENV_PREFIX + field.upper()
+    loc = error["loc"]
+    field = str(loc[0]) if loc else "?"
     message = error["msg"].removeprefix("Value error, ")
+    if field == "sites" and len(loc) > 1:
+        where = f"[[sites]] number {int(loc[1]) + 1}" + "".join(f", {part}" for part in loc[2:])
+        return f"config file {where}: {message}"
+    name = "--" + field.replace("_", "-") if field in flags else ENV_PREFIX + field.upper()
     return f"{name}: {message}"

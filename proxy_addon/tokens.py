@@ -34,7 +34,9 @@ def parse_token(text: str) -> SecretStr:
     return SecretStr(token)
 
 
-def authorization_value(email: str, token: SecretStr) -> SecretStr:
-    """`Basic base64(email:token)`, built once per token rather than per request."""
-    pair = f"{email}:{token.get_secret_value()}".encode()
+def authorization_value(user: str, token: SecretStr, bearer: bool = False) -> SecretStr:
+    """`Basic base64(user:token)` (or `Bearer token` for Data Center), built once per token."""
+    if bearer:
+        return SecretStr("Bearer " + token.get_secret_value())
+    pair = f"{user}:{token.get_secret_value()}".encode()
     return SecretStr("Basic " + base64.b64encode(pair).decode("ascii"))

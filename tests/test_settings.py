@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from proxy_addon.credentials import resolve_credentials
+from proxy_addon.credentials import resolve_sites
 from proxy_addon.settings import SettingsError, load_settings
 
 from conftest import EMAIL, TOKEN_24, TOKEN_192, command
@@ -51,7 +51,8 @@ def test_the_token_never_shows_in_repr_or_str(clean_env, monkeypatch):
     monkeypatch.setenv("ATLASSIAN_PROXY_EMAIL", EMAIL)
     monkeypatch.setenv("ATLASSIAN_PROXY_API_TOKEN", TOKEN_192)
     settings = load_settings()
-    _, credentials = resolve_credentials(settings)
+    _, [resolved] = resolve_sites(settings)
+    credentials = resolved.credentials
     for text in (repr(settings), str(settings), repr(credentials), str(credentials), repr(settings.api_token)):
         assert TOKEN_192 not in text
         assert TOKEN_192[:24] not in text
@@ -70,8 +71,8 @@ def test_token_file_surrounding_whitespace_is_ignored(clean_env, monkeypatch):
     token_file.write_text(f"\n  {TOKEN_24}\r\n")
     monkeypatch.setenv("ATLASSIAN_PROXY_EMAIL", EMAIL)
     monkeypatch.setenv("ATLASSIAN_PROXY_API_TOKEN_FILE", str(token_file))
-    _, credentials = resolve_credentials(load_settings())
-    assert credentials.source == f"file {token_file}"
+    _, [resolved] = resolve_sites(load_settings())
+    assert resolved.credentials.source == f"file {token_file}"
 
 
 BAD = [
