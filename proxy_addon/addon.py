@@ -72,6 +72,10 @@ class AtlassianAuthProxy:
             table, resolved = self.given or resolve_sites(settings)
         except SettingsError as e:
             raise exceptions.OptionsError(str(e)) from None
+        if settings.reverse is not None and table.lookup(settings.reverse.host, settings.reverse.port) is None:
+            raise exceptions.OptionsError(
+                f"ATLASSIAN_PROXY_REVERSE: {settings.reverse.host} gets credentials from no site; add it to HOSTS"
+            )
         self.injector.sites = table
         for entry in resolved:
             self.injector.use(entry.site, entry.credentials)

@@ -27,6 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--listen-host", help="address to listen on (default 127.0.0.1)")
     run.add_argument("--listen-port", type=int, help="port to listen on (default 8080; 0 picks a free one)")
     run.add_argument("--config", type=Path, help="TOML settings file (else ATLASSIAN_PROXY_CONFIG)")
+    run.add_argument(
+        "--reverse",
+        metavar="URL",
+        help="serve a plain-HTTP base URL on loopback that forwards to this site, e.g. https://acme.atlassian.net",
+    )
     login = commands.add_parser(
         "login", help="store the API token in the OS keyring (read from a hidden prompt, or stdin)"
     )
@@ -43,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config, listen_host=args.listen_host, listen_port=args.listen_port)
+    settings = load_settings(
+        args.config, listen_host=args.listen_host, listen_port=args.listen_port, reverse=args.reverse
+    )
     given = resolve_sites(settings)
 
     from proxy_addon.server import serve

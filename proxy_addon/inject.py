@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 
 from mitmproxy import http, tls
+from mitmproxy.proxy.mode_specs import ReverseMode
 
 from proxy_addon.backoff import Backoff, rejection_reason
 from proxy_addon.credentials import Credentials
@@ -90,6 +91,17 @@ def should_intercept(sites: SiteTable, host: str | None, port: int | None, sni: 
     return sites.lookup(host, port) is not None and same_host(sni, host)
 
 
+def tls_name(flow: http.HTTPFlow) -> str | None:
+    """The name the upstream TLS session is for: the client's SNI in forward mode.
+
+    In reverse mode the client speaks plain HTTP on loopback and the destination is fixed by
+    configuration, so the configured target stands in for the SNI.
+    """
+    if isinstance(flow.client_conn.proxy_mode, ReverseMode):
+        return flow.request.host
+    return flow.client_conn.sni
+
+
 def client_names(request: http.Request) -> list[str]:
     names = request.headers.get_all("host")
     if request.authority:
@@ -158,7 +170,7 @@ class CredentialInjector:
             method=request.method,
             path=request.path,
             host=request.host,
-            sni=flow.client_conn.sni,
+            sni=tls_name(flow),
             names=client_names(request),
         )
         if decision is Decision.INJECT and site is not None:

@@ -66,9 +66,15 @@ class Listening:
             logger.info("atlassian-auth-proxy listening on http://%s:%s", host, port)
 
 
+def proxy_modes(settings: Settings) -> list[str]:
+    """mitmproxy's `mode` option: regular (forward) unless reverse or an upstream proxy is set."""
+    chosen = settings.reverse or settings.upstream_proxy
+    return [chosen.mode()] if chosen else ["regular"]
+
+
 async def serve(settings: Settings, given: tuple[SiteTable, list[Resolved]]) -> None:
     logging.getLogger().setLevel(logging.INFO)
-    options = Options(listen_host=settings.listen_host, listen_port=settings.listen_port)
+    options = Options(listen_host=settings.listen_host, listen_port=settings.listen_port, mode=proxy_modes(settings))
     master = DumpMaster(options, with_termlog=False, with_dumper=False)
     in_flight = InFlight()
     proxy = AtlassianAuthProxy(settings, given)
@@ -76,6 +82,8 @@ async def serve(settings: Settings, given: tuple[SiteTable, list[Resolved]]) -> 
     termlog.logger.addFilter(without_connection_chatter)
     master.addons.add(termlog, proxy, in_flight, Listening())
     master.addons.invoke_addon_sync(proxy, hooks.ConfigureHook(set(master.options.keys())))
+    if settings.upstream_proxy is not None and (auth := settings.upstream_proxy.auth()):
+        master.options.update(upstream_auth=auth)
 
     loop = asyncio.get_running_loop()
     stopping: list[asyncio.Task[None]] = []

@@ -33,6 +33,7 @@ from pydantic_settings import (
 )
 
 from proxy_addon.hosts import HostMatcher, HostPattern, HostPatternError, normalize_host
+from proxy_addon.modes import ReverseTarget, UpstreamProxy
 from proxy_addon.tokens import TokenFormatError, parse_token
 
 ENV_PREFIX = "ATLASSIAN_PROXY_"
@@ -114,6 +115,15 @@ def _email(value: str) -> str:
 
 
 # Before-validators run last-declared first: split the comma list, then parse each item.
+def _parsed(kind: Any) -> Any:
+    """A before-validator that builds `kind` from text; its ValueError becomes the message."""
+
+    def parse(value: Any) -> Any:
+        return kind.parse(value) if isinstance(value, str) else value
+
+    return parse
+
+
 def parse_site(value: str) -> str:
     """A site as users write it (`acme.atlassian.net`, `https://acme.atlassian.net/`) -> its host."""
     name = normalize_host(value.strip().removeprefix("https://").rstrip("/"))
@@ -176,6 +186,15 @@ class Settings(BaseSettings):
     upstream_ca_bundle: Annotated[Path, AfterValidator(_existing_file)] | None = None
     site: Annotated[str, AfterValidator(parse_site)] | None = None
     sites: tuple[SiteSettings, ...] = ()
+    reverse: Annotated[ReverseTarget, BeforeValidator(_parsed(ReverseTarget))] | None = None
+    upstream_proxy: Annotated[UpstreamProxy, BeforeValidator(_parsed(UpstreamProxy))] | None = None
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> Settings:
+        if self.reverse is not None and self.upstream_proxy is not None:
+            raise ValueError("reverse mode and an upstream proxy cannot be combined: choose one")
+        return self
+
     allow_insecure_keyring: bool = False
 
     @field_validator("confdir")

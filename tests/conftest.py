@@ -26,6 +26,12 @@ TOKEN_192 = ("ATATT3xFfGF0" + "aZ09-_" * 29 + "A1b2c3d4e5f6g7h8=")[:192]
 STAND_IN_NAMES = (
     "acme.atlassian.net",
     "*.atlassian.net",
+    "api.atlassian.com",
+    "*.atlassian.com",
+    "api.media.atlassian.com",
+    "api.bitbucket.org",
+    "bitbucket.org",
+    "jira.corp.example",
     "evilatlassian.net",
     "acme.atlassian.net.example.test",
     "other.example.test",
@@ -104,7 +110,9 @@ def proxy_env(site: upstream.UpstreamServer, ca_file: Path, confdir: Path, **ove
         ATLASSIAN_PROXY_API_TOKEN=TOKEN_192,
         ATLASSIAN_PROXY_CONNECT_TO=(
             f"*.atlassian.net=127.0.0.1:{site.port},evilatlassian.net=127.0.0.1:{site.port},"
-            f"*.example.test=127.0.0.1:{site.port}"
+            f"*.example.test=127.0.0.1:{site.port},*.atlassian.com=127.0.0.1:{site.port},"
+            f"*.bitbucket.org=127.0.0.1:{site.port},bitbucket.org=127.0.0.1:{site.port},"
+            f"*.corp.example=127.0.0.1:{site.port}"
         ),
         ATLASSIAN_PROXY_UPSTREAM_CA_BUNDLE=str(ca_file),
         ATLASSIAN_PROXY_CONFDIR=str(confdir),

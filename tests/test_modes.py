@@ -1,0 +1,69 @@
+"""Reverse mode for tools that cannot use a proxy, and chaining through a corporate proxy."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import subprocess
+
+import corp_proxy
+from clients import CLIENT_ENV, curl
+from conftest import EMAIL, TOKEN_192, basic
+
+
+def test_reverse_mode_serves_a_plain_http_base_url_on_loopback(make_proxy, site):
+    proxy = make_proxy("--reverse", "https://acme.atlassian.net")
+    result = subprocess.run(
+        ["curl", "-sS", "-u", "client:own", f"{proxy.url}/rest/api/3/myself"],
+        capture_output=True,
+        text=True,
+        env=CLIENT_ENV,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert '"displayName": "Test User"' in result.stdout
+    seen = site.record.last()
+    assert seen.header("Authorization") == basic(EMAIL, TOKEN_192)
+    assert seen.header("Host") == "acme.atlassian.net"
+    assert seen.sni == "acme.atlassian.net"
+
+    with socket.create_connection((proxy.host, proxy.port), timeout=15) as sock:
+        sock.sendall(
+            b"GET https://evil.example.test/x HTTP/1.1\r\nHost: evil.example.test\r\nConnection: close\r\n\r\n"
+        )
+        reply = sock.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 421"), reply
+
+
+def test_reverse_target_must_be_a_credential_host(make_proxy, site, ca_file, confdir):
+    from conftest import command, proxy_env
+
+    result = subprocess.run(
+        [*command(), "run", "--reverse", "https://other.example.test"],
+        env=proxy_env(site, ca_file, confdir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "other.example.test gets credentials from no site" in result.stderr
+
+
+def test_upstream_proxy_sees_the_tunnel_and_the_site_sees_the_credentials(make_proxy, site):
+    corp = corp_proxy.start(site.port)
+    try:
+        proxy = make_proxy(
+            ATLASSIAN_PROXY_UPSTREAM_PROXY=f"http://corp-user:corp%20pass@127.0.0.1:{corp.port}",
+            ATLASSIAN_PROXY_CONNECT_TO="",
+        )
+        result = curl(proxy.url, "https://acme.atlassian.net/rest/api/3/myself", proxy.ca_file)
+        assert result.returncode == 0, result.stderr
+        assert site.record.last().header("Authorization") == basic(EMAIL, TOKEN_192)
+        expected_auth = "Basic " + base64.b64encode(b"corp-user:corp pass").decode()
+        assert ("acme.atlassian.net:443", expected_auth) in corp.seen.connects
+        assert "corp pass" not in proxy.output
+        assert "corp%20pass" not in proxy.output
+    finally:
+        corp.shutdown()

@@ -1,0 +1,174 @@
+"""Several sites and identities through one proxy: each request gets its own site's credentials."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from clients import curl
+from conftest import TOKEN_24, TOKEN_192, basic
+
+ACME_USER, GLOBEX_USER = "me@acme.example", "me@globex.example"
+BITBUCKET_TOKEN = "ATBBbitbucketToken_0123456789-abcdefghij"
+PAT = "NjQ0ODM1NzUzOTE2OkRhdGFDZW50ZXJQQVQ"
+
+CONFIG = """
+[[sites]]
+name = "acme"
+hosts = ["acme.atlassian.net"]
+email = "me@acme.example"
+token_env = "ACME_TOKEN"
+
+[[sites]]
+name = "globex"
+hosts = ["*.atlassian.net"]
+email = "me@globex.example"
+token_file = "{globex_file}"
+read_only = true
+
+[[sites]]
+name = "bitbucket-api"
+hosts = ["api.bitbucket.org"]
+email = "me@acme.example"
+token_env = "BITBUCKET_TOKEN"
+
+[[sites]]
+name = "bitbucket-git"
+hosts = ["bitbucket.org"]
+email = "x-bitbucket-api-token-auth"
+token_env = "BITBUCKET_TOKEN"
+
+[[sites]]
+name = "datacenter"
+hosts = ["jira.corp.example:8443"]
+scheme = "bearer"
+token_env = "DC_PAT"
+
+[[sites]]
+name = "atlassian-com"
+hosts = ["*.atlassian.com"]
+email = "me@acme.example"
+token_env = "ACME_TOKEN"
+"""
+
+
+def start(make_proxy, tmp_path, site_port):
+    globex_file = tmp_path / "globex-token"
+    globex_file.write_text(TOKEN_24)
+    config = tmp_path / "sites.toml"
+    config.write_text(CONFIG.format(globex_file=globex_file))
+    return make_proxy(
+        "--config",
+        str(config),
+        ATLASSIAN_PROXY_EMAIL=None,
+        ATLASSIAN_PROXY_API_TOKEN=None,
+        ACME_TOKEN=TOKEN_192,
+        BITBUCKET_TOKEN=BITBUCKET_TOKEN,
+        DC_PAT=PAT,
+        ATLASSIAN_PROXY_CONNECT_TO=(
+            f"*.atlassian.net=127.0.0.1:{site_port},*.atlassian.com=127.0.0.1:{site_port},"
+            f"api.bitbucket.org=127.0.0.1:{site_port},bitbucket.org=127.0.0.1:{site_port},"
+            f"jira.corp.example=127.0.0.1:{site_port}"
+        ),
+    )
+
+
+def test_two_identities_under_32_concurrent_clients_never_mix(make_proxy, site, tmp_path):
+    proxy = start(make_proxy, tmp_path, site.port)
+    expected = {"acme": basic(ACME_USER, TOKEN_192), "globex": basic(GLOBEX_USER, TOKEN_24)}
+
+    def client(i: int) -> None:
+        name = "acme" if i % 2 else "globex"
+        with requests.Session() as session:
+            session.trust_env = False
+            for j in range(8):
+                url = f"https://{name}.atlassian.net/rest/api/3/myself?client={i}&n={j}"
+                r = session.get(url, proxies={"https": proxy.url}, verify=str(proxy.ca_file), timeout=30)
+                assert r.status_code == 200
+
+    with ThreadPoolExecutor(32) as pool:
+        list(pool.map(client, range(32)))
+    seen = [r for r in site.record.requests if "client=" in r.path]
+    assert len(seen) == 32 * 8
+    for request in seen:
+        client_id = int(request.path.split("client=")[1].split("&")[0])
+        assert request.header("Authorization") == expected["acme" if client_id % 2 else "globex"], request.path
+
+
+def test_read_only_site_passes_reads_and_search_and_refuses_writes(make_proxy, site, tmp_path):
+    proxy = start(make_proxy, tmp_path, site.port)
+    search = curl(proxy.url, "https://globex.atlassian.net/rest/api/3/search", proxy.ca_file, "-d", '{"jql":"x"}')
+    assert search.returncode == 0
+    assert site.record.last().path == "/rest/api/3/search"
+    before = len(site.record.requests)
+    write = curl(
+        proxy.url, "https://globex.atlassian.net/rest/api/3/issue", proxy.ca_file, "-d", "{}", "-w", "\n%{http_code}"
+    )
+    assert write.stdout.endswith("\n403")
+    assert "site globex is read-only: POST /rest/api/3/issue is not a read" in write.stdout
+    assert len(site.record.requests) == before, "nothing reached the site"
+    acme_write = curl(proxy.url, "https://acme.atlassian.net/rest/api/3/issue", proxy.ca_file, "-d", "{}")
+    assert acme_write.returncode == 0
+    assert site.record.last().header("Authorization") == basic(ACME_USER, TOKEN_192)
+
+
+def test_bitbucket_api_gets_email_and_git_host_gets_the_git_user(make_proxy, site, tmp_path):
+    proxy = start(make_proxy, tmp_path, site.port)
+    assert curl(proxy.url, "https://api.bitbucket.org/2.0/user", proxy.ca_file).returncode == 0
+    assert site.record.last().header("Authorization") == basic(ACME_USER, BITBUCKET_TOKEN)
+    assert curl(proxy.url, "https://bitbucket.org/acme/repo.git/info/refs", proxy.ca_file).returncode == 0
+    assert site.record.last().header("Authorization") == basic("x-bitbucket-api-token-auth", BITBUCKET_TOKEN)
+
+
+def test_data_center_bearer_on_its_own_port(make_proxy, site, tmp_path):
+    proxy = start(make_proxy, tmp_path, site.port)
+    result = curl(proxy.url, "https://jira.corp.example:8443/rest/api/2/myself", proxy.ca_file)
+    assert result.returncode == 0, result.stderr
+    seen = site.record.last()
+    assert seen.header("Authorization") == f"Bearer {PAT}"
+    assert seen.header("Host") == "jira.corp.example:8443"
+
+
+def test_media_host_under_a_wildcard_gets_nothing(make_proxy, site, ca_file, tmp_path):
+    proxy = start(make_proxy, tmp_path, site.port)
+    assert curl(proxy.url, "https://api.atlassian.com/other", proxy.ca_file).returncode == 0
+    assert site.record.last().header("Authorization") == basic(ACME_USER, TOKEN_192), "the wildcard works"
+    media = curl(proxy.url, "https://api.media.atlassian.com/file/1?token=media", ca_file)
+    assert media.returncode == 0, "tunnelled: the stand-in's own certificate"
+    assert site.record.last().header("Authorization") is None
+
+
+def test_config_errors_name_the_problem(tmp_path, site, ca_file, confdir):
+    import subprocess
+
+    from conftest import command, proxy_env
+
+    cases = {
+        "sites 'a' and 'b' both claim acme.atlassian.net": (
+            '[[sites]]\nname = "a"\nhosts = ["acme.atlassian.net"]\nemail = "a@x.test"\ntoken_env = "T"\n'
+            '[[sites]]\nname = "b"\nhosts = ["ACME.atlassian.net."]\nemail = "b@x.test"\ntoken_env = "T"\n'
+        ),
+        "[[sites]] and the single-site settings (EMAIL) are both set": (
+            'email = "me@x.test"\n[[sites]]\nname = "a"\nhosts = ["acme.atlassian.net"]\nemail = "a@x.test"\n'
+            'token_env = "T"\n'
+        ),
+        "config file [[sites]] number 1, hosts: 'a.*.net' is not a host pattern": (
+            '[[sites]]\nname = "a"\nhosts = ["a.*.net"]\nemail = "a@x.test"\ntoken_env = "T"\n'
+        ),
+        "T is not set: it should hold the API token": (
+            '[[sites]]\nname = "a"\nhosts = ["acme.atlassian.net"]\nemail = "a@x.test"\ntoken_env = "T"\n'
+        ),
+    }
+    for expected, text in cases.items():
+        config = tmp_path / "bad.toml"
+        config.write_text(text)
+        env = proxy_env(site, ca_file, confdir, ATLASSIAN_PROXY_EMAIL=None, ATLASSIAN_PROXY_API_TOKEN=None)
+        if "EMAIL" not in expected and "not set" not in expected:
+            env["T"] = TOKEN_24
+        result = subprocess.run(
+            [*command(), "run", "--config", str(config)], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 2, (expected, result.stderr)
+        assert expected in result.stderr
+        assert result.stderr.count("\n") == 1
