@@ -13,12 +13,15 @@ from typing import Any, Optional
 import certifi
 from mitmproxy import ctx, exceptions
 
+from proxy_addon.account import target_of
 from proxy_addon.connect_to import ConnectTo
 from proxy_addon.credentials import CredentialWatcher, Resolved, resolve_sites
 from proxy_addon.errors import ConnectErrors
 from proxy_addon.guard import SafeOptions
 from proxy_addon.inject import CredentialInjector
+from proxy_addon.myself import Unreachable, cloud_id
 from proxy_addon.requestlog import RequestLog
+from proxy_addon.scoped import Gateway
 from proxy_addon.settings import Settings, SettingsError, load_settings
 from proxy_addon.sites import SiteTable
 
@@ -33,6 +36,19 @@ def upstream_trust_bundle(extra: Path, confdir: Path) -> Path:
     bundle = confdir / UPSTREAM_BUNDLE_NAME
     bundle.write_text(Path(certifi.where()).read_text() + "\n" + extra.read_text())
     return bundle
+
+
+def scoped_gateway(resolved: list[Resolved], settings: Settings) -> Gateway:
+    """Look up each scoped site's cloudId once; a site we cannot look up stops the start."""
+    gateway = Gateway()
+    for entry in resolved:
+        if entry.site.scoped:
+            try:
+                target = target_of(entry.site, settings.site)
+                gateway.add(entry.site, cloud_id(target.host, settings.connect_to, settings.upstream_ca_bundle))
+            except (Unreachable, SettingsError) as e:
+                raise exceptions.OptionsError(f"site {entry.site.name}: {e}") from None
+    return gateway
 
 
 class AtlassianAuthProxy:
@@ -77,6 +93,7 @@ class AtlassianAuthProxy:
                 f"ATLASSIAN_PROXY_REVERSE: {settings.reverse.host} gets credentials from no site; add it to HOSTS"
             )
         self.injector.sites = table
+        self.injector.gateway = scoped_gateway(resolved, settings)
         for entry in resolved:
             self.injector.use(entry.site, entry.credentials)
         self.watcher.watch(resolved)

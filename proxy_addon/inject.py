@@ -20,12 +20,14 @@ from proxy_addon.credentials import Credentials
 from proxy_addon.errors import proxy_reply
 from proxy_addon.hosts import normalize_host, same_host, split_authority
 from proxy_addon.readonly import read_only_allows
+from proxy_addon.scoped import GATEWAY, Gateway, gateway_path
 from proxy_addon.sites import Site, SiteTable
 
 logger = logging.getLogger(__name__)
 
 DECISION_KEY = "atlassian_auth"
 SITE_KEY = "atlassian_auth_site"
+HOST_KEY = "atlassian_auth_host"
 EPOCH_KEY = "atlassian_auth_epoch"
 API_TOKENS_PAGE = "https://id.atlassian.com/manage-profile/security/api-tokens"
 REDACTED = "[redacted by atlassian-auth-proxy]"
@@ -80,7 +82,9 @@ def site_port(site: Site, host: str) -> int:
     return next((p.port for p in site.patterns if p.matches(name)), 443)
 
 
-def should_intercept(sites: SiteTable, host: str | None, port: int | None, sni: str | None) -> bool:
+def should_intercept(
+    sites: SiteTable, host: str | None, port: int | None, sni: str | None, gateway: Gateway | None = None
+) -> bool:
     """Decrypt a TLS connection only when it could earn credentials; tunnel the rest.
 
     An SNI with a trailing dot is tunnelled too: mitmproxy cannot verify the upstream
@@ -88,7 +92,8 @@ def should_intercept(sites: SiteTable, host: str | None, port: int | None, sni: 
     """
     if sni is None or sni.endswith("."):
         return False
-    return sites.lookup(host, port) is not None and same_host(sni, host)
+    could_earn = sites.lookup(host, port) is not None or (gateway is not None and gateway.is_gateway(host, port))
+    return could_earn and same_host(sni, host)
 
 
 def tls_name(flow: http.HTTPFlow) -> str | None:
@@ -139,6 +144,7 @@ class CredentialInjector:
 
     def __init__(self) -> None:
         self.sites = SiteTable.of(())
+        self.gateway = Gateway()
         self.credentials: dict[str, Credentials] = {}
         self.backoffs: dict[tuple[str, str], Backoff] = {}
         self.epoch = 0
@@ -156,13 +162,16 @@ class CredentialInjector:
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         address = data.context.server.address
         host, port = address[:2] if address else (None, None)
-        if not should_intercept(self.sites, host, port, data.client_hello.sni):
+        if not should_intercept(self.sites, host, port, data.client_hello.sni, self.gateway):
             data.ignore_connection = True
             logger.info("tunnel %s:%s (not a credential host; passed through encrypted)", host, port)
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         request = flow.request
-        site = self.sites.lookup(request.host, request.port)
+        if self.gateway.is_gateway(request.host, request.port):
+            site = self.gateway.site_for(request.path)
+        else:
+            site = self.sites.lookup(request.host, request.port)
         decision = decide(
             site,
             claimed=self.sites.claims(request.host),
@@ -185,17 +194,27 @@ class CredentialInjector:
 
     def _inject(self, flow: http.HTTPFlow, site: Site, credentials: Credentials) -> None:
         request = flow.request
-        backoff = self.backoffs.get((site.name, normalize_host(request.host) or ""))
+        host = normalize_host(request.host) or ""
+        backoff = self.backoffs.get((site.name, host))
         now = time.monotonic()
         if backoff is not None and not backoff.admit(now):
             flow.metadata[DECISION_KEY] = Decision.BACKED_OFF.value
             flow.response = backed_off_reply(request.host, backoff.retry_after(now))
             return
+        cloud_id = self.gateway.cloud_id(site) if site.scoped and host != GATEWAY else None
+        if cloud_id is not None:
+            path = gateway_path(cloud_id, request.path)
+            if path is None:
+                flow.metadata[DECISION_KEY] = Decision.PASS.value
+                return
+            request.host, request.port, request.path = GATEWAY, 443, path
+            request.host_header = GATEWAY
         for name in CLIENT_CREDENTIAL_HEADERS:
             request.headers.pop(name, None)
         request.headers["authorization"] = credentials.authorization.get_secret_value()
         flow.metadata[DECISION_KEY] = Decision.INJECT.value
         flow.metadata[SITE_KEY] = site.name
+        flow.metadata[HOST_KEY] = host
         flow.metadata[EPOCH_KEY] = self.epoch
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
@@ -205,19 +224,19 @@ class CredentialInjector:
         flow.response.headers.pop("set-cookie", None)
         if flow.metadata.get(EPOCH_KEY) == self.epoch:
             rejection = rejection_reason(flow.response.status_code, flow.response.headers)
-            self._judge(flow.metadata[SITE_KEY], flow.request.host, rejection)
+            self._judge(flow.metadata[SITE_KEY], flow.metadata[HOST_KEY], rejection)
 
     def error(self, flow: http.HTTPFlow) -> None:
         if flow.metadata.get(DECISION_KEY) != Decision.INJECT:
             return
         self._redact(flow)
-        backoff = self.backoffs.get((flow.metadata[SITE_KEY], normalize_host(flow.request.host) or ""))
+        backoff = self.backoffs.get((flow.metadata[SITE_KEY], flow.metadata[HOST_KEY]))
         if backoff is not None and flow.metadata.get(EPOCH_KEY) == self.epoch:
             backoff.probe_ended()
 
     def _judge(self, site_name: str, host: str, rejection: str | None) -> None:
         """Record the site's verdict on the current token; log once per change of state."""
-        key = (site_name, normalize_host(host) or host)
+        key = (site_name, host)
         backoff = self.backoffs.get(key)
         if rejection is not None:
             backoff = self.backoffs.setdefault(key, Backoff())

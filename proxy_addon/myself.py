@@ -65,6 +65,39 @@ def identity_path(host: str, bearer: bool) -> str | None:
     return "/rest/api/2/myself" if bearer else "/rest/api/3/myself"
 
 
+def cloud_id(site: str, connect_to: tuple[ConnectToRule, ...], extra_ca: Path | None) -> str:
+    """The site's cloudId from `/_edge/tenant_info`, which needs no credentials."""
+    status, _, body = _get(site, 443, "/_edge/tenant_info", {}, connect_to, extra_ca)
+    value = _json_object(body).get("cloudId") if status == 200 else None
+    if not isinstance(value, str) or not value.replace("-", "").isalnum():
+        raise Unreachable(f"cannot look up the cloudId of {site}: /_edge/tenant_info answered HTTP {status}")
+    return value
+
+
+def _get(
+    host: str,
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    connect_to: tuple[ConnectToRule, ...],
+    extra_ca: Path | None,
+) -> tuple[int, dict[str, str], bytes]:
+    rule = find_rule(connect_to, host)
+    target = (rule.host, rule.port) if rule else (host, port)
+    connection = _RedirectedHTTPS(host, port, target, trust(extra_ca))
+    try:
+        connection.request("GET", path, headers={"Accept": "application/json", **headers})
+        response = connection.getresponse()
+        body = response.read(1 << 20)
+    except ssl.SSLCertVerificationError:
+        raise Unreachable(f"cannot reach {host}: its TLS certificate is not trusted") from None
+    except (OSError, http.client.HTTPException) as e:
+        raise Unreachable(f"cannot reach {host}: {failure_kind(str(e))}") from None
+    finally:
+        connection.close()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+
+
 def ask_myself(
     site: str,
     credentials: Credentials,
@@ -73,28 +106,12 @@ def ask_myself(
     port: int = 443,
     path: str = "/rest/api/3/myself",
 ) -> Answer:
-    rule = find_rule(connect_to, site)
-    target = (rule.host, rule.port) if rule else (site, port)
-    connection = _RedirectedHTTPS(site, port, target, trust(extra_ca))
-    try:
-        connection.request(
-            "GET",
-            path,
-            headers={"Authorization": credentials.authorization.get_secret_value(), "Accept": "application/json"},
-        )
-        response = connection.getresponse()
-        body = response.read(1 << 20)
-    except ssl.SSLCertVerificationError:
-        raise Unreachable(f"cannot reach {site}: its TLS certificate is not trusted") from None
-    except (OSError, http.client.HTTPException) as e:
-        raise Unreachable(f"cannot reach {site}: {failure_kind(str(e))}") from None
-    finally:
-        connection.close()
-    headers = {k.lower(): v for k, v in response.getheaders()}
-    profile = _json_object(body) if response.status == 200 else {}
+    authorization = {"Authorization": credentials.authorization.get_secret_value()}
+    status, headers, body = _get(site, port, path, authorization, connect_to, extra_ca)
+    profile = _json_object(body) if status == 200 else {}
     return Answer(
-        response.status,
-        rejection_reason(response.status, headers),
+        status,
+        rejection_reason(status, headers),
         profile.get("displayName") or profile.get("display_name"),
         profile.get("accountId"),
     )

@@ -172,3 +172,43 @@ def test_config_errors_name_the_problem(tmp_path, site, ca_file, confdir):
         assert result.returncode == 2, (expected, result.stderr)
         assert expected in result.stderr
         assert result.stderr.count("\n") == 1
+
+
+SCOPED = """
+[[sites]]
+name = "acme"
+hosts = ["acme.atlassian.net"]
+email = "me@acme.example"
+token_env = "ACME_TOKEN"
+scoped = true
+"""
+
+
+def test_scoped_token_goes_through_the_gateway_under_the_sites_own_prefix(make_proxy, site, tmp_path):
+    from upstream import CLOUD_ID
+
+    config = tmp_path / "scoped.toml"
+    config.write_text(SCOPED)
+    proxy = make_proxy(
+        "--config", str(config), ATLASSIAN_PROXY_EMAIL=None, ATLASSIAN_PROXY_API_TOKEN=None, ACME_TOKEN=TOKEN_192
+    )
+    credentials = basic(ACME_USER, TOKEN_192)
+
+    assert curl(proxy.url, "https://acme.atlassian.net/rest/api/3/myself", proxy.ca_file).returncode == 0
+    seen = site.record.last()
+    assert seen.path == f"/ex/jira/{CLOUD_ID}/rest/api/3/myself"
+    assert (seen.header("Host"), seen.sni) == ("api.atlassian.com", "api.atlassian.com")
+    assert seen.header("Authorization") == credentials
+
+    assert curl(proxy.url, "https://acme.atlassian.net/wiki/rest/api/space", proxy.ca_file).returncode == 0
+    assert site.record.last().path == f"/ex/confluence/{CLOUD_ID}/wiki/rest/api/space"
+
+    assert (
+        curl(proxy.url, f"https://api.atlassian.com/ex/jira/{CLOUD_ID}/rest/api/3/myself", proxy.ca_file).returncode
+        == 0
+    )
+    assert site.record.last().header("Authorization") == credentials
+
+    for path in ("/ex/jira/another-cloud-id/rest/api/3/myself", f"/ex/jira/{CLOUD_ID}/../another/rest", "/oauth/token"):
+        assert curl(proxy.url, f"https://api.atlassian.com{path}", proxy.ca_file, "--path-as-is").returncode == 0
+        assert site.record.last().header("Authorization") is None, path

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 CHUNK = 1 << 20
+CLOUD_ID = "c0ffee00-1234-4abc-9def-00000000acme"
 
 
 def pattern_bytes(size: int) -> bytes:
@@ -99,7 +100,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         url = urlsplit(self.path)
         query = parse_qs(url.query)
-        if url.path == "/download":
+        if url.path == "/_edge/tenant_info":
+            self._json(200, {"cloudId": CLOUD_ID})
+        elif url.path == "/download":
             self._download(int(query["bytes"][0]))
         elif url.path == "/slow":
             self.server.record.slow_arrived.set()
