@@ -212,3 +212,37 @@ def test_scoped_token_goes_through_the_gateway_under_the_sites_own_prefix(make_p
     for path in ("/ex/jira/another-cloud-id/rest/api/3/myself", f"/ex/jira/{CLOUD_ID}/../another/rest", "/oauth/token"):
         assert curl(proxy.url, f"https://api.atlassian.com{path}", proxy.ca_file, "--path-as-is").returncode == 0
         assert site.record.last().header("Authorization") is None, path
+
+
+def test_check_checks_every_site(site, ca_file, confdir, tmp_path):
+    import subprocess
+
+    from conftest import command, proxy_env
+
+    globex_file = tmp_path / "globex-token"
+    globex_file.write_text(TOKEN_24)
+    config = tmp_path / "sites.toml"
+    config.write_text(CONFIG.format(globex_file=globex_file).split('[[sites]]\nname = "atlassian-com"')[0])
+    env = proxy_env(
+        site,
+        ca_file,
+        confdir,
+        ATLASSIAN_PROXY_EMAIL=None,
+        ATLASSIAN_PROXY_API_TOKEN=None,
+        ATLASSIAN_PROXY_CONFIG=str(config),
+        ATLASSIAN_PROXY_SITE="globex.atlassian.net",
+        ACME_TOKEN=TOKEN_192,
+        BITBUCKET_TOKEN=BITBUCKET_TOKEN,
+        DC_PAT=PAT,
+    )
+    result = subprocess.run([*command(), "check"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "site acme: acme.atlassian.net: signed in as Test User" in lines[0]
+    assert "site globex: globex.atlassian.net: signed in as Test User" in lines[1]
+    assert "with the token from file" in lines[1]
+    assert lines[2].startswith("site bitbucket-api: api.bitbucket.org: signed in as Test User")
+    assert lines[3] == "site bitbucket-git: bitbucket.org: not checked (no identity page there)"
+    assert lines[4].startswith("site datacenter: jira.corp.example: signed in as Test User")
+    paths = [r.path for r in site.record.requests[-4:]]
+    assert paths == ["/rest/api/3/myself", "/rest/api/3/myself", "/2.0/user", "/rest/api/2/myself"]
