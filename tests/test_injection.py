@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ssl
+
+import httpx
 import pytest
 
+import h2_upstream
 from clients import curl, raw_connect, raw_tunnel, with_httpx, with_requests
 from conftest import EMAIL, TOKEN_24, TOKEN_192, basic
 
@@ -165,3 +169,22 @@ def test_unreachable_site_gets_a_502_naming_the_host_not_the_internal_address(ma
     assert b"cannot reach dead.atlassian.net:443: the connection was refused" in raw
     assert b"127.0.0.9" not in raw
     assert curl(proxy.url, MYSELF, proxy.ca_file).returncode == 0, "the proxy keeps serving others"
+
+
+def test_http2_authority_naming_another_host_gets_421(make_proxy, ca):
+    h2_site = h2_upstream.H2Server(ca.issue_cert("acme.atlassian.net"))
+    try:
+        proxy = make_proxy(ATLASSIAN_PROXY_CONNECT_TO=f"acme.atlassian.net=127.0.0.1:{h2_site.port}")
+        context = ssl.create_default_context(cafile=str(proxy.ca_file))
+        with httpx.Client(proxy=proxy.url, verify=context, http2=True, trust_env=False) as client:
+            ok = client.get("https://acme.atlassian.net/h2")
+            assert (ok.status_code, ok.http_version) == (200, "HTTP/2")
+            seen = h2_site.record.last()
+            assert dict(seen.headers)["authorization"] == basic(EMAIL, TOKEN_192)
+
+            before = len(h2_site.record.requests)
+            spoofed = client.get("https://acme.atlassian.net/h2", headers={"Host": "other.example.test"})
+            assert spoofed.status_code == 421
+            assert len(h2_site.record.requests) == before
+    finally:
+        h2_site.close()
