@@ -13,6 +13,7 @@ from typing import Any, Optional
 import certifi
 from mitmproxy import ctx, exceptions
 
+from proxy_addon.admin import AdminEndpoint, Metrics
 from proxy_addon.connect_to import ConnectTo
 from proxy_addon.credentials import Credentials, TokenFileWatcher, resolve_credentials
 from proxy_addon.errors import ConnectErrors
@@ -44,13 +45,18 @@ class AtlassianAuthProxy:
         self.connect_to = ConnectTo()
         self.token_file = TokenFileWatcher(self._use)
         self.hosts = self.injector.hosts
+        self.metrics = Metrics()
+        self.request_log = RequestLog()
+        self.admin = AdminEndpoint(self.credential_problem, self.metrics.registry)
         self.addons: list[Any] = [
             SafeOptions(),
             self.connect_to,
             self.injector,
             self.token_file,
             ConnectErrors(),
-            RequestLog(),
+            self.metrics,  # after the injector: counts the tunnels it decided on
+            self.request_log,
+            self.admin,
         ]
 
     def load(self, loader: Any) -> None:
@@ -68,11 +74,13 @@ class AtlassianAuthProxy:
         try:
             settings = self.given_settings or load_settings(Path(config) if config else None)
             credentials = self.given_credentials or resolve_credentials(settings)
+            self.admin.bind(settings.admin_port)
         except SettingsError as e:
             raise exceptions.OptionsError(str(e)) from None
         self.injector.hosts = settings.hosts
         self.connect_to.rules = settings.connect_to
         self.token_file.watch(settings.api_token_file if settings.api_token is None else None)
+        self.request_log.json = settings.log_format == "json"
         self._use(credentials)
         self.hosts = settings.hosts
         ctx.options.update(**self._options(settings))
@@ -81,6 +89,12 @@ class AtlassianAuthProxy:
         credentials = self.injector.credentials
         if credentials is not None:
             logger.info("credentials for %s from %s go to %s", credentials.email, credentials.source, self.hosts)
+
+    def credential_problem(self) -> str | None:
+        """The CredentialHealth /healthz reads: why credentials cannot be served right now, or None."""
+        if self.injector.credentials is None:
+            return "no credentials loaded"
+        return None
 
     def _use(self, credentials: Credentials) -> None:
         self.injector.credentials = credentials

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mitmproxy.exceptions import OptionsError
 
+from proxy_addon.admin import health_command
 from proxy_addon.credentials import resolve_credentials
 from proxy_addon.settings import SettingsError, load_settings
 
@@ -26,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--listen-host", help="address to listen on (default 127.0.0.1)")
     run.add_argument("--listen-port", type=int, help="port to listen on (default 8080; 0 picks a free one)")
     run.add_argument("--config", type=Path, help="TOML settings file (else ATLASSIAN_PROXY_CONFIG)")
+    health = commands.add_parser("health", help="exit 0 if the running proxy's /healthz says ok (for probes)")
+    health.add_argument("--config", type=Path, help="TOML settings file (else ATLASSIAN_PROXY_CONFIG)")
     return parser
 
 
@@ -42,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"run": run}[args.command](args)
+        commands = {"run": run, "health": health_command}
+        return commands[args.command](args)
     except (SettingsError, OptionsError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ from mitmproxy.tools.dump import DumpMaster
 
 from proxy_addon.addon import AtlassianAuthProxy
 from proxy_addon.credentials import Credentials
+from proxy_addon.requestlog import JsonLines
 from proxy_addon.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ async def serve(settings: Settings, credentials: Credentials) -> None:
     proxy = AtlassianAuthProxy(settings, credentials)
     termlog = TermLog(out=sys.stderr)
     termlog.logger.addFilter(without_connection_chatter)
+    if settings.log_format == "json":
+        termlog.logger.setFormatter(JsonLines())
     master.addons.add(termlog, proxy, in_flight, Listening())
     master.addons.invoke_addon_sync(proxy, hooks.ConfigureHook(set(master.options.keys())))
 

@@ -11,7 +11,7 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -138,6 +138,8 @@ class Settings(BaseSettings):
     confdir: Path = Path("~/.mitmproxy")
     connect_to: ConnectToSetting = ()
     upstream_ca_bundle: Annotated[Path, AfterValidator(_existing_file)] | None = None
+    admin_port: int | None = Field(default=None, ge=0, le=65535)
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("confdir")
     @classmethod

@@ -92,6 +92,8 @@ class Handler(BaseHTTPRequestHandler):
             self.server.record.slow_arrived.set()
             self.server.record.slow_release.wait(30)
             self._json(200, {"slow": "done"})
+        elif url.path.startswith("/status/"):
+            self._json(int(url.path.removeprefix("/status/")), {"errorMessages": ["as asked"]})
         else:
             self._json(
                 200,
