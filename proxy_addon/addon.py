@@ -14,6 +14,7 @@ import certifi
 from mitmproxy import ctx, exceptions
 
 from proxy_addon.admin import AdminEndpoint, Metrics
+from proxy_addon.clientenv import write_client_bundle
 from proxy_addon.connect_to import ConnectTo
 from proxy_addon.credentials import Credentials, TokenFileWatcher, resolve_credentials
 from proxy_addon.errors import ConnectErrors
@@ -89,6 +90,9 @@ class AtlassianAuthProxy:
         credentials = self.injector.credentials
         if credentials is not None:
             logger.info("credentials for %s from %s go to %s", credentials.email, credentials.source, self.hosts)
+        bundle = write_client_bundle(Path(ctx.options.confdir).expanduser())
+        if bundle is not None:
+            logger.info("clients trust %s (public CAs + this proxy's CA); see `atlassian-auth-proxy env`", bundle)
 
     def credential_problem(self) -> str | None:
         """The CredentialHealth /healthz reads: why credentials cannot be served right now, or None."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from mitmproxy.exceptions import OptionsError
 
 from proxy_addon.admin import health_command
+from proxy_addon.clientenv import SHELLS, env_command
 from proxy_addon.credentials import resolve_credentials
 from proxy_addon.settings import SettingsError, load_settings
 
@@ -27,6 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--listen-host", help="address to listen on (default 127.0.0.1)")
     run.add_argument("--listen-port", type=int, help="port to listen on (default 8080; 0 picks a free one)")
     run.add_argument("--config", type=Path, help="TOML settings file (else ATLASSIAN_PROXY_CONFIG)")
+    env = commands.add_parser("env", help="print the exports that make clients use and trust the proxy")
+    env.add_argument("--shell", choices=SHELLS, default="sh", help="syntax of the exports (default sh)")
+    env.add_argument("--listen-host", help="the proxy's listen address, if not from the settings")
+    env.add_argument("--listen-port", type=int, help="the proxy's port, if not from the settings")
+    env.add_argument("--config", type=Path, help="TOML settings file (else ATLASSIAN_PROXY_CONFIG)")
     health = commands.add_parser("health", help="exit 0 if the running proxy's /healthz says ok (for probes)")
     health.add_argument("--config", type=Path, help="TOML settings file (else ATLASSIAN_PROXY_CONFIG)")
     return parser
@@ -45,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        commands = {"run": run, "health": health_command}
+        commands = {"run": run, "env": env_command, "health": health_command}
         return commands[args.command](args)
     except (SettingsError, OptionsError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
