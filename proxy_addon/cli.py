@@ -13,6 +13,7 @@ from mitmproxy.exceptions import OptionsError
 from proxy_addon.admin import health_command
 from proxy_addon.clientenv import SHELLS, env_command
 from proxy_addon.credentials import resolve_credentials
+from proxy_addon.demo import demo_command
 from proxy_addon.settings import SettingsError, load_settings
 
 PROG = "atlassian-auth-proxy"
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     env.add_argument("--config", type=Path, help="TOML settings file (else ATLASSIAN_PROXY_CONFIG)")
     health = commands.add_parser("health", help="exit 0 if the running proxy's /healthz says ok (for probes)")
     health.add_argument("--config", type=Path, help="TOML settings file (else ATLASSIAN_PROXY_CONFIG)")
+    commands.add_parser("demo", help="show what the proxy does, on loopback, without an account")
     return parser
 
 
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        commands = {"run": run, "env": env_command, "health": health_command}
+        commands = {"run": run, "env": env_command, "health": health_command, "demo": demo_command}
         return commands[args.command](args)
     except (SettingsError, OptionsError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
