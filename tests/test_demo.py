@@ -48,3 +48,7 @@ def check_output(result: subprocess.CompletedProcess[str]) -> None:
 
 def test_demo_exits_0_showing_what_the_client_sent_and_the_site_received(tmp_path):
     check_output(run_demo(command(), tmp_path))
+
+
+def test_demo_exits_0_on_a_fresh_install_from_the_wheel(fresh_install, tmp_path):
+    check_output(run_demo([str(fresh_install / "atlassian-auth-proxy")], tmp_path))
