@@ -14,6 +14,8 @@ import certifi
 from mitmproxy import ctx, exceptions
 
 from proxy_addon.account import target_of
+from proxy_addon.admin import AdminEndpoint, Metrics
+from proxy_addon.clientenv import write_client_bundle
 from proxy_addon.connect_to import ConnectTo
 from proxy_addon.credentials import CredentialWatcher, Resolved, resolve_sites
 from proxy_addon.errors import ConnectErrors
@@ -62,13 +64,18 @@ class AtlassianAuthProxy:
         self.connect_to = ConnectTo()
         self.watcher = CredentialWatcher(self.injector.use, lambda: self.injector.backing_off)
         self.resolved: list[Resolved] = []
+        self.metrics = Metrics()
+        self.request_log = RequestLog()
+        self.admin = AdminEndpoint(self.credential_problem, self.metrics.registry)
         self.addons: list[Any] = [
             SafeOptions(),
             self.connect_to,
             self.injector,
             self.watcher,
             ConnectErrors(),
-            RequestLog(),
+            self.metrics,  # after the injector: counts the tunnels it decided on
+            self.request_log,
+            self.admin,
         ]
 
     def load(self, loader: Any) -> None:
@@ -86,6 +93,7 @@ class AtlassianAuthProxy:
         try:
             settings = self.given_settings or load_settings(Path(config) if config else None)
             table, resolved = self.given or resolve_sites(settings)
+            self.admin.bind(settings.admin_port)
         except SettingsError as e:
             raise exceptions.OptionsError(str(e)) from None
         if settings.reverse is not None and table.lookup(settings.reverse.host, settings.reverse.port) is None:
@@ -99,6 +107,7 @@ class AtlassianAuthProxy:
         self.watcher.watch(resolved)
         self.resolved = resolved
         self.connect_to.rules = settings.connect_to
+        self.request_log.json = settings.log_format == "json"
         ctx.options.update(**self._options(settings))
 
     def running(self) -> None:
@@ -110,6 +119,17 @@ class AtlassianAuthProxy:
                 entry.credentials.source,
                 ", ".join(map(str, entry.site.patterns)),
             )
+        bundle = write_client_bundle(Path(ctx.options.confdir).expanduser())
+        if bundle is not None:
+            logger.info("clients trust %s (public CAs + this proxy's CA); see `atlassian-auth-proxy env`", bundle)
+
+    def credential_problem(self) -> str | None:
+        """What /healthz reports: why credentials cannot be served right now, or None."""
+        if not self.injector.credentials:
+            return "no credentials loaded"
+        if self.injector.backing_off:
+            return "a site rejected the API token; requests are answered locally until it is replaced"
+        return None
 
     @staticmethod
     def _options(settings: Settings) -> dict[str, Any]:

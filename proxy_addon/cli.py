@@ -11,7 +11,10 @@ from pathlib import Path
 from mitmproxy.exceptions import OptionsError
 
 from proxy_addon import account
+from proxy_addon.admin import health_command
+from proxy_addon.clientenv import SHELLS, env_command
 from proxy_addon.credentials import resolve_sites
+from proxy_addon.demo import demo_command
 from proxy_addon.settings import SettingsError, load_settings
 
 PROG = "atlassian-auth-proxy"
@@ -44,6 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     logout.add_argument("--email", help="your Atlassian account email (else ATLASSIAN_PROXY_EMAIL)")
     logout.add_argument("--site", help="with [[sites]] configured: the name of the site whose token to remove")
     commands.add_parser("check", help="verify the configured credentials against the site's /rest/api/3/myself")
+    env = commands.add_parser("env", help="print the exports that make clients use and trust the proxy")
+    env.add_argument("--shell", choices=SHELLS, default="sh", help="syntax of the exports (default sh)")
+    env.add_argument("--listen-host", help="the proxy's listen address, if not from the settings")
+    env.add_argument("--listen-port", type=int, help="the proxy's port, if not from the settings")
+    env.add_argument("--config", type=Path, help="TOML settings file (else ATLASSIAN_PROXY_CONFIG)")
+    health = commands.add_parser("health", help="exit 0 if the running proxy's /healthz says ok (for probes)")
+    health.add_argument("--config", type=Path, help="TOML settings file (else ATLASSIAN_PROXY_CONFIG)")
+    commands.add_parser("demo", help="show what the proxy does, on loopback, without an account")
     return parser
 
 
@@ -76,7 +87,15 @@ def check(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    command = {"run": run, "login": login, "logout": logout, "check": check}[args.command]
+    command = {
+        "run": run,
+        "login": login,
+        "logout": logout,
+        "check": check,
+        "env": env_command,
+        "health": health_command,
+        "demo": demo_command,
+    }[args.command]
     try:
         return command(args)
     except account.Rejected as e:

@@ -186,6 +186,8 @@ class CredentialInjector:
             self._inject(flow, site, self.credentials[site.name])
             return
         flow.metadata[DECISION_KEY] = decision.value
+        if site is not None:
+            flow.metadata[SITE_KEY] = site.name
         if decision in REFUSALS:
             status, template = REFUSALS[decision]
             route = request.path.partition("?")[0]
@@ -197,6 +199,7 @@ class CredentialInjector:
         host = normalize_host(request.host) or ""
         backoff = self.backoffs.get((site.name, host))
         now = time.monotonic()
+        flow.metadata[SITE_KEY] = site.name
         if backoff is not None and not backoff.admit(now):
             flow.metadata[DECISION_KEY] = Decision.BACKED_OFF.value
             flow.response = backed_off_reply(request.host, backoff.retry_after(now))
@@ -213,7 +216,6 @@ class CredentialInjector:
             request.headers.pop(name, None)
         request.headers["authorization"] = credentials.authorization.get_secret_value()
         flow.metadata[DECISION_KEY] = Decision.INJECT.value
-        flow.metadata[SITE_KEY] = site.name
         flow.metadata[HOST_KEY] = host
         flow.metadata[EPOCH_KEY] = self.epoch
 

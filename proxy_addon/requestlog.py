@@ -1,15 +1,28 @@
-"""One log line per request: what happened, never a header value or a query value."""
+"""One log line per request: what happened, never a header value or a query value.
+
+Text by default; with ATLASSIAN_PROXY_LOG_FORMAT=json each request is one JSON object (an
+audit trail of who did what through the shared identity), and `JsonLines` turns every other
+log line into a JSON object too.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from datetime import UTC, datetime
+from typing import Any
 
 from mitmproxy import http
+from mitmproxy.utils.human import format_address
 
+from proxy_addon.errors import failure_kind
 from proxy_addon.inject import DECISION_KEY
 
 logger = logging.getLogger("atlassian_auth_proxy.requests")
+
+PROXY_AUTH_KEY = "proxyauth"
+"""mitmproxy's proxyauth addon keeps `(user, password)` here; only the user is ever read."""
 
 
 def path_without_query_values(path: str) -> str:
@@ -21,10 +34,27 @@ def path_without_query_values(path: str) -> str:
     return base + "?" + "&".join(f"{key}=…" for key in keys)
 
 
+def elapsed_seconds(flow: http.HTTPFlow) -> float:
+    end = flow.response.timestamp_end if flow.response and flow.response.timestamp_end else time.time()
+    return end - flow.request.timestamp_start
+
+
+def proxy_user(flow: http.HTTPFlow) -> str | None:
+    """Who authenticated to the proxy, if proxy auth is on; never the password."""
+    value = flow.metadata.get(PROXY_AUTH_KEY)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, tuple | list) and value and isinstance(value[0], str):
+        return value[0]
+    return None
+
+
+def iso_time(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+
+
 def describe(flow: http.HTTPFlow) -> str:
     request = flow.request
-    end = flow.response.timestamp_end if flow.response and flow.response.timestamp_end else time.time()
-    elapsed_ms = (end - request.timestamp_start) * 1000
     if flow.response:
         outcome = str(flow.response.status_code)
     else:
@@ -32,13 +62,60 @@ def describe(flow: http.HTTPFlow) -> str:
     credentials = flow.metadata.get(DECISION_KEY, "passed")
     return (
         f"{request.method} {request.scheme}://{request.host}:{request.port}"
-        f"{path_without_query_values(request.path)} {outcome} {elapsed_ms:.0f}ms credentials={credentials}"
+        f"{path_without_query_values(request.path)} {outcome} {elapsed_seconds(flow) * 1000:.0f}ms "
+        f"credentials={credentials}"
     )
 
 
+def record(flow: http.HTTPFlow) -> dict[str, Any]:
+    """The JSON log object for one request."""
+    request = flow.request
+    peer = flow.client_conn.peername
+    return {
+        "time": iso_time(request.timestamp_start),
+        "client": format_address(peer) if peer else None,
+        "user": proxy_user(flow),
+        "method": request.method,
+        "scheme": request.scheme,
+        "host": request.host,
+        "port": request.port,
+        "path": path_without_query_values(request.path),
+        "status": flow.response.status_code if flow.response else None,
+        "error": failure_kind(flow.error.msg) if flow.error and not flow.response else None,
+        "duration_ms": round(elapsed_seconds(flow) * 1000, 1),
+        "decision": flow.metadata.get(DECISION_KEY, "passed"),
+    }
+
+
+class JsonLines(logging.Formatter):
+    """Every log line one JSON object: request lines as `record()` made them, others wrapped."""
+
+    def format(self, log_record: logging.LogRecord) -> str:
+        if log_record.name == logger.name:
+            return log_record.getMessage()
+        line = {
+            "time": iso_time(log_record.created),
+            "level": log_record.levelname.lower(),
+            "logger": log_record.name,
+            "message": log_record.getMessage(),
+        }
+        if log_record.exc_info:
+            line["exception"] = self.formatException(log_record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
 class RequestLog:
+    def __init__(self) -> None:
+        self.json = False
+
     def response(self, flow: http.HTTPFlow) -> None:
-        logger.info(describe(flow))
+        self._log(flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
-        logger.info(describe(flow))
+        self._log(flow)
+
+    def _log(self, flow: http.HTTPFlow) -> None:
+        if self.json:
+            logger.info("%s", json.dumps(record(flow), ensure_ascii=False))
+        else:
+            logger.info(describe(flow))

@@ -18,6 +18,7 @@ from mitmproxy.tools.dump import DumpMaster
 
 from proxy_addon.addon import AtlassianAuthProxy
 from proxy_addon.credentials import Resolved
+from proxy_addon.requestlog import JsonLines
 from proxy_addon.settings import Settings
 from proxy_addon.sites import SiteTable
 
@@ -80,6 +81,8 @@ async def serve(settings: Settings, given: tuple[SiteTable, list[Resolved]]) -> 
     proxy = AtlassianAuthProxy(settings, given)
     termlog = TermLog(out=sys.stderr)
     termlog.logger.addFilter(without_connection_chatter)
+    if settings.log_format == "json":
+        termlog.logger.setFormatter(JsonLines())
     master.addons.add(termlog, proxy, in_flight, Listening())
     master.addons.invoke_addon_sync(proxy, hooks.ConfigureHook(set(master.options.keys())))
     if settings.upstream_proxy is not None and (auth := settings.upstream_proxy.auth()):

@@ -188,14 +188,15 @@ class Settings(BaseSettings):
     sites: tuple[SiteSettings, ...] = ()
     reverse: Annotated[ReverseTarget, BeforeValidator(_parsed(ReverseTarget))] | None = None
     upstream_proxy: Annotated[UpstreamProxy, BeforeValidator(_parsed(UpstreamProxy))] | None = None
+    allow_insecure_keyring: bool = False
+    admin_port: int | None = Field(default=None, ge=0, le=65535)
+    log_format: Literal["text", "json"] = "text"
 
     @model_validator(mode="after")
     def _one_mode(self) -> Settings:
         if self.reverse is not None and self.upstream_proxy is not None:
             raise ValueError("reverse mode and an upstream proxy cannot be combined: choose one")
         return self
-
-    allow_insecure_keyring: bool = False
 
     @field_validator("confdir")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import ssl
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,3 +90,26 @@ def raw_tunnel(
             break
         reply += chunk
     return reply, tls
+
+
+def with_env_exports(proxy_port: int, confdir: Path, home: Path, script: str) -> subprocess.CompletedProcess[str]:
+    """Run `script` in sh after `eval "$(atlassian-auth-proxy env)"`, as a user's shell would.
+
+    Nothing else is set: the proxy, its CA and every client setting come from the exports.
+    """
+    bin_dir = Path(sys.executable).parent
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "HOME": str(home),
+        "ATLASSIAN_PROXY_LISTEN_PORT": str(proxy_port),
+        "ATLASSIAN_PROXY_CONFDIR": str(confdir),
+    }
+    return subprocess.run(
+        ["sh", "-c", f'eval "$(atlassian-auth-proxy env)" && {script}'],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=home,
+        check=False,
+        timeout=120,
+    )

@@ -179,3 +179,30 @@ def make_proxy(site: upstream.UpstreamServer, ca_file: Path, confdir: Path) -> I
         if running.process.poll() is None:
             running.process.kill()
             running.process.wait()
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def base_image_python() -> str:
+    """The interpreter matching the Dockerfile's `FROM python:X.Y-...`, else the one running the tests."""
+    match = re.search(r"^FROM python:(\d+\.\d+)", (REPO / "Dockerfile").read_text(), re.MULTILINE)
+    if match:
+        candidates = [str(p) for p in sorted(Path.home().glob(f".pyenv/versions/{match[1]}.*/bin/python3"))]
+        candidates += filter(None, [shutil.which(f"python{match[1]}")])
+        for candidate in candidates:  # a pyenv shim exists even where it cannot run
+            if subprocess.run([candidate, "-c", ""], capture_output=True, check=False).returncode == 0:
+                return candidate
+    return sys.executable
+
+
+@pytest.fixture(scope="session")
+def fresh_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A new virtualenv with nothing but the wheel built from this checkout (and its dependencies)."""
+    root = tmp_path_factory.mktemp("fresh-install")
+    pip = [sys.executable, "-m", "pip", "--quiet"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--wheel-dir", str(root / "dist"), str(REPO)], check=True)
+    (wheel,) = (root / "dist").glob("atlassian_auth_proxy-*.whl")
+    subprocess.run([base_image_python(), "-m", "venv", str(root / "venv")], check=True)
+    subprocess.run([str(root / "venv/bin/python"), "-m", "pip", "--quiet", "install", str(wheel)], check=True)
+    return root / "venv" / "bin"

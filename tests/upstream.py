@@ -108,6 +108,18 @@ class Handler(BaseHTTPRequestHandler):
             self.server.record.slow_arrived.set()
             self.server.record.slow_release.wait(30)
             self._json(200, {"slow": "done"})
+        elif url.path.endswith("/serverInfo"):
+            self._json(
+                200,
+                {
+                    "baseUrl": "https://acme.atlassian.net",
+                    "versionNumbers": [1001, 0, 0],
+                    "deploymentType": "Cloud",
+                    "version": "1001.0.0",
+                },
+            )
+        elif url.path.startswith("/status/"):
+            self._json(int(url.path.removeprefix("/status/")), {"errorMessages": ["as asked"]})
         else:
             self._json(
                 200,

@@ -1,0 +1,113 @@
+"""The admin endpoint of the real proxy: /healthz and /metrics answer and follow the state."""
+
+from __future__ import annotations
+
+import base64
+import signal
+import subprocess
+import threading
+
+from mitmproxy.test import taddons
+
+from proxy_addon.addon import AtlassianAuthProxy
+from proxy_addon.admin import AdminEndpoint, Metrics
+
+from adminclient import admin_port, get, healthz, samples, value
+from clients import curl
+from conftest import EMAIL, TOKEN_192, command, proxy_env
+from test_lifecycle import wait_for
+
+SITE = "https://acme.atlassian.net"
+REQUESTS = "atlassian_proxy_requests_total"
+
+
+def test_metrics_count_each_decision_with_no_secret_path_or_query_in_labels(make_proxy, site, ca_file):
+    proxy = make_proxy(ATLASSIAN_PROXY_ADMIN_PORT="0")
+    port = admin_port(proxy.output)
+    assert healthz(port) == (200, {"status": "ok"})
+
+    assert curl(proxy.url, SITE + "/rest/api/3/search?jql=project%3DSECRET", proxy.ca_file).returncode == 0
+    assert curl(proxy.url, SITE + "/status/401", proxy.ca_file).returncode == 0
+    assert curl(proxy.url, "http://acme.atlassian.net/cleartext", proxy.ca_file).returncode == 0
+    assert curl(proxy.url, "https://other.example.test/elsewhere", ca_file).returncode == 0
+
+    status, content_type, text = get(port, "/metrics")
+    assert status == 200
+    assert content_type.startswith("text/plain")
+    metrics = samples(text)
+    acme = "default"
+    assert value(metrics, REQUESTS, site=acme, decision="injected", status_class="2xx") == 1
+    assert value(metrics, REQUESTS, site=acme, decision="injected", status_class="4xx") == 1
+    assert value(metrics, REQUESTS, site="other", decision="refused", status_class="4xx") == 1
+    assert value(metrics, REQUESTS, site="other", decision="tunnelled", status_class="none") == 1
+    assert value(metrics, "atlassian_proxy_upstream_auth_failures_total", site=acme) == 1
+    assert value(metrics, "atlassian_proxy_request_duration_seconds_count", decision="injected") == 2
+    assert value(metrics, "atlassian_proxy_request_duration_seconds_count", decision="refused") == 1
+
+    pair = f"{EMAIL}:{TOKEN_192}"
+    for leak in (TOKEN_192, pair, base64.b64encode(pair.encode()).decode(), "SECRET", "jql", "/rest", "other.example"):
+        assert leak not in text
+    status, body = healthz(port)
+    assert status == 503, "the 401 put the site into a rejected-token back-off"
+    assert "rejected the API token" in body["reason"]
+    assert get(port, "/nothing-here")[0] == 404
+    assert get(port, "/healthz", method="POST")[0] == 405
+
+
+def test_healthz_is_503_once_the_proxy_stops_listening(make_proxy, site):
+    proxy = make_proxy(ATLASSIAN_PROXY_ADMIN_PORT="0")
+    port = admin_port(proxy.output)
+    site.record.slow_arrived.clear()
+    site.record.slow_release.clear()
+    result: list[subprocess.CompletedProcess[str]] = []
+    client = threading.Thread(target=lambda: result.append(curl(proxy.url, SITE + "/slow", proxy.ca_file)))
+    client.start()
+    try:
+        assert site.record.slow_arrived.wait(15), "the slow request never reached the site"
+        assert healthz(port)[0] == 200
+        proxy.process.send_signal(signal.SIGTERM)
+        wait_for(lambda: "no longer accepting" in proxy.output, what="the proxy to start draining")
+        assert healthz(port) == (503, {"status": "unavailable", "reason": "the proxy is not listening"})
+    finally:
+        site.record.slow_release.set()
+        client.join(30)
+    assert result
+    assert result[0].returncode == 0
+    assert proxy.process.wait(20) == 0
+
+
+def test_a_credential_problem_makes_healthz_503_with_its_reason():
+    """The hook the rejected-token back-off plugs into: any reason from CredentialHealth is a 503."""
+    reason: list[str | None] = [None]
+    admin = AdminEndpoint(lambda: reason[0], Metrics().registry)
+    admin._listening = lambda: True  # type: ignore[method-assign]
+    status, content_type, body = admin.reply("GET", "/healthz")
+    assert (status, content_type, body) == (200, "application/json", b'{"status": "ok"}\n')
+    reason[0] = "the site rejected the token; retrying in 60 s"
+    status, _, body = admin.reply("GET", "/healthz")
+    assert status == 503
+    assert body == b'{"status": "unavailable", "reason": "the site rejected the token; retrying in 60 s"}\n'
+
+
+def test_the_root_addon_reports_missing_credentials():
+    proxy = AtlassianAuthProxy()
+    with taddons.context(proxy):
+        assert proxy.credential_problem() == "no credentials loaded"
+
+
+def test_a_taken_admin_port_is_a_one_line_setting_error(make_proxy, site, ca_file, confdir):
+    first = make_proxy(ATLASSIAN_PROXY_ADMIN_PORT="0")
+    taken = admin_port(first.output)
+    result = subprocess.run(
+        [*command(), "run", "--listen-port", "0"],
+        env=proxy_env(site, ca_file, confdir, ATLASSIAN_PROXY_ADMIN_PORT=str(taken)),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"atlassian-auth-proxy: error: ATLASSIAN_PROXY_ADMIN_PORT: cannot listen on 127.0.0.1:{taken} "
+        "(Address already in use); choose a free port"
+    ]
