@@ -18,6 +18,7 @@ from proxy_addon.credentials import Credentials, TokenFileWatcher, resolve_crede
 from proxy_addon.errors import ConnectErrors
 from proxy_addon.guard import SafeOptions
 from proxy_addon.inject import CredentialInjector
+from proxy_addon.proxyauth import ProxyAuthentication
 from proxy_addon.requestlog import RequestLog
 from proxy_addon.settings import Settings, SettingsError, load_settings
 
@@ -42,10 +43,13 @@ class AtlassianAuthProxy:
         self.given_credentials = credentials
         self.injector = CredentialInjector()
         self.connect_to = ConnectTo()
+        self.proxy_auth = ProxyAuthentication()
+        self.safe_options = SafeOptions()
         self.token_file = TokenFileWatcher(self._use)
         self.hosts = self.injector.hosts
         self.addons: list[Any] = [
-            SafeOptions(),
+            self.safe_options,
+            self.proxy_auth,
             self.connect_to,
             self.injector,
             self.token_file,
@@ -68,8 +72,11 @@ class AtlassianAuthProxy:
         try:
             settings = self.given_settings or load_settings(Path(config) if config else None)
             credentials = self.given_credentials or resolve_credentials(settings)
+            proxy_login = settings.proxy_login
         except SettingsError as e:
             raise exceptions.OptionsError(str(e)) from None
+        self.proxy_auth.login = proxy_login
+        self.safe_options.proxy_auth = proxy_login is not None
         self.injector.hosts = settings.hosts
         self.connect_to.rules = settings.connect_to
         self.token_file.watch(settings.api_token_file if settings.api_token is None else None)
@@ -81,6 +88,8 @@ class AtlassianAuthProxy:
         credentials = self.injector.credentials
         if credentials is not None:
             logger.info("credentials for %s from %s go to %s", credentials.email, credentials.source, self.hosts)
+        if self.proxy_auth.login is not None:
+            logger.info("clients must authenticate to the proxy as %s", self.proxy_auth.login.user)
 
     def _use(self, credentials: Credentials) -> None:
         self.injector.credentials = credentials

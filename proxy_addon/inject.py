@@ -95,7 +95,7 @@ class CredentialInjector:
             logger.info("tunnel %s:%s (not a credential host; passed through encrypted)", host, port)
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
-        if self.credentials is None:
+        if self.credentials is None or flow.response is not None:
             return
         request = flow.request
         decision = decide(

@@ -30,6 +30,7 @@ from pydantic_settings import (
 )
 
 from proxy_addon.hosts import HostMatcher, HostPattern, HostPatternError
+from proxy_addon.proxyauth import ProxyLogin
 from proxy_addon.tokens import TokenFormatError, parse_token
 
 ENV_PREFIX = "ATLASSIAN_PROXY_"
@@ -95,6 +96,16 @@ def _token(value: Any) -> Any:
     return value
 
 
+def _login(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return ProxyLogin.parse(value) if isinstance(value, str) else value
+
+
+def _login_file(value: Any) -> Any:
+    return ProxyLogin.from_file(Path(value)) if isinstance(value, str | Path) else value
+
+
 def _existing_file(path: Path) -> Path:
     path = path.expanduser()
     if not path.is_file():
@@ -138,6 +149,15 @@ class Settings(BaseSettings):
     confdir: Path = Path("~/.mitmproxy")
     connect_to: ConnectToSetting = ()
     upstream_ca_bundle: Annotated[Path, AfterValidator(_existing_file)] | None = None
+    proxy_auth: Annotated[ProxyLogin, BeforeValidator(_login)] | None = None
+    proxy_auth_file: Annotated[ProxyLogin, BeforeValidator(_login_file)] | None = None
+
+    @property
+    def proxy_login(self) -> ProxyLogin | None:
+        """The one login clients must present, from PROXY_AUTH or PROXY_AUTH_FILE (not both)."""
+        if self.proxy_auth is not None and self.proxy_auth_file is not None:
+            raise SettingsError(f"{ENV_PREFIX}PROXY_AUTH and {ENV_PREFIX}PROXY_AUTH_FILE are both set: keep only one")
+        return self.proxy_auth or self.proxy_auth_file
 
     @field_validator("confdir")
     @classmethod

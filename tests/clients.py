@@ -47,10 +47,13 @@ def with_httpx(proxy_url: str, url: str, cafile: Path, headers: dict[str, str]) 
         return Reply(r.status_code, r.text, dict(r.headers))
 
 
-def raw_connect(proxy_host: str, proxy_port: int, connect_to: str) -> tuple[bytes, socket.socket]:
+def raw_connect(
+    proxy_host: str, proxy_port: int, connect_to: str, headers: dict[str, str] | None = None
+) -> tuple[bytes, socket.socket]:
     """Send a bare CONNECT and return the proxy's reply head (and body, if it closes)."""
     sock = socket.create_connection((proxy_host, proxy_port), timeout=15)
-    sock.sendall(f"CONNECT {connect_to}:443 HTTP/1.1\r\nHost: {connect_to}:443\r\n\r\n".encode())
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+    sock.sendall(f"CONNECT {connect_to}:443 HTTP/1.1\r\nHost: {connect_to}:443\r\n{extra}\r\n".encode())
     reply = b""
     while True:
         try:
@@ -66,14 +69,20 @@ def raw_connect(proxy_host: str, proxy_port: int, connect_to: str) -> tuple[byte
 
 
 def raw_tunnel(
-    proxy_host: str, proxy_port: int, connect_to: str, sni: str, cafile: Path, request: bytes
+    proxy_host: str,
+    proxy_port: int,
+    connect_to: str,
+    sni: str,
+    cafile: Path,
+    request: bytes,
+    connect_headers: dict[str, str] | None = None,
 ) -> tuple[bytes, ssl.SSLSocket]:
     """CONNECT to `connect_to`, handshake with `sni`, send `request` verbatim, return the reply.
 
     Hostname checking is off so that a deliberately mismatched SNI still completes; trust is
     still limited to `cafile`, which tells us who terminated TLS.
     """
-    head, sock = raw_connect(proxy_host, proxy_port, connect_to)
+    head, sock = raw_connect(proxy_host, proxy_port, connect_to, connect_headers)
     assert head.startswith(b"HTTP/1.1 200"), head
     context = ssl.create_default_context(cafile=str(cafile))
     context.check_hostname = False

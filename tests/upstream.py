@@ -129,7 +129,7 @@ class Handler(BaseHTTPRequestHandler):
 class UpstreamServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, context: ssl.SSLContext) -> None:
+    def __init__(self, context: ssl.SSLContext | None) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
         self.context = context
         self.record = Record()
@@ -145,6 +145,9 @@ class UpstreamServer(ThreadingHTTPServer):
         return sock, address
 
     def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.context is None:
+            super().finish_request(request, client_address)
+            return
         try:
             tls = self.context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError):
@@ -166,7 +169,8 @@ def make_context(cert: Any) -> ssl.SSLContext:
     return context
 
 
-def start(cert: Any) -> UpstreamServer:
-    server = UpstreamServer(make_context(cert))
+def start(cert: Any | None) -> UpstreamServer:
+    """A TLS stand-in with `cert`, or a plain-http one without."""
+    server = UpstreamServer(make_context(cert) if cert is not None else None)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
