@@ -78,6 +78,7 @@ class AtlassianAuthProxy:
         self.proxy_auth.login = proxy_login
         self.safe_options.proxy_auth = proxy_login is not None
         self.injector.hosts = settings.hosts
+        self.injector.allow_browsers = settings.allow_browsers
         self.connect_to.rules = settings.connect_to
         self.token_file.watch(settings.api_token_file if settings.api_token is None else None)
         self._use(credentials)

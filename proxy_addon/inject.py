@@ -29,6 +29,15 @@ class Decision(StrEnum):
     PASS = "passed"  # noqa: S105 - a verdict, not a password
     CLEARTEXT = "refused-cleartext"
     MISDIRECTED = "refused-misdirected"
+    BROWSER = "refused-browser"
+
+
+def from_browser(origin: str | None, fetch_site: str | None) -> bool:
+    """A request a web page may have made: it has an Origin, or a Sec-Fetch-Site other than `none`.
+
+    `Sec-Fetch-Site: none` is what a browser sends for a user-initiated navigation.
+    """
+    return origin is not None or (fetch_site is not None and fetch_site.strip().lower() != "none")
 
 
 def decide(
@@ -39,13 +48,14 @@ def decide(
     port: int,
     sni: str | None,
     names: Iterable[str],
+    browser: bool = False,
 ) -> Decision:
     """What to do with a request whose connection goes to `host:port`.
 
     `host`/`port` are where mitmproxy really connects (the CONNECT target), `sni` what the
     client's TLS handshake named, `names` every client-chosen authority (Host headers,
     `:authority`, an absolute-form URL). Only the real destination can earn credentials;
-    the client-chosen names can only lose them.
+    the client-chosen names can only lose them, and so can `browser` (see `from_browser`).
     """
     if not hosts.matches(host):
         return Decision.PASS
@@ -59,7 +69,7 @@ def decide(
         named_host, named_port = split_authority(name)
         if not same_host(named_host, host) or named_port not in (None, port):
             return Decision.MISDIRECTED
-    return Decision.INJECT
+    return Decision.BROWSER if browser else Decision.INJECT
 
 
 def should_intercept(hosts: HostMatcher, host: str | None, port: int | None, sni: str | None) -> bool:
@@ -86,6 +96,7 @@ class CredentialInjector:
     def __init__(self) -> None:
         self.hosts = HostMatcher(())
         self.credentials: Credentials | None = None
+        self.allow_browsers = False
 
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         address = data.context.server.address
@@ -105,6 +116,8 @@ class CredentialInjector:
             port=request.port,
             sni=flow.client_conn.sni,
             names=client_names(request),
+            browser=not self.allow_browsers
+            and from_browser(request.headers.get("origin"), request.headers.get("sec-fetch-site")),
         )
         flow.metadata[DECISION_KEY] = decision.value
         if decision is Decision.INJECT:
@@ -117,6 +130,12 @@ class CredentialInjector:
             )
         elif decision is Decision.MISDIRECTED:
             flow.response = proxy_reply(421, f"this connection goes to {request.host}; the request names another host")
+        elif decision is Decision.BROWSER:
+            flow.response = proxy_reply(
+                403,
+                "refused to add credentials to a browser request (Origin or Sec-Fetch-Site): "
+                "set ATLASSIAN_PROXY_ALLOW_BROWSERS=true to allow",
+            )
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if flow.metadata.get(DECISION_KEY) == Decision.INJECT:

@@ -151,6 +151,7 @@ class Settings(BaseSettings):
     upstream_ca_bundle: Annotated[Path, AfterValidator(_existing_file)] | None = None
     proxy_auth: Annotated[ProxyLogin, BeforeValidator(_login)] | None = None
     proxy_auth_file: Annotated[ProxyLogin, BeforeValidator(_login_file)] | None = None
+    allow_browsers: bool = False
 
     @property
     def proxy_login(self) -> ProxyLogin | None:
