@@ -16,6 +16,7 @@ from mitmproxy import ctx, exceptions
 from proxy_addon.connect_to import ConnectTo
 from proxy_addon.credentials import Credentials, TokenFileWatcher, resolve_credentials
 from proxy_addon.errors import ConnectErrors
+from proxy_addon.faults import UpstreamFaults
 from proxy_addon.guard import SafeOptions
 from proxy_addon.inject import CredentialInjector
 from proxy_addon.proxyauth import ProxyAuthentication
@@ -45,11 +46,13 @@ class AtlassianAuthProxy:
         self.connect_to = ConnectTo()
         self.proxy_auth = ProxyAuthentication()
         self.safe_options = SafeOptions()
+        self.faults = UpstreamFaults()
         self.token_file = TokenFileWatcher(self._use)
         self.hosts = self.injector.hosts
         self.addons: list[Any] = [
             self.safe_options,
             self.proxy_auth,
+            self.faults,
             self.connect_to,
             self.injector,
             self.token_file,
@@ -79,6 +82,7 @@ class AtlassianAuthProxy:
         self.safe_options.proxy_auth = proxy_login is not None
         self.injector.hosts = settings.hosts
         self.injector.allow_browsers = settings.allow_browsers
+        self.faults.timeout = settings.upstream_timeout
         self.connect_to.rules = settings.connect_to
         self.token_file.watch(settings.api_token_file if settings.api_token is None else None)
         self._use(credentials)

@@ -25,10 +25,12 @@ def describe(flow: http.HTTPFlow) -> str:
     request = flow.request
     end = flow.response.timestamp_end if flow.response and flow.response.timestamp_end else time.time()
     elapsed_ms = (end - request.timestamp_start) * 1000
-    if flow.response:
+    if flow.error:
+        outcome = f"error ({flow.error.msg})"
+    elif flow.response:
         outcome = str(flow.response.status_code)
     else:
-        outcome = f"error ({flow.error.msg if flow.error else 'unknown'})"
+        outcome = "error (unknown)"
     credentials = flow.metadata.get(DECISION_KEY, "passed")
     return (
         f"{request.method} {request.scheme}://{request.host}:{request.port}"
