@@ -13,6 +13,7 @@ from typing import Any, Optional
 import certifi
 from mitmproxy import ctx, exceptions
 
+from proxy_addon.clientlimits import ClientLimits
 from proxy_addon.connect_to import ConnectTo
 from proxy_addon.credentials import Credentials, TokenFileWatcher, resolve_credentials
 from proxy_addon.errors import ConnectErrors
@@ -47,11 +48,13 @@ class AtlassianAuthProxy:
         self.proxy_auth = ProxyAuthentication()
         self.safe_options = SafeOptions()
         self.faults = UpstreamFaults()
+        self.client_limits = ClientLimits()
         self.token_file = TokenFileWatcher(self._use)
         self.hosts = self.injector.hosts
         self.addons: list[Any] = [
             self.safe_options,
             self.proxy_auth,
+            self.client_limits,
             self.faults,
             self.connect_to,
             self.injector,
@@ -83,6 +86,7 @@ class AtlassianAuthProxy:
         self.injector.hosts = settings.hosts
         self.injector.allow_browsers = settings.allow_browsers
         self.faults.timeout = settings.upstream_timeout
+        self.client_limits.head_timeout = settings.client_timeout
         self.connect_to.rules = settings.connect_to
         self.token_file.watch(settings.api_token_file if settings.api_token is None else None)
         self._use(credentials)

@@ -19,10 +19,11 @@ import collections
 import logging
 from collections.abc import Callable
 
-from mitmproxy import ctx, http
+from mitmproxy import http
 from mitmproxy.net.http import http1
 from mitmproxy.proxy.layers.http import _http1, _http2
 
+from proxy_addon.connections import close
 from proxy_addon.errors import failure_kind, proxy_reply
 
 logger = logging.getLogger(__name__)
@@ -129,12 +130,6 @@ class UpstreamFaults:
 
     def _expire(self, flow: http.HTTPFlow) -> None:
         self._timers.pop(flow.id, None)
-        handler = ctx.master.addons.get("proxyserver").connections.get(flow.client_conn.id)
-        upstream = handler.transports.get(flow.server_conn) if handler else None
-        if upstream is None or upstream.handler is None:
-            return
         flow.metadata[TIMED_OUT_KEY] = True
-        logger.warning(
-            "%s did not answer within %g s; closing the upstream connection", flow.request.host, self.timeout
-        )
-        upstream.handler.cancel()
+        if close(flow.client_conn, flow.server_conn):
+            logger.warning("%s did not answer within %g s; closed its connection", flow.request.host, self.timeout)

@@ -153,6 +153,7 @@ class Settings(BaseSettings):
     proxy_auth_file: Annotated[ProxyLogin, BeforeValidator(_login_file)] | None = None
     allow_browsers: bool = False
     upstream_timeout: float = Field(default=60.0, gt=0, le=3600)
+    client_timeout: float = Field(default=60.0, gt=0, le=3600)
 
     @property
     def proxy_login(self) -> ProxyLogin | None:

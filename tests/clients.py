@@ -68,6 +68,39 @@ def raw_connect(
     return reply, sock
 
 
+def open_tunnel(
+    proxy_host: str,
+    proxy_port: int,
+    connect_to: str,
+    sni: str,
+    cafile: Path,
+    connect_headers: dict[str, str] | None = None,
+) -> ssl.SSLSocket:
+    """CONNECT to `connect_to` and handshake with `sni`; the TLS socket is ready for raw bytes.
+
+    Hostname checking is off so that a deliberately mismatched SNI still completes; trust is
+    still limited to `cafile`, which tells us who terminated TLS.
+    """
+    head, sock = raw_connect(proxy_host, proxy_port, connect_to, connect_headers)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    context = ssl.create_default_context(cafile=str(cafile))
+    context.check_hostname = False
+    return context.wrap_socket(sock, server_hostname=sni)
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    reply = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except (ssl.SSLError, OSError):
+            break
+        if not chunk:
+            break
+        reply += chunk
+    return reply
+
+
 def raw_tunnel(
     proxy_host: str,
     proxy_port: int,
@@ -77,24 +110,7 @@ def raw_tunnel(
     request: bytes,
     connect_headers: dict[str, str] | None = None,
 ) -> tuple[bytes, ssl.SSLSocket]:
-    """CONNECT to `connect_to`, handshake with `sni`, send `request` verbatim, return the reply.
-
-    Hostname checking is off so that a deliberately mismatched SNI still completes; trust is
-    still limited to `cafile`, which tells us who terminated TLS.
-    """
-    head, sock = raw_connect(proxy_host, proxy_port, connect_to, connect_headers)
-    assert head.startswith(b"HTTP/1.1 200"), head
-    context = ssl.create_default_context(cafile=str(cafile))
-    context.check_hostname = False
-    tls = context.wrap_socket(sock, server_hostname=sni)
+    """CONNECT to `connect_to`, handshake with `sni`, send `request` verbatim, return the reply."""
+    tls = open_tunnel(proxy_host, proxy_port, connect_to, sni, cafile, connect_headers)
     tls.sendall(request)
-    reply = b""
-    while True:
-        try:
-            chunk = tls.recv(65536)
-        except (ssl.SSLError, OSError):
-            break
-        if not chunk:
-            break
-        reply += chunk
-    return reply, tls
+    return read_until_closed(tls), tls

@@ -14,6 +14,7 @@ from proxy_addon.faults import ErrorPages, fault_reply
 
 import upstream
 from clients import curl, with_requests
+from conftest import Proxy, proxy_env, start_proxy
 
 MYSELF = "https://acme.atlassian.net/rest/api/3/myself"
 TIMEOUT = 1.0
@@ -34,15 +35,22 @@ def broken_h2_site(ca) -> Iterator[upstream.UpstreamServer]:
     server.shutdown()
 
 
-@pytest.fixture
-def faulty(make_proxy, site, untrusted_site, broken_h2_site):
-    return make_proxy(
-        ATLASSIAN_PROXY_UPSTREAM_TIMEOUT=str(TIMEOUT),
-        ATLASSIAN_PROXY_CONNECT_TO=(
-            f"untrusted.atlassian.net=127.0.0.1:{untrusted_site.port},"
-            f"h2.atlassian.net=127.0.0.1:{broken_h2_site.port},*.atlassian.net=127.0.0.1:{site.port}"
-        ),
+@pytest.fixture(scope="module")
+def faulty(site, ca_file, confdir, untrusted_site, broken_h2_site) -> Iterator[Proxy]:
+    proxy = start_proxy(
+        proxy_env(
+            site,
+            ca_file,
+            confdir,
+            ATLASSIAN_PROXY_UPSTREAM_TIMEOUT=str(TIMEOUT),
+            ATLASSIAN_PROXY_CONNECT_TO=(
+                f"untrusted.atlassian.net=127.0.0.1:{untrusted_site.port},"
+                f"h2.atlassian.net=127.0.0.1:{broken_h2_site.port},*.atlassian.net=127.0.0.1:{site.port}"
+            ),
+        )
     )
+    yield proxy
+    proxy.stop()
 
 
 def status_and_body(proxy, url, *args):
