@@ -124,3 +124,30 @@ def test_a_keep_alive_connection_serves_many_requests_within_the_deadline(limite
             assert response.status == 200
             assert f"/keepalive/{i}".encode() in response.read()
             time.sleep(CLIENT_TIMEOUT * 0.6)
+
+
+def test_a_tunnel_that_is_not_decrypted_outlives_the_client_timeout(limited, site, ca_file):
+    tls = open_tunnel(limited.host, limited.port, "other.example.test", "other.example.test", ca_file)
+    with tls:
+        time.sleep(CLIENT_TIMEOUT + 1)
+        tls.sendall(b"GET /long-lived-tunnel HTTP/1.1\r\nHost: other.example.test\r\n\r\n")
+        response = http.client.HTTPResponse(tls)
+        response.begin()
+        assert response.status == 200
+    assert site.record.last().path == "/long-lived-tunnel"
+
+
+def test_a_raw_tcp_tunnel_outlives_the_client_timeout(limited):
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        with connect(limited) as sock:
+            sock.sendall(f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+            peer, _ = server.accept()
+            with peer:
+                peer.settimeout(CLIENT_TIMEOUT + 5)
+                sock.sendall(b"\x00raw bytes, not http")
+                assert peer.recv(100) == b"\x00raw bytes, not http"
+                time.sleep(CLIENT_TIMEOUT + 1)
+                sock.sendall(b"\x00still open")
+                assert peer.recv(100) == b"\x00still open"
