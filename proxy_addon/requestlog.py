@@ -31,7 +31,7 @@ def describe(flow: http.HTTPFlow) -> str:
         outcome = str(flow.response.status_code)
     else:
         outcome = "error (unknown)"
-    credentials = flow.metadata.get(DECISION_KEY, "passed")
+    credentials = flow.metadata.get(DECISION_KEY, "none")
     return (
         f"{request.method} {request.scheme}://{request.host}:{request.port}"
         f"{path_without_query_values(request.path)} {outcome} {elapsed_ms:.0f}ms credentials={credentials}"

@@ -231,3 +231,13 @@ def test_only_the_exact_login_is_accepted(user, password):
     login = ProxyLogin.parse(LOGIN)
     accepted = login.check(proxy_authorization(f"{user}:{password}"))
     assert (accepted is not None) is (f"{user}:{password}" == LOGIN)
+
+
+def test_a_407_is_logged_as_answered_by_the_proxy_not_passed(guarded, plain_site):
+    from test_lifecycle import wait_for
+
+    curl(guarded.url, f"http://127.0.0.1:{plain_site.port}/logged", guarded.ca_file)
+    wait_for(lambda: "/logged" in guarded.output, what="the request log line")
+    line = next(line for line in guarded.lines if "/logged" in line)
+    assert " 407 " in line
+    assert line.rstrip().endswith("credentials=none")
