@@ -15,7 +15,7 @@ Three kinds of failure reach this module:
 from __future__ import annotations
 
 import asyncio
-import collections
+import contextvars
 import logging
 from collections.abc import Callable
 
@@ -41,26 +41,28 @@ def fault_reply(host: str, error: str | None, timed_out: bool, timeout: float) -
 class ErrorPages:
     """Replaces mitmproxy's error page for the failures `register`ed from the `error` hook.
 
-    mitmproxy renders that page from the same message object it stores in `flow.error.msg`
-    (HTTP/1: `make_error_response`, HTTP/2: `format_error`), so the message's identity links
-    the page to its flow. Pages nobody registered (client errors) are left as mitmproxy makes
-    them. Entries whose page is never rendered (the client left first) are dropped oldest first.
+    mitmproxy runs each hook in a task of its own and, once the hook returns, continues the
+    flow in that same task: the `error` hook, then rendering the page from the message it
+    stored in `flow.error.msg` (HTTP/1: `make_error_response`, HTTP/2: `format_error`). A
+    context variable set in the hook is therefore seen by exactly that rendering, and by no
+    other flow's. Pages nobody registered (client errors) are left as mitmproxy makes them.
     """
 
-    limit = 1024
-
     def __init__(self) -> None:
-        self.pending: collections.OrderedDict[int, tuple[str, http.Response]] = collections.OrderedDict()
+        self._page: contextvars.ContextVar[tuple[str, http.Response] | None] = contextvars.ContextVar(
+            "atlassian_auth_proxy_error_page", default=None
+        )
         self._originals: tuple[Callable[..., bytes], Callable[..., bytes]] | None = None
 
     def register(self, message: str, response: http.Response) -> None:
-        self.pending[id(message)] = (message, response)
-        while len(self.pending) > self.limit:
-            self.pending.popitem(last=False)
+        self._page.set((message, response))
 
-    def _take(self, message: str) -> http.Response | None:
-        entry = self.pending.pop(id(message), None)
-        return entry[1] if entry is not None and entry[0] is message else None
+    def take(self, message: str) -> http.Response | None:
+        entry = self._page.get()
+        if entry is None or entry[0] is not message:
+            return None
+        self._page.set(None)
+        return entry[1]
 
     def install(self) -> None:
         if self._originals is not None:
@@ -69,12 +71,16 @@ class ErrorPages:
         self._originals = (h1_page, h2_body)
 
         def make_error_response(status_code: int, message: str = "") -> bytes:
-            response = self._take(message)
-            return http1.assemble_response(response) if response else h1_page(status_code, message)
+            response = self.take(message)
+            if response is None:
+                return h1_page(status_code, message)
+            return http1.assemble_response(response)
 
         def format_error(status_code: int, message: str) -> bytes:
-            response = self._take(message)
-            return response.content or b"" if response else h2_body(status_code, message)
+            response = self.take(message)
+            if response is None:
+                return h2_body(status_code, message)
+            return response.content or b""
 
         _http1.make_error_response = make_error_response
         _http2.format_error = format_error
@@ -83,7 +89,6 @@ class ErrorPages:
         if self._originals is not None:
             _http1.make_error_response, _http2.format_error = self._originals
             self._originals = None
-            self.pending.clear()
 
 
 class UpstreamFaults:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import trustme
@@ -78,6 +80,15 @@ def test_reset_mid_response_gets_502_naming_the_host(faulty, site):
     )
     assert_no_internal_detail(body, site)
     assert_still_serving(faulty)
+
+
+def test_concurrent_failures_each_name_their_own_host(faulty):
+    hosts = [f"tenant{i}.atlassian.net" for i in range(16)]
+    with ThreadPoolExecutor(len(hosts)) as pool:
+        replies = list(pool.map(lambda host: status_and_body(faulty, f"https://{host}/reset"), hosts))
+    for host, (status, body) in zip(hosts, replies, strict=True):
+        assert status == "502"
+        assert body.startswith(f"atlassian-auth-proxy: the request to {host} failed:"), body
 
 
 def test_http2_clients_get_the_same_short_answer(faulty, broken_h2_site):
@@ -161,16 +172,25 @@ def test_error_pages_match_the_message_object_not_its_text():
     pages = ErrorPages()
     message = "".join(["server closed ", "connection"])
     pages.register(message, proxy_reply(502, "ours"))
-    assert pages._take("server closed connection") is None
-    assert pages._take(message).status_code == 502
-    assert pages._take(message) is None
+    assert pages.take("server closed connection") is None
+    assert pages.take(message).status_code == 502
+    assert pages.take(message) is None
 
 
-def test_error_pages_forget_the_oldest_beyond_the_limit():
+def test_error_pages_are_seen_only_in_the_task_that_registered_them():
     pages = ErrorPages()
-    pages.limit = 2
-    messages = [f"error {i}" for i in range(3)]
-    for message in messages:
-        pages.register(message, proxy_reply(502, message))
-    assert pages._take(messages[0]) is None
-    assert pages._take(messages[2]) is not None
+    message = "server closed connection"
+
+    async def failing_flow() -> None:
+        pages.register(message, proxy_reply(502, "ours"))
+        await asyncio.sleep(0)
+        assert pages.take(message) is not None
+
+    async def other_flow() -> None:
+        await asyncio.sleep(0)
+        assert pages.take(message) is None
+
+    async def both() -> None:
+        await asyncio.gather(failing_flow(), other_flow())
+
+    asyncio.run(both())
