@@ -16,12 +16,15 @@ from mitmproxy import ctx, exceptions
 from proxy_addon.account import target_of
 from proxy_addon.admin import AdminEndpoint, Metrics
 from proxy_addon.clientenv import write_client_bundle
+from proxy_addon.clientlimits import ClientLimits
 from proxy_addon.connect_to import ConnectTo
 from proxy_addon.credentials import CredentialWatcher, Resolved, resolve_sites
 from proxy_addon.errors import ConnectErrors
+from proxy_addon.faults import UpstreamFaults
 from proxy_addon.guard import SafeOptions
 from proxy_addon.inject import CredentialInjector
 from proxy_addon.myself import Unreachable, cloud_id
+from proxy_addon.proxyauth import ProxyAuthentication
 from proxy_addon.requestlog import RequestLog
 from proxy_addon.scoped import Gateway
 from proxy_addon.settings import Settings, SettingsError, load_settings
@@ -67,8 +70,15 @@ class AtlassianAuthProxy:
         self.metrics = Metrics()
         self.request_log = RequestLog()
         self.admin = AdminEndpoint(self.credential_problem, self.metrics.registry)
+        self.proxy_auth = ProxyAuthentication()
+        self.safe_options = SafeOptions()
+        self.faults = UpstreamFaults()
+        self.client_limits = ClientLimits()
         self.addons: list[Any] = [
-            SafeOptions(),
+            self.safe_options,
+            self.proxy_auth,
+            self.client_limits,
+            self.faults,
             self.connect_to,
             self.injector,
             self.watcher,
@@ -93,6 +103,7 @@ class AtlassianAuthProxy:
         try:
             settings = self.given_settings or load_settings(Path(config) if config else None)
             table, resolved = self.given or resolve_sites(settings)
+            proxy_login = settings.proxy_login
             self.admin.bind(settings.admin_port)
         except SettingsError as e:
             raise exceptions.OptionsError(str(e)) from None
@@ -100,12 +111,17 @@ class AtlassianAuthProxy:
             raise exceptions.OptionsError(
                 f"ATLASSIAN_PROXY_REVERSE: {settings.reverse.host} gets credentials from no site; add it to HOSTS"
             )
+        self.proxy_auth.login = proxy_login
+        self.safe_options.proxy_auth = proxy_login is not None
         self.injector.sites = table
         self.injector.gateway = scoped_gateway(resolved, settings)
+        self.injector.allow_browsers = settings.allow_browsers
         for entry in resolved:
             self.injector.use(entry.site, entry.credentials)
         self.watcher.watch(resolved)
         self.resolved = resolved
+        self.faults.timeout = settings.upstream_timeout
+        self.client_limits.head_timeout = settings.client_timeout
         self.connect_to.rules = settings.connect_to
         self.request_log.json = settings.log_format == "json"
         ctx.options.update(**self._options(settings))
@@ -122,6 +138,8 @@ class AtlassianAuthProxy:
         bundle = write_client_bundle(Path(ctx.options.confdir).expanduser())
         if bundle is not None:
             logger.info("clients trust %s (public CAs + this proxy's CA); see `atlassian-auth-proxy env`", bundle)
+        if self.proxy_auth.login is not None:
+            logger.info("clients must authenticate to the proxy as %s", self.proxy_auth.login.user)
 
     def credential_problem(self) -> str | None:
         """What /healthz reports: why credentials cannot be served right now, or None."""

@@ -17,6 +17,11 @@ FAILURE_KINDS = (
     (("timed out", "timeout"), "the connection timed out"),
     (("unreachable",), "the network is unreachable"),
     (("reset",), "the connection was reset"),
+    (("certificate verify failed",), "its TLS certificate is not trusted"),
+    (
+        ("closed connection", "without sending complete message body"),
+        "the connection closed before the response was complete",
+    ),
 )
 
 

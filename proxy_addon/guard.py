@@ -27,24 +27,34 @@ def logging_problem(flow_detail: int, proxy_debug: bool) -> str | None:
     return None
 
 
-def listen_problem(listen_host: str) -> str | None:
-    """Why listening on `listen_host` would make an open credential relay, or None."""
-    if is_loopback(listen_host):
+def listen_problem(listen_host: str, proxy_auth: bool) -> str | None:
+    """Why listening on `listen_host` would make an open credential relay, or None.
+
+    With proxy authentication, only clients that know the proxy login can use it, so any
+    listen address is allowed.
+    """
+    if proxy_auth or is_loopback(listen_host):
         return None
     return (
         f"refusing to listen on {listen_host or 'every interface'}: anyone who can reach the proxy would act "
-        "as you on Atlassian; listen on 127.0.0.1 (ATLASSIAN_PROXY_LISTEN_HOST or --listen-host)"
+        "as you on Atlassian; listen on 127.0.0.1 (ATLASSIAN_PROXY_LISTEN_HOST or --listen-host), "
+        "or require a login with ATLASSIAN_PROXY_PROXY_AUTH"
     )
 
 
 class SafeOptions:
     """Keeps mitmproxy's options inside what this proxy can promise."""
 
+    def __init__(self) -> None:
+        self.proxy_auth = False
+
     def configure(self, updated: set[str]) -> None:
         if "stream_large_bodies" in updated and ctx.options.stream_large_bodies is None:
             ctx.options.stream_large_bodies = STREAM_LARGE_BODIES
         if updated & {"flow_detail", "proxy_debug", "listen_host"}:  # flow_detail exists only with the dumper
             flow_detail = ctx.options.flow_detail if "flow_detail" in ctx.options else 0
-            problem = logging_problem(flow_detail, ctx.options.proxy_debug) or listen_problem(ctx.options.listen_host)
+            problem = logging_problem(flow_detail, ctx.options.proxy_debug) or listen_problem(
+                ctx.options.listen_host, self.proxy_auth
+            )
             if problem:
                 raise exceptions.OptionsError(problem)

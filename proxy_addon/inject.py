@@ -40,7 +40,16 @@ class Decision(StrEnum):
     CLEARTEXT = "refused-cleartext"
     MISDIRECTED = "refused-misdirected"
     READ_ONLY = "refused-read-only"
+    BROWSER = "refused-browser"
     BACKED_OFF = "backed-off"
+
+
+def from_browser(origin: str | None, fetch_site: str | None) -> bool:
+    """A request a web page may have made: it has an Origin, or a Sec-Fetch-Site other than `none`.
+
+    `Sec-Fetch-Site: none` is what a browser sends for a user-initiated navigation.
+    """
+    return origin is not None or (fetch_site is not None and fetch_site.strip().lower() != "none")
 
 
 def decide(
@@ -53,6 +62,7 @@ def decide(
     host: str,
     sni: str | None,
     names: Iterable[str],
+    browser: bool = False,
 ) -> Decision:
     """What to do with a request whose connection really goes to `host`.
 
@@ -60,7 +70,7 @@ def decide(
     `claimed` whether any site claims the name on some port, `sni` what the client's TLS
     handshake named, `names` every client-chosen authority (Host headers, `:authority`, an
     absolute-form URL). Only the real destination can earn credentials; the client-chosen
-    names can only lose them.
+    names can only lose them, and so can `browser` (see `from_browser`).
     """
     if scheme != "https":
         return Decision.CLEARTEXT if claimed else Decision.PASS
@@ -72,6 +82,8 @@ def decide(
         named_host, named_port = split_authority(name)
         if not same_host(named_host, host) or named_port not in (None, site_port(site, host)):
             return Decision.MISDIRECTED
+    if browser:
+        return Decision.BROWSER
     if site.read_only and not read_only_allows(method, path):
         return Decision.READ_ONLY
     return Decision.INJECT
@@ -130,6 +142,11 @@ REFUSALS = {
     Decision.CLEARTEXT: (403, "refused to send credentials over plain http to {host}: use https://"),
     Decision.MISDIRECTED: (421, "this connection goes to {host}; the request names another host"),
     Decision.READ_ONLY: (403, "site {site} is read-only: {method} {route} is not a read (see README, read-only)"),
+    Decision.BROWSER: (
+        403,
+        "refused to add credentials to a browser request (Origin or Sec-Fetch-Site): "
+        "set ATLASSIAN_PROXY_ALLOW_BROWSERS=true to allow",
+    ),
 }
 
 
@@ -148,6 +165,7 @@ class CredentialInjector:
         self.credentials: dict[str, Credentials] = {}
         self.backoffs: dict[tuple[str, str], Backoff] = {}
         self.epoch = 0
+        self.allow_browsers = False
 
     def use(self, site: Site, credentials: Credentials) -> None:
         """A new token for `site`: forget what its hosts said about the previous one."""
@@ -167,6 +185,8 @@ class CredentialInjector:
             logger.info("tunnel %s:%s (not a credential host; passed through encrypted)", host, port)
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None:
+            return
         request = flow.request
         if self.gateway.is_gateway(request.host, request.port):
             site = self.gateway.site_for(request.path)
@@ -181,6 +201,8 @@ class CredentialInjector:
             host=request.host,
             sni=tls_name(flow),
             names=client_names(request),
+            browser=not self.allow_browsers
+            and from_browser(request.headers.get("origin"), request.headers.get("sec-fetch-site")),
         )
         if decision is Decision.INJECT and site is not None:
             self._inject(flow, site, self.credentials[site.name])

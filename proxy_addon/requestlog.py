@@ -55,11 +55,13 @@ def iso_time(timestamp: float) -> str:
 
 def describe(flow: http.HTTPFlow) -> str:
     request = flow.request
-    if flow.response:
+    if flow.error:
+        outcome = f"error ({flow.error.msg})"
+    elif flow.response:
         outcome = str(flow.response.status_code)
     else:
-        outcome = f"error ({flow.error.msg if flow.error else 'unknown'})"
-    credentials = flow.metadata.get(DECISION_KEY, "passed")
+        outcome = "error (unknown)"
+    credentials = flow.metadata.get(DECISION_KEY, "none")
     return (
         f"{request.method} {request.scheme}://{request.host}:{request.port}"
         f"{path_without_query_values(request.path)} {outcome} {elapsed_seconds(flow) * 1000:.0f}ms "
@@ -83,7 +85,7 @@ def record(flow: http.HTTPFlow) -> dict[str, Any]:
         "status": flow.response.status_code if flow.response else None,
         "error": failure_kind(flow.error.msg) if flow.error and not flow.response else None,
         "duration_ms": round(elapsed_seconds(flow) * 1000, 1),
-        "decision": flow.metadata.get(DECISION_KEY, "passed"),
+        "decision": flow.metadata.get(DECISION_KEY, "none"),
     }
 
 

@@ -34,6 +34,7 @@ from pydantic_settings import (
 
 from proxy_addon.hosts import HostMatcher, HostPattern, HostPatternError, normalize_host
 from proxy_addon.modes import ReverseTarget, UpstreamProxy
+from proxy_addon.proxyauth import ProxyLogin
 from proxy_addon.tokens import TokenFormatError, parse_token
 
 ENV_PREFIX = "ATLASSIAN_PROXY_"
@@ -97,6 +98,16 @@ def _token(value: Any) -> Any:
         except TokenFormatError as e:
             raise ValueError(f"the token {e}") from None
     return value
+
+
+def _login(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return ProxyLogin.parse(value) if isinstance(value, str) else value
+
+
+def _login_file(value: Any) -> Any:
+    return ProxyLogin.from_file(Path(value)) if isinstance(value, str | Path) else value
 
 
 def _existing_file(path: Path) -> Path:
@@ -191,12 +202,24 @@ class Settings(BaseSettings):
     allow_insecure_keyring: bool = False
     admin_port: int | None = Field(default=None, ge=0, le=65535)
     log_format: Literal["text", "json"] = "text"
+    proxy_auth: Annotated[ProxyLogin, BeforeValidator(_login)] | None = None
+    proxy_auth_file: Annotated[ProxyLogin, BeforeValidator(_login_file)] | None = None
+    allow_browsers: bool = False
+    upstream_timeout: float = Field(default=60.0, gt=0, le=3600)
+    client_timeout: float = Field(default=60.0, gt=0, le=3600)
 
     @model_validator(mode="after")
     def _one_mode(self) -> Settings:
         if self.reverse is not None and self.upstream_proxy is not None:
             raise ValueError("reverse mode and an upstream proxy cannot be combined: choose one")
         return self
+
+    @property
+    def proxy_login(self) -> ProxyLogin | None:
+        """The one login clients must present, from PROXY_AUTH or PROXY_AUTH_FILE (not both)."""
+        if self.proxy_auth is not None and self.proxy_auth_file is not None:
+            raise SettingsError(f"{ENV_PREFIX}PROXY_AUTH and {ENV_PREFIX}PROXY_AUTH_FILE are both set: keep only one")
+        return self.proxy_auth or self.proxy_auth_file
 
     @field_validator("confdir")
     @classmethod

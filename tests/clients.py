@@ -48,10 +48,13 @@ def with_httpx(proxy_url: str, url: str, cafile: Path, headers: dict[str, str]) 
         return Reply(r.status_code, r.text, dict(r.headers))
 
 
-def raw_connect(proxy_host: str, proxy_port: int, connect_to: str) -> tuple[bytes, socket.socket]:
+def raw_connect(
+    proxy_host: str, proxy_port: int, connect_to: str, headers: dict[str, str] | None = None
+) -> tuple[bytes, socket.socket]:
     """Send a bare CONNECT and return the proxy's reply head (and body, if it closes)."""
     sock = socket.create_connection((proxy_host, proxy_port), timeout=15)
-    sock.sendall(f"CONNECT {connect_to}:443 HTTP/1.1\r\nHost: {connect_to}:443\r\n\r\n".encode())
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+    sock.sendall(f"CONNECT {connect_to}:443 HTTP/1.1\r\nHost: {connect_to}:443\r\n{extra}\r\n".encode())
     reply = b""
     while True:
         try:
@@ -66,30 +69,52 @@ def raw_connect(proxy_host: str, proxy_port: int, connect_to: str) -> tuple[byte
     return reply, sock
 
 
-def raw_tunnel(
-    proxy_host: str, proxy_port: int, connect_to: str, sni: str, cafile: Path, request: bytes
-) -> tuple[bytes, ssl.SSLSocket]:
-    """CONNECT to `connect_to`, handshake with `sni`, send `request` verbatim, return the reply.
+def open_tunnel(
+    proxy_host: str,
+    proxy_port: int,
+    connect_to: str,
+    sni: str,
+    cafile: Path,
+    connect_headers: dict[str, str] | None = None,
+) -> ssl.SSLSocket:
+    """CONNECT to `connect_to` and handshake with `sni`; the TLS socket is ready for raw bytes.
 
     Hostname checking is off so that a deliberately mismatched SNI still completes; trust is
     still limited to `cafile`, which tells us who terminated TLS.
     """
-    head, sock = raw_connect(proxy_host, proxy_port, connect_to)
+    head, sock = raw_connect(proxy_host, proxy_port, connect_to, connect_headers)
     assert head.startswith(b"HTTP/1.1 200"), head
     context = ssl.create_default_context(cafile=str(cafile))
     context.check_hostname = False
-    tls = context.wrap_socket(sock, server_hostname=sni)
-    tls.sendall(request)
+    return context.wrap_socket(sock, server_hostname=sni)
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
     reply = b""
     while True:
         try:
-            chunk = tls.recv(65536)
+            chunk = sock.recv(65536)
         except (ssl.SSLError, OSError):
             break
         if not chunk:
             break
         reply += chunk
-    return reply, tls
+    return reply
+
+
+def raw_tunnel(
+    proxy_host: str,
+    proxy_port: int,
+    connect_to: str,
+    sni: str,
+    cafile: Path,
+    request: bytes,
+    connect_headers: dict[str, str] | None = None,
+) -> tuple[bytes, ssl.SSLSocket]:
+    """CONNECT to `connect_to`, handshake with `sni`, send `request` verbatim, return the reply."""
+    tls = open_tunnel(proxy_host, proxy_port, connect_to, sni, cafile, connect_headers)
+    tls.sendall(request)
+    return read_until_closed(tls), tls
 
 
 def with_env_exports(proxy_port: int, confdir: Path, home: Path, script: str) -> subprocess.CompletedProcess[str]:

@@ -73,6 +73,14 @@ def site(ca: trustme.CA) -> Iterator[upstream.UpstreamServer]:
 
 
 @pytest.fixture(scope="session")
+def plain_site() -> Iterator[upstream.UpstreamServer]:
+    """A plain-http server on loopback, for requests that are not for a credential host."""
+    server = upstream.start(None)
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
 def confdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("confdir")
 

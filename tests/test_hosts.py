@@ -108,3 +108,31 @@ def test_same_host_ignores_case_and_one_trailing_dot(a):
 )
 def test_split_authority(authority, expected):
     assert split_authority(authority) == expected
+
+
+domain = st.lists(label, min_size=2, max_size=3).filter(lambda labels: not labels[-1].isdigit()).map(".".join)
+
+
+@given(pattern_domain=domain, wildcard=st.booleans(), host=any_text | domain)
+def test_no_generated_host_outside_a_generated_pattern_ever_matches(pattern_domain, wildcard, host):
+    pattern = HostPattern.parse(("*." if wildcard else "") + pattern_domain)
+    assert str(pattern) == ("*." if wildcard else "") + pattern_domain
+    name = normalize_host(host)
+    inside = name is not None and (name.endswith("." + pattern_domain) if wildcard else name == pattern_domain)
+    assert HostMatcher((pattern,)).matches(host) is inside
+
+
+@given(text=st.text(max_size=40))
+def test_pattern_parsing_only_ever_raises_host_pattern_error(text):
+    try:
+        pattern = HostPattern.parse(text)
+    except HostPatternError:
+        return
+    assert normalize_host(pattern.domain) == pattern.domain
+    assert HostPattern.parse(str(pattern)) == pattern
+
+
+@given(authority=st.text(max_size=40))
+def test_split_authority_never_raises_and_ports_are_sane(authority):
+    _, port = split_authority(authority)
+    assert port is None or port == -1 or 0 <= port <= 99999

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import string
 import subprocess
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from proxy_addon.credentials import resolve_sites
-from proxy_addon.settings import SettingsError, load_settings
+from proxy_addon.settings import ConnectToRule, SettingsError, load_settings
 
 from conftest import EMAIL, TOKEN_24, TOKEN_192, command
 
@@ -142,3 +145,59 @@ def test_bad_flag_is_named_as_a_flag(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.startswith("atlassian-auth-proxy: error: --listen-port:")
+
+
+host_label = st.text(string.ascii_lowercase + string.digits, min_size=1, max_size=10)
+host_name = st.lists(host_label, min_size=2, max_size=3).filter(lambda ls: not ls[-1].isdigit()).map(".".join)
+
+
+@given(pattern=host_name, wildcard=st.booleans(), host=host_name | st.ip_addresses(v=4).map(str), port=st.integers())
+def test_connect_to_rules_round_trip_or_name_the_port(pattern, wildcard, host, port):
+    text = f"{'*.' if wildcard else ''}{pattern}={host}:{port}"
+    if not 0 < port < 65536:
+        with pytest.raises(ValueError, match=r"PATTERN=HOST:PORT|not between 1 and 65535"):
+            ConnectToRule.parse(text)
+        return
+    rule = ConnectToRule.parse(text)
+    assert (str(rule.pattern), rule.host, rule.port) == (f"{'*.' if wildcard else ''}{pattern}", host, port)
+
+
+@given(text=st.text(max_size=60))
+def test_connect_to_parsing_only_ever_raises_value_error(text):
+    try:
+        rule = ConnectToRule.parse(text)
+    except ValueError:
+        return
+    assert rule.host
+    assert 0 < rule.port < 65536
+
+
+SETTING_VALUES = st.text(max_size=40)
+FLAGS = ["hosts", "connect_to", "email", "listen_port", "upstream_timeout", "client_timeout", "allow_browsers"]
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(flag=st.sampled_from(FLAGS), value=SETTING_VALUES)
+def test_any_setting_value_loads_or_fails_with_one_line_naming_it(clean_env, flag, value):
+    try:
+        load_settings(**{flag: value})
+    except SettingsError as e:
+        message = str(e)
+        assert message.startswith("--" + flag.replace("_", "-") + ":")
+        assert "\n" not in message
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(value=st.text(max_size=40))
+def test_any_proxy_auth_loads_or_fails_without_echoing_the_password(clean_env, value):
+    try:
+        loaded = load_settings(proxy_auth=value)
+    except SettingsError as e:
+        message = str(e)
+        assert message.startswith("--proxy-auth:")
+        _, _, password = value.strip().partition(":")
+        if len(password) > 3:
+            assert password not in message
+        return
+    assert loaded.proxy_login is not None
+    assert loaded.proxy_login.check(None) is None

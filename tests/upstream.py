@@ -6,6 +6,7 @@ import hashlib
 import json
 import socket
 import ssl
+import struct
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +15,12 @@ from urllib.parse import parse_qs, urlsplit
 
 CHUNK = 1 << 20
 CLOUD_ID = "c0ffee00-1234-4abc-9def-00000000acme"
+RATE_LIMIT_HEADERS = {
+    "Retry-After": "17",
+    "X-RateLimit-Limit": "100",
+    "X-RateLimit-Remaining": "0",
+    "X-RateLimit-Reset": "2030-01-01T00:00:00Z",
+}
 
 
 def pattern_bytes(size: int) -> bytes:
@@ -55,6 +62,7 @@ class Record:
     slow_arrived: threading.Event = field(default_factory=threading.Event)
     slow_release: threading.Event = field(default_factory=threading.Event)
     rejected: set[str] = field(default_factory=set)
+    stall_release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def last(self) -> Seen:
@@ -120,12 +128,30 @@ class Handler(BaseHTTPRequestHandler):
             )
         elif url.path.startswith("/status/"):
             self._json(int(url.path.removeprefix("/status/")), {"errorMessages": ["as asked"]})
+        elif url.path == "/stall":
+            self.server.record.stall_release.wait(30)
+            self.close_connection = True
+        elif url.path == "/reset":
+            self._reset_mid_body()
+        elif url.path == "/ratelimited":
+            self._json(429, {"message": "rate limited"}, RATE_LIMIT_HEADERS)
         else:
             self._json(
                 200,
                 {"accountId": "test-account", "displayName": "Test User", "path": self.path},
                 {"Set-Cookie": "cloud.session.token=site-session; Path=/; Secure; HttpOnly"},
             )
+
+    def _reset_mid_body(self) -> None:
+        """Promise a body, send part of it, then abort the connection with a TCP reset."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        self.wfile.write(b'{"partial": "')
+        self.wfile.flush()
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
 
     def _download(self, total: int) -> None:
         self.send_response(200)
@@ -157,7 +183,7 @@ class Handler(BaseHTTPRequestHandler):
 class UpstreamServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, context: ssl.SSLContext) -> None:
+    def __init__(self, context: ssl.SSLContext | None) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
         self.context = context
         self.record = Record()
@@ -173,6 +199,9 @@ class UpstreamServer(ThreadingHTTPServer):
         return sock, address
 
     def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.context is None:
+            super().finish_request(request, client_address)
+            return
         try:
             tls = self.context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError):
@@ -183,9 +212,11 @@ class UpstreamServer(ThreadingHTTPServer):
         pass
 
 
-def make_context(cert: Any) -> ssl.SSLContext:
+def make_context(cert: Any, alpn: list[str] | None = None) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     cert.configure_cert(context)
+    if alpn:
+        context.set_alpn_protocols(alpn)
 
     def remember_sni(sock: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> None:
         sock.sni = name  # type: ignore[attr-defined]
@@ -194,7 +225,11 @@ def make_context(cert: Any) -> ssl.SSLContext:
     return context
 
 
-def start(cert: Any) -> UpstreamServer:
-    server = UpstreamServer(make_context(cert))
+def start(cert: Any | None, alpn: list[str] | None = None) -> UpstreamServer:
+    """A TLS stand-in with `cert`, or a plain-http one without.
+
+    `alpn=["h2"]` makes a broken site: it agrees to HTTP/2, then answers in HTTP/1.
+    """
+    server = UpstreamServer(make_context(cert, alpn) if cert is not None else None)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server

@@ -1,0 +1,243 @@
+"""Proxy authentication: nobody without the proxy login can use the proxy or learn the password."""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from proxy_addon.guard import listen_problem
+from proxy_addon.proxyauth import ProxyLogin, basic_credentials
+
+from clients import curl, raw_connect, raw_tunnel
+from conftest import EMAIL, TOKEN_192, basic, command, proxy_env
+
+PASSWORD = "Pr0xy-pa55word-9f3e"
+LOGIN = f"ci:{PASSWORD}"
+MYSELF = "https://acme.atlassian.net/rest/api/3/myself"
+
+
+def proxy_authorization(login: str) -> str:
+    return "Basic " + base64.b64encode(login.encode()).decode()
+
+
+@pytest.fixture
+def guarded(make_proxy):
+    return make_proxy(ATLASSIAN_PROXY_PROXY_AUTH=LOGIN)
+
+
+@pytest.mark.parametrize(
+    ("args", "status"),
+    [((), "407"), (("--proxy-user", "ci:wrong"), "407"), (("--proxy-user", "other:" + PASSWORD), "407")],
+    ids=["none", "wrong-password", "wrong-user"],
+)
+def test_connect_without_the_right_login_gets_407_and_nothing_reaches_the_site(guarded, site, args, status):
+    seen = len(site.record.requests)
+    result = curl(guarded.url, MYSELF, guarded.ca_file, "-v", *args)
+    assert f"CONNECT tunnel failed, response {status}" in result.stderr
+    assert len(site.record.requests) == seen
+
+
+def test_407_names_the_scheme_and_tunnels_need_the_login_too(guarded, site):
+    reply, _ = raw_connect(guarded.host, guarded.port, "other.example.test")
+    assert reply.startswith(b"HTTP/1.1 407")
+    assert b'Proxy-Authenticate: Basic realm="atlassian-auth-proxy"' in reply
+
+
+def test_right_login_gets_credentials_and_the_site_never_sees_proxy_authorization(guarded, site):
+    result = curl(guarded.url, MYSELF, guarded.ca_file, "--proxy-user", LOGIN)
+    assert result.returncode == 0, result.stderr
+    seen = site.record.last()
+    assert seen.header("Authorization") == basic(EMAIL, TOKEN_192)
+    assert seen.header("Proxy-Authorization") is None
+
+
+def test_proxy_authorization_sent_inside_the_tunnel_is_removed(guarded, site):
+    request = (
+        b"GET /inside HTTP/1.1\r\nHost: acme.atlassian.net\r\n"
+        + f"Proxy-Authorization: {proxy_authorization(LOGIN)}\r\n".encode()
+        + b"Connection: close\r\n\r\n"
+    )
+    reply, _ = raw_tunnel(
+        guarded.host,
+        guarded.port,
+        "acme.atlassian.net",
+        "acme.atlassian.net",
+        guarded.ca_file,
+        request,
+        {"Proxy-Authorization": proxy_authorization(LOGIN)},
+    )
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+    seen = site.record.last()
+    assert seen.path == "/inside"
+    assert seen.header("Proxy-Authorization") is None
+
+
+def test_plain_requests_need_the_login_and_never_forward_it(guarded, plain_site):
+    url = f"http://127.0.0.1:{plain_site.port}/plain"
+    refused = curl(guarded.url, url, guarded.ca_file, "-w", "%{http_code}")
+    assert refused.stdout.endswith("407")
+    assert not plain_site.record.requests
+    allowed = curl(guarded.url, url, guarded.ca_file, "--proxy-user", LOGIN, "-w", "%{http_code}")
+    assert allowed.stdout.endswith("200"), allowed.stdout
+    seen = plain_site.record.last()
+    assert seen.path == "/plain"
+    assert seen.header("Proxy-Authorization") is None
+
+
+def test_without_proxy_auth_proxy_authorization_is_still_not_forwarded(proxy, plain_site):
+    result = curl(proxy.url, f"http://127.0.0.1:{plain_site.port}/hop", proxy.ca_file, "--proxy-user", "a:b")
+    assert result.returncode == 0, result.stderr
+    assert plain_site.record.last().header("Proxy-Authorization") is None
+
+
+def test_the_proxy_password_is_in_no_output(make_proxy, site):
+    proxy = make_proxy(ATLASSIAN_PROXY_PROXY_AUTH=LOGIN)
+    outputs = [
+        curl(proxy.url, MYSELF, proxy.ca_file, "-v", "--proxy-user", LOGIN),
+        curl(proxy.url, MYSELF, proxy.ca_file, "-v", "--proxy-user", "ci:wrong"),
+        curl(proxy.url, "http://acme.atlassian.net/x", proxy.ca_file, "-v", "--proxy-user", LOGIN),
+    ]
+    assert proxy.stop() == 0
+    assert "407" in proxy.output
+    server_side = proxy.output + "".join(o.stdout for o in outputs)
+    for secret in (PASSWORD, proxy_authorization(LOGIN).split()[1]):
+        assert secret not in server_side
+
+
+def test_a_non_loopback_listen_host_is_allowed_with_proxy_auth(make_proxy):
+    proxy = make_proxy("--listen-host", "0.0.0.0", ATLASSIAN_PROXY_PROXY_AUTH=LOGIN)
+    reply, _ = raw_connect("127.0.0.1", proxy.port, "acme.atlassian.net")
+    assert reply.startswith(b"HTTP/1.1 407")
+
+
+def test_proxy_auth_file(make_proxy, site, tmp_path):
+    login_file = tmp_path / "proxy-login"
+    login_file.write_text(f"{LOGIN}\n")
+    proxy = make_proxy(ATLASSIAN_PROXY_PROXY_AUTH_FILE=str(login_file))
+    assert curl(proxy.url, MYSELF, proxy.ca_file, "--proxy-user", LOGIN).returncode == 0
+    assert "CONNECT tunnel failed, response 407" in curl(proxy.url, MYSELF, proxy.ca_file, "-v").stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"ATLASSIAN_PROXY_PROXY_AUTH": "no-colon-" + PASSWORD}, "ATLASSIAN_PROXY_PROXY_AUTH: is not USER:PASSWORD"),
+        ({"ATLASSIAN_PROXY_PROXY_AUTH": "ci:"}, "ATLASSIAN_PROXY_PROXY_AUTH: is not USER:PASSWORD"),
+        ({"ATLASSIAN_PROXY_PROXY_AUTH_FILE": "/nonexistent/login"}, "ATLASSIAN_PROXY_PROXY_AUTH_FILE: cannot read"),
+        (
+            {"ATLASSIAN_PROXY_PROXY_AUTH": LOGIN, "ATLASSIAN_PROXY_PROXY_AUTH_FILE": "{login_file}"},
+            "ATLASSIAN_PROXY_PROXY_AUTH and ATLASSIAN_PROXY_PROXY_AUTH_FILE are both set",
+        ),
+    ],
+    ids=["no-colon", "empty-password", "missing-file", "both"],
+)
+def test_bad_proxy_auth_settings_exit_2_without_echoing_the_password(site, ca_file, tmp_path, env, expected):
+    login_file = tmp_path / "login"
+    login_file.write_text(LOGIN)
+    env = {name: value.format(login_file=login_file) for name, value in env.items()}
+    result = subprocess.run(
+        [*command(), "run"],
+        env=proxy_env(site, ca_file, tmp_path, **env),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"atlassian-auth-proxy: error: {expected}"), result.stderr
+    assert result.stderr.count("\n") == 1
+    assert PASSWORD not in result.stderr
+
+
+def test_a_login_file_with_a_bad_login_names_the_file_not_the_content(tmp_path):
+    login_file = tmp_path / "login"
+    login_file.write_text(PASSWORD)
+    with pytest.raises(ValueError, match=re.escape(str(login_file))) as raised:
+        ProxyLogin.from_file(login_file)
+    assert PASSWORD not in str(raised.value)
+
+
+def test_login_repr_holds_no_password():
+    login = ProxyLogin.parse(LOGIN)
+    assert PASSWORD not in repr(login)
+    assert login.user == "ci"
+
+
+@pytest.mark.parametrize(
+    ("listen_host", "proxy_auth", "refused"),
+    [
+        ("127.0.0.1", False, False),
+        ("::1", False, False),
+        ("localhost", False, False),
+        ("0.0.0.0", False, True),
+        ("", False, True),
+        ("10.1.2.3", False, True),
+        ("0.0.0.0", True, False),
+        ("", True, False),
+    ],
+)
+def test_listen_problem(listen_host, proxy_auth, refused):
+    assert (listen_problem(listen_host, proxy_auth) is not None) is refused
+
+
+def test_mitmdump_saved_flows_hold_the_proxy_user_but_not_the_password(site, ca_file, tmp_path):
+    from test_lifecycle import mitmdump
+
+    addon = Path(__file__).parent.parent / "proxy_addon" / "addon.py"
+    saved = tmp_path / "flows.mitm"
+    process = subprocess.Popen(
+        [mitmdump(), "-s", str(addon), "--listen-host", "127.0.0.1", "--listen-port", "0", "-w", str(saved)],
+        env=proxy_env(site, ca_file, tmp_path, ATLASSIAN_PROXY_PROXY_AUTH=LOGIN),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        port = next(
+            (int(m[1]) for line in process.stdout if (m := re.search(r"proxy listening at [\d.]+:(\d+)", line))), None
+        )
+        assert port, "mitmdump did not start"
+        result = curl(f"http://127.0.0.1:{port}", MYSELF, tmp_path / "mitmproxy-ca-cert.pem", "--proxy-user", LOGIN)
+        assert result.returncode == 0, result.stderr
+    finally:
+        process.terminate()
+        process.wait(20)
+    flows = saved.read_bytes()
+    assert b"proxy_user" in flows, "the user name is kept for the record"
+    assert PASSWORD.encode() not in flows
+    assert proxy_authorization(LOGIN).split()[1].encode() not in flows
+
+
+@given(st.text(max_size=60))
+def test_basic_credentials_never_raises_on_any_header(header):
+    basic_credentials(header)
+
+
+@given(user=st.text(min_size=1, max_size=20).filter(lambda u: ":" not in u), password=st.text(max_size=30))
+def test_basic_credentials_round_trips(user, password):
+    assert basic_credentials(proxy_authorization(f"{user}:{password}")) == (user, password)
+
+
+@given(user=st.text(max_size=20), password=st.text(max_size=30))
+def test_only_the_exact_login_is_accepted(user, password):
+    login = ProxyLogin.parse(LOGIN)
+    accepted = login.check(proxy_authorization(f"{user}:{password}"))
+    assert (accepted is not None) is (f"{user}:{password}" == LOGIN)
+
+
+def test_a_407_is_logged_as_answered_by_the_proxy_not_passed(guarded, plain_site):
+    from test_lifecycle import wait_for
+
+    curl(guarded.url, f"http://127.0.0.1:{plain_site.port}/logged", guarded.ca_file)
+    wait_for(lambda: "/logged" in guarded.output, what="the request log line")
+    line = next(line for line in guarded.lines if "/logged" in line)
+    assert " 407 " in line
+    assert line.rstrip().endswith("credentials=none")
