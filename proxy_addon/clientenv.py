@@ -13,6 +13,7 @@ import ipaddress
 import shlex
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import certifi
 
@@ -52,7 +53,9 @@ def variables(settings: Settings) -> dict[str, str]:
         raise SettingsError(
             f"{ENV_PREFIX}LISTEN_PORT is 0 (a random port): set the port the proxy runs with, e.g. 8080"
         )
-    proxy = f"http://{client_host(settings.listen_host)}:{settings.listen_port}"
+    login = settings.proxy_login
+    userinfo = f"{quote(login.user, safe='')}:{quote(login.password.get_secret_value(), safe='')}@" if login else ""
+    proxy = f"http://{userinfo}{client_host(settings.listen_host)}:{settings.listen_port}"
     bundle = str(settings.confdir / CLIENT_BUNDLE_NAME)
     return {
         "HTTPS_PROXY": proxy,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mitmproxy import connection, http
+from pydantic import SecretStr
 
 from proxy_addon.errors import proxy_reply
 
@@ -32,10 +33,12 @@ def _digest(user: str, password: str) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class ProxyLogin:
-    """The one user allowed to use the proxy; the password survives only as a digest."""
+    """The one user allowed to use the proxy. Checks use only the digest; the password is kept
+    as a secret solely so `env` can print a proxy URL clients can use."""
 
     user: str
     digest: bytes = field(repr=False)
+    password: SecretStr = field(repr=False, compare=False, default=SecretStr(""))
 
     @classmethod
     def parse(cls, text: str) -> ProxyLogin:
@@ -45,7 +48,7 @@ class ProxyLogin:
             raise ValueError("is not USER:PASSWORD (both parts non-empty, e.g. ci:a-long-random-password)")
         if not (user + password).isprintable():
             raise ValueError("contains control characters: use printable characters only")
-        return cls(user, _digest(user, password))
+        return cls(user, _digest(user, password), SecretStr(password))
 
     def check(self, header: str | None) -> str | None:
         """The user name if the Proxy-Authorization header carries this login, else None."""

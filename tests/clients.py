@@ -117,7 +117,9 @@ def raw_tunnel(
     return read_until_closed(tls), tls
 
 
-def with_env_exports(proxy_port: int, confdir: Path, home: Path, script: str) -> subprocess.CompletedProcess[str]:
+def with_env_exports(
+    proxy_port: int, confdir: Path, home: Path, script: str, **settings: str
+) -> subprocess.CompletedProcess[str]:
     """Run `script` in sh after `eval "$(atlassian-auth-proxy env)"`, as a user's shell would.
 
     Nothing else is set: the proxy, its CA and every client setting come from the exports.
@@ -128,6 +130,7 @@ def with_env_exports(proxy_port: int, confdir: Path, home: Path, script: str) ->
         "HOME": str(home),
         "ATLASSIAN_PROXY_LISTEN_PORT": str(proxy_port),
         "ATLASSIAN_PROXY_CONFDIR": str(confdir),
+        **settings,
     }
     return subprocess.run(
         ["sh", "-c", f'eval "$(atlassian-auth-proxy env)" && {script}'],

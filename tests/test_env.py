@@ -43,6 +43,18 @@ def test_eval_env_then_plain_curl_and_python_requests_get_the_identity(proxy, si
         assert seen[f"/rest/api/3/myself?via={via}"].header("Authorization") == basic(EMAIL, TOKEN_192)
 
 
+def test_with_proxy_auth_the_exported_proxy_url_carries_the_login(make_proxy, site, tmp_path):
+    login = "ci:p@ss w:rd/%"
+    proxy = make_proxy(ATLASSIAN_PROXY_PROXY_AUTH=login)
+    denied = with_env_exports(proxy.port, proxy.confdir, tmp_path, f"curl -sS -o /dev/null -w %{{http_code}} {MYSELF}")
+    assert "407" in denied.stdout + denied.stderr, "without the login in the environment the proxy refuses"
+    result = with_env_exports(
+        proxy.port, proxy.confdir, tmp_path, f"curl -sS --max-time 20 {MYSELF}", ATLASSIAN_PROXY_PROXY_AUTH=login
+    )
+    assert result.returncode == 0, result.stderr
+    assert site.record.last().header("Authorization") == basic(EMAIL, TOKEN_192)
+
+
 def test_the_exports_name_every_runtime_and_point_at_the_proxy(tmp_path):
     names = variables(Settings(listen_port=8123, confdir=tmp_path))
     assert set(names) == EXPORTED
