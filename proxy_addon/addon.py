@@ -113,6 +113,14 @@ class AtlassianAuthProxy:
             )
         self.proxy_auth.login = proxy_login
         self.safe_options.proxy_auth = proxy_login is not None
+        self._prepare_injector(settings, table, resolved)
+        self.faults.timeout = settings.upstream_timeout
+        self.client_limits.head_timeout = settings.client_timeout
+        self.connect_to.rules = settings.connect_to
+        self.request_log.json = settings.log_format == "json"
+        ctx.options.update(**self._options(settings))
+
+    def _prepare_injector(self, settings: Settings, table: SiteTable, resolved: list[Resolved]) -> None:
         self.injector.sites = table
         self.injector.gateway = scoped_gateway(resolved, settings)
         self.injector.allow_browsers = settings.allow_browsers
@@ -120,11 +128,6 @@ class AtlassianAuthProxy:
             self.injector.use(entry.site, entry.credentials)
         self.watcher.watch(resolved)
         self.resolved = resolved
-        self.faults.timeout = settings.upstream_timeout
-        self.client_limits.head_timeout = settings.client_timeout
-        self.connect_to.rules = settings.connect_to
-        self.request_log.json = settings.log_format == "json"
-        ctx.options.update(**self._options(settings))
 
     def running(self) -> None:
         for entry in self.resolved:
