@@ -295,20 +295,23 @@ class Stage:
         return f"*.atlassian.net=127.0.0.1:{self.upstream_port}"
 
 
+def mitmdump_argv(stage: Stage, port: int, *extra: str) -> list[str]:
+    argv = [venv_tool("mitmdump") or "mitmdump", "-q", "--listen-host", "127.0.0.1", "--listen-port", str(port)]
+    argv += ["--set", f"confdir={stage.confdir}", "--set", "stream_large_bodies=1m"]
+    return [*argv, "--set", f"ssl_verify_upstream_trusted_ca={stage.certs.upstream_bundle}", *extra]
+
+
 def proxy_argv(kind: str, stage: Stage, port: int) -> tuple[list[str], dict[str, str]]:
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("ATLASSIAN_PROXY_") and not k.lower().endswith("_proxy")
     }
+    env["BENCH_CONNECT_TO"] = stage.connect_to
     if kind == "mitmdump":
-        argv = [venv_tool("mitmdump") or "mitmdump", "-q", "--listen-host", "127.0.0.1", "--listen-port", str(port)]
-        argv += [
-            "--set",
-            f"confdir={stage.confdir}",
-            "--set",
-            f"ssl_verify_upstream_trusted_ca={stage.certs.upstream_bundle}",
-        ]
-        argv += ["--set", "stream_large_bodies=1m", "-s", str(BENCH_DIR / "mitm_connect_to.py")]
-        return argv, env | {"BENCH_CONNECT_TO": stage.connect_to}
+        return mitmdump_argv(stage, port, "-s", str(BENCH_DIR / "mitm_connect_to.py")), env
+    if kind == "warm-pool":
+        script = str(BENCH_DIR / "experiments" / "warm_pool.py")
+        env["BENCH_UPSTREAM_CA"] = str(stage.certs.upstream_bundle)
+        return mitmdump_argv(stage, port, "--set", "connection_strategy=lazy", "-s", script), env
     env |= {
         "ATLASSIAN_PROXY_EMAIL": EMAIL,
         "ATLASSIAN_PROXY_API_TOKEN": TOKEN,
@@ -578,12 +581,12 @@ def startup(stage: Stage, plan: Plan) -> dict[str, Any]:
 
 
 @contextmanager
-def proxies_for(stage: Stage, upstream_port: int) -> Iterator[dict[str, Route]]:
+def proxies_for(stage: Stage, upstream_port: int, kinds: tuple[str, ...] = PROXIES) -> Iterator[dict[str, Route]]:
     """A route per configuration; the proxies run for the whole block and stop afterwards."""
     services: list[Service] = []
     try:
         routes = {"direct": Route("direct", upstream_port, None, stage.certs.ca)}
-        for kind in PROXIES:
+        for kind in kinds:
             service, _ = start_proxy(kind, stage)
             services.append(service)
             routes[kind] = Route(kind, upstream_port, service, stage.client_ca)
@@ -593,12 +596,16 @@ def proxies_for(stage: Stage, upstream_port: int) -> Iterator[dict[str, Route]]:
             service.stop()
 
 
-def wan(stage: Stage, upstream: Service, plan: Plan) -> dict[str, Any]:
-    """W1 again with the upstream behind a 50 ms RTT link, plus a warm-connection floor."""
+def wan(stage: Stage, upstream: Service, plan: Plan, warm_pool: bool) -> dict[str, Any]:
+    """W1 again with the upstream behind a 50 ms RTT link, plus a warm-connection floor.
+
+    With `warm_pool`, also the bench/experiments/warm_pool.py prototype (mitmdump answering from
+    a shared upstream client), to measure what warm upstream connections would buy.
+    """
     link = start_delay_link(stage.workdir, upstream.port)
     far = Stage(stage.workdir, stage.confdir, stage.certs, link.port)
     try:
-        with proxies_for(far, link.port) as routes:
+        with proxies_for(far, link.port, (*PROXIES, "warm-pool") if warm_pool else PROXIES) as routes:
             result = w1(routes, upstream, plan.rounds, plan.wan_requests)
             warm = curl_reusing(routes["direct"], plan.wan_requests + 1)
             result["direct-warm"] = {
@@ -610,7 +617,7 @@ def wan(stage: Stage, upstream: Service, plan: Plan) -> dict[str, Any]:
         link.stop()
 
 
-def run(plan: Plan, workdir: Path, say: Callable[[str], None]) -> dict[str, Any]:
+def run(plan: Plan, workdir: Path, say: Callable[[str], None], warm_pool: bool) -> dict[str, Any]:
     certs = make_certs(workdir)
     confdir = workdir / "confdir"
     upstream = start_nginx(workdir, certs)
@@ -627,7 +634,7 @@ def run(plan: Plan, workdir: Path, say: Callable[[str], None]) -> dict[str, Any]
         say("startup")
         results["startup"] = startup(stage, plan)
         say(f"WAN: W1 over a {RTT_MS} ms RTT link")
-        results["wan"] = wan(stage, upstream, plan)
+        results["wan"] = wan(stage, upstream, plan, warm_pool)
     finally:
         upstream.stop()
     return results
@@ -673,6 +680,12 @@ def format_table(results: dict[str, Any]) -> str:
         )
     warm = results["wan"]["direct-warm"]["median_ms"]
     lines.append(f"{'WAN warm conn. median ms':<26}{warm:>10.2f}   (direct, one curl reusing its connection)")
+    if pool := results["wan"].get("warm-pool"):
+        direct = results["wan"]["direct"]["median_ms"]
+        lines.append(
+            f"{'WAN warm-pool median ms':<26}{pool['median_ms']:>10.2f}   ({ratio(pool['median_ms'], direct)} direct;"
+            " experiment: mitmdump + bench/experiments/warm_pool.py)"
+        )
     return "\n".join(lines)
 
 
@@ -715,6 +728,7 @@ def report(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark atlassian-auth-proxy against direct and plain mitmdump.")
     parser.add_argument("--quick", action="store_true", help="fewer runs: under two minutes, rougher figures")
+    parser.add_argument("--warm-pool", action="store_true", help="WAN: also measure the warm-connection experiment")
     parser.add_argument("--json", type=Path, default=BENCH_DIR / "results.json", help="where to write all results")
     args = parser.parse_args(argv)
 
@@ -733,7 +747,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-", dir=base) as tmp:
         workdir = Path(tmp)
         workdir.chmod(0o755)  # nginx workers may run as nobody
-        results = run(plan, workdir, say)
+        results = run(plan, workdir, say, args.warm_pool)
     results["meta"] = {
         "quick": args.quick,
         "plan": plan.__dict__,
