@@ -23,6 +23,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import socket
 import ssl
 import statistics
@@ -738,6 +739,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     plan = QUICK if args.quick else FULL
     started = time.monotonic()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the `finally`s: stop nginx and the proxies
 
     def say(text: str) -> None:
         print(f"[{time.monotonic() - started:6.1f}s] {text}", file=sys.stderr, flush=True)
