@@ -1,0 +1,767 @@
+"""Benchmark the proxy against no proxy ("direct") and plain mitmdump, side by side.
+
+    python bench/run.py [--quick] [--json PATH]
+
+Everything runs on loopback: nginx poses as acme.atlassian.net with a trustme test CA, and
+both proxies reach it through the same CONNECT_TO resolver redirect. Plain mitmdump gets that
+redirect from `bench/mitm_connect_to.py` (the proxy's own `ConnectTo`, nothing else) rather
+than nginx on port 443 plus an /etc/hosts entry: no system files change, and both proxies pay
+the same for the redirect. mitmdump also gets the proxy's `stream_large_bodies=1m`, the same
+confdir (so the same CA) and an upstream trust bundle built like the proxy's.
+
+As root, the whole run first moves into a fresh network namespace holding only `lo`, so a
+misrouted request fails instead of reaching the real Atlassian. Runs of the three setups are
+interleaved (the order rotates every round) so machine drift hits all alike. See
+bench/README.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import certifi
+import trustme
+
+BENCH_DIR = Path(__file__).resolve().parent
+HOST = "acme.atlassian.net"
+SMALL_PATH = "/rest/api/3/myself"
+BIG_BYTES = 256 << 20
+EMAIL = "bench@acme.example"
+TOKEN = "Ab3dE6gH9jK2mN5pQ8sT1vWx"  # made up; only the loopback stand-in sees it
+RTT_MS = 50
+CONCURRENCY = 16
+ROLES = ("proxy", "client", "upstream", "other")
+CONFIGS = ("direct", "mitmdump", "proxy")
+PROXIES = ("mitmdump", "proxy")
+TOOLS = ("nginx", "hey", "curl")
+INSTALL_HINT = "apt-get install -y nginx hey curl iproute2"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+WAIT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much of each workload to run; `--quick` trades precision for a run under two minutes."""
+
+    rounds: int
+    w1_requests: int
+    w2_requests: int
+    w3_rounds: int
+    startup_runs: int
+    wan_requests: int
+
+
+FULL = Plan(rounds=5, w1_requests=40, w2_requests=4800, w3_rounds=3, startup_runs=6, wan_requests=20)
+QUICK = Plan(rounds=2, w1_requests=15, w2_requests=1600, w3_rounds=1, startup_runs=2, wan_requests=6)
+
+
+# --- environment ---------------------------------------------------------------------------
+
+
+def missing_tools() -> list[str]:
+    return [tool for tool in TOOLS if shutil.which(tool) is None]
+
+
+def venv_tool(name: str) -> str | None:
+    """mitmdump and the proxy must come from the same environment as this interpreter."""
+    return shutil.which(name, path=str(Path(sys.executable).parent))
+
+
+def isolate_network() -> str:
+    """Move into a new network namespace with only loopback, when we may (root, Linux, `ip`).
+
+    Every target here is 127.0.0.1 anyway; this turns a mistake (a redirect that did not load)
+    into a failed request instead of traffic to the real acme.atlassian.net.
+    """
+    if os.geteuid() != 0 or not hasattr(os, "unshare") or shutil.which("ip") is None:
+        return "host network namespace (not root or no `ip`): traffic still only targets 127.0.0.1"
+    try:
+        os.unshare(os.CLONE_NEWNET)
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        return f"host network namespace (unshare failed: {e})"
+    return "private network namespace with only lo"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], seconds: float = WAIT_SECONDS) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited with {process.returncode} before listening")
+        with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.01)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {seconds:.0f}s")
+
+
+# --- processes and their CPU/memory ---------------------------------------------------------
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and its descendants (nginx does its work in a worker child)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with suppress(OSError, IndexError, ValueError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
+
+
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU of a process tree, from /proc (utime and stime are fields 14 and 15)."""
+    total = 0
+    for member in process_tree(pid):
+        with suppress(OSError):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
+def children_cpu() -> float:
+    """CPU of reaped children: the clients (curl, hey), since services are not reaped until the end."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes on the machine have used (from /proc/stat), to expose outside load."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / CLK_TCK
+
+
+def status_kb(pid: int, key: str) -> int | None:
+    with suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return None
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Writing 5 to clear_refs resets VmHWM, so a peak belongs to one transfer, not the whole run."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+@dataclass
+class Service:
+    """A long-running process under test; its output goes to a file so no pipe can fill up."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def launch(name: str, argv: list[str], port: int, workdir: Path, env: dict[str, str] | None = None) -> Service:
+    log = workdir / f"{name}.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL)
+    return Service(name, process, port, log)
+
+
+# --- the upstream stand-in ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Certs:
+    ca: Path
+    chain: Path
+    key: Path
+    upstream_bundle: Path
+
+
+def make_certs(workdir: Path) -> Certs:
+    """A test CA and a certificate for the stand-in; the bundle adds the CA to certifi, as the proxy does."""
+    ca = trustme.CA()
+    cert = ca.issue_cert(HOST, "*.atlassian.net")
+    paths = Certs(workdir / "ca.pem", workdir / "chain.pem", workdir / "key.pem", workdir / "upstream-bundle.pem")
+    ca.cert_pem.write_to_path(str(paths.ca))
+    paths.chain.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+    cert.private_key_pem.write_to_path(str(paths.key))
+    paths.upstream_bundle.write_text(Path(certifi.where()).read_text() + "\n" + paths.ca.read_text())
+    return paths
+
+
+NGINX_CONF = """\
+daemon off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log stderr warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body; proxy_temp_path {dir}/p; fastcgi_temp_path {dir}/f;
+  uwsgi_temp_path {dir}/u; scgi_temp_path {dir}/s;
+  keepalive_requests 1000000;
+  server {{
+    listen 127.0.0.1:{port} ssl http2;
+    ssl_certificate {chain}; ssl_certificate_key {key};
+    ssl_protocols TLSv1.2 TLSv1.3;  # nginx 1.22 defaults to TLS 1.2 only; Atlassian speaks 1.3
+    location = {small} {{ default_type application/json;
+      return 200 '{{"accountId":"bench","displayName":"Bench User","emailAddress":"bench@acme.example"}}'; }}
+    location = /download {{ alias {dir}/big.bin; default_type application/octet-stream; }}
+    # mirror_request_body makes nginx read the whole upload before it answers (a bare `return`
+    # would answer first and discard the body, so the client's timing would not cover it).
+    location = /upload {{ client_max_body_size 0; mirror /discard; mirror_request_body on;
+      default_type application/json; return 200 '{{"received":true}}'; }}
+    location = /discard {{ internal; return 204; }}
+  }}
+}}
+"""
+
+
+def start_nginx(workdir: Path, certs: Certs) -> Service:
+    """nginx in the foreground with its own config; a sparse file is the download (no disk, no RAM)."""
+    with (workdir / "big.bin").open("wb") as big:
+        big.truncate(BIG_BYTES)
+    port = free_port()
+    conf = workdir / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(dir=workdir, port=port, chain=certs.chain, key=certs.key, small=SMALL_PATH))
+    service = launch("nginx", ["nginx", "-c", str(conf), "-p", str(workdir), "-e", "stderr"], port, workdir)
+    wait_for_port(port, service.process)
+    return service
+
+
+def start_delay_link(workdir: Path, target_port: int) -> Service:
+    port = free_port()
+    argv = [sys.executable, str(BENCH_DIR / "delaylink.py"), "--listen-port", str(port)]
+    argv += ["--target-port", str(target_port), "--rtt-ms", str(RTT_MS)]
+    service = launch("delaylink", argv, port, workdir)
+    wait_for_port(port, service.process)
+    return service
+
+
+# --- the proxies ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What every proxy launch needs: where things are and where the upstream really listens."""
+
+    workdir: Path
+    confdir: Path
+    certs: Certs
+    upstream_port: int
+
+    @property
+    def client_ca(self) -> Path:
+        return self.confdir / "mitmproxy-ca-cert.pem"
+
+    @property
+    def connect_to(self) -> str:
+        return f"*.atlassian.net=127.0.0.1:{self.upstream_port}"
+
+
+def mitmdump_argv(stage: Stage, port: int, *extra: str) -> list[str]:
+    argv = [venv_tool("mitmdump") or "mitmdump", "-q", "--listen-host", "127.0.0.1", "--listen-port", str(port)]
+    argv += ["--set", f"confdir={stage.confdir}", "--set", "stream_large_bodies=1m"]
+    return [*argv, "--set", f"ssl_verify_upstream_trusted_ca={stage.certs.upstream_bundle}", *extra]
+
+
+def proxy_argv(kind: str, stage: Stage, port: int) -> tuple[list[str], dict[str, str]]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("ATLASSIAN_PROXY_") and not k.lower().endswith("_proxy")
+    }
+    env["BENCH_CONNECT_TO"] = stage.connect_to
+    if kind == "mitmdump":
+        return mitmdump_argv(stage, port, "-s", str(BENCH_DIR / "mitm_connect_to.py")), env
+    if kind == "warm-pool":
+        script = str(BENCH_DIR / "experiments" / "warm_pool.py")
+        env["BENCH_UPSTREAM_CA"] = str(stage.certs.upstream_bundle)
+        return mitmdump_argv(stage, port, "--set", "connection_strategy=lazy", "-s", script), env
+    env |= {
+        "ATLASSIAN_PROXY_EMAIL": EMAIL,
+        "ATLASSIAN_PROXY_API_TOKEN": TOKEN,
+        "ATLASSIAN_PROXY_CONNECT_TO": stage.connect_to,
+        "ATLASSIAN_PROXY_UPSTREAM_CA_BUNDLE": str(stage.certs.ca),
+        "ATLASSIAN_PROXY_CONFDIR": str(stage.confdir),
+    }
+    return [venv_tool("atlassian-auth-proxy") or "atlassian-auth-proxy", "run", "--listen-port", str(port)], env
+
+
+def probe(port: int, ca_file: Path) -> bool:
+    """One proxied GET for the small endpoint, done in-process so polling is cheap."""
+    try:
+        context = ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ssl.SSLError):
+        return False  # the proxy has not written its CA yet
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=5)
+    conn.set_tunnel(HOST, 443)
+    try:
+        conn.request("GET", SMALL_PATH)
+        return conn.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
+def start_proxy(kind: str, stage: Stage) -> tuple[Service, float]:
+    """Launch a proxy and return it with the seconds until its first proxied request succeeded."""
+    port = free_port()
+    argv, env = proxy_argv(kind, stage, port)
+    started = time.monotonic()
+    service = launch(kind, argv, port, stage.workdir, env)
+    deadline = started + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if probe(port, stage.client_ca):
+            return service, time.monotonic() - started
+        if service.process.poll() is not None:
+            raise RuntimeError(f"{kind} exited with {service.process.returncode}; see {service.log}")
+        time.sleep(0.005)
+    service.stop()
+    raise RuntimeError(f"{kind} did not serve a request within {WAIT_SECONDS:.0f}s; see {service.log}")
+
+
+# --- clients --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    """How a client reaches the stand-in in one configuration."""
+
+    config: str
+    upstream_port: int
+    proxy: Service | None
+    client_ca: Path
+
+    def curl_args(self) -> list[str]:
+        if self.proxy is None:
+            return ["--connect-to", f"{HOST}:443:127.0.0.1:{self.upstream_port}", "--cacert", str(self.client_ca)]
+        return ["--proxy", f"http://127.0.0.1:{self.proxy.port}", "--cacert", str(self.client_ca)]
+
+    def hey_args(self, path: str) -> list[str]:
+        """hey cannot redirect a connect, so direct uses the IP with Host/SNI set by -host."""
+        if self.proxy is None:
+            return ["-host", HOST, f"https://127.0.0.1:{self.upstream_port}{path}"]
+        return ["-x", f"http://127.0.0.1:{self.proxy.port}", f"https://{HOST}{path}"]
+
+
+CURL_FORMAT = "%{http_code} %{time_total} %{http_version} %{size_download} %{size_upload}"
+CLIENT_ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/nonexistent"}
+
+
+def curl(route: Route, path: str, *extra: str, timeout: float = 120) -> dict[str, Any]:
+    """One curl process, one connection, as in a shell loop; curl's own timing is the latency."""
+    argv = ["curl", "-sS", "-o", "/dev/null", "-w", CURL_FORMAT, "--max-time", str(timeout)]
+    argv += [*route.curl_args(), *extra, f"https://{HOST}{path}"]
+    done = subprocess.run(argv, capture_output=True, text=True, env=CLIENT_ENV, check=False, timeout=timeout + 10)
+    fields = done.stdout.split()
+    if done.returncode != 0 or len(fields) != 5 or fields[0] != "200":
+        raise RuntimeError(f"curl via {route.config} failed ({done.returncode}): {done.stdout} {done.stderr.strip()}")
+    return {
+        "seconds": float(fields[1]),
+        "http_version": fields[2],
+        "down": int(float(fields[3])),
+        "up": int(float(fields[4])),
+    }
+
+
+def curl_reusing(route: Route, count: int) -> list[float]:
+    """`count` requests in one curl process: one connection, kept warm (the best a pool could do)."""
+    argv = ["curl", "-sS", "--max-time", "120", *route.curl_args()]
+    for _ in range(count):
+        argv += ["-o", "/dev/null", "-w", "%{http_code} %{time_total}\\n", f"https://{HOST}{SMALL_PATH}"]
+    done = subprocess.run(argv, capture_output=True, text=True, env=CLIENT_ENV, check=False, timeout=180)
+    lines = [line.split() for line in done.stdout.splitlines()]
+    if done.returncode != 0 or len(lines) != count or any(code != "200" for code, _ in lines):
+        raise RuntimeError(f"curl (reusing) via {route.config} failed: {done.stderr.strip()}")
+    return [float(seconds) for _, seconds in lines[1:]]  # the first one paid for the connection
+
+
+def hey(route: Route, requests: int) -> dict[str, float]:
+    """hey with keep-alive: it verifies no certificate (InsecureSkipVerify), which is fine for load."""
+    argv = ["hey", "-n", str(requests), "-c", str(CONCURRENCY), "-t", "30", *route.hey_args(SMALL_PATH)]
+    done = subprocess.run(argv, capture_output=True, text=True, env=CLIENT_ENV, check=False, timeout=600)
+    return parse_hey(done.stdout, requests // CONCURRENCY * CONCURRENCY, route.config)  # hey sends n/c per client
+
+
+def parse_hey(output: str, requests: int, config: str) -> dict[str, float]:
+    result: dict[str, float] = {}
+    for line in output.splitlines():
+        words = line.split()
+        if line.strip().startswith("Requests/sec:"):
+            result["rps"] = float(words[1])
+        elif len(words) == 4 and words[0] in ("50%", "99%") and words[1] == "in":
+            result["p" + words[0].rstrip("%")] = float(words[2])
+    if f"[200]\t{requests} responses" not in output or len(result) != 3:
+        raise RuntimeError(f"hey via {config} did not get {requests} OK responses:\n{output[-2000:]}")
+    return result
+
+
+# --- measuring ------------------------------------------------------------------------------
+
+
+@dataclass
+class Meter:
+    """CPU seconds spent by proxy, client and upstream, and wall seconds, summed over runs.
+
+    "other" is every other process on the machine: on a shared box it says how far to trust the
+    figures (a few percent of a core is fine; a whole core means noisy neighbours).
+    """
+
+    wall: float = 0.0
+    cpu: dict[str, float] = field(default_factory=lambda: dict.fromkeys(ROLES, 0.0))
+
+    @contextmanager
+    def measure(self, proxy: Service | None, upstream: Service) -> Iterator[None]:
+        def snapshot() -> dict[str, float]:
+            ours = {
+                "proxy": cpu_seconds(proxy.process.pid) if proxy else 0.0,
+                "client": children_cpu(),
+                "upstream": cpu_seconds(upstream.process.pid),
+            }
+            return ours | {"other": machine_busy_seconds() - sum(ours.values())}
+
+        before, started = snapshot(), time.monotonic()
+        yield
+        self.wall += time.monotonic() - started
+        after = snapshot()
+        for role in self.cpu:
+            self.cpu[role] += after[role] - before[role]
+
+    def summary(self) -> dict[str, Any]:
+        load = {role: seconds / self.wall for role, seconds in self.cpu.items()} if self.wall else {}
+        busiest = max(ROLES[:3], key=lambda role: load[role]) if load else None
+        return {"wall_s": self.wall, "cpu_s": self.cpu, "cores": load, "bottleneck": busiest}
+
+
+def rotations(rounds: int, configs: tuple[str, ...] = CONFIGS) -> Iterator[str]:
+    """A B C, B C A, C A B, …: interleaved, and no setup always runs first or last."""
+    for r in range(rounds):
+        for i in range(len(configs)):
+            yield configs[(r + i) % len(configs)]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def w1(routes: dict[str, Route], upstream: Service, rounds: int, requests: int) -> dict[str, Any]:
+    """W1: a new curl (so a new connection and TLS handshake) per request."""
+    samples: dict[str, list[float]] = {c: [] for c in routes}
+    meters = {c: Meter() for c in routes}
+    versions: dict[str, set[str]] = {c: set() for c in routes}
+    for config in rotations(rounds, tuple(routes)):
+        route = routes[config]
+        with meters[config].measure(route.proxy, upstream):
+            for _ in range(requests):
+                result = curl(route, SMALL_PATH)
+                samples[config].append(result["seconds"])
+                versions[config].add(result["http_version"])
+    return {
+        c: {
+            "median_ms": statistics.median(samples[c]) * 1000,
+            "p95_ms": percentile(samples[c], 0.95) * 1000,
+            "http_version": sorted(versions[c]),
+            "samples_ms": [s * 1000 for s in samples[c]],
+            "load": meters[c].summary(),
+        }
+        for c in routes
+    }
+
+
+def w2(routes: dict[str, Route], upstream: Service, plan: Plan) -> dict[str, Any]:
+    """W2: 16 keep-alive clients; each round's req/s is one sample, the median is reported."""
+    runs: dict[str, list[dict[str, float]]] = {c: [] for c in routes}
+    meters = {c: Meter() for c in routes}
+    for config in rotations(plan.rounds, tuple(routes)):
+        with meters[config].measure(routes[config].proxy, upstream):
+            runs[config].append(hey(routes[config], plan.w2_requests))
+    return {
+        c: {
+            "rps": statistics.median(r["rps"] for r in runs[c]),
+            "p50_ms": statistics.median(r["p50"] for r in runs[c]) * 1000,
+            "p99_ms": statistics.median(r["p99"] for r in runs[c]) * 1000,
+            "runs": runs[c],
+            "load": meters[c].summary(),
+        }
+        for c in routes
+    }
+
+
+def transfer(route: Route, direction: str, big_file: Path) -> dict[str, Any]:
+    """One 256 MB transfer over HTTP/1.1 (curl 7.88 stalls on large HTTP/2 uploads to nginx)."""
+    proxy_pid = route.proxy.process.pid if route.proxy else None
+    reset = reset_peak_rss(proxy_pid) if proxy_pid else False
+    if direction == "download":
+        result = curl(route, "/download", "--http1.1")
+        moved = result["down"]
+    else:
+        result = curl(route, "/upload", "--http1.1", "-T", str(big_file))
+        moved = result["up"]
+    if moved != BIG_BYTES:
+        raise RuntimeError(f"{direction} via {route.config} moved {moved} bytes, not {BIG_BYTES}")
+    peak = status_kb(proxy_pid, "VmHWM") if proxy_pid else None
+    return {
+        "seconds": result["seconds"],
+        "mb_per_s": BIG_BYTES / result["seconds"] / 1e6,
+        "peak_rss_mb": peak / 1024 if peak else None,
+        "peak_is_per_transfer": reset,
+    }
+
+
+def w3(routes: dict[str, Route], upstream: Service, plan: Plan, big_file: Path) -> dict[str, Any]:
+    """W3: 256 MB down and up; the reported time is the median over rounds, RSS the worst peak."""
+    results: dict[str, Any] = {}
+    for direction in ("download", "upload"):
+        runs: dict[str, list[dict[str, Any]]] = {c: [] for c in routes}
+        meters = {c: Meter() for c in routes}
+        for config in rotations(plan.w3_rounds, tuple(routes)):
+            with meters[config].measure(routes[config].proxy, upstream):
+                runs[config].append(transfer(routes[config], direction, big_file))
+        for c in routes:
+            peaks = [r["peak_rss_mb"] for r in runs[c] if r["peak_rss_mb"] is not None]
+            seconds = statistics.median(r["seconds"] for r in runs[c])
+            results.setdefault(c, {})[direction] = {
+                "seconds": seconds,
+                "mb_per_s": BIG_BYTES / seconds / 1e6,
+                "peak_rss_mb": max(peaks) if peaks else None,
+                "runs": runs[c],
+                "load": meters[c].summary(),
+            }
+    return results
+
+
+def startup(stage: Stage, plan: Plan) -> dict[str, Any]:
+    """Seconds from launching a proxy until its first proxied request succeeds (CA already made)."""
+    samples: dict[str, list[float]] = {kind: [] for kind in PROXIES}
+    for kind in rotations(plan.startup_runs, PROXIES):
+        service, seconds = start_proxy(kind, stage)
+        service.stop()
+        samples[kind].append(seconds)
+    return {k: {"median_s": statistics.median(v), "max_s": max(v), "samples_s": v} for k, v in samples.items()}
+
+
+# --- orchestration --------------------------------------------------------------------------
+
+
+@contextmanager
+def proxies_for(stage: Stage, upstream_port: int, kinds: tuple[str, ...] = PROXIES) -> Iterator[dict[str, Route]]:
+    """A route per configuration; the proxies run for the whole block and stop afterwards."""
+    services: list[Service] = []
+    try:
+        routes = {"direct": Route("direct", upstream_port, None, stage.certs.ca)}
+        for kind in kinds:
+            service, _ = start_proxy(kind, stage)
+            services.append(service)
+            routes[kind] = Route(kind, upstream_port, service, stage.client_ca)
+        yield routes
+    finally:
+        for service in services:
+            service.stop()
+
+
+def wan(stage: Stage, upstream: Service, plan: Plan, warm_pool: bool) -> dict[str, Any]:
+    """W1 again with the upstream behind a 50 ms RTT link, plus a warm-connection floor.
+
+    With `warm_pool`, also the bench/experiments/warm_pool.py prototype (mitmdump answering from
+    a shared upstream client), to measure what warm upstream connections would buy.
+    """
+    link = start_delay_link(stage.workdir, upstream.port)
+    far = Stage(stage.workdir, stage.confdir, stage.certs, link.port)
+    try:
+        with proxies_for(far, link.port, (*PROXIES, "warm-pool") if warm_pool else PROXIES) as routes:
+            result = w1(routes, upstream, plan.rounds, plan.wan_requests)
+            warm = curl_reusing(routes["direct"], plan.wan_requests + 1)
+            result["direct-warm"] = {
+                "median_ms": statistics.median(warm) * 1000,
+                "p95_ms": percentile(warm, 0.95) * 1000,
+            }
+        return result
+    finally:
+        link.stop()
+
+
+def run(plan: Plan, workdir: Path, say: Callable[[str], None], warm_pool: bool) -> dict[str, Any]:
+    certs = make_certs(workdir)
+    confdir = workdir / "confdir"
+    upstream = start_nginx(workdir, certs)
+    stage = Stage(workdir, confdir, certs, upstream.port)
+    results: dict[str, Any] = {}
+    try:
+        with proxies_for(stage, upstream.port) as routes:
+            say("W1: a new connection per request")
+            results["w1"] = w1(routes, upstream, plan.rounds, plan.w1_requests)
+            say("W2: keep-alive, 16 clients")
+            results["w2"] = w2(routes, upstream, plan)
+            say("W3: 256 MB download and upload")
+            results["w3"] = w3(routes, upstream, plan, workdir / "big.bin")
+        say("startup")
+        results["startup"] = startup(stage, plan)
+        say(f"WAN: W1 over a {RTT_MS} ms RTT link")
+        results["wan"] = wan(stage, upstream, plan, warm_pool)
+    finally:
+        upstream.stop()
+    return results
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def ratio(value: float | None, reference: float | None) -> str:
+    if value is None or not reference:
+        return ""
+    return f"{value / reference:.2f}x"
+
+
+def table_rows(results: dict[str, Any]) -> list[tuple[str, dict[str, float | None]]]:
+    """(figure, value per configuration) for every figure in the table."""
+    w1, w2, w3, wan = results["w1"], results["w2"], results["w3"], results["wan"]
+    rows: list[tuple[str, dict[str, float | None]]] = [
+        ("W1 median ms", {c: w1[c]["median_ms"] for c in CONFIGS}),
+        ("W1 p95 ms", {c: w1[c]["p95_ms"] for c in CONFIGS}),
+        ("W2 req/s", {c: w2[c]["rps"] for c in CONFIGS}),
+        ("W2 p50 ms", {c: w2[c]["p50_ms"] for c in CONFIGS}),
+        ("W2 p99 ms", {c: w2[c]["p99_ms"] for c in CONFIGS}),
+    ]
+    for direction in ("download", "upload"):
+        rows.append((f"W3 {direction} s", {c: w3[c][direction]["seconds"] for c in CONFIGS}))
+        rows.append((f"W3 {direction} MB/s", {c: w3[c][direction]["mb_per_s"] for c in CONFIGS}))
+        rows.append((f"W3 {direction} peak RSS MB", {c: w3[c][direction]["peak_rss_mb"] for c in CONFIGS}))
+    rows.append(("startup s (median)", {"direct": None, **{k: results["startup"][k]["median_s"] for k in PROXIES}}))
+    rows.append(("WAN W1 median ms", {c: wan[c]["median_ms"] for c in CONFIGS}))
+    rows.append(("WAN W1 p95 ms", {c: wan[c]["p95_ms"] for c in CONFIGS}))
+    return rows
+
+
+def format_table(results: dict[str, Any]) -> str:
+    header = f"{'figure':<26}{'direct':>10}{'mitmdump':>10}{'/direct':>9}{'proxy':>10}{'/direct':>9}{'/mitmdump':>10}"
+    lines = [header, "-" * len(header)]
+    for name, v in table_rows(results):
+        cells = [f"{v[c]:.2f}" if v[c] is not None else "-" for c in CONFIGS]
+        lines.append(
+            f"{name:<26}{cells[0]:>10}{cells[1]:>10}{ratio(v['mitmdump'], v['direct']):>9}"
+            f"{cells[2]:>10}{ratio(v['proxy'], v['direct']):>9}{ratio(v['proxy'], v['mitmdump']):>10}"
+        )
+    warm = results["wan"]["direct-warm"]["median_ms"]
+    lines.append(f"{'WAN warm conn. median ms':<26}{warm:>10.2f}   (direct, one curl reusing its connection)")
+    if pool := results["wan"].get("warm-pool"):
+        direct = results["wan"]["direct"]["median_ms"]
+        lines.append(
+            f"{'WAN warm-pool median ms':<26}{pool['median_ms']:>10.2f}   ({ratio(pool['median_ms'], direct)} direct;"
+            " experiment: mitmdump + bench/experiments/warm_pool.py)"
+        )
+    return "\n".join(lines)
+
+
+def format_load(results: dict[str, Any]) -> str:
+    """Which process was busiest, in CPU cores used during each workload."""
+    lines = ["CPU cores used (proxy / client / upstream / other processes) -> busiest of ours:"]
+    sections = [("W1", results["w1"]), ("W2", results["w2"])]
+    sections += [(f"W3 {d}", {c: results["w3"][c][d] for c in CONFIGS}) for d in ("download", "upload")]
+    for name, by_config in sections:
+        for c in CONFIGS:
+            load = by_config[c]["load"]
+            cores = " / ".join(f"{load['cores'][r]:.2f}" for r in ROLES)
+            lines.append(f"  {name:<12}{c:<10}{cores}  -> {load['bottleneck']}")
+    return "\n".join(lines)
+
+
+def goals(results: dict[str, Any]) -> list[tuple[str, bool]]:
+    w1, w2, w3, start = results["w1"], results["w2"], results["w3"], results["startup"]
+    checks = [
+        ("W1 median within 3% of mitmdump", w1["proxy"]["median_ms"] <= 1.03 * w1["mitmdump"]["median_ms"]),
+        ("W2 req/s within 3% of mitmdump", w2["proxy"]["rps"] >= 0.97 * w2["mitmdump"]["rps"]),
+        ("ready within 1.5 s of launch (median)", start["proxy"]["median_s"] <= 1.5),
+    ]
+    for d in ("download", "upload"):
+        peak = w3["proxy"][d]["peak_rss_mb"]
+        checks.append((f"W3 {d} peak RSS <= 100 MB", peak is not None and peak <= 100))
+        checks.append((f"W3 {d} >= 0.95x mitmdump", w3["proxy"][d]["mb_per_s"] >= 0.95 * w3["mitmdump"][d]["mb_per_s"]))
+    return checks
+
+
+def report(results: dict[str, Any]) -> str:
+    wan = results["wan"]
+    lines = [format_table(results), "", format_load(results), "", "Goals:"]
+    lines += [f"  [{'met' if ok else 'MISSED'}] {name}" for name, ok in goals(results)]
+    lines.append(f"  WAN W1 proxy/direct: {wan['proxy']['median_ms'] / wan['direct']['median_ms']:.2f}x")
+    lines.append(f"W1 HTTP versions: { {c: results['w1'][c]['http_version'] for c in CONFIGS} }")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Benchmark atlassian-auth-proxy against direct and plain mitmdump.")
+    parser.add_argument("--quick", action="store_true", help="fewer runs: under two minutes, rougher figures")
+    parser.add_argument("--warm-pool", action="store_true", help="WAN: also measure the warm-connection experiment")
+    parser.add_argument("--json", type=Path, default=BENCH_DIR / "results.json", help="where to write all results")
+    args = parser.parse_args(argv)
+
+    missing = missing_tools() + [t for t in ("mitmdump", "atlassian-auth-proxy") if venv_tool(t) is None]
+    if missing:
+        print(f"missing: {', '.join(missing)}. Hint: {INSTALL_HINT}; pip install -e '.[test]'", file=sys.stderr)
+        return 2
+    plan = QUICK if args.quick else FULL
+    started = time.monotonic()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the `finally`s: stop nginx and the proxies
+
+    def say(text: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+    say(f"network: {isolate_network()}")
+    base = "/dev/shm" if Path("/dev/shm").is_dir() else None
+    with tempfile.TemporaryDirectory(prefix="bench-", dir=base) as tmp:
+        workdir = Path(tmp)
+        workdir.chmod(0o755)  # nginx workers may run as nobody
+        results = run(plan, workdir, say, args.warm_pool)
+    results["meta"] = {
+        "quick": args.quick,
+        "plan": plan.__dict__,
+        "wall_s": time.monotonic() - started,
+        "rtt_ms": RTT_MS,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2, default=str))
+    print(report(results))
+    say(f"done; results in {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
