@@ -116,7 +116,7 @@ class AtlassianAuthProxy:
         self._prepare_injector(settings, table, resolved)
         self.faults.timeout = settings.upstream_timeout
         self.client_limits.head_timeout = settings.client_timeout
-        self.connect_to.rules = settings.connect_to
+        self.connect_to.use(settings.connect_to)
         self.request_log.json = settings.log_format == "json"
         ctx.options.update(**self._options(settings))
 

@@ -26,21 +26,32 @@ def find_rule(rules: tuple[ConnectToRule, ...], host: str) -> ConnectToRule | No
 
 
 class ConnectTo:
-    """Wraps the event loop's resolver while the proxy runs; restores it when done."""
+    """Wraps the event loop's resolver while the proxy runs; restores it when done.
+
+    It is installed as soon as rules are set inside a running loop (at configure time), so no
+    connection accepted before the `running` hook can slip past it to real DNS.
+    """
 
     def __init__(self) -> None:
         self.rules: tuple[ConnectToRule, ...] = ()
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def use(self, rules: tuple[ConnectToRule, ...]) -> None:
+        self.rules = rules
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self.running()
 
     def running(self) -> None:
         if not self.rules or self._loop is not None:
             return
         self._loop = asyncio.get_running_loop()
         original = self._loop.getaddrinfo
-        rules = self.rules
 
         async def getaddrinfo(host: Any, port: Any, **kwargs: Any) -> Any:
-            rule = find_rule(rules, host) if isinstance(host, str) else None
+            rule = find_rule(self.rules, host) if isinstance(host, str) else None
             if rule is None:
                 return await original(host, port, **kwargs)
             logger.debug("connect-to: %s:%s -> %s:%s", host, port, rule.host, rule.port)

@@ -7,6 +7,7 @@ never matches, so the string we compare is the name that is actually looked up.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -19,10 +20,12 @@ class HostPatternError(ValueError):
     """A host pattern that is neither an exact name nor `*.` followed by a domain."""
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_host(host: str) -> str | None:
     """Return the comparable form of `host` (lower case, one trailing dot dropped).
 
     None when `host` is not a plain DNS name, so callers cannot accidentally match it.
+    Cached: it runs several times per request on the few names a proxy actually sees.
     """
     name = host.lower()
     if name.endswith("."):
