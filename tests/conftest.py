@@ -137,6 +137,13 @@ def command() -> list[str]:
     return [exe]
 
 
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, stdin: str = ""):
+    """Run `atlassian-auth-proxy ARGS` to completion: for commands that are expected to exit."""
+    return subprocess.run(
+        [*command(), *args], env=env, cwd=cwd, input=stdin, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
 def start_proxy(env: dict[str, str], *args: str, cwd: Path | None = None) -> Proxy:
     """Start `atlassian-auth-proxy run` and wait for its listening line (not a sleep)."""
     process = subprocess.Popen(

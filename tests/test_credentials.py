@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from clients import curl
-from conftest import EMAIL, TOKEN_24, TOKEN_192, basic, command, proxy_env, start_proxy, wait_for
+from conftest import EMAIL, TOKEN_24, TOKEN_192, basic, proxy_env, run_cli, start_proxy, wait_for
 from keyring_service import keyring_call, secret_service
 
 MYSELF = "https://acme.atlassian.net/rest/api/3/myself"
@@ -18,9 +18,7 @@ SECRETS = (TOKEN_24, TOKEN_192, basic(EMAIL, TOKEN_24).split()[1], basic(EMAIL, 
 
 
 def cli(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [*command(), *args], env=env, input=stdin, capture_output=True, text=True, timeout=60, check=False
-    )
+    result = run_cli(*args, env=env, stdin=stdin)
     for secret in SECRETS:
         assert secret not in result.stdout + result.stderr
     return result

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from clients import curl, raw_tunnel
-from conftest import EMAIL, TOKEN_24, TOKEN_192, basic, proxy_env, wait_for
+from conftest import EMAIL, TOKEN_24, TOKEN_192, basic, proxy_env, run_cli, wait_for
 
 MYSELF = "https://acme.atlassian.net/rest/api/3/myself"
 
@@ -153,15 +153,12 @@ def test_mitmdump_options_that_would_leak_are_refused(site, ca_file, tmp_path, o
 
 
 def test_refuses_every_interface_without_proxy_auth(site, ca_file, tmp_path):
-    from conftest import command
 
-    result = subprocess.run(
-        [*command(), "run", "--listen-host", "0.0.0.0"],
+    result = run_cli(
+        "run",
+        "--listen-host",
+        "0.0.0.0",
         env=proxy_env(site, ca_file, tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
     assert result.returncode == 2
     assert result.stderr.startswith("atlassian-auth-proxy: error: refusing to listen on 0.0.0.0")

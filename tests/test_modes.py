@@ -8,7 +8,7 @@ import subprocess
 
 import corp_proxy
 from clients import CLIENT_ENV, curl
-from conftest import EMAIL, TOKEN_192, basic
+from conftest import EMAIL, TOKEN_192, basic, run_cli
 
 
 def test_reverse_mode_serves_a_plain_http_base_url_on_loopback(make_proxy, site):
@@ -37,15 +37,13 @@ def test_reverse_mode_serves_a_plain_http_base_url_on_loopback(make_proxy, site)
 
 
 def test_reverse_target_must_be_a_credential_host(make_proxy, site, ca_file, confdir):
-    from conftest import command, proxy_env
+    from conftest import proxy_env
 
-    result = subprocess.run(
-        [*command(), "run", "--reverse", "https://other.example.test"],
+    result = run_cli(
+        "run",
+        "--reverse",
+        "https://other.example.test",
         env=proxy_env(site, ca_file, confdir),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
     assert result.returncode == 2
     assert "other.example.test gets credentials from no site" in result.stderr

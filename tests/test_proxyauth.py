@@ -15,7 +15,7 @@ from proxy_addon.guard import listen_problem
 from proxy_addon.proxyauth import ProxyLogin, basic_credentials
 
 from clients import curl, raw_connect, raw_tunnel
-from conftest import EMAIL, TOKEN_192, basic, command, proxy_env
+from conftest import EMAIL, TOKEN_192, basic, proxy_env, run_cli
 
 PASSWORD = "Pr0xy-pa55word-9f3e"
 LOGIN = f"ci:{PASSWORD}"
@@ -141,14 +141,10 @@ def test_bad_proxy_auth_settings_exit_2_without_echoing_the_password(site, ca_fi
     login_file = tmp_path / "login"
     login_file.write_text(LOGIN)
     env = {name: value.format(login_file=login_file) for name, value in env.items()}
-    result = subprocess.run(
-        [*command(), "run"],
+    result = run_cli(
+        "run",
         env=proxy_env(site, ca_file, tmp_path, **env),
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(f"atlassian-auth-proxy: error: {expected}"), result.stderr

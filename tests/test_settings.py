@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import string
-import subprocess
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,7 +12,7 @@ from hypothesis import strategies as st
 from proxy_addon.credentials import resolve_sites
 from proxy_addon.settings import ConnectToRule, SettingsError, load_settings
 
-from conftest import EMAIL, TOKEN_24, TOKEN_192, command
+from conftest import EMAIL, TOKEN_24, TOKEN_192, run_cli
 
 
 @pytest.fixture
@@ -113,14 +112,10 @@ def test_bad_settings_exit_2_with_one_line(tmp_path, env, expected):
         PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
     )
     base.update(env)
-    result = subprocess.run(
-        [*command(), "run"],
+    result = run_cli(
+        "run",
         env={k: v for k, v in base.items() if v is not None},
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(f"atlassian-auth-proxy: error: {expected}"), result.stderr
@@ -132,17 +127,13 @@ def test_bad_settings_exit_2_with_one_line(tmp_path, env, expected):
 def test_malformed_toml_names_the_file(tmp_path):
     config = tmp_path / "bad.toml"
     config.write_text("hosts = [\n")
-    result = subprocess.run(
-        [*command(), "run", "--config", str(config)], capture_output=True, text=True, timeout=60, check=False
-    )
+    result = run_cli("run", "--config", str(config))
     assert result.returncode == 2
     assert result.stderr.startswith(f"atlassian-auth-proxy: error: --config: {config} is not valid TOML")
 
 
 def test_bad_flag_is_named_as_a_flag(tmp_path):
-    result = subprocess.run(
-        [*command(), "run", "--listen-port", "99999"], capture_output=True, text=True, timeout=60, check=False
-    )
+    result = run_cli("run", "--listen-port", "99999")
     assert result.returncode == 2
     assert result.stderr.startswith("atlassian-auth-proxy: error: --listen-port:")
 

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from clients import curl
-from conftest import TOKEN_24, TOKEN_192, basic
+from conftest import TOKEN_24, TOKEN_192, basic, run_cli
 
 ACME_USER, GLOBEX_USER = "me@acme.example", "me@globex.example"
 BITBUCKET_TOKEN = "ATBBbitbucketToken_0123456789-abcdefghij"
@@ -140,9 +140,8 @@ def test_media_host_under_a_wildcard_gets_nothing(make_proxy, site, ca_file, tmp
 
 
 def test_config_errors_name_the_problem(tmp_path, site, ca_file, confdir):
-    import subprocess
 
-    from conftest import command, proxy_env
+    from conftest import proxy_env
 
     cases = {
         "sites 'a' and 'b' both claim acme.atlassian.net": (
@@ -166,9 +165,7 @@ def test_config_errors_name_the_problem(tmp_path, site, ca_file, confdir):
         env = proxy_env(site, ca_file, confdir, ATLASSIAN_PROXY_EMAIL=None, ATLASSIAN_PROXY_API_TOKEN=None)
         if "EMAIL" not in expected and "not set" not in expected:
             env["T"] = TOKEN_24
-        result = subprocess.run(
-            [*command(), "run", "--config", str(config)], env=env, capture_output=True, text=True, timeout=60
-        )
+        result = run_cli("run", "--config", str(config), env=env)
         assert result.returncode == 2, (expected, result.stderr)
         assert expected in result.stderr
         assert result.stderr.count("\n") == 1
@@ -215,9 +212,8 @@ def test_scoped_token_goes_through_the_gateway_under_the_sites_own_prefix(make_p
 
 
 def test_check_checks_every_site(site, ca_file, confdir, tmp_path):
-    import subprocess
 
-    from conftest import command, proxy_env
+    from conftest import proxy_env
 
     globex_file = tmp_path / "globex-token"
     globex_file.write_text(TOKEN_24)
@@ -235,7 +231,7 @@ def test_check_checks_every_site(site, ca_file, confdir, tmp_path):
         BITBUCKET_TOKEN=BITBUCKET_TOKEN,
         DC_PAT=PAT,
     )
-    result = subprocess.run([*command(), "check"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    result = run_cli("check", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert "site acme: acme.atlassian.net: signed in as Test User" in lines[0]
