@@ -12,11 +12,10 @@ import tomlkit
 from pydantic import SecretStr
 
 from proxy_addon import keyring_store
-from proxy_addon.credentials import Credentials, require_email, resolve_sites, sites_with_sources
+from proxy_addon.credentials import Credentials, checked_token, require_email, resolve_sites, sites_with_sources
 from proxy_addon.myself import Answer, Unreachable, ask_myself, identity_path
 from proxy_addon.settings import CONFIG_ENV, ENV_PREFIX, Settings, SettingsError, parse_site, user_config_path
 from proxy_addon.sites import Scheme, Site
-from proxy_addon.tokens import TokenFormatError, parse_token
 
 API_TOKENS_PAGE = "https://id.atlassian.com/manage-profile/security/api-tokens"
 
@@ -149,11 +148,7 @@ def _config_in_effect() -> Path:
 def _read_token(user: str, stdin: TextIO) -> SecretStr:
     prompt = f"Atlassian API token for {user} (input hidden): "
     text = getpass.getpass(prompt) if stdin.isatty() else stdin.read()
-    try:
-        return parse_token(text)
-    except TokenFormatError as e:
-        source = "typed" if stdin.isatty() else "read from stdin"
-        raise SettingsError(f"the token {source} {e}") from None
+    return checked_token(text, "the token " + ("typed" if stdin.isatty() else "read from stdin"))
 
 
 def _ask(target: Target, path: str, credentials: Credentials, settings: Settings) -> Answer:

@@ -37,6 +37,14 @@ class Credentials:
         return cls(user, source, authorization_value(user, token, bearer=scheme is Scheme.BEARER))
 
 
+def checked_token(text: str, where: str) -> SecretStr:
+    """`parse_token`, with a SettingsError that says where the bad token came from (never what)."""
+    try:
+        return parse_token(text)
+    except TokenFormatError as e:
+        raise SettingsError(f"{where} {e}") from None
+
+
 class TokenSource(Protocol):
     description: str
 
@@ -66,10 +74,7 @@ class NamedEnvToken:
         text = os.environ.get(self.variable)
         if text is None:
             raise SettingsError(f"{self.variable} is not set: it should hold the API token (token_env in [[sites]])")
-        try:
-            return parse_token(text)
-        except TokenFormatError as e:
-            raise SettingsError(f"{self.variable}: the token {e}") from None
+        return checked_token(text, f"{self.variable}: the token")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +95,7 @@ class FileToken:
             raise SettingsError(
                 f"{self.setting}: cannot read {self.path} ({reason}); fix the path or its permissions"
             ) from None
-        try:
-            return parse_token(text)
-        except TokenFormatError as e:
-            raise SettingsError(f"{self.setting}: the token in {self.path} {e}") from None
+        return checked_token(text, f"{self.setting}: the token in {self.path}")
 
 
 @dataclass(frozen=True, slots=True)
