@@ -65,3 +65,18 @@ def test_upstream_proxy_sees_the_tunnel_and_the_site_sees_the_credentials(make_p
         assert "corp%20pass" not in proxy.output
     finally:
         corp.shutdown()
+
+
+def test_reverse_mode_with_proxy_auth_needs_proxy_authorization(make_proxy, site):
+    proxy = make_proxy("--reverse", "https://acme.atlassian.net", ATLASSIAN_PROXY_PROXY_AUTH="ci:secret-pass")
+    url = f"{proxy.url}/rest/api/3/myself"
+    denied = subprocess.run(
+        ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", url], capture_output=True, text=True, env=CLIENT_ENV
+    )
+    assert denied.stdout == "407"
+    login = "Proxy-Authorization: Basic " + base64.b64encode(b"ci:secret-pass").decode()
+    allowed = subprocess.run(["curl", "-sS", "-H", login, url], capture_output=True, text=True, env=CLIENT_ENV)
+    assert '"displayName": "Test User"' in allowed.stdout, allowed.stderr
+    seen = site.record.last()
+    assert seen.header("Authorization") == basic(EMAIL, TOKEN_192)
+    assert seen.header("Proxy-Authorization") is None
