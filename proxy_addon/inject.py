@@ -194,7 +194,7 @@ class CredentialInjector:
             site = self.sites.lookup(request.host, request.port)
         decision = decide(
             site,
-            claimed=self.sites.claims(request.host),
+            claimed=request.scheme != "https" and self.sites.claims(request.host),
             scheme=request.scheme,
             method=request.method,
             path=request.path,
