@@ -35,7 +35,7 @@ SITE = "acme.atlassian.net"
 OTHER = "other.example.test"
 PATH = "/rest/api/3/myself"
 EMAIL = "demo@example.com"
-TOKEN = "ATATT3xDemoTokenNotARealOne0123456789"  # noqa: S105 - a made-up token for the demo
+TOKEN = "demo-token-not-a-real-one-0123456789"  # noqa: S105 - a made-up token for the demo
 CLIENT_AUTHORIZATION = "Basic " + base64.b64encode(b"someone@example.com:client-held-token").decode()
 CLIENT_COOKIE = "tenant.session.token=client-cookie"
 LISTENING = re.compile(r"listening on http://([\d.]+):(\d+)")

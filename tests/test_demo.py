@@ -37,13 +37,13 @@ def check_output(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert out.rstrip().endswith("3 of 3 checks passed")
-    assert "Basic base64(demo@example.com:ATAT…)" in out  # what the site received, token masked
+    assert "Basic base64(demo@example.com:demo…)" in out  # what the site received, token masked
     assert "(removed)" in out  # the client's cookie
     assert "403 atlassian-auth-proxy: refused to send credentials over plain http" in out
     assert "the site's certificate, verified" in out
     assert "real@user.example" not in out
     assert TOKEN_192 not in out + result.stderr
-    assert "ATATT3xDemoTokenNotARealOne" not in out  # even the demo's made-up token is masked
+    assert "demo-token-not-a-real-one" not in out  # even the demo's made-up token is masked
 
 
 def test_demo_exits_0_showing_what_the_client_sent_and_the_site_received(tmp_path):
