@@ -2,7 +2,7 @@
 
 Plain mitmdump would resolve acme.atlassian.net through DNS. Rather than bind nginx to port
 443 and edit /etc/hosts, the baseline loads the very same resolver wrapper the proxy uses
-(`proxy_addon.connect_to.ConnectTo`), so both pay the same for the redirect and differ only
+(`proxy_addon.addons.connect_to.ConnectTo`), so both pay the same for the redirect and differ only
 by the addon. Rules come from BENCH_CONNECT_TO (same syntax as ATLASSIAN_PROXY_CONNECT_TO);
 without rules it refuses to load rather than let traffic reach the real host.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 
-from proxy_addon.connect_to import ConnectTo
-from proxy_addon.settings import ConnectToRule
+from proxy_addon.addons.connect_to import ConnectTo
+from proxy_addon.policy.connect_rules import ConnectToRule
 
 
 def rules_from_env() -> tuple[ConnectToRule, ...]:

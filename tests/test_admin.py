@@ -9,13 +9,13 @@ import threading
 
 from mitmproxy.test import taddons
 
-from proxy_addon.addon import AtlassianAuthProxy
-from proxy_addon.admin import AdminEndpoint, Metrics
+from proxy_addon.addons.admin_endpoint import AdminEndpoint
+from proxy_addon.addons.metrics import Metrics
+from proxy_addon.runtime.root import AtlassianAuthProxy
 
-from adminclient import admin_port, get, healthz, samples, value
-from clients import curl
-from conftest import EMAIL, TOKEN_192, command, proxy_env
-from test_lifecycle import wait_for
+from support.adminclient import admin_port, get, healthz, samples, value
+from support.clients import curl
+from support.proxy import EMAIL, TOKEN_192, command, proxy_env, wait_for
 
 SITE = "https://acme.atlassian.net"
 REQUESTS = "atlassian_proxy_requests_total"

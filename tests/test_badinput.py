@@ -8,10 +8,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from test_faults import assert_still_serving
 
-from clients import open_tunnel, read_until_closed
-from conftest import Proxy, proxy_env, start_proxy
+from support.clients import assert_still_serving, open_tunnel, read_until_closed
+from support.proxy import Proxy, proxy_env, start_proxy
 
 CLIENT_TIMEOUT = 2.0
 BIG_HEADER = b"X-Big: " + b"a" * 100_000 + b"\r\n"

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from proxy_addon.inject import Decision, from_browser
-
-from clients import curl
-from conftest import EMAIL, TOKEN_192, basic
-from test_decide import verdict
+from support.clients import curl
+from support.proxy import EMAIL, TOKEN_192, basic
 
 MYSELF = "https://acme.atlassian.net/rest/api/3/myself"
 
@@ -44,31 +39,3 @@ def test_allow_browsers_opts_in(make_proxy, site):
     seen = site.record.last()
     assert seen.header("Authorization") == basic(EMAIL, TOKEN_192)
     assert seen.header("Origin") == "https://acme.atlassian.net"
-
-
-@pytest.mark.parametrize(
-    ("origin", "fetch_site", "expected"),
-    [
-        (None, None, False),
-        (None, "none", False),
-        (None, " None ", False),
-        ("https://evil.example", None, True),
-        ("", None, True),
-        (None, "cross-site", True),
-        (None, "same-site", True),
-        (None, "", True),
-    ],
-)
-def test_from_browser(origin, fetch_site, expected):
-    assert from_browser(origin, fetch_site) is expected
-
-
-@given(origin=st.one_of(st.none(), st.text(max_size=20)), fetch_site=st.one_of(st.none(), st.text(max_size=20)))
-def test_a_browser_request_never_gets_credentials(origin, fetch_site):
-    browser = from_browser(origin, fetch_site)
-    decision = verdict(browser=browser)
-    assert (decision is Decision.INJECT) is not browser
-
-
-def test_the_browser_guard_never_turns_a_refusal_into_credentials():
-    assert verdict(scheme="http", port=80, sni=None, names=[], browser=True) is Decision.CLEARTEXT

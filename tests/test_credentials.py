@@ -9,9 +9,9 @@ import tomllib
 import pytest
 import requests
 
-from clients import curl
-from conftest import EMAIL, TOKEN_24, TOKEN_192, basic, proxy_env, run_cli, start_proxy, wait_for
-from keyring_service import keyring_call, secret_service
+from support.clients import curl
+from support.keyring_service import keyring_call, secret_service
+from support.proxy import EMAIL, TOKEN_24, TOKEN_192, basic, proxy_env, run_cli, start_proxy, wait_for
 
 MYSELF = "https://acme.atlassian.net/rest/api/3/myself"
 SECRETS = (TOKEN_24, TOKEN_192, basic(EMAIL, TOKEN_24).split()[1], basic(EMAIL, TOKEN_192).split()[1])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from conftest import TOKEN_192, command
+from support.proxy import TOKEN_192, command
 
 
 def processes_mentioning(text: str) -> list[str]:

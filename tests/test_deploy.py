@@ -22,11 +22,10 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-from proxy_addon.clientenv import CA_CERT_NAME, CLIENT_BUNDLE_NAME
+from proxy_addon.runtime.trust import CA_CERT_NAME, CLIENT_BUNDLE_NAME
 
-from clients import curl
-from conftest import EMAIL, LISTENING, REPO, TOKEN_192, basic
-from test_lifecycle import wait_for
+from support.clients import curl
+from support.proxy import EMAIL, LISTENING, REPO, TOKEN_192, basic, wait_for
 
 BIN = Path(sys.executable).parent
 MYSELF = "https://acme.atlassian.net/rest/api/3/myself"

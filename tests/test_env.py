@@ -6,11 +6,12 @@ import shlex
 import ssl
 import subprocess
 
-from proxy_addon.clientenv import CLIENT_BUNDLE_NAME, render, variables
-from proxy_addon.settings import Settings
+from proxy_addon.commands.env import render, variables
+from proxy_addon.runtime.trust import CLIENT_BUNDLE_NAME
+from proxy_addon.settings.model import Settings
 
-from clients import with_env_exports
-from conftest import EMAIL, TOKEN_192, basic, command
+from support.clients import with_env_exports
+from support.proxy import EMAIL, TOKEN_192, basic, command
 
 MYSELF = "https://acme.atlassian.net/rest/api/3/myself"
 EXPORTED = {

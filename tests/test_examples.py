@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from proxy_addon.credentials import sites_with_sources
-from proxy_addon.settings import load_settings
+from proxy_addon.credentials.sources import sites_with_sources
+from proxy_addon.settings.model import load_settings
 
-from conftest import TOKEN_24
+from support.proxy import TOKEN_24
 
 ROOT = Path(__file__).parent.parent
 SNIPPETS = re.findall(r"```toml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)

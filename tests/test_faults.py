@@ -11,12 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import trustme
 
-from proxy_addon.errors import proxy_reply
-from proxy_addon.faults import ErrorPages, fault_reply
+from proxy_addon.addons.replies import proxy_reply
+from proxy_addon.addons.upstream_faults import ErrorPages
+from proxy_addon.policy.failures import fault_reply
 
-import upstream
-from clients import curl, with_requests
-from conftest import Proxy, proxy_env, start_proxy
+from support import upstream
+from support.clients import assert_still_serving, curl, status_and_body, with_requests
+from support.proxy import Proxy, proxy_env, start_proxy
 
 MYSELF = "https://acme.atlassian.net/rest/api/3/myself"
 TIMEOUT = 1.0
@@ -53,17 +54,6 @@ def faulty(site, ca_file, confdir, untrusted_site, broken_h2_site) -> Iterator[P
     )
     yield proxy
     proxy.stop()
-
-
-def status_and_body(proxy, url, *args):
-    result = curl(proxy.url, url, proxy.ca_file, "-w", "%{http_code}", *args)
-    return result.stdout[-3:], result.stdout[:-3]
-
-
-def assert_still_serving(proxy):
-    started = time.monotonic()
-    assert status_and_body(proxy, MYSELF)[0] == "200"
-    assert time.monotonic() - started < 1.0
 
 
 def assert_no_internal_detail(body, site):

@@ -7,9 +7,9 @@ import ssl
 import httpx
 import pytest
 
-import h2_upstream
-from clients import curl, raw_connect, raw_tunnel, with_httpx, with_requests
-from conftest import EMAIL, TOKEN_24, TOKEN_192, basic
+from support import h2_upstream
+from support.clients import curl, raw_connect, raw_tunnel, with_httpx, with_requests
+from support.proxy import EMAIL, TOKEN_24, TOKEN_192, basic
 
 MYSELF = "https://acme.atlassian.net/rest/api/3/myself"
 

@@ -5,17 +5,15 @@ from __future__ import annotations
 import base64
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 
-from clients import curl, raw_tunnel
-from conftest import EMAIL, TOKEN_24, TOKEN_192, basic, proxy_env, run_cli, wait_for
+from support.clients import curl, raw_tunnel
+from support.proxy import EMAIL, TOKEN_24, TOKEN_192, basic, mitmdump, proxy_env, run_cli, wait_for
 
 MYSELF = "https://acme.atlassian.net/rest/api/3/myself"
 
@@ -90,12 +88,6 @@ def test_no_secret_in_any_output_even_when_things_fail(make_proxy, site, ca_file
     pair = f"{EMAIL}:{TOKEN_192}"
     for secret in (TOKEN_192, pair, base64.b64encode(pair.encode()).decode(), TOKEN_192[:24]):
         assert secret not in text
-
-
-def mitmdump() -> str:
-    exe = shutil.which("mitmdump", path=str(Path(sys.executable).parent))
-    assert exe
-    return exe
 
 
 def test_the_addon_loads_into_plain_mitmdump_and_saved_flows_hold_no_secret(site, ca_file, tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import EMAIL, TOKEN_192, Proxy, basic, proxy_env, start_proxy
+from support.proxy import EMAIL, TOKEN_192, Proxy, basic, proxy_env, start_proxy
 
 CLIENTS = 64
 REQUESTS_EACH = 50

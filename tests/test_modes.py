@@ -6,9 +6,9 @@ import base64
 import socket
 import subprocess
 
-import corp_proxy
-from clients import CLIENT_ENV, curl
-from conftest import EMAIL, TOKEN_192, basic, run_cli
+from support import corp_proxy
+from support.clients import CLIENT_ENV, curl
+from support.proxy import EMAIL, TOKEN_192, basic, run_cli
 
 
 def test_reverse_mode_serves_a_plain_http_base_url_on_loopback(make_proxy, site):
@@ -37,7 +37,7 @@ def test_reverse_mode_serves_a_plain_http_base_url_on_loopback(make_proxy, site)
 
 
 def test_reverse_target_must_be_a_credential_host(make_proxy, site, ca_file, confdir):
-    from conftest import proxy_env
+    from support.proxy import proxy_env
 
     result = run_cli(
         "run",

@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from mitmproxy import io
 
-from proxy_addon.guard import listen_problem
-from proxy_addon.proxyauth import ProxyLogin, basic_credentials
+from proxy_addon.policy.options import listen_problem
+from proxy_addon.policy.proxy_login import ProxyLogin, basic_credentials
+from proxy_addon.policy.record import FlowRecord
 
-from clients import curl, raw_connect, raw_tunnel
-from conftest import EMAIL, TOKEN_192, basic, proxy_env, run_cli
+from support.clients import curl, raw_connect, raw_tunnel
+from support.proxy import EMAIL, TOKEN_192, basic, proxy_env, run_cli
 
 PASSWORD = "Pr0xy-pa55word-9f3e"
 LOGIN = f"ci:{PASSWORD}"
@@ -184,7 +186,7 @@ def test_listen_problem(listen_host, proxy_auth, refused):
 
 
 def test_mitmdump_saved_flows_hold_the_proxy_user_but_not_the_password(site, ca_file, tmp_path):
-    from test_lifecycle import mitmdump
+    from support.proxy import mitmdump
 
     addon = Path(__file__).parent.parent / "proxy_addon" / "addon.py"
     saved = tmp_path / "flows.mitm"
@@ -207,7 +209,9 @@ def test_mitmdump_saved_flows_hold_the_proxy_user_but_not_the_password(site, ca_
         process.terminate()
         process.wait(20)
     flows = saved.read_bytes()
-    assert b"proxy_user" in flows, "the user name is kept for the record"
+    with saved.open("rb") as file:
+        (flow,) = list(io.FlowReader(file).stream())
+    assert FlowRecord.of(flow.metadata).user == "ci", "the user name is kept for the record"
     assert PASSWORD.encode() not in flows
     assert proxy_authorization(LOGIN).split()[1].encode() not in flows
 
@@ -230,10 +234,10 @@ def test_only_the_exact_login_is_accepted(user, password):
 
 
 def test_a_407_is_logged_as_answered_by_the_proxy_not_passed(guarded, plain_site):
-    from test_lifecycle import wait_for
+    from support.proxy import wait_for
 
     curl(guarded.url, f"http://127.0.0.1:{plain_site.port}/logged", guarded.ca_file)
     wait_for(lambda: "/logged" in guarded.output, what="the request log line")
     line = next(line for line in guarded.lines if "/logged" in line)
     assert " 407 " in line
-    assert line.rstrip().endswith("credentials=none")
+    assert line.rstrip().endswith("credentials=refused-proxy-auth")

@@ -12,8 +12,8 @@ import subprocess
 
 import pytest
 
-from clients import with_env_exports
-from conftest import EMAIL, TOKEN_192, basic
+from support.clients import with_env_exports
+from support.proxy import EMAIL, TOKEN_192, basic
 
 SITE = "https://acme.atlassian.net"
 

@@ -9,10 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proxy_addon.credentials import resolve_sites
-from proxy_addon.settings import ConnectToRule, SettingsError, load_settings
+from proxy_addon.credentials.sources import resolve_sites
+from proxy_addon.policy.connect_rules import ConnectToRule
+from proxy_addon.settings.model import load_settings
+from proxy_addon.settings.names import SettingsError
 
-from conftest import EMAIL, TOKEN_24, TOKEN_192, run_cli
+from support.proxy import EMAIL, TOKEN_24, TOKEN_192, run_cli
 
 
 @pytest.fixture
@@ -37,14 +39,14 @@ def test_sources_in_order_flags_env_dotenv_toml_defaults(clean_env, monkeypatch)
     settings = load_settings()
     assert settings.listen_port == 1003
     assert str(settings.confdir) == "/from/dotenv"
-    assert str(settings.hosts) == "toml.example.test"
+    assert ",".join(map(str, settings.hosts)) == "toml.example.test"
     assert settings.email == "t@x.test"
     assert settings.listen_host == "127.0.0.1"
 
 
 def test_defaults(clean_env):
     settings = load_settings()
-    assert str(settings.hosts) == "*.atlassian.net"
+    assert ",".join(map(str, settings.hosts)) == "*.atlassian.net"
     assert (settings.listen_host, settings.listen_port) == ("127.0.0.1", 8080)
     assert settings.confdir.name == ".mitmproxy"
 

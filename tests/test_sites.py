@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from clients import curl
-from conftest import TOKEN_24, TOKEN_192, basic, run_cli
+from support.clients import curl
+from support.proxy import TOKEN_24, TOKEN_192, basic, run_cli
 
 ACME_USER, GLOBEX_USER = "me@acme.example", "me@globex.example"
 BITBUCKET_TOKEN = "ATBBbitbucketToken_0123456789-abcdefghij"
@@ -141,7 +141,7 @@ def test_media_host_under_a_wildcard_gets_nothing(make_proxy, site, ca_file, tmp
 
 def test_config_errors_name_the_problem(tmp_path, site, ca_file, confdir):
 
-    from conftest import proxy_env
+    from support.proxy import proxy_env
 
     cases = {
         "sites 'a' and 'b' both claim acme.atlassian.net": (
@@ -152,7 +152,7 @@ def test_config_errors_name_the_problem(tmp_path, site, ca_file, confdir):
             'email = "me@x.test"\n[[sites]]\nname = "a"\nhosts = ["acme.atlassian.net"]\nemail = "a@x.test"\n'
             'token_env = "T"\n'
         ),
-        "config file [[sites]] number 1, hosts: 'a.*.net' is not a host pattern": (
+        "[[sites]] number 1, hosts: 'a.*.net' is not a host pattern": (
             '[[sites]]\nname = "a"\nhosts = ["a.*.net"]\nemail = "a@x.test"\ntoken_env = "T"\n'
         ),
         "T is not set: it should hold the API token": (
@@ -182,7 +182,7 @@ scoped = true
 
 
 def test_scoped_token_goes_through_the_gateway_under_the_sites_own_prefix(make_proxy, site, tmp_path):
-    from upstream import CLOUD_ID
+    from support.upstream import CLOUD_ID
 
     config = tmp_path / "scoped.toml"
     config.write_text(SCOPED)
@@ -213,7 +213,7 @@ def test_scoped_token_goes_through_the_gateway_under_the_sites_own_prefix(make_p
 
 def test_check_checks_every_site(site, ca_file, confdir, tmp_path):
 
-    from conftest import proxy_env
+    from support.proxy import proxy_env
 
     globex_file = tmp_path / "globex-token"
     globex_file.write_text(TOKEN_24)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import requests
 
-import upstream
-from clients import curl
+from support import upstream
+from support.clients import curl
 
 SIZE = 256 * 1024 * 1024
 PEAK_RSS_LIMIT = 150 * 1024 * 1024

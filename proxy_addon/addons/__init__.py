@@ -1,0 +1,1 @@
+"""mitmproxy hook classes, one concern each; the root addon in `runtime.root` assembles them."""

@@ -1,0 +1,116 @@
+"""The admin endpoint on loopback: `/healthz` for probes, `/metrics` for Prometheus.
+
+`/healthz` asks the root addon why credentials cannot be served right now (a
+`CredentialHealth` callable) and whether the proxy still listens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+from collections.abc import Callable
+from http.client import responses
+
+from mitmproxy import ctx
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from proxy_addon.settings.model import ADMIN_HOST
+from proxy_addon.settings.names import SettingsError, env_name
+
+logger = logging.getLogger(__name__)
+
+
+REQUEST_LIMIT = 8192
+READ_SECONDS = 5.0
+
+CredentialHealth = Callable[[], str | None]
+"""Why the proxy cannot serve credentials right now (a short, secret-free reason), or None."""
+
+
+def health(listening: bool, credential_problem: str | None) -> tuple[int, dict[str, str]]:
+    """The `/healthz` status code and JSON body."""
+    if not listening:
+        return 503, {"status": "unavailable", "reason": "the proxy is not listening"}
+    if credential_problem:
+        return 503, {"status": "unavailable", "reason": credential_problem}
+    return 200, {"status": "ok"}
+
+
+class AdminEndpoint:
+    """Serves `/healthz` and `/metrics` on 127.0.0.1, in the proxy's own event loop.
+
+    The port is bound when the settings are applied (so a taken port is a start-up error) and
+    served once the proxy runs. Sharing the event loop means a wedged proxy fails its probe.
+    """
+
+    def __init__(self, credential_problem: CredentialHealth, registry: CollectorRegistry) -> None:
+        self.credential_problem = credential_problem
+        self.registry = registry
+        self._socket: socket.socket | None = None
+        self._server: asyncio.Server | None = None
+
+    def bind(self, port: int | None) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+        if port is None:
+            return
+        try:
+            self._socket = socket.create_server((ADMIN_HOST, port))
+        except OSError as e:
+            reason = os.strerror(e.errno) if e.errno else "cannot bind"
+            raise SettingsError(
+                f"{env_name('admin_port')}: cannot listen on {ADMIN_HOST}:{port} ({reason}); choose a free port"
+            ) from None
+
+    async def running(self) -> None:
+        if self._socket is None:
+            return
+        self._server = await asyncio.start_server(self._serve, sock=self._socket, limit=REQUEST_LIMIT)
+        host, port = self._socket.getsockname()[:2]
+        logger.info("admin endpoint on http://%s:%s (/healthz, /metrics)", host, port)
+
+    def done(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        self.bind(None)
+
+    def _listening(self) -> bool:
+        return bool(ctx.master.addons.get("proxyserver").listen_addrs())
+
+    def reply(self, method: str, path: str) -> tuple[int, str, bytes]:
+        """Status, content type and body for one admin request."""
+        if method not in ("GET", "HEAD"):
+            return 405, "text/plain", b"only GET\n"
+        route = path.partition("?")[0]
+        if route == "/healthz":
+            status, body = health(self._listening(), self.credential_problem())
+            return status, "application/json", json.dumps(body).encode() + b"\n"
+        if route == "/metrics":
+            return 200, CONTENT_TYPE_LATEST, generate_latest(self.registry)
+        return 404, "text/plain", b"not found: try /healthz or /metrics\n"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_SECONDS)
+            method, path, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
+            status, content_type, body = self.reply(method, path)
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            status, content_type, body, method = 400, "text/plain", b"bad request\n", "GET"
+        reason = responses.get(status, "")
+        writer.write(
+            f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+        )
+        if method != "HEAD":
+            writer.write(body)
+        try:
+            await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()

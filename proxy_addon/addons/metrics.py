@@ -1,0 +1,80 @@
+"""Prometheus metrics, counted from the flow's record, so they agree with the request log.
+
+Label values are a fixed vocabulary (decision, status class) or a configured site's name,
+never a path, a query, a header or a client-chosen name.
+"""
+
+from __future__ import annotations
+
+from mitmproxy import http, tls
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from proxy_addon.addons.request_log import elapsed_seconds
+from proxy_addon.policy.record import Decision, FlowRecord
+from proxy_addon.policy.token_health import rejection_reason
+
+OTHER_SITE = "other"
+TUNNELLED = "tunnelled"
+NO_STATUS = "none"
+
+
+def decision_label(decision: Decision) -> str:
+    """Every `refused-*` decision is `refused`; the others as they are."""
+    return "refused" if decision.startswith("refused-") else str(decision)
+
+
+def status_class(status: int | None) -> str:
+    return f"{status // 100}xx" if status else "error"
+
+
+class Metrics:
+    """Prometheus metrics in a registry of their own (so several proxies can share a process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "atlassian_proxy_requests",
+            "Requests by site, decision and status class (tunnelled: connections, which are not decrypted)",
+            ["site", "decision", "status_class"],
+            registry=self.registry,
+        )
+        self.auth_failures = Counter(
+            "atlassian_proxy_upstream_auth_failures",
+            "Responses in which the site rejected the injected credentials",
+            ["site"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "atlassian_proxy_request_duration_seconds",
+            "Time from the request's first byte to the response's last byte",
+            ["decision"],
+            registry=self.registry,
+        )
+
+    def tls_clienthello(self, data: tls.ClientHelloData) -> None:
+        if data.ignore_connection:
+            self.requests.labels(OTHER_SITE, TUNNELLED, NO_STATUS).inc()
+
+    def http_connect_error(self, flow: http.HTTPFlow) -> None:
+        self._count(flow)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._count(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._count(flow)
+
+    def _count(self, flow: http.HTTPFlow) -> None:
+        record = FlowRecord.of(flow.metadata)
+        decision = record.decision
+        site = record.site or OTHER_SITE
+        response = flow.response
+        label = decision_label(decision)
+        self.requests.labels(site, label, status_class(response.status_code if response else None)).inc()
+        self.duration.labels(label).observe(elapsed_seconds(flow))
+        if (
+            decision is Decision.INJECT
+            and response is not None
+            and rejection_reason(response.status_code, response.headers) is not None
+        ):
+            self.auth_failures.labels(site).inc()

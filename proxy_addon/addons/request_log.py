@@ -1,0 +1,118 @@
+"""One log line per request: what happened, never a header value or a query value.
+
+Text by default; with ATLASSIAN_PROXY_LOG_FORMAT=json each request is one JSON object (an
+audit trail of who did what through the shared identity), and `JsonLines` turns every other
+log line into a JSON object too. Both read the flow's record, as the metrics do, so the log's
+`credentials=`/`decision` and the metrics' `decision` label always agree.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from mitmproxy import http
+from mitmproxy.utils.human import format_address
+
+from proxy_addon.policy.failures import failure_kind
+from proxy_addon.policy.record import FlowRecord
+
+logger = logging.getLogger("atlassian_auth_proxy.requests")
+
+
+def path_without_query_values(path: str) -> str:
+    """`/search?jql=project%3DX&max=5` -> `/search?jql=…&max=…`: keys help, values may be private."""
+    base, sep, query = path.partition("?")
+    if not sep:
+        return base
+    keys = (part.partition("=")[0] for part in query.split("&") if part)
+    return base + "?" + "&".join(f"{key}=…" for key in keys)
+
+
+def elapsed_seconds(flow: http.HTTPFlow) -> float:
+    end = flow.response.timestamp_end if flow.response and flow.response.timestamp_end else time.time()
+    return end - flow.request.timestamp_start
+
+
+def iso_time(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+
+
+def describe(flow: http.HTTPFlow) -> str:
+    request = flow.request
+    if flow.error:
+        outcome = f"error ({flow.error.msg})"
+    elif flow.response:
+        outcome = str(flow.response.status_code)
+    else:
+        outcome = "error (unknown)"
+    return (
+        f"{request.method} {request.scheme}://{request.host}:{request.port}"
+        f"{path_without_query_values(request.path)} {outcome} {elapsed_seconds(flow) * 1000:.0f}ms "
+        f"credentials={FlowRecord.of(flow.metadata).decision}"
+    )
+
+
+def record(flow: http.HTTPFlow) -> dict[str, Any]:
+    """The JSON log object for one request."""
+    request = flow.request
+    peer = flow.client_conn.peername
+    facts = FlowRecord.of(flow.metadata)
+    return {
+        "time": iso_time(request.timestamp_start),
+        "client": format_address(peer) if peer else None,
+        "user": facts.user,
+        "method": request.method,
+        "scheme": request.scheme,
+        "host": request.host,
+        "port": request.port,
+        "path": path_without_query_values(request.path),
+        "status": flow.response.status_code if flow.response else None,
+        "error": failure_kind(flow.error.msg) if flow.error and not flow.response else None,
+        "duration_ms": round(elapsed_seconds(flow) * 1000, 1),
+        "decision": str(facts.decision),
+    }
+
+
+class JsonLines(logging.Formatter):
+    """Every log line one JSON object: request lines as `record()` made them, others wrapped."""
+
+    def format(self, log_record: logging.LogRecord) -> str:
+        if log_record.name == logger.name:
+            return log_record.getMessage()
+        line = {
+            "time": iso_time(log_record.created),
+            "level": log_record.levelname.lower(),
+            "logger": log_record.name,
+            "message": log_record.getMessage(),
+        }
+        if log_record.exc_info:
+            line["exception"] = self.formatException(log_record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+class RequestLog:
+    """Logs each request when it ends, and each CONNECT that failed or was refused (it has no other end)."""
+
+    def __init__(self) -> None:
+        self.json = False
+
+    def http_connect_error(self, flow: http.HTTPFlow) -> None:
+        self._log(flow)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._log(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._log(flow)
+
+    def _log(self, flow: http.HTTPFlow) -> None:
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        if self.json:
+            logger.info("%s", json.dumps(record(flow), ensure_ascii=False))
+        else:
+            logger.info("%s", describe(flow))

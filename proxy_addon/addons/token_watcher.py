@@ -1,0 +1,109 @@
+"""Keeps every site's credentials current while the proxy runs: token files, the keyring, SIGHUP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from proxy_addon.credentials.sources import Credentials, FileToken, KeyringToken, Resolved
+from proxy_addon.policy.sites import Site
+from proxy_addon.settings.names import SettingsError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FileStamp:
+    """What changes when a token file is replaced or rewritten (Kubernetes swaps a symlink)."""
+
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: Path) -> FileStamp | None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return cls(st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@dataclass
+class _Watched:
+    resolved: Resolved
+    credentials: Credentials
+    stamp: FileStamp | None
+
+
+class CredentialWatcher:
+    """Keeps every site's credentials current without a restart and off the request path.
+
+    A token file is checked every second (a stat; re-read only when it changed). The keyring
+    is read only while `wants_fresh()` says so (during a rejected-token back-off), since a new
+    token is what ends it. `reload()` (SIGHUP) reads every source now. A source that fails
+    keeps the previous token and logs why.
+    """
+
+    interval = 1.0
+    keyring_interval = 5.0
+
+    def __init__(self, on_change: Callable[[Site, Credentials], None], wants_fresh: Callable[[], bool]) -> None:
+        self.on_change = on_change
+        self.wants_fresh = wants_fresh
+        self.watched: list[_Watched] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def watch(self, resolved: list[Resolved]) -> None:
+        self.watched = [
+            _Watched(r, r.credentials, FileStamp.of(r.source.path) if isinstance(r.source, FileToken) else None)
+            for r in resolved
+        ]
+
+    def running(self) -> None:
+        if any(isinstance(w.resolved.source, FileToken | KeyringToken) for w in self.watched):
+            self._task = asyncio.get_running_loop().create_task(self._watch())
+
+    def done(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _watch(self) -> None:
+        since_keyring = 0.0
+        while True:
+            await asyncio.sleep(self.interval)
+            since_keyring += self.interval
+            keyring_due = since_keyring >= self.keyring_interval and self.wants_fresh()
+            if keyring_due:
+                since_keyring = 0.0
+            for watched in self.watched:
+                source = watched.resolved.source
+                if isinstance(source, FileToken):
+                    stamp = FileStamp.of(source.path)
+                    if stamp != watched.stamp:
+                        watched.stamp = stamp
+                        await self._reload(watched)
+                elif isinstance(source, KeyringToken) and keyring_due:
+                    await self._reload(watched)
+
+    async def reload(self) -> None:
+        for watched in self.watched:
+            await self._reload(watched)
+
+    async def _reload(self, watched: _Watched) -> None:
+        """Read the source again; adopt the token if it is valid and different."""
+        site, source = watched.resolved.site, watched.resolved.source
+        try:
+            token = await asyncio.to_thread(source.read)
+        except SettingsError as e:
+            logger.warning("site %s: keeping the previous token: %s", site.name, e)
+            return
+        fresh = Credentials.of(site.user, token, source.description, site.scheme)
+        if fresh.authorization != watched.credentials.authorization:
+            watched.credentials = fresh
+            self.on_change(site, fresh)
+            logger.info("site %s: token reloaded from %s", site.name, source.description)

@@ -1,0 +1,134 @@
+"""Upstream faults: the client gets a short 502/504 naming the host and the kind of failure.
+
+Three kinds of failure reach this module:
+- The upstream TLS handshake failed (certificate not trusted): mitmproxy learns this when the
+  tunnel opens, before any request, so the request is answered in `requestheaders` and never
+  gets credentials.
+- The upstream connection broke while the request was under way (reset, closed mid-response):
+  mitmproxy answers from its own error path, whose page carries mitmproxy's internal message,
+  and `flow.response` set in the `error` hook is ignored. `ErrorPages` swaps that page for ours.
+- The upstream accepted the request and went silent: mitmproxy has no per-request timeout, and
+  `flow.kill()` does not reach a flow waiting for its response (mitmproxy issue #4711), so after
+  `timeout` seconds the upstream connection is closed, which makes mitmproxy take its error path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Callable
+
+from mitmproxy import http
+from mitmproxy.net.http import http1
+from mitmproxy.proxy.layers.http import _http1, _http2
+
+from proxy_addon.addons.connections import close
+from proxy_addon.addons.replies import proxy_reply
+from proxy_addon.policy.failures import fault_reply
+from proxy_addon.policy.record import Decision, FlowRecord
+
+logger = logging.getLogger(__name__)
+
+
+class ErrorPages:
+    """Replaces mitmproxy's error page for the failures `register`ed from the `error` hook.
+
+    mitmproxy runs each hook in a task of its own and, once the hook returns, continues the
+    flow in that same task: the `error` hook, then rendering the page from the message it
+    stored in `flow.error.msg` (HTTP/1: `make_error_response`, HTTP/2: `format_error`). A
+    context variable set in the hook is therefore seen by exactly that rendering, and by no
+    other flow's. Pages nobody registered (client errors) are left as mitmproxy makes them.
+    """
+
+    def __init__(self) -> None:
+        self._page: contextvars.ContextVar[tuple[str, http.Response] | None] = contextvars.ContextVar(
+            "atlassian_auth_proxy_error_page", default=None
+        )
+        self._originals: tuple[Callable[..., bytes], Callable[..., bytes]] | None = None
+
+    def register(self, message: str, response: http.Response) -> None:
+        self._page.set((message, response))
+
+    def take(self, message: str) -> http.Response | None:
+        entry = self._page.get()
+        if entry is None or entry[0] is not message:
+            return None
+        self._page.set(None)
+        return entry[1]
+
+    def install(self) -> None:
+        if self._originals is not None:
+            return
+        h1_page, h2_body = _http1.make_error_response, _http2.format_error
+        self._originals = (h1_page, h2_body)
+
+        def make_error_response(status_code: int, message: str = "") -> bytes:
+            response = self.take(message)
+            if response is None:
+                return h1_page(status_code, message)
+            return http1.assemble_response(response)
+
+        def format_error(status_code: int, message: str) -> bytes:
+            response = self.take(message)
+            if response is None:
+                return h2_body(status_code, message)
+            return response.content or b""
+
+        _http1.make_error_response = make_error_response
+        _http2.format_error = format_error
+
+    def uninstall(self) -> None:
+        if self._originals is not None:
+            _http1.make_error_response, _http2.format_error = self._originals
+            self._originals = None
+
+
+class UpstreamFaults:
+    """Answers upstream failures with `fault_reply`, and cuts off an upstream that stalls."""
+
+    def __init__(self) -> None:
+        self.timeout = 60.0
+        self.pages = ErrorPages()
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+
+    def running(self) -> None:
+        self.pages.install()
+
+    def done(self) -> None:
+        self.pages.uninstall()
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        server = flow.server_conn
+        if flow.response is None and server.error and server.tls and not server.tls_established:
+            FlowRecord.of(flow.metadata).decision = Decision.UNTRUSTED_UPSTREAM
+            flow.response = proxy_reply(*fault_reply(flow.request.host, server.error, False, self.timeout))
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response is None:
+            self._timers[flow.id] = asyncio.get_running_loop().call_later(self.timeout, self._expire, flow)
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        self._stop_timer(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._stop_timer(flow)
+        if flow.error is None:
+            return
+        timed_out = FlowRecord.of(flow.metadata).timed_out
+        status, message = fault_reply(flow.request.host, flow.error.msg, timed_out, self.timeout)
+        self.pages.register(flow.error.msg, proxy_reply(status, message))
+
+    def _stop_timer(self, flow: http.HTTPFlow) -> None:
+        timer = self._timers.pop(flow.id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _expire(self, flow: http.HTTPFlow) -> None:
+        self._timers.pop(flow.id, None)
+        FlowRecord.of(flow.metadata).timed_out = True
+        if close(flow.client_conn, flow.server_conn):
+            logger.warning("%s did not answer within %g s; closed its connection", flow.request.host, self.timeout)

@@ -1,0 +1,1 @@
+"""Operator commands: `atlassian-auth-proxy run/login/logout/check/env/health/demo`."""

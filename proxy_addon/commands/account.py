@@ -1,0 +1,180 @@
+"""`login`, `logout` and `check`: store, remove and verify tokens, never showing them."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+import tomlkit
+from pydantic import SecretStr
+
+from proxy_addon.credentials import keyring_store
+from proxy_addon.credentials.identity import Answer, Target, Unreachable, ask_myself, identity_path, target_of
+from proxy_addon.credentials.sources import (
+    Credentials,
+    checked_token,
+    require_email,
+    resolve_sites,
+    sites_with_sources,
+)
+from proxy_addon.policy.sites import Scheme, Site
+from proxy_addon.policy.token_health import API_TOKENS_PAGE
+from proxy_addon.settings.model import Settings, load_settings, parse_site, user_config_path
+from proxy_addon.settings.names import CONFIG_ENV, SettingsError
+
+
+class Rejected(Exception):
+    """The site refused the credentials (exit 1)."""
+
+
+def login_command(args: argparse.Namespace) -> int:
+    return _outcome(lambda: login(load_settings(), args.email, args.site, args.verify, sys.stdin, sys.stdout))
+
+
+def logout_command(args: argparse.Namespace) -> int:
+    return _outcome(lambda: logout(load_settings(), args.email, args.site, sys.stdout))
+
+
+def check_command(args: argparse.Namespace) -> int:
+    return _outcome(lambda: check(load_settings(), sys.stdout))
+
+
+def _outcome(action: Callable[[], None]) -> int:
+    """Exit 0 when the action succeeds, 1 when the site rejected the credentials."""
+    try:
+        action()
+    except Rejected as e:
+        print(f"atlassian-auth-proxy: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def check(settings: Settings, out: TextIO) -> None:
+    """Resolve every site's credentials exactly as `run` does and ask each site who they are."""
+    _, resolved = resolve_sites(settings)
+    problems: list[Exception] = []
+    for entry in resolved:
+        prefix = f"site {entry.site.name}: " if len(resolved) > 1 else ""
+        try:
+            target = target_of(entry.site, settings.site)
+            if target.path is None:
+                print(f"{prefix}{target.host}: not checked (no identity page there)", file=out)
+                continue
+            answer = _ask(target, target.path, entry.credentials, settings)
+        except (Rejected, SettingsError) as e:
+            print(f"{prefix}{e}", file=out)
+            problems.append(e)
+            continue
+        print(
+            f"{prefix}{target.host}: signed in as {_who(answer)} with the token from {entry.source.description}",
+            file=out,
+        )
+    if len(problems) == 1 and len(resolved) == 1:
+        raise problems[0]
+    if problems:
+        worst = next((p for p in problems if isinstance(p, SettingsError)), problems[0])
+        raise type(worst)(f"{len(problems)} of {len(resolved)} sites failed the check")
+
+
+def login(settings: Settings, email: str | None, site: str | None, verify: bool, stdin: TextIO, out: TextIO) -> None:
+    """Store a token. `--site` names a [[sites]] entry when those exist, else the user's own site."""
+    named = _named_site(settings, site)
+    pin = None
+    if named is not None:
+        user, scheme = email or named.user, named.scheme
+        target = target_of(named, None) if verify else None
+    else:
+        user, scheme = email or require_email(settings), Scheme.BASIC
+        pin = _parse_site_flag(site) if site else None
+        default = Site("default", settings.hosts, user)
+        target = (
+            (Target(pin, 443, identity_path(pin, False)) if pin else target_of(default, settings.site))
+            if verify
+            else None
+        )
+    token = _read_token(user, stdin)
+    if target is not None and target.path is not None:
+        answer = _ask(target, target.path, Credentials.of(user, token, "login", scheme), settings)
+        print(f"{target.host}: the token belongs to {_who(answer)}", file=out)
+    backend = keyring_store.store_token(user, token, allow_insecure=settings.allow_insecure_keyring)
+    print(f"stored the token for {user} in the keyring ({backend})", file=out)
+    if named is None:
+        path = _config_in_effect()
+        record_account(path, user, pin)
+        where = f" and site; credentials now go only to {pin}" if pin else ""
+        print(f"recorded the email{where} in {path}", file=out)
+
+
+def logout(settings: Settings, email: str | None, site: str | None, out: TextIO) -> None:
+    named = _named_site(settings, site)
+    user = email or (named.user if named else require_email(settings))
+    if keyring_store.delete_token(user, allow_insecure=settings.allow_insecure_keyring):
+        print(f"removed the token for {user} from the keyring", file=out)
+    else:
+        print(f"the keyring held no token for {user}", file=out)
+
+
+def record_account(path: Path, email: str, site: str | None) -> None:
+    """Write email (and site, pinning HOSTS to it) into a TOML file, keeping its other content."""
+    document = tomlkit.parse(path.read_text()) if path.is_file() else tomlkit.document()
+    document["email"] = email
+    if site is not None:
+        document["site"] = site
+        document["hosts"] = [site]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(tomlkit.dumps(document))
+
+
+def _named_site(settings: Settings, name: str | None) -> Site | None:
+    """With [[sites]] configured, --site names one of them."""
+    if not settings.sites or name is None:
+        return None
+    for site, _ in sites_with_sources(settings):
+        if site.name == name:
+            return site
+    names = ", ".join(entry.name for entry in settings.sites)
+    raise SettingsError(f"--site: no site named {name!r} in [[sites]] (have: {names})")
+
+
+def _parse_site_flag(text: str) -> str:
+    try:
+        return parse_site(text)
+    except ValueError as e:
+        raise SettingsError(f"--site: {e}") from None
+
+
+def _config_in_effect() -> Path:
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env).expanduser() if env else user_config_path()
+
+
+def _read_token(user: str, stdin: TextIO) -> SecretStr:
+    prompt = f"Atlassian API token for {user} (input hidden): "
+    text = getpass.getpass(prompt) if stdin.isatty() else stdin.read()
+    return checked_token(text, "the token " + ("typed" if stdin.isatty() else "read from stdin"))
+
+
+def _ask(target: Target, path: str, credentials: Credentials, settings: Settings) -> Answer:
+    try:
+        answer = ask_myself(
+            target.host, credentials, settings.connect_to, settings.upstream_ca_bundle, target.port, path
+        )
+    except Unreachable as e:
+        raise SettingsError(str(e)) from None
+    if answer.rejection is not None:
+        raise Rejected(
+            f"{target.host} rejected the token for {credentials.user or 'this site'} ({answer.rejection}): it may "
+            f"be wrong, revoked or expired; create a new one at {API_TOKENS_PAGE}"
+        )
+    if answer.status != 200:
+        raise SettingsError(f"{target.host} answered HTTP {answer.status} to {path}: is this the right site?")
+    return answer
+
+
+def _who(answer: Answer) -> str:
+    return f"{answer.display_name or 'an unnamed account'} (accountId {answer.account_id or '?'})"

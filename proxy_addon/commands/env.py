@@ -1,0 +1,88 @@
+"""`atlassian-auth-proxy env`: the exports that make clients use and trust the proxy.
+
+Clients that replace their trust store (`SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`,
+`GIT_SSL_CAINFO`) get the bundle `run` writes (public CAs plus the proxy's CA, see
+`runtime.trust`), so hosts the proxy only tunnels keep working with their own certificates.
+Node adds `NODE_EXTRA_CA_CERTS` to its own store, so it gets the proxy's CA alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import shlex
+import sys
+from urllib.parse import quote
+
+from proxy_addon.runtime.trust import CA_CERT_NAME, CLIENT_BUNDLE_NAME
+from proxy_addon.settings.model import Settings, load_settings
+from proxy_addon.settings.names import SettingsError, env_name
+
+NO_PROXY = "localhost,127.0.0.1,::1"
+
+
+def client_host(listen_host: str) -> str:
+    """The address a local client dials: the listen host, or loopback when it listens everywhere."""
+    if listen_host in ("", "0.0.0.0", "::"):  # noqa: S104 - comparing, not binding
+        return "127.0.0.1"
+    try:
+        return f"[{listen_host}]" if ipaddress.ip_address(listen_host).version == 6 else listen_host
+    except ValueError:
+        return listen_host
+
+
+def variables(settings: Settings) -> dict[str, str]:
+    """Every variable `env` exports, in order."""
+    if settings.listen_port == 0:
+        raise SettingsError(
+            f"{env_name('listen_port')} is 0 (a random port): set the port the proxy runs with, e.g. 8080"
+        )
+    login = settings.proxy_login
+    userinfo = f"{quote(login.user, safe='')}:{quote(login.password.get_secret_value(), safe='')}@" if login else ""
+    proxy = f"http://{userinfo}{client_host(settings.listen_host)}:{settings.listen_port}"
+    bundle = str(settings.confdir / CLIENT_BUNDLE_NAME)
+    return {
+        "HTTPS_PROXY": proxy,
+        "https_proxy": proxy,
+        "HTTP_PROXY": proxy,
+        "http_proxy": proxy,
+        "NO_PROXY": NO_PROXY,
+        "no_proxy": NO_PROXY,
+        "SSL_CERT_FILE": bundle,
+        "REQUESTS_CA_BUNDLE": bundle,
+        "CURL_CA_BUNDLE": bundle,
+        "GIT_SSL_CAINFO": bundle,
+        "NODE_EXTRA_CA_CERTS": str(settings.confdir / CA_CERT_NAME),
+        "NODE_USE_ENV_PROXY": "1",
+    }
+
+
+def fish_quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def powershell_quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def render(names: dict[str, str], shell: str) -> str:
+    if shell == "fish":
+        lines = [f"set -gx {name} {fish_quote(value)};" for name, value in names.items()]
+    elif shell == "powershell":
+        lines = [f"$env:{name} = {powershell_quote(value)}" for name, value in names.items()]
+    else:
+        lines = [f"export {name}={shlex.quote(value)}" for name, value in names.items()]
+    return "\n".join(lines) + "\n"
+
+
+def env_command(args: argparse.Namespace) -> int:
+    """`atlassian-auth-proxy env`: print the exports; warn on stderr if the proxy never made its CA."""
+    settings = load_settings(args.config, listen_host=args.listen_host, listen_port=args.listen_port)
+    sys.stdout.write(render(variables(settings), args.shell))
+    if not (settings.confdir / CLIENT_BUNDLE_NAME).is_file():
+        print(
+            f"note: {settings.confdir / CLIENT_BUNDLE_NAME} does not exist yet; "
+            "it is written when `atlassian-auth-proxy run` starts",
+            file=sys.stderr,
+        )
+    return 0

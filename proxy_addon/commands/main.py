@@ -1,0 +1,114 @@
+"""The `atlassian-auth-proxy` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from proxy_addon.settings.names import SettingsError
+
+PROG = "atlassian-auth-proxy"
+SHELLS = ("sh", "fish", "powershell")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="A forward proxy that adds your Atlassian API token to HTTPS requests for Atlassian Cloud.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser("run", help="run the proxy in the foreground")
+    run.add_argument("--listen-host", help="address to listen on (default 127.0.0.1)")
+    run.add_argument("--listen-port", type=int, help="port to listen on (default 8080; 0 picks a free one)")
+    run.add_argument("--config", type=Path, help="TOML settings file (else ATLASSIAN_PROXY_CONFIG)")
+    run.add_argument(
+        "--reverse",
+        metavar="URL",
+        help="serve a plain-HTTP base URL on loopback that forwards to this site, e.g. https://acme.atlassian.net",
+    )
+    login = commands.add_parser(
+        "login", help="store the API token in the OS keyring (read from a hidden prompt, or stdin)"
+    )
+    login.add_argument("--email", help="your Atlassian account email (else ATLASSIAN_PROXY_EMAIL)")
+    login.add_argument(
+        "--site", help="your site, e.g. acme.atlassian.net: verify there and send credentials only there"
+    )
+    login.add_argument("--no-verify", dest="verify", action="store_false", help="store without asking the site")
+    logout = commands.add_parser("logout", help="remove the stored token from the OS keyring")
+    logout.add_argument("--email", help="your Atlassian account email (else ATLASSIAN_PROXY_EMAIL)")
+    logout.add_argument("--site", help="with [[sites]] configured: the name of the site whose token to remove")
+    commands.add_parser("check", help="verify the configured credentials against the site's /rest/api/3/myself")
+    env = commands.add_parser("env", help="print the exports that make clients use and trust the proxy")
+    env.add_argument(
+        "--shell", choices=("sh", "fish", "powershell"), default="sh", help="syntax of the exports (default sh)"
+    )
+    env.add_argument("--listen-host", help="the proxy's listen address, if not from the settings")
+    env.add_argument("--listen-port", type=int, help="the proxy's port, if not from the settings")
+    env.add_argument("--config", type=Path, help="TOML settings file (else ATLASSIAN_PROXY_CONFIG)")
+    health = commands.add_parser("health", help="exit 0 if the running proxy's /healthz says ok (for probes)")
+    health.add_argument("--config", type=Path, help="TOML settings file (else ATLASSIAN_PROXY_CONFIG)")
+    commands.add_parser("demo", help="show what the proxy does, on loopback, without an account")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from proxy_addon.commands.run import run_command
+
+    return run_command(args)
+
+
+def login(args: argparse.Namespace) -> int:
+    from proxy_addon.commands.account import login_command
+
+    return login_command(args)
+
+
+def logout(args: argparse.Namespace) -> int:
+    from proxy_addon.commands.account import logout_command
+
+    return logout_command(args)
+
+
+def check(args: argparse.Namespace) -> int:
+    from proxy_addon.commands.account import check_command
+
+    return check_command(args)
+
+
+def env(args: argparse.Namespace) -> int:
+    from proxy_addon.commands.env import env_command
+
+    return env_command(args)
+
+
+def health(args: argparse.Namespace) -> int:
+    from proxy_addon.commands.health import health_command
+
+    return health_command(args)
+
+
+def demo(args: argparse.Namespace) -> int:
+    from proxy_addon.commands.demo import demo_command
+
+    return demo_command(args)
+
+
+COMMANDS = {"run": run, "login": login, "logout": logout, "check": check, "env": env, "health": health, "demo": demo}
+"""Each command imports what it needs only when it runs: a probe must not pay for mitmproxy."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except SettingsError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Ask a site who the credentials belong to: `GET /rest/api/3/myself`, as the proxy would send it.
+
+Uses the same CONNECT_TO redirect and upstream trust as the proxy, so `check` and `login`
+test exactly the path `run` uses.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+import certifi
+
+from proxy_addon.credentials.sources import Credentials
+from proxy_addon.policy.connect_rules import ConnectToRule, find_rule
+from proxy_addon.policy.failures import failure_kind
+from proxy_addon.policy.sites import Scheme, Site
+from proxy_addon.policy.token_health import rejection_reason
+from proxy_addon.settings.names import SettingsError, env_name
+
+TIMEOUT = 15.0
+
+
+class Unreachable(Exception):
+    """The site could not be asked; the message names the host and the kind of failure."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    rejection: str | None
+    display_name: str | None
+    account_id: str | None
+
+
+class _RedirectedHTTPS(http.client.HTTPSConnection):
+    """HTTPS to `host` (SNI, Host, certificate name) over a TCP connection to `target`."""
+
+    def __init__(self, host: str, port: int, target: tuple[str, int], context: ssl.SSLContext) -> None:
+        super().__init__(host, port, context=context, timeout=TIMEOUT)
+        self.target = target
+        self.tls_context = context
+
+    def connect(self) -> None:
+        raw = socket.create_connection(self.target, self.timeout)
+        self.sock = self.tls_context.wrap_socket(raw, server_hostname=self.host)
+
+
+def trust(extra_ca: Path | None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=certifi.where())
+    if extra_ca is not None:
+        context.load_verify_locations(cafile=str(extra_ca))
+    return context
+
+
+def identity_path(host: str, bearer: bool) -> str | None:
+    """Where a site says whose credentials these are; None for hosts that have no such page."""
+    if host == "api.bitbucket.org":
+        return "/2.0/user"
+    if host == "bitbucket.org":
+        return None
+    return "/rest/api/2/myself" if bearer else "/rest/api/3/myself"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to verify a site's token: a host, its port, and the identity page there."""
+
+    host: str
+    port: int
+    path: str | None
+
+
+def target_of(site: Site, preferred: str | None) -> Target:
+    """`preferred` (ATLASSIAN_PROXY_SITE) when it belongs to this site, else the site's only exact host."""
+    exact = [p for p in site.patterns if not p.wildcard]
+    bearer = site.scheme is Scheme.BEARER
+    matching = [p for p in site.patterns if preferred is not None and p.matches(preferred)]
+    if preferred is not None and matching:
+        return Target(preferred, matching[0].port, identity_path(preferred, bearer))
+    if len(exact) == 1:
+        host = exact[0].domain
+        return Target(host, exact[0].port, identity_path(host, bearer))
+    raise SettingsError(f"{env_name('site')} is not set: set it to your site (e.g. acme.atlassian.net), or pass --site")
+
+
+def cloud_id(site: str, connect_to: tuple[ConnectToRule, ...], extra_ca: Path | None) -> str:
+    """The site's cloudId from `/_edge/tenant_info`, which needs no credentials."""
+    status, _, body = _get(site, 443, "/_edge/tenant_info", {}, connect_to, extra_ca)
+    value = _json_object(body).get("cloudId") if status == 200 else None
+    if not isinstance(value, str) or not value.replace("-", "").isalnum():
+        raise Unreachable(f"cannot look up the cloudId of {site}: /_edge/tenant_info answered HTTP {status}")
+    return value
+
+
+def _get(
+    host: str,
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    connect_to: tuple[ConnectToRule, ...],
+    extra_ca: Path | None,
+) -> tuple[int, dict[str, str], bytes]:
+    rule = find_rule(connect_to, host)
+    target = (rule.host, rule.port) if rule else (host, port)
+    connection = _RedirectedHTTPS(host, port, target, trust(extra_ca))
+    try:
+        connection.request("GET", path, headers={"Accept": "application/json", **headers})
+        response = connection.getresponse()
+        body = response.read(1 << 20)
+    except ssl.SSLCertVerificationError:
+        raise Unreachable(f"cannot reach {host}: its TLS certificate is not trusted") from None
+    except (OSError, http.client.HTTPException) as e:
+        raise Unreachable(f"cannot reach {host}: {failure_kind(str(e))}") from None
+    finally:
+        connection.close()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+
+
+def ask_myself(
+    site: str,
+    credentials: Credentials,
+    connect_to: tuple[ConnectToRule, ...],
+    extra_ca: Path | None,
+    port: int = 443,
+    path: str = "/rest/api/3/myself",
+) -> Answer:
+    authorization = {"Authorization": credentials.authorization.get_secret_value()}
+    status, headers, body = _get(site, port, path, authorization, connect_to, extra_ca)
+    profile = _json_object(body) if status == 200 else {}
+    return Answer(
+        status,
+        rejection_reason(status, headers),
+        profile.get("displayName") or profile.get("display_name"),
+        profile.get("accountId"),
+    )
+
+
+def _json_object(body: bytes) -> dict[str, str]:
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

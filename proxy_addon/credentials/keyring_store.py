@@ -1,0 +1,116 @@
+"""The OS keyring as a token store: service `atlassian-auth-proxy`, user = the account email.
+
+A missing entry and a keyring that is locked or unreachable are different problems with
+different fixes, so each gets its own message; either way the proxy does not start. Backends
+that keep secrets in plain files are refused unless the user opts in.
+"""
+
+from __future__ import annotations
+
+import keyring
+import keyring.backend
+import keyring.errors
+from pydantic import SecretStr
+
+from proxy_addon.policy.tokens import TokenFormatError, parse_token
+from proxy_addon.settings.names import ENV_PREFIX, SettingsError
+
+SERVICE = "atlassian-auth-proxy"
+ALLOW_INSECURE_ENV = ENV_PREFIX + "ALLOW_INSECURE_KEYRING"
+NO_TOKEN = (
+    f"no API token: set {ENV_PREFIX}API_TOKEN, or {ENV_PREFIX}API_TOKEN_FILE to a file holding it, "
+    "or store it in the keyring with `atlassian-auth-proxy login`"
+)
+SECURE_BACKEND_MODULES = (
+    "keyring.backends.SecretService",
+    "keyring.backends.libsecret",
+    "keyring.backends.kwallet",
+    "keyring.backends.macOS",
+    "keyring.backends.Windows",
+)
+
+
+class KeyringUnavailable(SettingsError):
+    """No usable keyring, or it is locked: the fix is on the keyring side, not the entry."""
+
+
+class KeyringEntryMissing(SettingsError):
+    """The keyring works but holds no token for this email."""
+
+
+def backend_name(backend: keyring.backend.KeyringBackend) -> str:
+    return f"{type(backend).__module__}.{type(backend).__name__}"
+
+
+def is_secure(backend: keyring.backend.KeyringBackend) -> bool:
+    """True for backends that keep secrets in an OS secret store, not in a file we can read."""
+    inner = getattr(backend, "backends", None)
+    if inner is not None:
+        return bool(inner) and all(is_secure(b) for b in inner)
+    return type(backend).__module__.startswith(SECURE_BACKEND_MODULES)
+
+
+def _backend(allow_insecure: bool) -> keyring.backend.KeyringBackend:
+    backend = keyring.get_keyring()
+    name = backend_name(backend)
+    if name == "keyring.backends.fail.Keyring":
+        raise KeyringUnavailable(
+            "no OS keyring is available here (keyring.backends.fail.Keyring): start a Secret Service "
+            f"such as gnome-keyring, or use {ENV_PREFIX}API_TOKEN_FILE"
+        )
+    if not allow_insecure and not is_secure(backend):
+        raise KeyringUnavailable(
+            f"the keyring backend {name} stores secrets in plain files; use an OS keyring, "
+            f"{ENV_PREFIX}API_TOKEN_FILE, or set {ALLOW_INSECURE_ENV}=true to accept it"
+        )
+    return backend
+
+
+def _unavailable(e: keyring.errors.KeyringError, backend: keyring.backend.KeyringBackend) -> KeyringUnavailable:
+    if isinstance(e, keyring.errors.KeyringLocked):
+        return KeyringUnavailable(
+            f"the keyring ({backend_name(backend)}) is locked: unlock it (log in to your desktop session, "
+            "or unlock gnome-keyring) and try again"
+        )
+    return KeyringUnavailable(f"the keyring ({backend_name(backend)}) failed: {type(e).__name__}; is it running?")
+
+
+def read_token(email: str, *, allow_insecure: bool = False) -> SecretStr:
+    try:
+        backend = _backend(allow_insecure)
+    except KeyringUnavailable as e:
+        raise KeyringUnavailable(f"{NO_TOKEN}; the keyring cannot be used: {e}") from None
+    try:
+        text = backend.get_password(SERVICE, email)
+    except keyring.errors.KeyringError as e:
+        raise _unavailable(e, backend) from None
+    if text is None:
+        raise KeyringEntryMissing(f"{NO_TOKEN}; the keyring has no entry (service {SERVICE!r}, user {email!r})")
+    try:
+        return parse_token(text)
+    except TokenFormatError as e:
+        raise KeyringEntryMissing(
+            f"the keyring entry ({SERVICE!r}, {email!r}) {e}; store it again with `atlassian-auth-proxy login`"
+        ) from None
+
+
+def store_token(email: str, token: SecretStr, *, allow_insecure: bool = False) -> str:
+    """Store the token; returns the backend's name for the user's information."""
+    backend = _backend(allow_insecure)
+    try:
+        backend.set_password(SERVICE, email, token.get_secret_value())
+    except keyring.errors.KeyringError as e:
+        raise _unavailable(e, backend) from None
+    return backend_name(backend)
+
+
+def delete_token(email: str, *, allow_insecure: bool = False) -> bool:
+    """Remove the entry; False when there was none."""
+    backend = _backend(allow_insecure)
+    try:
+        backend.delete_password(SERVICE, email)
+    except keyring.errors.PasswordDeleteError:
+        return False
+    except keyring.errors.KeyringError as e:
+        raise _unavailable(e, backend) from None
+    return True

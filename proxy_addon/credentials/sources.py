@@ -1,0 +1,152 @@
+"""Where the token comes from (environment, a file, or the OS keyring) and keeping it current."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import SecretStr
+
+from proxy_addon.credentials import keyring_store
+from proxy_addon.policy.sites import Scheme, Site, SiteTable
+from proxy_addon.policy.tokens import TokenFormatError, authorization_value, parse_token
+from proxy_addon.settings.model import Settings, SiteSettings
+from proxy_addon.settings.names import SettingsError, env_name
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """An identity ready for the request path: the header value is computed once here."""
+
+    user: str
+    source: str
+    authorization: SecretStr
+
+    @classmethod
+    def of(cls, user: str, token: SecretStr, source: str, scheme: Scheme = Scheme.BASIC) -> Credentials:
+        return cls(user, source, authorization_value(user, token, bearer=scheme is Scheme.BEARER))
+
+
+def checked_token(text: str, where: str) -> SecretStr:
+    """`parse_token`, with a SettingsError that says where the bad token came from (never what)."""
+    try:
+        return parse_token(text)
+    except TokenFormatError as e:
+        raise SettingsError(f"{where} {e}") from None
+
+
+class TokenSource(Protocol):
+    description: str
+
+    def read(self) -> SecretStr: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EnvToken:
+    token: SecretStr
+    description: str = "environment"
+
+    def read(self) -> SecretStr:
+        return self.token
+
+
+@dataclass(frozen=True, slots=True)
+class NamedEnvToken:
+    """A site's `token_env`: the variable is read again on reload (SIGHUP)."""
+
+    variable: str
+
+    @property
+    def description(self) -> str:
+        return f"environment variable {self.variable}"
+
+    def read(self) -> SecretStr:
+        text = os.environ.get(self.variable)
+        if text is None:
+            raise SettingsError(f"{self.variable} is not set: it should hold the API token (token_env in [[sites]])")
+        return checked_token(text, f"{self.variable}: the token")
+
+
+@dataclass(frozen=True, slots=True)
+class FileToken:
+    path: Path
+    setting: str = env_name("api_token_file")
+
+    @property
+    def description(self) -> str:
+        return f"file {self.path}"
+
+    def read(self) -> SecretStr:
+        """Read and check the file; SettingsError names the setting, never the content."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else "not UTF-8 text"
+            raise SettingsError(
+                f"{self.setting}: cannot read {self.path} ({reason}); fix the path or its permissions"
+            ) from None
+        return checked_token(text, f"{self.setting}: the token in {self.path}")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyringToken:
+    email: str
+    allow_insecure: bool
+
+    @property
+    def description(self) -> str:
+        return f"keyring ({keyring_store.SERVICE!r}, {self.email!r})"
+
+    def read(self) -> SecretStr:
+        return keyring_store.read_token(self.email, allow_insecure=self.allow_insecure)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A site with where its token comes from and the credentials read from there."""
+
+    site: Site
+    source: TokenSource
+    credentials: Credentials
+
+
+def require_email(settings: Settings) -> str:
+    if settings.email is None:
+        raise SettingsError(f"{env_name('email')} is not set: set it to the email of your Atlassian account")
+    return settings.email
+
+
+def single_site_source(settings: Settings) -> TokenSource:
+    """Where the single-site settings' token comes from: API_TOKEN, API_TOKEN_FILE, else the keyring."""
+    if settings.api_token is not None:
+        return EnvToken(settings.api_token)
+    if settings.api_token_file is not None:
+        return FileToken(settings.api_token_file)
+    return KeyringToken(require_email(settings), settings.allow_insecure_keyring)
+
+
+def site_source(entry: SiteSettings, allow_insecure: bool) -> TokenSource:
+    if entry.token_env is not None:
+        return NamedEnvToken(entry.token_env)
+    if entry.token_file is not None:
+        return FileToken(entry.token_file, f"[[sites]] {entry.name!r} token_file")
+    return KeyringToken(entry.email or "", allow_insecure)
+
+
+def sites_with_sources(settings: Settings) -> list[tuple[Site, TokenSource]]:
+    """Every configured site with where its token comes from."""
+    if not settings.sites:
+        require_email(settings)
+        return [(settings.site_list()[0], single_site_source(settings))]
+    return [(entry.site(), site_source(entry, settings.allow_insecure_keyring)) for entry in settings.sites]
+
+
+def resolve_sites(settings: Settings) -> tuple[SiteTable, list[Resolved]]:
+    """Read every site's token now: a problem with any site stops the start with its message."""
+    pairs = sites_with_sources(settings)
+    return settings.site_table(), [
+        Resolved(site, source, Credentials.of(site.user, source.read(), source.description, site.scheme))
+        for site, source in pairs
+    ]

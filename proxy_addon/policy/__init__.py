@@ -1,0 +1,1 @@
+"""Pure decision and policy code: no mitmproxy, no I/O; everything the hooks decide is decided here."""

@@ -1,0 +1,73 @@
+"""The proxy login: who may use the proxy, checked in constant time, kept only as a digest.
+
+Pure: the settings parse `ATLASSIAN_PROXY_PROXY_AUTH` into a `ProxyLogin`, and the proxy-auth
+hook asks it whether a `Proxy-Authorization` header carries it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import SecretStr
+
+
+def _digest(user: str, password: str) -> bytes:
+    return hashlib.sha256(f"{user}:{password}".encode()).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyLogin:
+    """The one user allowed to use the proxy. Checks use only the digest; the password is kept
+    as a secret solely so `env` can print a proxy URL clients can use."""
+
+    user: str
+    digest: bytes = field(repr=False)
+    password: SecretStr = field(repr=False, compare=False, default=SecretStr(""))
+
+    @classmethod
+    def parse(cls, text: str) -> ProxyLogin:
+        """`user:password`, surrounding whitespace ignored; ValueError says what is wrong, never the value."""
+        user, sep, password = text.strip().partition(":")
+        if not sep or not user or not password:
+            raise ValueError("is not USER:PASSWORD (both parts non-empty, e.g. ci:a-long-random-password)")
+        if not (user + password).isprintable():
+            raise ValueError("contains control characters: use printable characters only")
+        return cls(user, _digest(user, password), SecretStr(password))
+
+    def check(self, header: str | None) -> str | None:
+        """The user name if the Proxy-Authorization header carries this login, else None."""
+        given = basic_credentials(header)
+        if given is None:
+            return None
+        user, password = given
+        return user if hmac.compare_digest(_digest(user, password), self.digest) else None
+
+    @classmethod
+    def from_file(cls, path: Path) -> ProxyLogin:
+        try:
+            text = path.expanduser().read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else "not UTF-8 text"
+            raise ValueError(f"cannot read {str(path)!r} ({reason}); fix the path or its permissions") from None
+        try:
+            return cls.parse(text)
+        except ValueError as e:
+            raise ValueError(f"the login in {str(path)!r} {e}") from None
+
+
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """`Basic base64(user:password)` -> (user, password); None for anything else."""
+    scheme, _, encoded = (header or "").strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None

@@ -1,0 +1,79 @@
+"""What the proxy knows about one request, in one place every hook reads and writes.
+
+Each hook that learns a fact about a flow (who authenticated, which site, what was decided)
+writes it here, and the log, the metrics and the token verdicts read the same names. The
+record is a `dict` of plain values kept in one `flow.metadata` entry, so flows saved with
+`mitmdump -w` or shown in mitmweb still serialize; the properties give it its types.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+METADATA_KEY = "atlassian_auth_proxy"
+
+
+class Decision(StrEnum):
+    """What the proxy did with a request; the log's `credentials=` and the metrics' `decision`."""
+
+    NONE = "none"
+    INJECT = "injected"
+    PASS = "passed"  # noqa: S105 - a verdict, not a password
+    CLEARTEXT = "refused-cleartext"
+    MISDIRECTED = "refused-misdirected"
+    READ_ONLY = "refused-read-only"
+    BROWSER = "refused-browser"
+    PROXY_AUTH = "refused-proxy-auth"
+    HEAD_TOO_LARGE = "refused-head-too-large"
+    UNTRUSTED_UPSTREAM = "refused-untrusted-upstream"
+    BACKED_OFF = "backed-off"
+
+
+class Fact[T]:
+    """One typed entry of a `FlowRecord`, stored under the attribute's own name."""
+
+    def __init__(self, default: T) -> None:
+        self.default = default
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, record: FlowRecord, owner: type | None = None) -> T:
+        return record.get(self.name, self.default)
+
+    def __set__(self, record: FlowRecord, value: T) -> None:
+        record[self.name] = value
+
+
+class FlowRecord(dict[str, Any]):
+    """The facts of one flow. Get it with `FlowRecord.of(flow.metadata)`; never build the key by hand."""
+
+    user: Fact[str | None] = Fact(None)
+    """Who authenticated to the proxy (never the password)."""
+    site: Fact[str | None] = Fact(None)
+    """The configured site whose identity the real destination gets."""
+    host: Fact[str | None] = Fact(None)
+    """The normalized host the credentials went to; with `site`, the key of the token verdicts."""
+    stamp: Fact[int | None] = Fact(None)
+    """When the credentials were sent, on the token-health clock (see `TokenHealth.stamp`)."""
+    timed_out: Fact[bool] = Fact(False)
+    """The upstream did not answer within the upstream timeout."""
+
+    @property
+    def decision(self) -> Decision:
+        return Decision(self.get("decision", Decision.NONE))
+
+    @decision.setter
+    def decision(self, value: Decision) -> None:
+        self["decision"] = value
+
+    @classmethod
+    def of(cls, metadata: dict[str, Any]) -> FlowRecord:
+        """The flow's record, created on first use (and typed again after a flow was loaded from a file)."""
+        record = metadata.get(METADATA_KEY)
+        if not isinstance(record, FlowRecord):
+            record = cls(record if isinstance(record, dict) else {})
+            metadata[METADATA_KEY] = record
+        return record

@@ -1,0 +1,82 @@
+"""Sites: which identity a host gets. Several sites may be configured; one host gets at most one.
+
+A host is looked up by walking from its full name to ever shorter parent domains, so the most
+specific pattern wins: an exact name beats any wildcard, and `*.corp.example` beats `*.example`.
+Two sites claiming the same pattern is an error at load, never a silent choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from proxy_addon.policy.hosts import HostPattern
+
+# Hosts that carry their own auth (attachment downloads redirect to the media host with a token
+# in the URL): never credentialed, even when a wildcard covers them.
+NEVER_CREDENTIALED = ("api.media.atlassian.com", "id.atlassian.com", "auth.atlassian.com")
+
+
+class Scheme(StrEnum):
+    BASIC = "basic"
+    BEARER = "bearer"
+
+
+class SiteConflict(ValueError):
+    """Two sites claim the same pattern, or a site claims a host that is never credentialed."""
+
+
+@dataclass(frozen=True)
+class Site:
+    """One identity and the hosts it is sent to. `user` is the Basic user (usually the email)."""
+
+    name: str
+    patterns: tuple[HostPattern, ...]
+    user: str
+    scheme: Scheme = Scheme.BASIC
+    read_only: bool = False
+    scoped: bool = False
+
+
+def never_credentialed(name: str) -> bool:
+    return any(name == host or name.endswith("." + host) for host in NEVER_CREDENTIALED)
+
+
+@dataclass(frozen=True)
+class SiteTable:
+    """Host (and port) to site, built once at load."""
+
+    sites: tuple[Site, ...]
+    exact: dict[tuple[str, int], Site] = field(default_factory=dict)
+    wildcard: dict[tuple[str, int], Site] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, sites: Iterable[Site]) -> SiteTable:
+        table = cls(tuple(sites))
+        for site in table.sites:
+            for pattern in site.patterns:
+                index = table.wildcard if pattern.wildcard else table.exact
+                key = (pattern.domain, pattern.port)
+                if key in index:
+                    raise SiteConflict(f"sites {index[key].name!r} and {site.name!r} both claim {pattern}")
+                if not pattern.wildcard and never_credentialed(pattern.domain):
+                    raise SiteConflict(f"{pattern} carries its own auth and never gets credentials")
+                index[key] = site
+        return table
+
+    def lookup(self, name: str | None, port: int | None) -> Site | None:
+        """The site whose most specific pattern matches `name:port`, or None; `name` is normalized."""
+        if name is None or port is None or never_credentialed(name):
+            return None
+        if site := self.exact.get((name, port)):
+            return site
+        labels = name.split(".")
+        for i in range(1, len(labels)):
+            if site := self.wildcard.get((".".join(labels[i:]), port)):
+                return site
+        return None
+
+    def claims(self, name: str | None) -> bool:
+        """Does any site claim this normalized name on any port? (Plain http to it is refused.)"""
+        return name is not None and any(p.matches(name) for site in self.sites for p in site.patterns)

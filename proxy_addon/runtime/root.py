@@ -1,0 +1,154 @@
+"""The root addon: loads and checks the settings once, then hands each hook class what it needs.
+
+`atlassian-auth-proxy run` builds it with the settings and credentials it already checked;
+`mitmdump -s proxy_addon/addon.py` builds it with nothing, and it reads the same settings.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Optional
+
+from mitmproxy import ctx, exceptions
+
+from proxy_addon.addons.admin_endpoint import AdminEndpoint
+from proxy_addon.addons.client_limits import ClientLimits
+from proxy_addon.addons.connect_errors import ConnectErrors
+from proxy_addon.addons.connect_to import ConnectTo
+from proxy_addon.addons.injector import CredentialInjector
+from proxy_addon.addons.metrics import Metrics
+from proxy_addon.addons.proxy_auth import ProxyAuthentication
+from proxy_addon.addons.request_log import RequestLog
+from proxy_addon.addons.safe_options import SafeOptions
+from proxy_addon.addons.token_watcher import CredentialWatcher
+from proxy_addon.addons.upstream_faults import UpstreamFaults
+from proxy_addon.credentials.identity import Unreachable, cloud_id, target_of
+from proxy_addon.credentials.sources import Resolved, resolve_sites
+from proxy_addon.policy.scoped import Gateway
+from proxy_addon.policy.sites import SiteTable
+from proxy_addon.policy.verdict import Policy
+from proxy_addon.runtime.trust import write_client_bundle, write_upstream_bundle
+from proxy_addon.settings.model import Settings, load_settings
+from proxy_addon.settings.names import SettingsError
+
+logger = logging.getLogger(__name__)
+
+
+def scoped_gateway(resolved: list[Resolved], settings: Settings) -> Gateway:
+    """Look up each scoped site's cloudId once; a site we cannot look up stops the start."""
+    gateway = Gateway()
+    for entry in resolved:
+        if entry.site.scoped:
+            try:
+                target = target_of(entry.site, settings.site)
+                gateway.add(entry.site, cloud_id(target.host, settings.connect_to, settings.upstream_ca_bundle))
+            except (Unreachable, SettingsError) as e:
+                raise exceptions.OptionsError(f"site {entry.site.name}: {e}") from None
+    return gateway
+
+
+class AtlassianAuthProxy:
+    """Root addon; its children each own one concern."""
+
+    def __init__(self, settings: Settings | None = None, given: tuple[SiteTable, list[Resolved]] | None = None) -> None:
+        """`run` passes the settings and credentials it already checked; mitmdump passes nothing."""
+        self.given_settings = settings
+        self.given = given
+        self.injector = CredentialInjector()
+        self.connect_to = ConnectTo()
+        self.watcher = CredentialWatcher(self.injector.use, lambda: self.injector.health.backing_off)
+        self.resolved: list[Resolved] = []
+        self.metrics = Metrics()
+        self.request_log = RequestLog()
+        self.admin = AdminEndpoint(self.credential_problem, self.metrics.registry)
+        self.proxy_auth = ProxyAuthentication()
+        self.safe_options = SafeOptions()
+        self.faults = UpstreamFaults()
+        self.client_limits = ClientLimits()
+        self.addons: list[Any] = [
+            self.safe_options,
+            self.proxy_auth,
+            self.client_limits,
+            self.faults,
+            self.connect_to,
+            self.injector,
+            self.watcher,
+            ConnectErrors(),
+            self.metrics,  # after everything that decides: it counts what the record says
+            self.request_log,
+            self.admin,
+        ]
+
+    def load(self, loader: Any) -> None:
+        loader.add_option(
+            "atlassian_proxy_config",
+            Optional[str],  # noqa: UP045 - mitmproxy's option type check predates `X | None`
+            None,
+            "TOML settings file for atlassian-auth-proxy (else ATLASSIAN_PROXY_CONFIG).",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "atlassian_proxy_config" not in updated:
+            return
+        config = ctx.options.atlassian_proxy_config
+        try:
+            settings = self.given_settings or load_settings(Path(config) if config else None)
+            table, resolved = self.given or resolve_sites(settings)
+            self.admin.bind(settings.admin_port)
+        except SettingsError as e:
+            raise exceptions.OptionsError(str(e)) from None
+        self.proxy_auth.login = settings.proxy_login
+        self.safe_options.proxy_auth = settings.proxy_login is not None
+        self._prepare_injector(settings, table, resolved)
+        self.faults.timeout = settings.upstream_timeout
+        self.client_limits.head_timeout = settings.client_timeout
+        self.connect_to.use(settings.connect_to)
+        self.request_log.json = settings.log_format == "json"
+        ctx.options.update(**self._options(settings))
+
+    def _prepare_injector(self, settings: Settings, table: SiteTable, resolved: list[Resolved]) -> None:
+        self.injector.policy = Policy(table, scoped_gateway(resolved, settings), settings.allow_browsers)
+        for entry in resolved:
+            self.injector.use(entry.site, entry.credentials)
+        self.watcher.watch(resolved)
+        self.resolved = resolved
+
+    def running(self) -> None:
+        for entry in self.resolved:
+            logger.info(
+                "site %s: credentials for %s from %s go to %s",
+                entry.site.name,
+                entry.credentials.user or "(bearer)",
+                entry.credentials.source,
+                ", ".join(map(str, entry.site.patterns)),
+            )
+        bundle = write_client_bundle(Path(ctx.options.confdir).expanduser())
+        if bundle is not None:
+            logger.info("clients trust %s (public CAs + this proxy's CA); see `atlassian-auth-proxy env`", bundle)
+        if self.proxy_auth.login is not None:
+            logger.info("clients must authenticate to the proxy as %s", self.proxy_auth.login.user)
+
+    def credential_problem(self) -> str | None:
+        """What /healthz reports: why credentials cannot be served right now, or None."""
+        if not self.injector.credentials:
+            return "no credentials loaded"
+        if self.injector.health.backing_off:
+            return "a site rejected the API token; requests are answered locally until it is replaced"
+        return None
+
+    @staticmethod
+    def _options(settings: Settings) -> dict[str, Any]:
+        """Our settings for mitmproxy's own options, where the user has not set those directly.
+
+        The listen address is not among them: mitmdump may already be binding it while scripts
+        load, so `run` passes it to mitmproxy up front and SafeOptions checks it either way.
+        """
+        changes: dict[str, Any] = {}
+        if ctx.options.confdir == ctx.options.default("confdir"):
+            changes["confdir"] = str(settings.confdir)
+        if settings.upstream_ca_bundle is not None:
+            changes["ssl_verify_upstream_trusted_ca"] = str(
+                write_upstream_bundle(settings.upstream_ca_bundle, settings.confdir)
+            )
+        return changes

@@ -1,0 +1,119 @@
+"""Run mitmproxy from Python with our addon, and stop it without dropping requests.
+
+mitmproxy's own SIGTERM handling closes in-flight requests with an empty reply; here a signal
+stops the listener, lets running requests finish (bounded), then shuts down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from mitmproxy import hooks, http
+from mitmproxy.addons.termlog import TermLog
+from mitmproxy.options import Options
+from mitmproxy.tools.dump import DumpMaster
+
+from proxy_addon.addons.request_log import JsonLines
+from proxy_addon.credentials.sources import Resolved
+from proxy_addon.policy.sites import SiteTable
+from proxy_addon.runtime.root import AtlassianAuthProxy
+from proxy_addon.settings.model import Settings
+
+logger = logging.getLogger(__name__)
+
+DRAIN_SECONDS = 10.0
+
+
+def without_connection_chatter(record: logging.LogRecord) -> bool:
+    """Drop mitmproxy's per-connection INFO lines; our request log already has one line per request."""
+    return not (record.name == "mitmproxy.proxy.server" and record.levelno <= logging.INFO)
+
+
+class InFlight:
+    """Counts requests between their headers and their end, so shutdown can wait for them."""
+
+    def __init__(self) -> None:
+        self.flows: set[http.HTTPFlow] = set()
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        self.flows.add(flow)
+        self.idle.clear()
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._finish(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._finish(flow)
+
+    def _finish(self, flow: http.HTTPFlow) -> None:
+        self.flows.discard(flow)
+        if not self.flows:
+            self.idle.set()
+
+
+class Listening:
+    """Announces the real listen address (useful with --listen-port 0)."""
+
+    def running(self) -> None:
+        from mitmproxy import ctx
+
+        for address in ctx.master.addons.get("proxyserver").listen_addrs():
+            host, port = address[:2]
+            logger.info("atlassian-auth-proxy listening on http://%s:%s", host, port)
+
+
+def proxy_modes(settings: Settings) -> list[str]:
+    """mitmproxy's `mode` option: regular (forward) unless reverse or an upstream proxy is set."""
+    chosen = settings.reverse or settings.upstream_proxy
+    return [chosen.mode()] if chosen else ["regular"]
+
+
+async def serve(settings: Settings, given: tuple[SiteTable, list[Resolved]]) -> None:
+    logging.getLogger().setLevel(logging.INFO)
+    options = Options(listen_host=settings.listen_host, listen_port=settings.listen_port, mode=proxy_modes(settings))
+    master = DumpMaster(options, with_termlog=False, with_dumper=False)
+    in_flight = InFlight()
+    proxy = AtlassianAuthProxy(settings, given)
+    termlog = TermLog(out=sys.stderr)
+    termlog.logger.addFilter(without_connection_chatter)
+    if settings.log_format == "json":
+        termlog.logger.setFormatter(JsonLines())
+    master.addons.add(termlog, proxy, in_flight, Listening())
+    master.addons.invoke_addon_sync(proxy, hooks.ConfigureHook(set(master.options.keys())))
+    if settings.upstream_proxy is not None and (auth := settings.upstream_proxy.auth()):
+        master.options.update(upstream_auth=auth)
+
+    loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Task[None]] = []
+
+    def on_signal(signum: int) -> None:
+        if not stopping:
+            stopping.append(loop.create_task(_drain(master, in_flight, signal.Signals(signum).name)))
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    reloads: set[asyncio.Task[None]] = set()
+
+    def on_hangup() -> None:
+        logger.info("SIGHUP: reading every token again from its source")
+        task = loop.create_task(proxy.watcher.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_hangup)
+    await master.run()
+
+
+async def _drain(master: DumpMaster, in_flight: InFlight, name: str) -> None:
+    logger.info("%s: no longer accepting connections; finishing %d request(s)", name, len(in_flight.flows))
+    master.options.update(server=False)
+    try:
+        await asyncio.wait_for(in_flight.idle.wait(), DRAIN_SECONDS)
+    except TimeoutError:
+        logger.warning("%d request(s) still running after %.0fs; stopping anyway", len(in_flight.flows), DRAIN_SECONDS)
+    master.shutdown()

@@ -1,0 +1,15 @@
+"""How settings are named to users: every message names a setting the way the user set it."""
+
+from __future__ import annotations
+
+ENV_PREFIX = "ATLASSIAN_PROXY_"
+CONFIG_ENV = ENV_PREFIX + "CONFIG"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed. `str()` is one line naming it and the fix."""
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a settings field: `api_token` -> `ATLASSIAN_PROXY_API_TOKEN`."""
+    return ENV_PREFIX + field.upper()

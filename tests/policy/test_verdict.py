@@ -1,0 +1,178 @@
+"""The injection verdict as a pure function of where the connection really goes."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from proxy_addon.policy.hosts import HostPattern, normalize_host
+from proxy_addon.policy.readonly import read_only_allows
+from proxy_addon.policy.record import Decision
+from proxy_addon.policy.scoped import Gateway
+from proxy_addon.policy.sites import Site, SiteConflict, SiteTable
+from proxy_addon.policy.token_health import TokenHealth
+from proxy_addon.policy.verdict import Policy, RequestFacts, decide, from_browser, should_intercept
+
+ACME = "acme.atlassian.net"
+
+
+def site(name: str, *patterns: str, **options) -> Site:
+    return Site(name, tuple(HostPattern.parse(p) for p in patterns), f"{name}@example.test", **options)
+
+
+WILDCARD = site("all", "*.atlassian.net")
+TABLE = SiteTable.of([WILDCARD])
+
+
+def verdict(table: SiteTable = TABLE, browser: bool = False, **changes) -> Decision:
+    facts = {"scheme": "https", "method": "GET", "path": "/", "host": ACME, "port": 443, "sni": ACME, "names": [ACME]}
+    facts.update(changes)
+    facts["names"] = tuple(facts["names"])
+    origin = "https://page.example" if browser else None
+    return decide(RequestFacts(**facts, origin=origin), Policy(table, Gateway()), TokenHealth(), 0.0).decision
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({}, Decision.INJECT),
+        ({"names": ["ACME.atlassian.net:443"]}, Decision.INJECT),
+        ({"names": []}, Decision.INJECT),
+        ({"host": "example.test", "sni": "example.test", "names": [ACME]}, Decision.PASS),
+        ({"scheme": "http", "port": 80, "sni": None}, Decision.CLEARTEXT),
+        ({"scheme": "http", "host": "example.test", "port": 80, "sni": None}, Decision.PASS),
+        ({"port": 8443}, Decision.PASS),
+        ({"sni": None}, Decision.MISDIRECTED),
+        ({"sni": "other.atlassian.net"}, Decision.MISDIRECTED),
+        ({"names": ["other.atlassian.net"]}, Decision.MISDIRECTED),
+        ({"names": [ACME, "evil.test"]}, Decision.MISDIRECTED),
+        ({"names": [f"{ACME}:8443"]}, Decision.MISDIRECTED),
+        ({"names": [f"{ACME}:nope"]}, Decision.MISDIRECTED),
+        ({"host": "api.media.atlassian.com", "sni": "api.media.atlassian.com", "names": []}, Decision.PASS),
+    ],
+)
+def test_decide(changes, expected):
+    assert verdict(**changes) is expected
+
+
+@given(host=st.text(max_size=30), sni=st.one_of(st.none(), st.text(max_size=30)), names=st.lists(st.text(max_size=30)))
+def test_only_a_matching_destination_can_ever_inject(host, sni, names):
+    if verdict(host=host, sni=sni, names=names) is Decision.INJECT:
+        assert TABLE.lookup(normalize_host(host), 443) is WILDCARD
+        assert TABLE.lookup(normalize_host(sni), 443) is WILDCARD
+
+
+def test_exact_beats_wildcard_and_longer_wildcard_beats_shorter():
+    exact, corp = site("exact", ACME), site("corp", "*.corp.example.test")
+    everything = site("all", "*.example.test", "*.atlassian.net")
+    table = SiteTable.of([everything, corp, exact])
+    assert table.lookup(ACME, 443) is exact
+    assert table.lookup("other.atlassian.net", 443) is everything
+    assert table.lookup("jira.corp.example.test", 443) is corp
+    assert table.lookup("jira.other.example.test", 443) is everything
+    assert table.lookup("corp.example.test", 443) is everything
+
+
+def test_ports_are_part_of_a_pattern():
+    dc = site("dc", "jira.corp.example:8443")
+    table = SiteTable.of([dc])
+    assert table.lookup("jira.corp.example", 8443) is dc
+    assert table.lookup("jira.corp.example", 443) is None
+    assert table.claims("jira.corp.example")
+
+
+@pytest.mark.parametrize(
+    ("sites", "message"),
+    [
+        ([site("a", ACME), site("b", ACME)], "sites 'a' and 'b' both claim acme.atlassian.net"),
+        ([site("a", "*.atlassian.net"), site("b", "*.atlassian.net")], "both claim *.atlassian.net"),
+        ([site("a", "id.atlassian.com")], "id.atlassian.com carries its own auth"),
+    ],
+)
+def test_conflicting_sites_are_refused(sites, message):
+    with pytest.raises(SiteConflict, match=message.replace("*", r"\*").replace(".", r"\.")):
+        SiteTable.of(sites)
+
+
+@pytest.mark.parametrize(
+    "host", ["api.media.atlassian.com", "id.atlassian.com", "auth.atlassian.com", "x.id.atlassian.com"]
+)
+def test_hosts_with_their_own_auth_never_match_a_wildcard(host):
+    assert SiteTable.of([site("all", "*.atlassian.com")]).lookup(host, 443) is None
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("GET", "/rest/api/3/issue/X-1", True),
+        ("HEAD", "/", True),
+        ("OPTIONS", "/rest/api/3/issue", True),
+        ("POST", "/rest/api/3/search", True),
+        ("POST", "/rest/api/2/search?fields=summary", True),
+        ("POST", "/rest/api/3/search/jql", True),
+        ("POST", "/rest/api/3/expression/eval", True),
+        ("POST", "/wiki/rest/api/search", True),
+        ("POST", "/wiki/rest/api/content/search", True),
+        ("POST", "/rest/api/3/issue", False),
+        ("PUT", "/rest/api/3/issue/X-1", False),
+        ("DELETE", "/rest/api/3/issue/X-1", False),
+        ("PATCH", "/rest/api/3/search", False),
+        ("POST", "/rest/api/3/search/../issue", False),
+        ("POST", "/rest/api/3/%73earch", False),
+        ("POST", "//rest/api/3/search", False),
+    ],
+)
+def test_read_only_policy(method, path, allowed):
+    assert read_only_allows(method, path) is allowed
+
+
+def test_read_only_site_refuses_writes():
+    table = SiteTable.of([site("ro", ACME, read_only=True)])
+    assert verdict(table=table, method="POST", path="/rest/api/3/issue") is Decision.READ_ONLY
+    assert verdict(table=table, method="POST", path="/rest/api/3/search") is Decision.INJECT
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "sni", "expected"),
+    [
+        (ACME, 443, ACME, True),
+        (ACME, 443, "ACME.atlassian.net", True),
+        (ACME, 8443, ACME, False),
+        (ACME, 443, None, False),
+        (ACME, 443, ACME + ".", False),
+        ("example.test", 443, ACME, False),
+        (ACME, 443, "example.test", False),
+        (None, None, ACME, False),
+    ],
+)
+def test_should_intercept(host, port, sni, expected):
+    assert should_intercept(Policy(TABLE, Gateway()), host, port, sni) is expected
+
+
+@pytest.mark.parametrize(
+    ("origin", "fetch_site", "expected"),
+    [
+        (None, None, False),
+        (None, "none", False),
+        (None, " None ", False),
+        ("https://evil.example", None, True),
+        ("", None, True),
+        (None, "cross-site", True),
+        (None, "same-site", True),
+        (None, "", True),
+    ],
+)
+def test_from_browser(origin, fetch_site, expected):
+    assert from_browser(origin, fetch_site) is expected
+
+
+@given(origin=st.one_of(st.none(), st.text(max_size=20)), fetch_site=st.one_of(st.none(), st.text(max_size=20)))
+def test_a_browser_request_never_gets_credentials(origin, fetch_site):
+    browser = from_browser(origin, fetch_site)
+    decision = verdict(browser=browser)
+    assert (decision is Decision.INJECT) is not browser
+
+
+def test_the_browser_guard_never_turns_a_refusal_into_credentials():
+    assert verdict(scheme="http", port=80, sni=None, names=[], browser=True) is Decision.CLEARTEXT
