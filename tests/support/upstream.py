@@ -104,17 +104,18 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._record()
+        url = urlsplit(self.path)
+        if url.path == "/slow":
+            self.server.record.slow_arrived.set()
+            self.server.record.slow_release.wait(30)
         if self._reject():
             return
-        url = urlsplit(self.path)
         query = parse_qs(url.query)
         if url.path == "/_edge/tenant_info":
             self._json(200, {"cloudId": CLOUD_ID})
         elif url.path == "/download":
             self._download(int(query["bytes"][0]))
         elif url.path == "/slow":
-            self.server.record.slow_arrived.set()
-            self.server.record.slow_release.wait(30)
             self._json(200, {"slow": "done"})
         elif url.path.endswith("/serverInfo"):
             self._json(

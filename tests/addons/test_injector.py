@@ -1,0 +1,120 @@
+"""The injector's hooks, called directly with mitmproxy's own test flows (fast; the e2e tests prove the wire)."""
+
+from __future__ import annotations
+
+from mitmproxy import http
+from mitmproxy.test import taddons, tflow, tutils
+from pydantic import SecretStr
+
+from proxy_addon.addons.injector import REDACTED, CredentialInjector
+from proxy_addon.credentials.sources import Credentials
+from proxy_addon.policy.hosts import HostPattern
+from proxy_addon.policy.record import Decision, FlowRecord
+from proxy_addon.policy.scoped import Gateway
+from proxy_addon.policy.sites import Site, SiteTable
+from proxy_addon.policy.verdict import Policy
+
+ACME = "acme.atlassian.net"
+SITE = Site("default", (HostPattern.parse("*.atlassian.net"),), "me@example.test")
+CREDENTIALS = Credentials.of(SITE.user, SecretStr("tok3n-for-hook-tests"), "test")
+
+
+def injector() -> CredentialInjector:
+    addon = CredentialInjector()
+    addon.policy = Policy(SiteTable.of([SITE]), Gateway())
+    addon.use(SITE, CREDENTIALS)
+    return addon
+
+
+def flow(host: str = ACME, sni: str | None = ACME, **headers: str) -> http.HTTPFlow:
+    request = tutils.treq(host=host, port=443, scheme=b"https", authority=b"", path=b"/rest/api/3/myself")
+    request.headers.clear()
+    request.headers["host"] = host
+    request.headers["authorization"] = "Basic Y2xpZW50OmNsaWVudA=="
+    request.headers["cookie"] = "tenant.session.token=client"
+    for name, value in headers.items():
+        request.headers[name.replace("_", "-")] = value
+    f = tflow.tflow(req=request)
+    f.client_conn.sni = sni
+    return f
+
+
+def test_a_matching_request_gets_the_sites_credentials_and_loses_the_clients():
+    addon = injector()
+    with taddons.context(addon):
+        f = flow()
+        addon.requestheaders(f)
+        assert f.response is None
+        assert f.request.headers["authorization"] == CREDENTIALS.authorization.get_secret_value()
+        assert "cookie" not in f.request.headers
+        record = FlowRecord.of(f.metadata)
+        assert (record.decision, record.site, record.host) == (Decision.INJECT, "default", ACME)
+
+
+def test_a_host_header_naming_another_host_gets_421_and_keeps_nothing_of_ours():
+    addon = injector()
+    with taddons.context(addon):
+        f = flow()
+        f.request.headers["host"] = "globex.atlassian.net"
+        addon.requestheaders(f)
+        assert f.response is not None
+        assert f.response.status_code == 421
+        assert f.request.headers["authorization"] != CREDENTIALS.authorization.get_secret_value()
+        assert FlowRecord.of(f.metadata).decision is Decision.MISDIRECTED
+
+
+def test_another_host_passes_untouched():
+    addon = injector()
+    with taddons.context(addon):
+        f = flow(host="example.test", sni="example.test")
+        addon.requestheaders(f)
+        assert f.response is None
+        assert f.request.headers["authorization"] == "Basic Y2xpZW50OmNsaWVudA=="
+        assert FlowRecord.of(f.metadata).decision is Decision.PASS
+
+
+def test_a_flow_answered_by_an_earlier_hook_is_left_alone():
+    addon = injector()
+    with taddons.context(addon):
+        f = flow()
+        f.response = http.Response.make(407)
+        addon.requestheaders(f)
+        assert f.request.headers["authorization"] == "Basic Y2xpZW50OmNsaWVudA=="
+
+
+def test_the_response_redacts_the_header_drops_set_cookie_and_a_401_pauses_that_host():
+    addon = injector()
+    with taddons.context(addon):
+        f = flow()
+        addon.requestheaders(f)
+        f.response = http.Response.make(401, b"{}", {"set-cookie": "cloud.session.token=x"})
+        addon.responseheaders(f)
+        assert f.request.headers["authorization"] == REDACTED
+        assert "set-cookie" not in f.response.headers
+        assert addon.health.backing_off
+        paused = flow()
+        addon.requestheaders(paused)
+        assert paused.response is not None
+        assert paused.response.status_code == 401
+        assert FlowRecord.of(paused.metadata).decision is Decision.BACKED_OFF
+        assert paused.request.headers["authorization"] == "Basic Y2xpZW50OmNsaWVudA=="
+
+
+def test_an_error_redacts_too():
+    addon = injector()
+    with taddons.context(addon):
+        f = flow()
+        addon.requestheaders(f)
+        f.error = tflow.terr()
+        addon.error(f)
+        assert f.request.headers["authorization"] == REDACTED
+
+
+def test_a_browser_request_is_refused():
+    addon = injector()
+    with taddons.context(addon):
+        f = flow(origin="https://page.example")
+        addon.requestheaders(f)
+        assert f.response is not None
+        assert f.response.status_code == 403
+        assert FlowRecord.of(f.metadata).decision is Decision.BROWSER
