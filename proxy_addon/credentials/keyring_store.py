@@ -13,12 +13,12 @@ import keyring.errors
 from pydantic import SecretStr
 
 from proxy_addon.policy.tokens import TokenFormatError, parse_token
-from proxy_addon.settings.names import ENV_PREFIX, SettingsError
+from proxy_addon.settings.names import SettingsError, env_name
 
 SERVICE = "atlassian-auth-proxy"
-ALLOW_INSECURE_ENV = ENV_PREFIX + "ALLOW_INSECURE_KEYRING"
+ALLOW_INSECURE_ENV = env_name("allow_insecure_keyring")
 NO_TOKEN = (
-    f"no API token: set {ENV_PREFIX}API_TOKEN, or {ENV_PREFIX}API_TOKEN_FILE to a file holding it, "
+    f"no API token: set {env_name('api_token')}, or {env_name('api_token_file')} to a file holding it, "
     "or store it in the keyring with `atlassian-auth-proxy login`"
 )
 SECURE_BACKEND_MODULES = (
@@ -56,12 +56,12 @@ def _backend(allow_insecure: bool) -> keyring.backend.KeyringBackend:
     if name == "keyring.backends.fail.Keyring":
         raise KeyringUnavailable(
             "no OS keyring is available here (keyring.backends.fail.Keyring): start a Secret Service "
-            f"such as gnome-keyring, or use {ENV_PREFIX}API_TOKEN_FILE"
+            f"such as gnome-keyring, or use {env_name('api_token_file')}"
         )
     if not allow_insecure and not is_secure(backend):
         raise KeyringUnavailable(
             f"the keyring backend {name} stores secrets in plain files; use an OS keyring, "
-            f"{ENV_PREFIX}API_TOKEN_FILE, or set {ALLOW_INSECURE_ENV}=true to accept it"
+            f"{env_name('api_token_file')}, or set {ALLOW_INSECURE_ENV}=true to accept it"
         )
     return backend
 
