@@ -27,11 +27,22 @@ CLIENT_CREDENTIAL_HEADERS = ("authorization", "cookie", "proxy-authorization")
 
 
 def facts_of(flow: http.HTTPFlow) -> RequestFacts:
-    """The verdict's view of a request. In reverse mode the configured target stands in for the
-    SNI: the client speaks plain HTTP on loopback and the destination is fixed by configuration."""
+    """The verdict's view of a request, from one pass over the raw header fields.
+
+    In reverse mode the configured target stands in for the SNI: the client speaks plain HTTP
+    on loopback and the destination is fixed by configuration.
+    """
     request = flow.request
-    headers = request.headers
-    names = headers.get_all("host")
+    names: list[str] = []
+    origin = fetch_site = None
+    for name, value in request.headers.fields:
+        field = name.lower()
+        if field == b"host":
+            names.append(value.decode("latin-1"))
+        elif field == b"origin":
+            origin = value.decode("latin-1")
+        elif field == b"sec-fetch-site":
+            fetch_site = value.decode("latin-1")
     if request.authority:
         names.append(request.authority)
     reverse = isinstance(flow.client_conn.proxy_mode, ReverseMode)
@@ -43,8 +54,8 @@ def facts_of(flow: http.HTTPFlow) -> RequestFacts:
         port=request.port,
         sni=request.host if reverse else flow.client_conn.sni,
         names=tuple(names),
-        origin=headers.get("origin"),
-        fetch_site=headers.get("sec-fetch-site"),
+        origin=origin,
+        fetch_site=fetch_site,
     )
 
 
@@ -139,5 +150,4 @@ class CredentialInjector:
     @staticmethod
     def _redact(flow: http.HTTPFlow) -> None:
         """The header is on the wire by now; keep it out of dumps, saved flows and later hooks."""
-        if "authorization" in flow.request.headers:
-            flow.request.headers["authorization"] = REDACTED
+        flow.request.headers["authorization"] = REDACTED

@@ -19,7 +19,7 @@ from proxy_addon.policy.sites import Site, SiteTable
 from proxy_addon.policy.token_health import TokenHealth
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestFacts:
     """What the proxy knows of one request when its head has arrived.
 
@@ -48,7 +48,7 @@ class Policy:
     allow_browsers: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Verdict:
     decision: Decision
     site: Site | None = None
@@ -80,7 +80,9 @@ def decide(facts: RequestFacts, policy: Policy, health: TokenHealth, now: float)
     site = policy.gateway.site_for(facts.path) if on_gateway else policy.sites.lookup(name, facts.port)
     if site is None or name is None:
         return Verdict(Decision.PASS)
-    if normalize_host(facts.sni) != name or not all(names_destination(n, name, facts.port) for n in facts.names):
+    if not same_name(facts.sni, facts.host, name) or not all(
+        names_destination(n, facts.host, name, facts.port) for n in facts.names
+    ):
         return Verdict(Decision.MISDIRECTED, site, name)
     if not policy.allow_browsers and from_browser(facts.origin, facts.fetch_site):
         return Verdict(Decision.BROWSER, site, name)
@@ -97,10 +99,15 @@ def decide(facts: RequestFacts, policy: Policy, health: TokenHealth, now: float)
     return Verdict(Decision.INJECT, site, name, rewritten)
 
 
-def names_destination(authority: str, name: str, port: int) -> bool:
+def same_name(text: str | None, host: str, name: str) -> bool:
+    """Does `text` denote the destination `host`, normalized `name`? The same text needs no second look."""
+    return text == host or normalize_host(text) == name
+
+
+def names_destination(authority: str, host: str, name: str, port: int) -> bool:
     """Does a client-chosen `host[:port]` denote the real destination `name:port`?"""
-    host, named_port = split_authority(authority)
-    return normalize_host(host) == name and named_port in (None, port)
+    named_host, named_port = split_authority(authority)
+    return named_port in (None, port) and same_name(named_host, host, name)
 
 
 def should_intercept(policy: Policy, host: str | None, port: int | None, sni: str | None) -> bool:
