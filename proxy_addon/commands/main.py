@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,56 +54,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
-    from proxy_addon.commands.run import run_command
-
-    return run_command(args)
-
-
-def login(args: argparse.Namespace) -> int:
-    from proxy_addon.commands.account import login_command
-
-    return login_command(args)
-
-
-def logout(args: argparse.Namespace) -> int:
-    from proxy_addon.commands.account import logout_command
-
-    return logout_command(args)
-
-
-def check(args: argparse.Namespace) -> int:
-    from proxy_addon.commands.account import check_command
-
-    return check_command(args)
-
-
-def env(args: argparse.Namespace) -> int:
-    from proxy_addon.commands.env import env_command
-
-    return env_command(args)
-
-
-def health(args: argparse.Namespace) -> int:
-    from proxy_addon.commands.health import health_command
-
-    return health_command(args)
-
-
-def demo(args: argparse.Namespace) -> int:
-    from proxy_addon.commands.demo import demo_command
-
-    return demo_command(args)
-
-
-COMMANDS = {"run": run, "login": login, "logout": logout, "check": check, "env": env, "health": health, "demo": demo}
-"""Each command imports what it needs only when it runs: a probe must not pay for mitmproxy."""
+COMMANDS = {
+    "run": ("run", "run_command"),
+    "login": ("account", "login_command"),
+    "logout": ("account", "logout_command"),
+    "check": ("account", "check_command"),
+    "env": ("env", "env_command"),
+    "health": ("health", "health_command"),
+    "demo": ("demo", "demo_command"),
+}
+"""Each command's module and function, imported only when it runs: a health probe must not pay for mitmproxy."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        module, function = COMMANDS[args.command]
+        command = getattr(importlib.import_module(f"proxy_addon.commands.{module}"), function)
+        return command(args)
     except SettingsError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
