@@ -9,6 +9,7 @@ both are checked to wire the sidecar the way the image expects.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 import signal
@@ -63,10 +64,14 @@ def instructions(text: str) -> list[tuple[str, str]]:
 
 
 def final_stage(text: str) -> Stage:
-    stage = Stage()
+    """The last stage, its base image with the build arguments' defaults filled in."""
+    stage, args = Stage(), {}
     for keyword, rest in instructions(text):
-        if keyword == "FROM":
-            stage = Stage(base=rest.split()[0])
+        if keyword == "ARG":
+            name, _, default = rest.partition("=")
+            args[name] = default
+        elif keyword == "FROM":
+            stage = Stage(base=re.sub(r"\$\{?(\w+)\}?", lambda m: args[m[1]], rest.split()[0]))
         elif keyword == "ENV":
             stage.env.update(item.split("=", 1) for item in shlex.split(rest))
         elif keyword in ("ENTRYPOINT", "CMD"):
