@@ -284,7 +284,10 @@ def test_a_request_longer_than_the_drain_still_ends_in_exit_0_within_the_default
         client.join(30)
 
 
-def test_a_token_rewritten_in_place_in_a_single_file_mount_is_used_without_a_restart(sidecar, site, tmp_path):
+def test_a_token_rewritten_in_place_in_a_single_file_mount_is_used_but_one_replaced_by_rename_is_not_seen(
+    sidecar, site, tmp_path
+):
+    """The README's rotation caveat for compose secrets and `-v file:file` mounts, both halves."""
     token = token_file(tmp_path, TOKEN_192)
     proxy = sidecar("-v", f"{token}:{TOKEN_PATH}:ro")
     ca = ca_cert_of(proxy, tmp_path)
@@ -303,6 +306,11 @@ def test_a_token_rewritten_in_place_in_a_single_file_mount_is_used_without_a_res
     wait_for(uses_new_token, timeout=15, what="the rewritten token to be used")
     assert TOKEN_24 not in proxy.output
     assert TOKEN_192 not in proxy.output
+
+    replacement = tmp_path / "replacement"
+    replacement.write_text(TOKEN_192 + "\n")
+    replacement.replace(token)  # what `mv` and many editors do: a new inode under the old name
+    assert proxy.exec("cat", TOKEN_PATH).stdout.strip() == TOKEN_24, "the mount should still show the old file"
 
 
 def test_a_kubernetes_style_symlink_swap_of_a_mounted_secret_directory_is_used_without_a_restart(

@@ -201,6 +201,10 @@ def test_the_kubernetes_example_validates_and_wires_the_sidecar():
     assert app_env["SSL_CERT_FILE"] == f"{app_ca['mountPath']}/{CLIENT_BUNDLE_NAME}"
     assert app_env["NODE_EXTRA_CA_CERTS"] == f"{app_ca['mountPath']}/{CA_CERT_NAME}"
     assert app_env["HTTPS_PROXY"] == f"http://127.0.0.1:{IMAGE.env['ATLASSIAN_PROXY_LISTEN_PORT']}"
+    # uids per container, not pod-wide: the app must not run as the uid that owns the CA's key
+    assert "runAsUser" not in pod["securityContext"]
+    assert proxy["securityContext"]["runAsUser"] == int(IMAGE.user.split(":")[0])
+    assert app["securityContext"]["runAsUser"] != proxy["securityContext"]["runAsUser"]
 
 
 def test_the_compose_example_validates_and_wires_the_sidecar():
@@ -234,6 +238,20 @@ def test_the_compose_example_validates_and_wires_the_sidecar():
     assert app["environment"]["SSL_CERT_FILE"] == f"{app_path}/{CLIENT_BUNDLE_NAME}"
     assert app["environment"]["HTTPS_PROXY"] == f"http://127.0.0.1:{IMAGE.env['ATLASSIAN_PROXY_LISTEN_PORT']}"
     assert target == IMAGE.env["ATLASSIAN_PROXY_CONFDIR"]
+    assert "user" not in proxy  # the image's own uid
+    assert app["user"].split(":")[0] not in (IMAGE.user.split(":")[0], "0", "root")  # so the CA's key stays private
+
+
+def test_the_token_file_the_readme_writes_is_the_one_compose_and_kubectl_read_and_git_ignores():
+    (compose,) = load_yaml("compose.yaml")
+    (secret,) = compose["services"]["atlassian-proxy"]["secrets"]
+    token_file = (REPO / "examples" / compose["secrets"][secret]["file"]).resolve().relative_to(REPO).as_posix()
+    readme = (REPO / "README.md").read_text()
+    assert f"> {token_file})" in readme
+    assert f"--from-file=token={token_file}" in readme
+    assert f"--from-file=token={token_file}" in (REPO / "examples/kubernetes.yaml").read_text()
+    ignored = subprocess.run(["git", "-C", str(REPO), "check-ignore", "--quiet", token_file], check=False)
+    assert ignored.returncode == 0, f"{token_file} is not git-ignored"
 
 
 @pytest.mark.parametrize("name", [".dockerignore"])
