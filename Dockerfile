@@ -5,20 +5,27 @@
 # confdir, which holds the CA that clients must trust, is a volume the app can mount too.
 # See examples/ for docker compose and Kubernetes, and README "Sidecar" for the proxy-auth
 # variant that listens on 0.0.0.0.
+#
+# BASE_IMAGE: any image with python3 (>= 3.12) and pip, for build machines that cannot pull
+# from a registry (.ci/run builds with a Debian rootfs made by debootstrap).
+ARG BASE_IMAGE=python:3.13-slim-bookworm
 
-FROM python:3.13-slim-bookworm AS build
+FROM ${BASE_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY proxy_addon ./proxy_addon
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
-FROM python:3.13-slim-bookworm
-COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --no-index /wheels/*.whl \
-    && rm -rf /wheels \
-    && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent proxy \
+FROM ${BASE_IMAGE}
+# The wheels come in through a bind mount, so no layer of this image holds them. The user and
+# group get a name of their own: Debian bases already have a `proxy` user (uid 13).
+RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
+    pip install --no-cache-dir --no-index /wheels/*.whl \
+    && groupadd --system --gid 10001 atlassian-auth-proxy \
+    && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin atlassian-auth-proxy \
     && mkdir -p /var/lib/atlassian-auth-proxy \
-    && chown proxy:proxy /var/lib/atlassian-auth-proxy
+    && chown 10001:10001 /var/lib/atlassian-auth-proxy
 
 # The token *file's path*, not a token: the secret itself is mounted there at run time.
 # hadolint ignore=DL3064
@@ -34,6 +41,6 @@ VOLUME ["/var/lib/atlassian-auth-proxy"]
 USER 10001:10001
 WORKDIR /var/lib/atlassian-auth-proxy
 EXPOSE 8080
-HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 CMD ["atlassian-auth-proxy", "health"]
+HEALTHCHECK --interval=2s --timeout=5s --start-period=30s --retries=3 CMD ["atlassian-auth-proxy", "health"]
 ENTRYPOINT ["atlassian-auth-proxy"]
 CMD ["run"]

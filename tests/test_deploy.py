@@ -9,14 +9,11 @@ both are checked to wire the sidecar the way the image expects.
 from __future__ import annotations
 
 import json
-import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -25,69 +22,11 @@ import yaml
 from proxy_addon.runtime.trust import CA_CERT_NAME, CLIENT_BUNDLE_NAME
 
 from support.clients import curl
+from support.image import IMAGE, free_port
 from support.proxy import EMAIL, LISTENING, REPO, TOKEN_192, basic, wait_for
 
 BIN = Path(sys.executable).parent
 MYSELF = "https://acme.atlassian.net/rest/api/3/myself"
-
-
-@dataclass
-class Stage:
-    """What the final stage of a Dockerfile says about how the image runs."""
-
-    base: str = ""
-    env: dict[str, str] = field(default_factory=dict)
-    entrypoint: list[str] = field(default_factory=list)
-    cmd: list[str] = field(default_factory=list)
-    healthcheck: list[str] = field(default_factory=list)
-    user: str = "root"
-    workdir: str = "/"
-    volumes: list[str] = field(default_factory=list)
-
-
-def instructions(text: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
-    result, pending = [], ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        keyword, _, rest = (pending + line).partition(" ")
-        result.append((keyword.upper(), rest.strip()))
-        pending = ""
-    return result
-
-
-def final_stage(text: str) -> Stage:
-    stage = Stage()
-    for keyword, rest in instructions(text):
-        if keyword == "FROM":
-            stage = Stage(base=rest.split()[0])
-        elif keyword == "ENV":
-            stage.env.update(item.split("=", 1) for item in shlex.split(rest))
-        elif keyword in ("ENTRYPOINT", "CMD"):
-            setattr(stage, keyword.lower(), json.loads(rest))
-        elif keyword == "HEALTHCHECK":
-            stage.healthcheck = json.loads(rest.partition(" CMD ")[2])
-        elif keyword == "USER":
-            stage.user = rest
-        elif keyword == "WORKDIR":
-            stage.workdir = rest
-        elif keyword == "VOLUME":
-            stage.volumes += json.loads(rest)
-    return stage
-
-
-IMAGE = final_stage((REPO / "Dockerfile").read_text())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_hadolint_passes():
@@ -195,6 +134,10 @@ def test_the_kubernetes_example_validates_and_wires_the_sidecar():
     assert app_env["SSL_CERT_FILE"] == f"{app_ca['mountPath']}/{CLIENT_BUNDLE_NAME}"
     assert app_env["NODE_EXTRA_CA_CERTS"] == f"{app_ca['mountPath']}/{CA_CERT_NAME}"
     assert app_env["HTTPS_PROXY"] == f"http://127.0.0.1:{IMAGE.env['ATLASSIAN_PROXY_LISTEN_PORT']}"
+    # uids per container, not pod-wide: the app must not run as the uid that owns the CA's key
+    assert "runAsUser" not in pod["securityContext"]
+    assert proxy["securityContext"]["runAsUser"] == int(IMAGE.user.split(":")[0])
+    assert app["securityContext"]["runAsUser"] != proxy["securityContext"]["runAsUser"]
 
 
 def test_the_compose_example_validates_and_wires_the_sidecar():
@@ -228,6 +171,20 @@ def test_the_compose_example_validates_and_wires_the_sidecar():
     assert app["environment"]["SSL_CERT_FILE"] == f"{app_path}/{CLIENT_BUNDLE_NAME}"
     assert app["environment"]["HTTPS_PROXY"] == f"http://127.0.0.1:{IMAGE.env['ATLASSIAN_PROXY_LISTEN_PORT']}"
     assert target == IMAGE.env["ATLASSIAN_PROXY_CONFDIR"]
+    assert "user" not in proxy  # the image's own uid
+    assert app["user"].split(":")[0] not in (IMAGE.user.split(":")[0], "0", "root")  # so the CA's key stays private
+
+
+def test_the_token_file_the_readme_writes_is_the_one_compose_and_kubectl_read_and_git_ignores():
+    (compose,) = load_yaml("compose.yaml")
+    (secret,) = compose["services"]["atlassian-proxy"]["secrets"]
+    token_file = (REPO / "examples" / compose["secrets"][secret]["file"]).resolve().relative_to(REPO).as_posix()
+    readme = (REPO / "README.md").read_text()
+    assert f"> {token_file})" in readme
+    assert f"--from-file=token={token_file}" in readme
+    assert f"--from-file=token={token_file}" in (REPO / "examples/kubernetes.yaml").read_text()
+    ignored = subprocess.run(["git", "-C", str(REPO), "check-ignore", "--quiet", token_file], check=False)
+    assert ignored.returncode == 0, f"{token_file} is not git-ignored"
 
 
 @pytest.mark.parametrize("name", [".dockerignore"])

@@ -24,7 +24,8 @@ from proxy_addon.settings.model import Settings
 
 logger = logging.getLogger(__name__)
 
-DRAIN_SECONDS = 10.0
+# Inside the 10 s that `docker stop` / `podman stop` wait before SIGKILL, with room to shut down.
+DRAIN_SECONDS = 8.0
 
 
 def without_connection_chatter(record: logging.LogRecord) -> bool:

@@ -141,8 +141,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def base_image_python() -> str:
-    """The interpreter matching the Dockerfile's `FROM python:X.Y-...`, else the one running the tests."""
-    match = re.search(r"^FROM python:(\d+\.\d+)", (REPO / "Dockerfile").read_text(), re.MULTILINE)
+    """The interpreter matching the Dockerfile's default base `python:X.Y-...`, else the one running the tests."""
+    match = re.search(r"^ARG BASE_IMAGE=python:(\d+\.\d+)", (REPO / "Dockerfile").read_text(), re.MULTILINE)
     if match:
         candidates = [str(p) for p in sorted(Path.home().glob(f".pyenv/versions/{match[1]}.*/bin/python3"))]
         candidates += filter(None, [shutil.which(f"python{match[1]}")])
