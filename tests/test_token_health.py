@@ -4,11 +4,13 @@ a rejected one still pauses, renamed sites are named, and a recorded expiry date
 from __future__ import annotations
 
 import datetime as dt
+import tomllib
 
 import pytest
 
 from support.adminclient import admin_port, get, healthz, samples, value
 from support.clients import curl, status_and_body
+from support.keyring_service import secret_service
 from support.proxy import EMAIL, TOKEN_24, TOKEN_192, basic, proxy_env, run_cli, wait_for
 from support.upstream import RENAMED_FROM
 
@@ -73,7 +75,7 @@ def test_endpoint_401_with_a_valid_token_is_confirmed_and_never_pauses(proxy, si
 
 
 def test_endpoint_401_with_a_rejected_token_starts_the_pause(make_proxy, site, rejecting):
-    proxy = make_proxy(ATLASSIAN_PROXY_API_TOKEN=TOKEN_24)
+    proxy = make_proxy(ATLASSIAN_PROXY_API_TOKEN=TOKEN_24, ATLASSIAN_PROXY_ADMIN_PORT="0")
     url = SITE + "/needs-admin/rest/api/3/project"
     assert status_and_body(proxy, url)[0] == "401"
     before = attempts(site, BAD)
@@ -84,6 +86,9 @@ def test_endpoint_401_with_a_rejected_token_starts_the_pause(make_proxy, site, r
     reply = curl(proxy.url, MYSELF, proxy.ca_file, "-D", "-")
     assert '"token_rejected"' in reply.stdout, "the pause is on"
     assert "/rest/api/3/myself" in next(x for x in proxy.output.splitlines() if "rejected the API token" in x)
+    status, body = healthz(admin_port(proxy.output))
+    assert status == 503
+    assert "rejected the API token" in body["reason"]
 
 
 def test_renamed_site_is_named_once_and_the_redirect_passes(proxy, site):
@@ -192,3 +197,29 @@ def test_malformed_site_expiry_date_exits_2_naming_the_table(site, ca_file, conf
     assert result.returncode == 2
     assert "[[sites]] number 2, token_expires" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_login_records_the_expiry_next_to_the_email_and_check_reads_it(site, ca_file, confdir, tmp_path):
+    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=3)
+    with secret_service(tmp_path / "home") as service:
+        env = {
+            **proxy_env(site, ca_file, confdir, ATLASSIAN_PROXY_API_TOKEN=None, ATLASSIAN_PROXY_EMAIL=None),
+            **service,
+        }
+        bad = run_cli("login", "--email", EMAIL, "--expires", "2026-02-30", env=env, stdin=TOKEN_192)
+        assert bad.returncode == 2
+        assert "--expires" in bad.stderr
+        assert "Traceback" not in bad.stderr
+
+        args = ("login", "--email", EMAIL, "--site", "acme.atlassian.net", "--expires", day.isoformat())
+        login = run_cli(*args, env=env, stdin=TOKEN_192)
+        assert login.returncode == 0, login.stderr
+        config = tomllib.loads((tmp_path / "home" / "config" / "atlassian-auth-proxy" / "config.toml").read_text())
+        assert config["email"] == EMAIL
+        assert config["token_expires"] == day
+
+        check = run_cli("check", env=env)
+        assert check.returncode == 0, check.stderr
+        assert f"acme.atlassian.net: the token expires on {day.isoformat()} (3 days left)" in check.stdout
+        for output in (bad.stdout + bad.stderr, login.stdout + login.stderr, check.stdout + check.stderr):
+            assert TOKEN_192 not in output

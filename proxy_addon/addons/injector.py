@@ -216,11 +216,9 @@ class CredentialInjector:
         try:
             rejection = await asyncio.to_thread(confirm_rejection, page, credentials, self.connect_to, self.upstream_ca)
         except Unreachable as e:
-            logger.warning(
-                "%s answered 401 to %s; could not ask %s whether the token is valid: %s", host, request, page.host, e
-            )
-            self.health.unanswered(site, host, stamp)
-            return
+            # Unconfirmed, the 401 counts as a rejection: pausing a good token costs a pause, sending a
+            # bad one again and again can lock the account.
+            rejection = f"HTTP 401, unconfirmed: {e}"
         finally:
             self.confirmations.finish(site, host)
         if rejection is None and self._logged.first("denied", site, request):
