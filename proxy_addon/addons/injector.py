@@ -134,13 +134,20 @@ class CredentialInjector:
         if record.site is None or record.host is None:
             return
         self._note_rename(record.site, record.host, response)
-        page = self._identity_page(flow, record.site, record.host)
-        from_page = flow.request.method == "GET" and _route(flow.request.path) == page.path
+        sent_to = GATEWAY if flow.request.host == GATEWAY else record.host
+        page = self._identity_page(record.site, sent_to, flow.request.port)
+        from_page = (
+            page is not None
+            and flow.request.method == "GET"
+            and (sent_to, _route(flow.request.path)) == (page.host, page.path)
+        )
         kind = classify(response.status_code, response.headers, from_page)
         if kind is Kind.SCOPE_MISS:
             self._note_scope_miss(record.site, flow)
             self._judge(record, None)
-        elif kind is Kind.AMBIGUOUS:
+        elif kind is Kind.AMBIGUOUS and page is None:
+            self._judge(record, f"HTTP 401, and site {record.site} has no identity page of its own to confirm it")
+        elif kind is Kind.AMBIGUOUS and page is not None:
             self._confirm(record, page, f"{flow.request.method} {_route(flow.request.path)}")
         else:
             self._judge(record, rejection_reason(response.status_code, response.headers) if kind else None)
@@ -153,13 +160,20 @@ class CredentialInjector:
         if record.site is not None and record.host is not None and record.stamp is not None:
             self.health.unanswered(record.site, record.host, record.stamp)
 
-    def _identity_page(self, flow: http.HTTPFlow, site: str, host: str) -> IdentityPage:
-        """The identity page for where this request's credentials went (the gateway, for a scoped site)."""
+    def _identity_page(self, site: str, sent_to: str, port: int) -> IdentityPage | None:
+        """The identity page for credentials sent to `sent_to`, if it is the site's own.
+
+        The confirmation carries the token, so it goes only where the token already may go: a
+        host of the same site, or the gateway under the site's own cloudId. (Bitbucket's git
+        host, for one, has its identity page on api.bitbucket.org, which may be another site's.)
+        """
         entry = self.sites[site]
-        sent_to = GATEWAY if flow.request.host == GATEWAY else host
-        return identity_page(
-            sent_to, flow.request.port, entry.scheme is Scheme.BEARER, self.policy.gateway.cloud_id(entry)
-        )
+        cloud_id = self.policy.gateway.cloud_id(entry)
+        page = identity_page(sent_to, port, entry.scheme is Scheme.BEARER, cloud_id)
+        own = self.policy.sites.lookup(page.host, page.port)
+        if (page.host == GATEWAY and cloud_id is not None) or (own is not None and own.name == site):
+            return page
+        return None
 
     def _note_scope_miss(self, site: str, flow: http.HTTPFlow) -> None:
         route = _route(flow.request.path)
