@@ -116,10 +116,13 @@ class Handler(BaseHTTPRequestHandler):
         return True
 
     def _unauthorized_route(self, path: str) -> bool:
-        """The 401s a valid token gets: a scoped token without the route's scope, an endpoint wanting admin."""
-        if path.startswith("/scope-missing/"):
+        """The 401s a valid token gets: a scoped token without the route's scope, an endpoint wanting admin.
+
+        Matched anywhere in the path, so the same routes answer under the gateway's /ex/jira/{cloudId}.
+        """
+        if "/scope-missing/" in path:
             self._json(401, {"code": 401, "message": "Unauthorized; scope does not match"}, SCOPE_401_HEADERS)
-        elif path.startswith("/needs-admin/"):
+        elif "/needs-admin/" in path:
             message = "You are not authenticated. Authentication required to perform this operation."
             self._json(401, {"errorMessages": [message]})
         else:
