@@ -216,7 +216,12 @@ class CredentialInjector:
     def _confirm(self, record: FlowRecord, page: IdentityPage, request: str) -> None:
         """An ambiguous 401: ask the identity page in the background, one confirmation per (site, host)."""
         site, host, stamp = record.site, record.host, record.stamp
-        if site is None or host is None or stamp is None or not self.confirmations.start(site, host):
+        if site is None or host is None or stamp is None:
+            return
+        if not self.confirmations.start(site, host):
+            # The running confirmation answers for this 401 too; if this request was a probe
+            # after a pause, free its slot so the probe is not held by an older question.
+            self.health.unanswered(site, host, stamp)
             return
         task = asyncio.get_running_loop().create_task(
             self._confirmation(site, host, stamp, page, self.credentials[site], request)

@@ -14,7 +14,7 @@ from datetime import date
 
 from prometheus_client import CollectorRegistry, Gauge
 
-from proxy_addon.policy.expiry import days_left, due_soon, expired, expiry_timestamp
+from proxy_addon.policy.expiry import days, days_left, due_soon, expired, expiry_timestamp
 from proxy_addon.policy.sites import Site
 from proxy_addon.policy.token_health import API_TOKENS_PAGE
 
@@ -63,7 +63,7 @@ class TokenExpiry:
                 continue
             left = days_left(day, now)
             when = f"expired on {day.isoformat()}" if expired(day, now) else f"expires on {day.isoformat()}"
-            count = f"{-left} days ago" if left < 0 else f"in {left} days"
+            count = f"{days(-left)} ago" if left < 0 else f"in {days(left)}"
             logger.warning(
                 "the API token of site %s %s (%s): create the next one at %s and store it "
                 "(atlassian-auth-proxy login --expires DATE, or the token file)",

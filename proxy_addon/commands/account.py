@@ -24,7 +24,7 @@ from proxy_addon.credentials.sources import (
     resolve_sites,
     sites_with_sources,
 )
-from proxy_addon.policy.expiry import days_left
+from proxy_addon.policy.expiry import days, days_left
 from proxy_addon.policy.sites import Scheme, Site
 from proxy_addon.policy.token_health import API_TOKENS_PAGE
 from proxy_addon.settings.model import Settings, load_settings, parse_site, user_config_path
@@ -91,8 +91,8 @@ def check(settings: Settings, out: TextIO) -> None:
 def expiry_note(day: date, now: float) -> str:
     left = days_left(day, now)
     if left < 0:
-        return f"the token expired on {day.isoformat()} ({-left} days ago); create a new one at {API_TOKENS_PAGE}"
-    return f"the token expires on {day.isoformat()} ({left} days left)"
+        return f"the token expired on {day.isoformat()} ({days(-left)} ago); create a new one at {API_TOKENS_PAGE}"
+    return f"the token expires on {day.isoformat()} ({days(left)} left)"
 
 
 def login(

@@ -28,3 +28,7 @@ def expired(day: date, now: float) -> bool:
 def due_soon(day: date, now: float) -> bool:
     """Within the warning window (or past): time to create the next token."""
     return days_left(day, now) <= WARN_DAYS
+
+
+def days(count: int) -> str:
+    return f"{count} day" if count == 1 else f"{count} days"
