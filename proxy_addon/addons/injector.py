@@ -6,18 +6,31 @@ connection, writes what was decided into the flow's record, and swaps the creden
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from pathlib import Path
 
 from mitmproxy import http, tls
 from mitmproxy.proxy.mode_specs import ReverseMode
 
 from proxy_addon.addons.replies import backed_off_reply, proxy_reply
+from proxy_addon.credentials.identity import Unreachable, confirm_rejection
 from proxy_addon.credentials.sources import Credentials
+from proxy_addon.policy.connect_rules import ConnectToRule
 from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.scoped import GATEWAY, Gateway
-from proxy_addon.policy.sites import Site, SiteTable
+from proxy_addon.policy.sites import Scheme, Site, SiteTable
 from proxy_addon.policy.token_health import API_TOKENS_PAGE, Change, TokenHealth, rejection_reason
+from proxy_addon.policy.unauthorized import (
+    Confirmations,
+    IdentityPage,
+    Kind,
+    OncePer,
+    classify,
+    identity_page,
+    renamed_to,
+)
 from proxy_addon.policy.verdict import Policy, RequestFacts, decide, refusal, should_intercept
 
 logger = logging.getLogger(__name__)
@@ -64,18 +77,30 @@ class CredentialInjector:
 
     It also records each site's verdict on its token (`TokenHealth`): after a rejection,
     requests to that (site, host) are answered locally until a probe succeeds or the token
-    changes.
+    changes. Only a definitive rejection pauses: a scope miss never does, and any other 401
+    is first confirmed by the site's identity page (see `policy.unauthorized`).
     """
 
     def __init__(self) -> None:
         self.policy = Policy(SiteTable.of(()), Gateway())
         self.credentials: dict[str, Credentials] = {}
+        self.sites: dict[str, Site] = {}
         self.health = TokenHealth()
+        self.confirmations = Confirmations()
+        self.connect_to: tuple[ConnectToRule, ...] = ()
+        self.upstream_ca: Path | None = None
+        self._logged = OncePer()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def use(self, site: Site, credentials: Credentials) -> None:
         """A new token for `site`: forget what its hosts said about the previous one."""
         self.credentials[site.name] = credentials
+        self.sites[site.name] = site
         self.health.token_changed(site.name)
+
+    def reach_upstream(self, connect_to: tuple[ConnectToRule, ...], upstream_ca: Path | None) -> None:
+        """How the proxy's own confirmation requests reach a site: the same redirect and trust as proxied ones."""
+        self.connect_to, self.upstream_ca = connect_to, upstream_ca
 
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         address = data.context.server.address
@@ -115,8 +140,28 @@ class CredentialInjector:
         if record.decision is not Decision.INJECT or flow.response is None:
             return
         self._redact(flow)
-        flow.response.headers.pop("set-cookie", None)
-        self._judge(record, rejection_reason(flow.response.status_code, flow.response.headers))
+        response = flow.response
+        response.headers.pop("set-cookie", None)
+        if record.site is None or record.host is None:
+            return
+        self._note_rename(record.site, record.host, response)
+        sent_to = GATEWAY if flow.request.host == GATEWAY else record.host
+        page = self._identity_page(record.site, sent_to, flow.request.port)
+        from_page = (
+            page is not None
+            and flow.request.method == "GET"
+            and (sent_to, _route(flow.request.path)) == (page.host, page.path)
+        )
+        kind = classify(response.status_code, response.headers, from_page)
+        if kind is Kind.SCOPE_MISS:
+            self._note_scope_miss(record.site, flow)
+            self._judge(record, None)
+        elif kind is Kind.AMBIGUOUS and page is None:
+            self._judge(record, f"HTTP 401, and site {record.site} has no identity page of its own to confirm it")
+        elif kind is Kind.AMBIGUOUS and page is not None:
+            self._confirm(record, page, f"{flow.request.method} {_route(flow.request.path)}")
+        else:
+            self._judge(record, rejection_reason(response.status_code, response.headers) if kind else None)
 
     def error(self, flow: http.HTTPFlow) -> None:
         record = FlowRecord.of(flow.metadata)
@@ -126,11 +171,105 @@ class CredentialInjector:
         if record.site is not None and record.host is not None and record.stamp is not None:
             self.health.unanswered(record.site, record.host, record.stamp)
 
-    def _judge(self, record: FlowRecord, rejection: str | None) -> None:
-        """Record the site's verdict on the token; log once per change of state."""
+    def _identity_page(self, site: str, sent_to: str, port: int) -> IdentityPage | None:
+        """The identity page for credentials sent to `sent_to`, if it is the site's own.
+
+        The confirmation carries the token, so it goes only where the token already may go: a
+        host of the same site, or the gateway under the site's own cloudId. (Bitbucket's git
+        host, for one, has its identity page on api.bitbucket.org, which may be another site's.)
+        """
+        entry = self.sites[site]
+        cloud_id = self.policy.gateway.cloud_id(entry)
+        page = identity_page(sent_to, port, entry.scheme is Scheme.BEARER, cloud_id)
+        own = self.policy.sites.lookup(page.host, page.port)
+        if (page.host == GATEWAY and cloud_id is not None) or (own is not None and own.name == site):
+            return page
+        return None
+
+    def _note_scope_miss(self, site: str, flow: http.HTTPFlow) -> None:
+        route = _route(flow.request.path)
+        if self._logged.first("scope", site, route):
+            logger.warning(
+                "%s: the API token of site %s lacks the scope for %s %s (401 %s); the answer goes to the client "
+                "and the token stays in use. Scoped tokens get scopes per route: give the token the scope this "
+                "route needs.",
+                flow.request.host,
+                site,
+                flow.request.method,
+                route,
+                "FAILURE_CLIENT_SCOPE_CHECK",
+            )
+
+    def _note_rename(self, site: str, host: str, response: http.Response) -> None:
+        """A credential host redirecting to another atlassian.net name: the site was probably renamed."""
+        target = renamed_to(response.status_code, response.headers.get("location"), host)
+        if target is None or not self._logged.first("rename", host, target):
+            return
+        where = "HOSTS" if site == "default" else f"the hosts of site {site} in [[sites]]"
+        new_site = self.policy.sites.lookup(target, 443)
+        gets = (
+            f"{target} already gets the credentials of site {new_site.name}"
+            if new_site is not None
+            else f"{target} gets no credentials until then"
+        )
+        logger.warning(
+            "%s redirects to %s (HTTP %d): the site was probably renamed. Change %s from %s to %s; %s. "
+            "The redirect is passed to the client unchanged.",
+            host,
+            target,
+            response.status_code,
+            where,
+            host,
+            target,
+            gets,
+        )
+
+    def _confirm(self, record: FlowRecord, page: IdentityPage, request: str) -> None:
+        """An ambiguous 401: ask the identity page in the background, one confirmation per (site, host)."""
         site, host, stamp = record.site, record.host, record.stamp
         if site is None or host is None or stamp is None:
             return
+        if not self.confirmations.start(site, host):
+            # The running confirmation answers for this 401 too; if this request was a probe
+            # after a pause, free its slot so the probe is not held by an older question.
+            self.health.unanswered(site, host, stamp)
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._confirmation(site, host, stamp, page, self.credentials[site], request)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _confirmation(
+        self, site: str, host: str, stamp: int, page: IdentityPage, credentials: Credentials, request: str
+    ) -> None:
+        try:
+            rejection = await asyncio.to_thread(confirm_rejection, page, credentials, self.connect_to, self.upstream_ca)
+        except Unreachable as e:
+            # Unconfirmed, the 401 counts as a rejection: pausing a good token costs a pause, sending a
+            # bad one again and again can lock the account.
+            rejection = f"HTTP 401, unconfirmed: {e}"
+        finally:
+            self.confirmations.finish(site, host)
+        if rejection is None and self._logged.first("denied", site, request):
+            logger.warning(
+                "%s answered 401 to %s, but %s%s accepts the API token of site %s: the account lacks a permission "
+                "that request needs; the answer goes to the client and the token stays in use.",
+                host,
+                request,
+                page.host,
+                page.path,
+                site,
+            )
+        self._record_verdict(site, host, stamp, rejection)
+
+    def _judge(self, record: FlowRecord, rejection: str | None) -> None:
+        site, host, stamp = record.site, record.host, record.stamp
+        if site is not None and host is not None and stamp is not None:
+            self._record_verdict(site, host, stamp, rejection)
+
+    def _record_verdict(self, site: str, host: str, stamp: int, rejection: str | None) -> None:
+        """Record the site's verdict on the token; log once per change of state."""
         change = self.health.judge(site, host, stamp, rejection, time.monotonic())
         if change is Change.REJECTED:
             logger.warning(
@@ -147,7 +286,16 @@ class CredentialInjector:
         elif change is Change.ACCEPTED:
             logger.info("%s accepts the API token again; requests pass as usual", host)
 
+    def done(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
     @staticmethod
     def _redact(flow: http.HTTPFlow) -> None:
         """The header is on the wire by now; keep it out of dumps, saved flows and later hooks."""
         flow.request.headers["authorization"] = REDACTED
+
+
+def _route(path: str) -> str:
+    """The path without its query: queries carry JQL and other data that stays out of the log."""
+    return path.partition("?")[0]

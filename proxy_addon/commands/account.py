@@ -6,7 +6,9 @@ import argparse
 import getpass
 import os
 import sys
+import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import TextIO
 
@@ -22,6 +24,7 @@ from proxy_addon.credentials.sources import (
     resolve_sites,
     sites_with_sources,
 )
+from proxy_addon.policy.expiry import days, days_left
 from proxy_addon.policy.sites import Scheme, Site
 from proxy_addon.policy.token_health import API_TOKENS_PAGE
 from proxy_addon.settings.model import Settings, load_settings, parse_site, user_config_path
@@ -33,7 +36,9 @@ class Rejected(Exception):
 
 
 def login_command(args: argparse.Namespace) -> int:
-    return _outcome(lambda: login(load_settings(), args.email, args.site, args.verify, sys.stdin, sys.stdout))
+    return _outcome(
+        lambda: login(load_settings(), args.email, args.site, args.verify, sys.stdin, sys.stdout, args.expires)
+    )
 
 
 def logout_command(args: argparse.Namespace) -> int:
@@ -74,6 +79,8 @@ def check(settings: Settings, out: TextIO) -> None:
             f"{prefix}{target.host}: signed in as {_who(answer)} with the token from {entry.source.description}",
             file=out,
         )
+        if entry.site.token_expires is not None:
+            print(f"{prefix}{target.host}: {expiry_note(entry.site.token_expires, time.time())}", file=out)
     if len(problems) == 1 and len(resolved) == 1:
         raise problems[0]
     if problems:
@@ -81,8 +88,26 @@ def check(settings: Settings, out: TextIO) -> None:
         raise type(worst)(f"{len(problems)} of {len(resolved)} sites failed the check")
 
 
-def login(settings: Settings, email: str | None, site: str | None, verify: bool, stdin: TextIO, out: TextIO) -> None:
-    """Store a token. `--site` names a [[sites]] entry when those exist, else the user's own site."""
+def expiry_note(day: date, now: float) -> str:
+    left = days_left(day, now)
+    if left < 0:
+        return f"the token expired on {day.isoformat()} ({days(-left)} ago); create a new one at {API_TOKENS_PAGE}"
+    return f"the token expires on {day.isoformat()} ({days(left)} left)"
+
+
+def login(
+    settings: Settings,
+    email: str | None,
+    site: str | None,
+    verify: bool,
+    stdin: TextIO,
+    out: TextIO,
+    expires: date | None = None,
+) -> None:
+    """Store a token. `--site` names a [[sites]] entry when those exist, else the user's own site.
+
+    `expires` (the date Atlassian showed when the token was created) is recorded next to the email.
+    """
     named = _named_site(settings, site)
     pin = None
     if named is not None:
@@ -105,9 +130,15 @@ def login(settings: Settings, email: str | None, site: str | None, verify: bool,
     print(f"stored the token for {user} in the keyring ({backend})", file=out)
     if named is None:
         path = _config_in_effect()
-        record_account(path, user, pin)
+        record_account(path, user, pin, expires)
         where = f" and site; credentials now go only to {pin}" if pin else ""
-        print(f"recorded the email{where} in {path}", file=out)
+        when = f" and the expiry date {expires.isoformat()}" if expires else ""
+        print(f"recorded the email{where}{when} in {path}", file=out)
+    elif expires is not None:
+        print(
+            f"to be warned before it expires, add token_expires = {expires.isoformat()} to [[sites]] {named.name!r}",
+            file=out,
+        )
 
 
 def logout(settings: Settings, email: str | None, site: str | None, out: TextIO) -> None:
@@ -119,10 +150,13 @@ def logout(settings: Settings, email: str | None, site: str | None, out: TextIO)
         print(f"the keyring held no token for {user}", file=out)
 
 
-def record_account(path: Path, email: str, site: str | None) -> None:
-    """Write email (and site, pinning HOSTS to it) into a TOML file, keeping its other content."""
+def record_account(path: Path, email: str, site: str | None, expires: date | None = None) -> None:
+    """Write email (and site, pinning HOSTS to it, and the token's expiry date) into a TOML file,
+    keeping its other content."""
     document = tomlkit.parse(path.read_text()) if path.is_file() else tomlkit.document()
     document["email"] = email
+    if expires is not None:
+        document["token_expires"] = expires
     if site is not None:
         document["site"] = site
         document["hosts"] = [site]

@@ -6,12 +6,23 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 from proxy_addon.settings.names import SettingsError
 
 PROG = "atlassian-auth-proxy"
 SHELLS = ("sh", "fish", "powershell")
+
+
+def iso_date(text: str) -> date:
+    """`--expires`: argparse names the flag and exits 2 on a malformed date."""
+    from proxy_addon.settings.model import parse_date
+
+    try:
+        return parse_date(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--site", help="your site, e.g. acme.atlassian.net: verify there and send credentials only there"
     )
     login.add_argument("--no-verify", dest="verify", action="store_false", help="store without asking the site")
+    login.add_argument(
+        "--expires",
+        type=iso_date,
+        metavar="DATE",
+        help="the token's expiry date (YYYY-MM-DD, shown when you created it): warns 14 days ahead",
+    )
     logout = commands.add_parser("logout", help="remove the stored token from the OS keyring")
     logout.add_argument("--email", help="your Atlassian account email (else ATLASSIAN_PROXY_EMAIL)")
     logout.add_argument("--site", help="with [[sites]] configured: the name of the site whose token to remove")

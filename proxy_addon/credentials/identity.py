@@ -20,6 +20,7 @@ from proxy_addon.policy.connect_rules import ConnectToRule, find_rule
 from proxy_addon.policy.failures import failure_kind
 from proxy_addon.policy.sites import Scheme, Site
 from proxy_addon.policy.token_health import rejection_reason
+from proxy_addon.policy.unauthorized import IdentityPage, Kind, classify
 from proxy_addon.settings.names import SettingsError, env_name
 
 TIMEOUT = 15.0
@@ -138,6 +139,25 @@ def ask_myself(
         profile.get("displayName") or profile.get("display_name"),
         profile.get("accountId"),
     )
+
+
+def confirm_rejection(
+    page: IdentityPage,
+    credentials: Credentials,
+    connect_to: tuple[ConnectToRule, ...],
+    extra_ca: Path | None,
+) -> str | None:
+    """Ask the site's identity page whether it rejects these credentials: the reason, or None.
+
+    The confirmation of an ambiguous 401. It goes over verified TLS, through CONNECT_TO, to the
+    identity page only; a scope miss there (a scoped token without the identity scope) says
+    nothing against the token. Blocking: run it off the event loop.
+    """
+    authorization = {"Authorization": credentials.authorization.get_secret_value()}
+    status, headers, _ = _get(page.host, page.port, page.path, authorization, connect_to, extra_ca)
+    if classify(status, headers, from_identity_page=True) is not Kind.REJECTED:
+        return None
+    return f"{rejection_reason(status, headers)} from {page.path}"
 
 
 def _json_object(body: bytes) -> dict[str, str]:

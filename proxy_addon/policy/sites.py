@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 
 from proxy_addon.policy.hosts import HostPattern
@@ -37,6 +38,8 @@ class Site:
     scheme: Scheme = Scheme.BASIC
     read_only: bool = False
     scoped: bool = False
+    token_expires: date | None = None
+    """When the user says the token expires (Atlassian does not tell the proxy)."""
 
 
 def never_credentialed(name: str) -> bool:

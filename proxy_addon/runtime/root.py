@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -21,6 +22,7 @@ from proxy_addon.addons.metrics import Metrics
 from proxy_addon.addons.proxy_auth import ProxyAuthentication
 from proxy_addon.addons.request_log import RequestLog
 from proxy_addon.addons.safe_options import SafeOptions
+from proxy_addon.addons.token_expiry import TokenExpiry
 from proxy_addon.addons.token_watcher import CredentialWatcher
 from proxy_addon.addons.upstream_faults import UpstreamFaults
 from proxy_addon.credentials.identity import Unreachable, cloud_id, target_of
@@ -60,6 +62,7 @@ class AtlassianAuthProxy:
         self.watcher = CredentialWatcher(self.injector.use, lambda: self.injector.health.backing_off)
         self.resolved: list[Resolved] = []
         self.metrics = Metrics()
+        self.expiry = TokenExpiry(self.metrics.registry)
         self.request_log = RequestLog()
         self.admin = AdminEndpoint(self.credential_problem, self.metrics.registry)
         self.proxy_auth = ProxyAuthentication()
@@ -74,6 +77,7 @@ class AtlassianAuthProxy:
             self.connect_to,
             self.injector,
             self.watcher,
+            self.expiry,
             ConnectErrors(),
             self.metrics,  # after everything that decides: it counts what the record says
             self.request_log,
@@ -111,7 +115,9 @@ class AtlassianAuthProxy:
         self.injector.policy = Policy(table, scoped_gateway(resolved, settings), settings.allow_browsers)
         for entry in resolved:
             self.injector.use(entry.site, entry.credentials)
+        self.injector.reach_upstream(settings.connect_to, settings.upstream_ca_bundle)
         self.watcher.watch(resolved)
+        self.expiry.use([entry.site for entry in resolved])
         self.resolved = resolved
 
     def running(self) -> None:
@@ -135,7 +141,7 @@ class AtlassianAuthProxy:
             return "no credentials loaded"
         if self.injector.health.backing_off:
             return "a site rejected the API token; requests are answered locally until it is replaced"
-        return None
+        return self.expiry.problem(time.time())
 
     @staticmethod
     def _options(settings: Settings) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -102,6 +103,19 @@ def _email(value: str) -> str:
     return value
 
 
+def parse_date(value: Any) -> Any:
+    """An ISO date (`2026-12-31`), as text or as a TOML date; parsed once, here."""
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date: write it as YYYY-MM-DD, e.g. 2026-12-31") from None
+    return value
+
+
+DateSetting = Annotated[date, BeforeValidator(parse_date)]
+
+
 # Before-validators run last-declared first: split the comma list, then parse each item.
 def _parsed(kind: Any) -> Any:
     """A before-validator that builds `kind` from text; its ValueError becomes the message."""
@@ -146,6 +160,7 @@ class SiteSettings(Table):
     scheme: Literal["basic", "bearer"] = "basic"
     read_only: bool = False
     scoped: bool = False
+    token_expires: DateSetting | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> SiteSettings:
@@ -158,10 +173,18 @@ class SiteSettings(Table):
         return self
 
     def site(self) -> Site:
-        return Site(self.name, self.hosts, self.email or "", Scheme(self.scheme), self.read_only, self.scoped)
+        return Site(
+            self.name,
+            self.hosts,
+            self.email or "",
+            Scheme(self.scheme),
+            self.read_only,
+            self.scoped,
+            self.token_expires,
+        )
 
 
-SINGLE_SITE_FIELDS = ("email", "api_token", "api_token_file", "hosts")
+SINGLE_SITE_FIELDS = ("email", "api_token", "api_token_file", "hosts", "token_expires")
 
 
 class Settings(BaseSettings):
@@ -179,6 +202,7 @@ class Settings(BaseSettings):
     email: Annotated[str, AfterValidator(_email)] | None = None
     api_token: Annotated[SecretStr, BeforeValidator(_token)] | None = None
     api_token_file: Annotated[Path, AfterValidator(_existing_file)] | None = None
+    token_expires: DateSetting | None = None
     hosts: HostsSetting = (HostPattern.parse("*.atlassian.net"),)
     listen_host: str = "127.0.0.1"
     listen_port: int = Field(default=8080, ge=0, le=65535)
@@ -232,7 +256,7 @@ class Settings(BaseSettings):
         """Every configured site: the [[sites]] tables, or else the one the single-site settings describe."""
         if self.sites:
             return tuple(entry.site() for entry in self.sites)
-        return (Site("default", self.hosts, self.email or ""),)
+        return (Site("default", self.hosts, self.email or "", token_expires=self.token_expires),)
 
     def site_table(self) -> SiteTable:
         return SiteTable.of(self.site_list())

@@ -14,6 +14,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 CHUNK = 1 << 20
+RENAMED_FROM = "old-acme.atlassian.net"
+"""A site's former name: every path redirects to the same path on acme.atlassian.net."""
+SCOPE_401_HEADERS = {"X-Failure-Category": "FAILURE_CLIENT_SCOPE_CHECK"}
 CLOUD_ID = "c0ffee00-1234-4abc-9def-00000000acme"
 RATE_LIMIT_HEADERS = {
     "Retry-After": "17",
@@ -102,13 +105,37 @@ class Handler(BaseHTTPRequestHandler):
             self._json(401, {"message": "Client must be authenticated to access this resource."})
         return True
 
+    def _renamed(self) -> bool:
+        """Answer like a renamed Atlassian site does under its old name: redirect every path."""
+        if self.headers.get("Host", "").partition(":")[0] != RENAMED_FROM:
+            return False
+        self.send_response(301)
+        self.send_header("Location", f"https://acme.atlassian.net{self.path}")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        return True
+
+    def _unauthorized_route(self, path: str) -> bool:
+        """The 401s a valid token gets: a scoped token without the route's scope, an endpoint wanting admin.
+
+        Matched anywhere in the path, so the same routes answer under the gateway's /ex/jira/{cloudId}.
+        """
+        if "/scope-missing/" in path:
+            self._json(401, {"code": 401, "message": "Unauthorized; scope does not match"}, SCOPE_401_HEADERS)
+        elif "/needs-admin/" in path:
+            message = "You are not authenticated. Authentication required to perform this operation."
+            self._json(401, {"errorMessages": [message]})
+        else:
+            return False
+        return True
+
     def do_GET(self) -> None:
         self._record()
         url = urlsplit(self.path)
         if url.path == "/slow":
             self.server.record.slow_arrived.set()
             self.server.record.slow_release.wait(30)
-        if self._reject():
+        if self._renamed() or self._reject():
             return
         query = parse_qs(url.query)
         if url.path == "/_edge/tenant_info":
@@ -117,6 +144,8 @@ class Handler(BaseHTTPRequestHandler):
             self._download(int(query["bytes"][0]))
         elif url.path == "/slow":
             self._json(200, {"slow": "done"})
+        elif self._unauthorized_route(url.path):
+            pass
         elif url.path.endswith("/serverInfo"):
             self._json(
                 200,

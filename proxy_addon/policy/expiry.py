@@ -1,0 +1,34 @@
+"""When a recorded token expiry date counts: the gauge's value, the warning window, "expired".
+
+Atlassian API tokens expire at most a year after creation; the owner sees the date when
+creating it. The proxy cannot read it, so the user records it (TOKEN_EXPIRES, `login --expires`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+WARN_DAYS = 14
+
+
+def expiry_timestamp(day: date) -> float:
+    """The Unix time of `day` at 00:00 UTC: the gauge's value, and the moment the token counts as expired."""
+    return datetime.combine(day, time(0), tzinfo=UTC).timestamp()
+
+
+def days_left(day: date, now: float) -> int:
+    """Whole days from today (UTC) to `day`; negative once it has passed."""
+    return (day - datetime.fromtimestamp(now, UTC).date()).days
+
+
+def expired(day: date, now: float) -> bool:
+    return now >= expiry_timestamp(day)
+
+
+def due_soon(day: date, now: float) -> bool:
+    """Within the warning window (or past): time to create the next token."""
+    return days_left(day, now) <= WARN_DAYS
+
+
+def days(count: int) -> str:
+    return f"{count} day" if count == 1 else f"{count} days"

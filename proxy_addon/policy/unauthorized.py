@@ -1,0 +1,122 @@
+"""What a site's 401 (or redirect) says about the token: rejected, short of a scope, or not known yet.
+
+Atlassian answers 401 for three different reasons, and only one of them means the token is bad:
+- `X-Seraph-LoginReason: AUTHENTICATED_FAILED` / `AUTHENTICATION_DENIED` (on a 401 or a 200):
+  the site rejected the credentials. Definitive.
+- `X-Failure-Category: FAILURE_CLIENT_SCOPE_CHECK`: a scoped token has no scope for this route.
+  The token is fine; pausing it would stop every other route.
+- any other 401: a revoked token, or an endpoint that wants a permission the account lacks
+  (`POST /rest/api/3/project` without admin rights). Only the site's identity page can tell
+  which, so the proxy asks it once (`Confirmations`) before it pauses anything.
+
+Pure code: the hooks gather the status and headers and act on the `Kind`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+from proxy_addon.policy.hosts import normalize_host
+from proxy_addon.policy.scoped import GATEWAY
+from proxy_addon.policy.token_health import rejection_reason
+
+SCOPE_CHECK = "FAILURE_CLIENT_SCOPE_CHECK"
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+RENAMABLE_DOMAIN = "atlassian.net"
+BITBUCKET_API = "api.bitbucket.org"
+SCOPE_MISSES_REMEMBERED = 1000
+"""Routes whose scope miss was already logged; bounded, as routes carry issue keys and ids."""
+
+
+class Kind(StrEnum):
+    REJECTED = "rejected"
+    SCOPE_MISS = "scope-miss"
+    AMBIGUOUS = "ambiguous"
+
+
+def classify(status: int, headers: Mapping[str, str], from_identity_page: bool) -> Kind | None:
+    """What this answer to a credentialed request says about the token; None: nothing against it.
+
+    A plain 401 from the identity page itself is definitive: that page answers every valid
+    token, so there is nothing left to confirm.
+    """
+    if status == 401 and headers.get("x-failure-category", "").strip().upper() == SCOPE_CHECK:
+        return Kind.SCOPE_MISS
+    reason = rejection_reason(status, headers)
+    if reason is None:
+        return None
+    if status == 401 and reason == "HTTP 401" and not from_identity_page:
+        return Kind.AMBIGUOUS
+    return Kind.REJECTED
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityPage:
+    """Where to ask whether a token is valid: the site's own identity endpoint."""
+
+    host: str
+    port: int
+    path: str
+
+
+def identity_page(host: str, port: int, bearer: bool, cloud_id: str | None) -> IdentityPage:
+    """The identity endpoint for credentials sent to `host:port`.
+
+    Jira/Confluence Cloud: /rest/api/3/myself; the gateway (scoped tokens): that path under the
+    site's /ex/jira/{cloudId}; Bitbucket: api.bitbucket.org/2.0/user; Data Center (bearer):
+    /rest/api/2/myself.
+    """
+    if host == GATEWAY and cloud_id is not None:
+        return IdentityPage(GATEWAY, 443, f"/ex/jira/{cloud_id}/rest/api/3/myself")
+    if host in ("bitbucket.org", BITBUCKET_API):
+        return IdentityPage(BITBUCKET_API, 443, "/2.0/user")
+    return IdentityPage(host, port, "/rest/api/2/myself" if bearer else "/rest/api/3/myself")
+
+
+class Confirmations:
+    """At most one confirmation in flight per (site, host), so a burst of 401s costs one request."""
+
+    def __init__(self) -> None:
+        self._running: set[tuple[str, str]] = set()
+
+    def start(self, site: str, host: str) -> bool:
+        """Take the slot; False when a confirmation for this (site, host) is already running."""
+        if (site, host) in self._running:
+            return False
+        self._running.add((site, host))
+        return True
+
+    def finish(self, site: str, host: str) -> None:
+        self._running.discard((site, host))
+
+
+class OncePer:
+    """Remembers which keys were already reported, so each is logged once (bounded)."""
+
+    def __init__(self, limit: int = SCOPE_MISSES_REMEMBERED) -> None:
+        self.limit = limit
+        self._seen: set[tuple[str, ...]] = set()
+
+    def first(self, *key: str) -> bool:
+        if key in self._seen or len(self._seen) >= self.limit:
+            return False
+        self._seen.add(key)
+        return True
+
+
+def renamed_to(status: int, location: str | None, host: str) -> str | None:
+    """The other `atlassian.net` host a redirect from `host` points to (a renamed site), or None."""
+    if status not in REDIRECTS or not location:
+        return None
+    try:
+        target = normalize_host(urlsplit(location).hostname)
+    except ValueError:
+        return None
+    if target is None or target == host:
+        return None
+    if target != RENAMABLE_DOMAIN and not target.endswith("." + RENAMABLE_DOMAIN):
+        return None
+    return target
