@@ -21,6 +21,7 @@ from proxy_addon.addons.metrics import Metrics
 from proxy_addon.addons.proxy_auth import ProxyAuthentication
 from proxy_addon.addons.request_log import RequestLog
 from proxy_addon.addons.safe_options import SafeOptions
+from proxy_addon.addons.streaming import Streaming
 from proxy_addon.addons.token_watcher import CredentialWatcher
 from proxy_addon.addons.upstream_faults import UpstreamFaults
 from proxy_addon.credentials.identity import Unreachable, cloud_id, target_of
@@ -73,6 +74,7 @@ class AtlassianAuthProxy:
             self.faults,
             self.connect_to,
             self.injector,
+            Streaming(),  # after the injector: it decides on the head, then the body may stream
             self.watcher,
             ConnectErrors(),
             self.metrics,  # after everything that decides: it counts what the record says

@@ -23,6 +23,26 @@ RATE_LIMIT_HEADERS = {
 }
 
 
+EVENTS = 4
+EVENT_WAIT_SECONDS = 10
+
+
+def event(number: int) -> bytes:
+    return f"id: {number}\ndata: event {number}\n\n".encode()
+
+
+def send_events(record: Record, write: Any) -> None:
+    """Send `EVENTS` server-sent events, each only after the test released it.
+
+    A proxy that holds the body back makes the client wait for an event that the stand-in
+    will not send until the client has it: the test's read times out instead of passing.
+    """
+    for number in range(EVENTS):
+        if not record.next_event.acquire(timeout=EVENT_WAIT_SECONDS):
+            return
+        write(event(number))
+
+
 def pattern_bytes(size: int) -> bytes:
     """A deterministic, non-repeating-looking block to stream; same bytes for the same size."""
     return hashlib.shake_256(b"atlassian-auth-proxy").digest(size)
@@ -64,6 +84,10 @@ class Record:
     rejected: set[str] = field(default_factory=set)
     stall_release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    next_event: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
+    """Released by a test once its client has the previous event: the stand-in sends no event early."""
+    chunk_seen: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
+    """Released by the stand-in for each chunk of a chunked request body, as it arrives."""
 
     def last(self) -> Seen:
         with self.lock:
@@ -133,6 +157,8 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif url.path == "/reset":
             self._reset_mid_body()
+        elif url.path == "/events":
+            self._events(query.get("framing", ["chunked"])[0])
         elif url.path == "/ratelimited":
             self._json(429, {"message": "rate limited"}, RATE_LIMIT_HEADERS)
         else:
@@ -153,6 +179,28 @@ class Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.close_connection = True
 
+    def _events(self, framing: str) -> None:
+        """An event stream of unknown length: chunked, or read until the connection closes."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        chunked = framing == "chunked"
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.flush()
+
+        def write(data: bytes) -> None:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+            self.wfile.flush()
+
+        send_events(self.server.record, write)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
+
     def _download(self, total: int) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
@@ -166,6 +214,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:
         self._record()
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self._chunked_upload()
+            return
         length = int(self.headers.get("Content-Length", "0"))
         digest = hashlib.sha256()
         remaining = length
@@ -176,6 +227,17 @@ class Handler(BaseHTTPRequestHandler):
             digest.update(piece)
             remaining -= len(piece)
         self._json(200, {"sha256": digest.hexdigest(), "bytes": length - remaining})
+
+    def _chunked_upload(self) -> None:
+        """Read a chunked body chunk by chunk, telling the test about each one as it arrives."""
+        total = 0
+        while size := int(self.rfile.readline().split(b";")[0], 16):
+            total += len(self.rfile.read(size))
+            self.rfile.readline()
+            self.server.record.chunk_seen.release()
+        while self.rfile.readline() not in (b"\r\n", b""):
+            pass
+        self._json(200, {"bytes": total})
 
     do_POST = do_PUT
 
