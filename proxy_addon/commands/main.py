@@ -49,6 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     env.add_argument("--config", type=Path, help="TOML settings file (else ATLASSIAN_PROXY_CONFIG)")
     health = commands.add_parser("health", help="exit 0 if the running proxy's /healthz says ok (for probes)")
     health.add_argument("--config", type=Path, help="TOML settings file (else ATLASSIAN_PROXY_CONFIG)")
+    exec_ = commands.add_parser(
+        "exec",
+        help="run a command (e.g. an MCP server) through a proxy of its own on a free loopback port",
+        description="Start the proxy, run CMD with the exports `env` prints, stop the proxy when CMD ends, "
+        "and exit with CMD's exit code (2 if the proxy cannot start).",
+    )
+    exec_.add_argument("--listen-host", help="address to listen on (default 127.0.0.1)")
+    exec_.add_argument("--listen-port", type=int, default=0, help="port to listen on (default: a free one)")
+    exec_.add_argument("--config", type=Path, help="TOML settings file (else ATLASSIAN_PROXY_CONFIG)")
+    exec_.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]", help="the command to run")
     commands.add_parser("demo", help="show what the proxy does, on loopback, without an account")
     return parser
 
@@ -89,13 +99,28 @@ def health(args: argparse.Namespace) -> int:
     return health_command(args)
 
 
+def exec_(args: argparse.Namespace) -> int:
+    from proxy_addon.commands.exec import exec_command
+
+    return exec_command(args)
+
+
 def demo(args: argparse.Namespace) -> int:
     from proxy_addon.commands.demo import demo_command
 
     return demo_command(args)
 
 
-COMMANDS = {"run": run, "login": login, "logout": logout, "check": check, "env": env, "health": health, "demo": demo}
+COMMANDS = {
+    "run": run,
+    "login": login,
+    "logout": logout,
+    "check": check,
+    "env": env,
+    "health": health,
+    "demo": demo,
+    "exec": exec_,
+}
 """Each command imports what it needs only when it runs: a probe must not pay for mitmproxy."""
 
 
