@@ -14,6 +14,7 @@ from mitmproxy.proxy.mode_specs import ReverseMode
 
 from proxy_addon.addons.replies import backed_off_reply, proxy_reply
 from proxy_addon.credentials.sources import Credentials
+from proxy_addon.policy.hosts import is_loopback
 from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.scoped import GATEWAY, Gateway
 from proxy_addon.policy.sites import Site, SiteTable
@@ -28,23 +29,30 @@ CLIENT_CREDENTIAL_HEADERS = ("authorization", "cookie", "proxy-authorization")
 
 def facts_of(flow: http.HTTPFlow) -> RequestFacts:
     """The verdict's view of a request. In reverse mode the configured target stands in for the
-    SNI: the client speaks plain HTTP on loopback and the destination is fixed by configuration."""
+    SNI: the client speaks plain HTTP on loopback and the destination is fixed by configuration.
+    An `https://` request sent in plain text without CONNECT (a plain hop) has no client SNI
+    either: mitmproxy opens TLS to the URL's host with that host as SNI and verifies it, so the
+    URL's host stands in for it."""
     request = flow.request
     headers = request.headers
     names = headers.get_all("host")
     if request.authority:
         names.append(request.authority)
     reverse = isinstance(flow.client_conn.proxy_mode, ReverseMode)
+    plain_hop = not reverse and not flow.client_conn.tls and request.scheme == "https"
+    peer = flow.client_conn.peername
     return RequestFacts(
         scheme=request.scheme,
         method=request.method,
         path=request.path,
         host=request.host,
         port=request.port,
-        sni=request.host if reverse else flow.client_conn.sni,
+        sni=request.host if reverse or plain_hop else flow.client_conn.sni,
         names=tuple(names),
         origin=headers.get("origin"),
         fetch_site=headers.get("sec-fetch-site"),
+        plain_hop=plain_hop,
+        client_loopback=is_loopback(peer[0] if peer else None),
     )
 
 
