@@ -29,7 +29,7 @@ from proxy_addon.credentials.sources import Resolved, resolve_sites
 from proxy_addon.policy.scoped import Gateway
 from proxy_addon.policy.sites import SiteTable
 from proxy_addon.policy.verdict import Policy
-from proxy_addon.runtime.trust import write_client_bundle, write_upstream_bundle
+from proxy_addon.runtime.trust import write_client_bundle, write_client_truststore, write_upstream_bundle
 from proxy_addon.settings.model import Settings, load_settings
 from proxy_addon.settings.names import SettingsError
 
@@ -128,6 +128,7 @@ class AtlassianAuthProxy:
         bundle = write_client_bundle(Path(ctx.options.confdir).expanduser())
         if bundle is not None:
             logger.info("clients trust %s (public CAs + this proxy's CA); see `atlassian-auth-proxy env`", bundle)
+            write_client_truststore(bundle.parent)
         if self.proxy_auth.login is not None:
             logger.info("clients must authenticate to the proxy as %s", self.proxy_auth.login.user)
 
