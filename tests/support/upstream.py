@@ -23,6 +23,12 @@ RATE_LIMIT_HEADERS = {
 }
 
 
+MCP_PATH = "/v2/mcp"
+MCP_TOOL = "getAccessibleAtlassianResources"
+MCP_RESULTS: dict[str, dict[str, Any]] = {
+    "initialize": {"capabilities": {"tools": {}}, "serverInfo": {"name": "atlassian-mcp-stand-in", "version": "1"}},
+    "tools/list": {"tools": [{"name": MCP_TOOL, "inputSchema": {"type": "object", "properties": {}}}]},
+}
 EVENTS = 4
 EVENT_WAIT_SECONDS = 10
 
@@ -86,6 +92,8 @@ class Record:
     lock: threading.Lock = field(default_factory=threading.Lock)
     next_event: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
     """Released by a test once its client has the previous event: the stand-in sends no event early."""
+    mcp_hold: threading.Event = field(default_factory=threading.Event)
+    """Set by a test when it is done: until then each MCP event stream stays open after its answer."""
     chunk_seen: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
     """Released by the stand-in for each chunk of a chunked request body, as it arrives."""
 
@@ -157,6 +165,8 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif url.path == "/reset":
             self._reset_mid_body()
+        elif url.path == MCP_PATH:
+            self._json(405, {"error": "this stand-in sends no server-initiated events"})
         elif url.path == "/events":
             self._events(query.get("framing", ["chunked"])[0])
         elif url.path == "/ratelimited":
@@ -214,6 +224,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:
         self._record()
+        if self.path == MCP_PATH:
+            self._mcp()
+            return
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             self._chunked_upload()
             return
@@ -227,6 +240,38 @@ class Handler(BaseHTTPRequestHandler):
             digest.update(piece)
             remaining -= len(piece)
         self._json(200, {"sha256": digest.hexdigest(), "bytes": length - remaining})
+
+    def _mcp(self) -> None:
+        """Atlassian's remote MCP server, streamable HTTP: each answer is an event on a stream left open.
+
+        The stream ends only when the test sets `mcp_hold`, so a client gets its answer only if
+        the proxy passes the event on as it arrives.
+        """
+        message = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+        if "id" not in message:  # a notification
+            self.send_response(202)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        result = MCP_RESULTS.get(message["method"], {})
+        if message["method"] == "initialize":
+            result = {**result, "protocolVersion": message["params"]["protocolVersion"]}
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Mcp-Session-Id", "stand-in-session")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        data = json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": result})
+        event = f"event: message\ndata: {data}\n\n".encode()
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+        self.wfile.flush()
+        self.server.record.mcp_hold.wait(30)
+        self.wfile.write(b"0\r\n\r\n")
+        self.close_connection = True
+
+    def do_DELETE(self) -> None:
+        self._record()
+        self._json(200, {})
 
     def _chunked_upload(self) -> None:
         """Read a chunked body chunk by chunk, telling the test about each one as it arrives."""
