@@ -143,7 +143,7 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/_edge/tenant_info":
             self._json(200, {"cloudId": CLOUD_ID})
         elif url.path == "/download":
-            self._download(int(query["bytes"][0]))
+            self._download(int(query["bytes"][0]), chunked="chunked" in query)
         elif url.path == "/slow":
             self.server.record.slow_arrived.set()
             self.server.record.slow_release.wait(30)
@@ -211,16 +211,19 @@ class Handler(BaseHTTPRequestHandler):
         if chunked:
             self.wfile.write(b"0\r\n\r\n")
 
-    def _download(self, total: int) -> None:
+    def _download(self, total: int, chunked: bool = False) -> None:
+        """`total` pattern bytes, with a Content-Length or (`chunked`) of a length not told in advance."""
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(total))
+        self.send_header(*(("Transfer-Encoding", "chunked") if chunked else ("Content-Length", str(total))))
         self.end_headers()
         remaining = total
         while remaining:
             piece = BLOCK[: min(CHUNK, remaining)]
-            self.wfile.write(piece)
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
             remaining -= len(piece)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
 
     def do_PUT(self) -> None:
         self._record()
