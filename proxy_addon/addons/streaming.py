@@ -1,9 +1,9 @@
 """Bodies of unknown length go through as they arrive, in both directions.
 
-mitmproxy streams a body only when `stream_large_bodies` sees a Content-Length above the
-limit; a body of unknown length (chunked, read until close, HTTP/2 without content-length) is
-otherwise buffered until it ends. For an event stream (MCP's streamable HTTP, a long poll)
-that means the client waits for the site to close before it sees the first event. Known
+mitmproxy streams a body only once it knows it is larger than `stream_large_bodies`: from a
+Content-Length, or after buffering that much of a body of unknown length (chunked, read until
+close, HTTP/2 without content-length). A slow stream of small events (MCP's streamable HTTP, a
+long poll) never gets there, so the client would see nothing until the site closes it. Known
 bodies stay as they are: small ones buffered, large ones streamed by `stream_large_bodies`.
 
 This hook only flips `stream`; it runs after the injector, whose header work (credentials in

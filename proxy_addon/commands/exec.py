@@ -143,6 +143,8 @@ def exec_command(args: argparse.Namespace) -> int:
                 )
             return CANNOT_START
         exports = variables(settings.model_copy(update={"listen_port": port}))
+        if early:  # the signal came just now: the proxy is stopping, so CMD must not start
+            return 128 + early[0]
         try:
             running.append(subprocess.Popen(cmd, env={**os.environ, **exports}))  # noqa: S603 - the user's command
         except OSError as e:
