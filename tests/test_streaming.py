@@ -57,3 +57,30 @@ def test_256_mb_down_and_up_byte_exact_with_flat_memory(make_proxy, site, tmp_pa
     peak = peak_rss(proxy.process.pid)
     print(f"proxy peak RSS after 256 MB down + 256 MB up: {peak / 2**20:.0f} MiB")
     assert peak < PEAK_RSS_LIMIT, f"proxy peak RSS {peak / 2**20:.0f} MiB: bodies are being buffered"
+
+
+def test_256_mb_chunked_download_of_unknown_length_streams_with_flat_memory(make_proxy, site):
+    """No Content-Length: the streaming addon streams it from the first byte (mitmproxy alone would
+    switch to streaming after buffering `stream_large_bodies`); either way memory stays flat."""
+    proxy = make_proxy()
+    digest = hashlib.sha256()
+    received = 0
+    with requests.Session() as session:
+        session.trust_env = False
+        with session.get(
+            f"https://acme.atlassian.net/download?bytes={SIZE}&chunked=1",
+            proxies={"https": proxy.url},
+            verify=str(proxy.ca_file),
+            stream=True,
+            timeout=120,
+        ) as response:
+            assert response.status_code == 200
+            assert "content-length" not in response.headers
+            for chunk in response.iter_content(1 << 20):
+                digest.update(chunk)
+                received += len(chunk)
+    assert received == SIZE
+    assert digest.hexdigest() == upstream.expected_download_digest(SIZE)
+    peak = peak_rss(proxy.process.pid)
+    print(f"proxy peak RSS after a 256 MB chunked download: {peak / 2**20:.0f} MiB")
+    assert peak < PEAK_RSS_LIMIT, f"proxy peak RSS {peak / 2**20:.0f} MiB: the chunked body was buffered"

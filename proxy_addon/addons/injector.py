@@ -18,6 +18,7 @@ from proxy_addon.addons.replies import backed_off_reply, proxy_reply
 from proxy_addon.credentials.identity import Unreachable, confirm_rejection
 from proxy_addon.credentials.sources import Credentials
 from proxy_addon.policy.connect_rules import ConnectToRule
+from proxy_addon.policy.hosts import is_loopback
 from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.scoped import GATEWAY, Gateway
 from proxy_addon.policy.sites import Scheme, Site, SiteTable
@@ -43,7 +44,9 @@ def facts_of(flow: http.HTTPFlow) -> RequestFacts:
     """The verdict's view of a request, from one pass over the raw header fields.
 
     In reverse mode the configured target stands in for the SNI: the client speaks plain HTTP
-    on loopback and the destination is fixed by configuration.
+    on loopback and the destination is fixed by configuration. An `https://` request sent in
+    plain text without CONNECT (a plain hop) has no client SNI either: mitmproxy opens TLS to
+    the URL's host with that host as SNI and verifies it, so the URL's host stands in for it.
     """
     request = flow.request
     names: list[str] = []
@@ -59,16 +62,20 @@ def facts_of(flow: http.HTTPFlow) -> RequestFacts:
     if request.authority:
         names.append(request.authority)
     reverse = isinstance(flow.client_conn.proxy_mode, ReverseMode)
+    plain_hop = not reverse and not flow.client_conn.tls and request.scheme == "https"
+    peer = flow.client_conn.peername
     return RequestFacts(
         scheme=request.scheme,
         method=request.method,
         path=request.path,
         host=request.host,
         port=request.port,
-        sni=request.host if reverse else flow.client_conn.sni,
+        sni=request.host if reverse or plain_hop else flow.client_conn.sni,
         names=tuple(names),
         origin=origin,
         fetch_site=fetch_site,
+        plain_hop=plain_hop,
+        client_loopback=is_loopback(peer[0] if peer else None),
     )
 
 

@@ -3,7 +3,9 @@
 Clients that replace their trust store (`SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`,
 `GIT_SSL_CAINFO`) get the bundle `run` writes (public CAs plus the proxy's CA, see
 `runtime.trust`), so hosts the proxy only tunnels keep working with their own certificates.
-Node adds `NODE_EXTRA_CA_CERTS` to its own store, so it gets the proxy's CA alone.
+Node adds `NODE_EXTRA_CA_CERTS` to its own store, so it gets the proxy's CA alone. The JVM
+reads none of these: `JAVA_TOOL_OPTIONS` gives it the proxy as system properties and the same
+CAs as the PKCS12 truststore `run` writes next to the bundle.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import shlex
 import sys
 from urllib.parse import quote
 
-from proxy_addon.runtime.trust import CA_CERT_NAME, CLIENT_BUNDLE_NAME
+from proxy_addon.runtime.trust import CA_CERT_NAME, CLIENT_BUNDLE_NAME, TRUSTSTORE_NAME, TRUSTSTORE_PASSWORD
 from proxy_addon.settings.model import Settings, load_settings
 from proxy_addon.settings.names import SettingsError, env_name
 
@@ -54,7 +56,36 @@ def variables(settings: Settings) -> dict[str, str]:
         "GIT_SSL_CAINFO": bundle,
         "NODE_EXTRA_CA_CERTS": str(settings.confdir / CA_CERT_NAME),
         "NODE_USE_ENV_PROXY": "1",
+        "JAVA_TOOL_OPTIONS": java_tool_options(settings),
     }
+
+
+def java_property(name: str, value: str) -> str:
+    """One `-Dname=value`; the JVM splits JAVA_TOOL_OPTIONS on white space outside quotes."""
+    option = f"-D{name}={value}"
+    return f'"{option}"' if any(c.isspace() for c in option) else option
+
+
+def java_tool_options(settings: Settings) -> str:
+    """The proxy, the hosts that bypass it (NO_PROXY's, in Java's syntax) and the truststore, for any JVM.
+
+    Java's proxy properties cannot carry a proxy login; with `proxy_auth` a Java client must
+    set an Authenticator itself (and allow Basic for tunnels), see README.
+    """
+    host = client_host(settings.listen_host)
+    port = str(settings.listen_port)
+    bypass = "|".join(f"[{h}]" if ":" in h else h for h in NO_PROXY.split(","))
+    properties = {
+        "https.proxyHost": host,
+        "https.proxyPort": port,
+        "http.proxyHost": host,
+        "http.proxyPort": port,
+        "http.nonProxyHosts": bypass,
+        "javax.net.ssl.trustStore": str(settings.confdir / TRUSTSTORE_NAME),
+        "javax.net.ssl.trustStoreType": "PKCS12",
+        "javax.net.ssl.trustStorePassword": TRUSTSTORE_PASSWORD,
+    }
+    return " ".join(java_property(name, value) for name, value in properties.items())
 
 
 def fish_quote(value: str) -> str:

@@ -67,6 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     env.add_argument("--config", type=Path, help="TOML settings file (else ATLASSIAN_PROXY_CONFIG)")
     health = commands.add_parser("health", help="exit 0 if the running proxy's /healthz says ok (for probes)")
     health.add_argument("--config", type=Path, help="TOML settings file (else ATLASSIAN_PROXY_CONFIG)")
+    exec_ = commands.add_parser(
+        "exec",
+        help="run a command (e.g. an MCP server) through a proxy of its own on a free loopback port",
+        description="Start the proxy, run CMD with the exports `env` prints, stop the proxy when CMD ends, "
+        "and exit with CMD's exit code (2 if the proxy cannot start).",
+    )
+    exec_.add_argument("--listen-host", help="address to listen on (default 127.0.0.1)")
+    exec_.add_argument("--listen-port", type=int, default=0, help="port to listen on (default: a free one)")
+    exec_.add_argument("--config", type=Path, help="TOML settings file (else ATLASSIAN_PROXY_CONFIG)")
+    exec_.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]", help="the command to run")
     commands.add_parser("demo", help="show what the proxy does, on loopback, without an account")
     return parser
 
@@ -79,6 +89,7 @@ COMMANDS = {
     "env": ("env", "env_command"),
     "health": ("health", "health_command"),
     "demo": ("demo", "demo_command"),
+    "exec": ("exec", "exec_command"),
 }
 """Each command's module and function, imported only when it runs: a health probe must not pay for mitmproxy."""
 

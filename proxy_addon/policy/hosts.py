@@ -7,6 +7,7 @@ never matches, so the string we compare is the name that is actually looked up.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -86,3 +87,13 @@ def split_authority(authority: str) -> tuple[str, int | None]:
         return host, None
     port = int(port_text) if port_text.isdigit() and len(port_text) <= 5 else -1
     return host, port if port < 65536 else -1
+
+
+def is_loopback(address: str | None) -> bool:
+    """Is a peer address loopback (127.0.0.0/8, ::1, or an IPv4-mapped loopback)? Anything else is not."""
+    try:
+        ip = ipaddress.ip_address((address or "").partition("%")[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback

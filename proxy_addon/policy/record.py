@@ -21,6 +21,7 @@ class Decision(StrEnum):
     INJECT = "injected"
     PASS = "passed"  # noqa: S105 - a verdict, not a password
     CLEARTEXT = "refused-cleartext"
+    CLEARTEXT_HOP = "refused-cleartext-hop"
     MISDIRECTED = "refused-misdirected"
     READ_ONLY = "refused-read-only"
     BROWSER = "refused-browser"

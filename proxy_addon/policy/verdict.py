@@ -26,6 +26,10 @@ class RequestFacts:
     `host`/`port` are where the proxy really connects (the CONNECT target, or the configured
     target in reverse mode); `sni` is the name the upstream TLS session is for; `names` are
     every client-chosen authority (Host headers, `:authority`, an absolute-form URL's host).
+    `plain_hop` is an `https://` request sent to the proxy in plain text, without a CONNECT
+    tunnel (axios before 1.16.1 does this): the proxy's own TLS then goes to the URL's host,
+    but the request crossed the hop from the client unencrypted, which is harmless only when
+    that hop is loopback (`client_loopback`).
     """
 
     scheme: str
@@ -37,6 +41,8 @@ class RequestFacts:
     names: tuple[str, ...]
     origin: str | None = None
     fetch_site: str | None = None
+    plain_hop: bool = False
+    client_loopback: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,8 @@ def decide(facts: RequestFacts, policy: Policy, health: TokenHealth, now: float)
     site = policy.gateway.site_for(facts.path) if on_gateway else policy.sites.lookup(name, facts.port)
     if site is None or name is None:
         return Verdict(Decision.PASS)
+    if facts.plain_hop and not facts.client_loopback:
+        return Verdict(Decision.CLEARTEXT_HOP, site, name)
     if not same_name(facts.sni, facts.host, name) or not all(
         names_destination(n, facts.host, name, facts.port) for n in facts.names
     ):
@@ -125,7 +133,12 @@ def should_intercept(policy: Policy, host: str | None, port: int | None, sni: st
 
 REFUSALS = {
     Decision.CLEARTEXT: (403, "refused to send credentials over plain http to {host}: use https://"),
-    Decision.MISDIRECTED: (421, "this connection goes to {host}; the request names another host"),
+    Decision.MISDIRECTED: (421, "this connection goes to {host}; {differs}"),
+    Decision.CLEARTEXT_HOP: (
+        403,
+        "refused to add credentials: this https:// request reached the proxy in plain text from another "
+        "address, not through a CONNECT tunnel; use CONNECT (axios: upgrade to 1.16.1 or later)",
+    ),
     Decision.READ_ONLY: (403, "site {site} is read-only: {method} {route} is not a read (see README, read-only)"),
     Decision.BROWSER: (
         403,
@@ -143,4 +156,16 @@ def refusal(verdict: Verdict, facts: RequestFacts) -> tuple[int, str] | None:
     status, template = entry
     site = verdict.site.name if verdict.site else None
     route = facts.path.partition("?")[0]
-    return status, template.format(host=facts.host, site=site, method=facts.method, route=route)
+    differs = misdirection(facts) if verdict.decision is Decision.MISDIRECTED else ""
+    return status, template.format(host=facts.host, site=site, method=facts.method, route=route, differs=differs)
+
+
+def misdirection(facts: RequestFacts) -> str:
+    """What named another host than the real destination: the TLS name, or which client-chosen name."""
+    name = normalize_host(facts.host)
+    if facts.sni is None:
+        return "the client sent no TLS server name (SNI) for it"
+    if normalize_host(facts.sni) != name:
+        return f"the TLS server name (SNI) is {facts.sni}"
+    named = next((n for n in facts.names if not names_destination(n, facts.host, name, facts.port)), "another host")
+    return f"the request names {named} (Host, :authority or the URL)"

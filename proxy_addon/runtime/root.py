@@ -22,6 +22,7 @@ from proxy_addon.addons.metrics import Metrics
 from proxy_addon.addons.proxy_auth import ProxyAuthentication
 from proxy_addon.addons.request_log import RequestLog
 from proxy_addon.addons.safe_options import SafeOptions
+from proxy_addon.addons.streaming import Streaming
 from proxy_addon.addons.token_expiry import TokenExpiry
 from proxy_addon.addons.token_watcher import CredentialWatcher
 from proxy_addon.addons.upstream_faults import UpstreamFaults
@@ -30,7 +31,7 @@ from proxy_addon.credentials.sources import Resolved, resolve_sites
 from proxy_addon.policy.scoped import Gateway
 from proxy_addon.policy.sites import SiteTable
 from proxy_addon.policy.verdict import Policy
-from proxy_addon.runtime.trust import write_client_bundle, write_upstream_bundle
+from proxy_addon.runtime.trust import write_client_bundle, write_client_truststore, write_upstream_bundle
 from proxy_addon.settings.model import Settings, load_settings
 from proxy_addon.settings.names import SettingsError
 
@@ -76,6 +77,7 @@ class AtlassianAuthProxy:
             self.faults,
             self.connect_to,
             self.injector,
+            Streaming(),  # after the injector: it decides on the head, then the body may stream
             self.watcher,
             self.expiry,
             ConnectErrors(),
@@ -132,6 +134,7 @@ class AtlassianAuthProxy:
         bundle = write_client_bundle(Path(ctx.options.confdir).expanduser())
         if bundle is not None:
             logger.info("clients trust %s (public CAs + this proxy's CA); see `atlassian-auth-proxy env`", bundle)
+            write_client_truststore(bundle.parent)
         if self.proxy_auth.login is not None:
             logger.info("clients must authenticate to the proxy as %s", self.proxy_auth.login.user)
 

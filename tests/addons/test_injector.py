@@ -118,3 +118,33 @@ def test_a_browser_request_is_refused():
         assert f.response is not None
         assert f.response.status_code == 403
         assert FlowRecord.of(f.metadata).decision is Decision.BROWSER
+
+
+def plain_hop(peer: str) -> http.HTTPFlow:
+    """`GET https://acme.atlassian.net/... HTTP/1.1` sent in plain text to the proxy, without CONNECT."""
+    f = flow(sni=None)
+    f.client_conn.tls = False
+    f.client_conn.peername = (peer, 50000)
+    return f
+
+
+def test_absolute_form_https_without_connect_from_another_machine_is_refused_with_the_reason():
+    """Judged on the client's address alone, so no traffic leaves loopback to prove it."""
+    addon = injector()
+    with taddons.context(addon):
+        f = plain_hop("203.0.113.5")
+        addon.requestheaders(f)
+        assert f.response is not None
+        assert f.response.status_code == 403
+        assert b"use CONNECT (axios: upgrade to 1.16.1 or later)" in f.response.content
+        assert f.request.headers["authorization"] == "Basic Y2xpZW50OmNsaWVudA=="
+        assert FlowRecord.of(f.metadata).decision is Decision.CLEARTEXT_HOP
+
+
+def test_absolute_form_https_without_connect_from_loopback_gets_the_credentials():
+    addon = injector()
+    with taddons.context(addon):
+        f = plain_hop("127.0.0.1")
+        addon.requestheaders(f)
+        assert f.response is None
+        assert f.request.headers["authorization"] == CREDENTIALS.authorization.get_secret_value()

@@ -6,13 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy_addon.policy.hosts import HostPattern, normalize_host
+from proxy_addon.policy.hosts import HostPattern, is_loopback, normalize_host
 from proxy_addon.policy.readonly import read_only_allows
 from proxy_addon.policy.record import Decision
 from proxy_addon.policy.scoped import Gateway
 from proxy_addon.policy.sites import Site, SiteConflict, SiteTable
 from proxy_addon.policy.token_health import TokenHealth
-from proxy_addon.policy.verdict import Policy, RequestFacts, decide, from_browser, should_intercept
+from proxy_addon.policy.verdict import Policy, RequestFacts, decide, from_browser, refusal, should_intercept
 
 ACME = "acme.atlassian.net"
 
@@ -50,6 +50,11 @@ def verdict(table: SiteTable = TABLE, browser: bool = False, **changes) -> Decis
         ({"names": [f"{ACME}:8443"]}, Decision.MISDIRECTED),
         ({"names": [f"{ACME}:nope"]}, Decision.MISDIRECTED),
         ({"host": "api.media.atlassian.com", "sni": "api.media.atlassian.com", "names": []}, Decision.PASS),
+        ({"plain_hop": True, "client_loopback": True}, Decision.INJECT),
+        ({"plain_hop": True, "client_loopback": False}, Decision.CLEARTEXT_HOP),
+        ({"plain_hop": True, "client_loopback": True, "names": [ACME, "other.example.test"]}, Decision.MISDIRECTED),
+        ({"plain_hop": True, "client_loopback": True, "scheme": "http", "port": 80}, Decision.CLEARTEXT),
+        ({"plain_hop": True, "client_loopback": False, "host": "example.test", "sni": "example.test"}, Decision.PASS),
     ],
 )
 def test_decide(changes, expected):
@@ -176,3 +181,33 @@ def test_a_browser_request_never_gets_credentials(origin, fetch_site):
 
 def test_the_browser_guard_never_turns_a_refusal_into_credentials():
     assert verdict(scheme="http", port=80, sni=None, names=[], browser=True) is Decision.CLEARTEXT
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"sni": None}, "no TLS server name (SNI)"),
+        ({"sni": "other.atlassian.net"}, "the TLS server name (SNI) is other.atlassian.net"),
+        ({"names": [ACME, "evil.test:443"]}, "the request names evil.test:443"),
+    ],
+)
+def test_a_misdirected_refusal_says_what_differed(changes, named):
+    facts = {"scheme": "https", "method": "GET", "path": "/", "host": ACME, "port": 443, "sni": ACME, "names": (ACME,)}
+    facts.update(changes)
+    request = RequestFacts(**facts)
+    result = decide(request, Policy(TABLE, Gateway()), TokenHealth(), 0.0)
+    status, message = refusal(result, request)
+    assert status == 421
+    assert message.startswith(f"this connection goes to {ACME}; ")
+    assert named in message
+
+
+@pytest.mark.parametrize(
+    ("address", "loopback"),
+    [
+        *[("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("::ffff:127.0.0.1", True)],
+        *[("192.0.2.2", False), ("::ffff:10.0.0.1", False), ("fd00::2", False), ("", False), (None, False)],
+    ],
+)
+def test_loopback_peers(address, loopback):
+    assert is_loopback(address) is loopback

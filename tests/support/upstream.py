@@ -26,6 +26,32 @@ RATE_LIMIT_HEADERS = {
 }
 
 
+MCP_PATH = "/v2/mcp"
+MCP_TOOL = "getAccessibleAtlassianResources"
+MCP_RESULTS: dict[str, dict[str, Any]] = {
+    "initialize": {"capabilities": {"tools": {}}, "serverInfo": {"name": "atlassian-mcp-stand-in", "version": "1"}},
+    "tools/list": {"tools": [{"name": MCP_TOOL, "inputSchema": {"type": "object", "properties": {}}}]},
+}
+EVENTS = 4
+EVENT_WAIT_SECONDS = 10
+
+
+def event(number: int) -> bytes:
+    return f"id: {number}\ndata: event {number}\n\n".encode()
+
+
+def send_events(record: Record, write: Any) -> None:
+    """Send `EVENTS` server-sent events, each only after the test released it.
+
+    A proxy that holds the body back makes the client wait for an event that the stand-in
+    will not send until the client has it: the test's read times out instead of passing.
+    """
+    for number in range(EVENTS):
+        if not record.next_event.acquire(timeout=EVENT_WAIT_SECONDS):
+            return
+        write(event(number))
+
+
 def pattern_bytes(size: int) -> bytes:
     """A deterministic, non-repeating-looking block to stream; same bytes for the same size."""
     return hashlib.shake_256(b"atlassian-auth-proxy").digest(size)
@@ -67,6 +93,12 @@ class Record:
     rejected: set[str] = field(default_factory=set)
     stall_release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    next_event: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
+    """Released by a test once its client has the previous event: the stand-in sends no event early."""
+    mcp_hold: threading.Event = field(default_factory=threading.Event)
+    """Set by a test when it is done: until then each MCP event stream stays open after its answer."""
+    chunk_seen: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
+    """Released by the stand-in for each chunk of a chunked request body, as it arrives."""
 
     def last(self) -> Seen:
         with self.lock:
@@ -141,7 +173,7 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/_edge/tenant_info":
             self._json(200, {"cloudId": CLOUD_ID})
         elif url.path == "/download":
-            self._download(int(query["bytes"][0]))
+            self._download(int(query["bytes"][0]), chunked="chunked" in query)
         elif url.path == "/slow":
             self._json(200, {"slow": "done"})
         elif self._unauthorized_route(url.path):
@@ -163,6 +195,10 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif url.path == "/reset":
             self._reset_mid_body()
+        elif url.path == MCP_PATH:
+            self._json(405, {"error": "this stand-in sends no server-initiated events"})
+        elif url.path == "/events":
+            self._events(query.get("framing", ["chunked"])[0])
         elif url.path == "/ratelimited":
             self._json(429, {"message": "rate limited"}, RATE_LIMIT_HEADERS)
         else:
@@ -183,19 +219,50 @@ class Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.close_connection = True
 
-    def _download(self, total: int) -> None:
+    def _events(self, framing: str) -> None:
+        """An event stream of unknown length: chunked, or read until the connection closes."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        chunked = framing == "chunked"
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.flush()
+
+        def write(data: bytes) -> None:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+            self.wfile.flush()
+
+        send_events(self.server.record, write)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
+
+    def _download(self, total: int, chunked: bool = False) -> None:
+        """`total` pattern bytes, with a Content-Length or (`chunked`) of a length not told in advance."""
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(total))
+        self.send_header(*(("Transfer-Encoding", "chunked") if chunked else ("Content-Length", str(total))))
         self.end_headers()
         remaining = total
         while remaining:
             piece = BLOCK[: min(CHUNK, remaining)]
-            self.wfile.write(piece)
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
             remaining -= len(piece)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
 
     def do_PUT(self) -> None:
         self._record()
+        if self.path == MCP_PATH:
+            self._mcp()
+            return
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self._chunked_upload()
+            return
         length = int(self.headers.get("Content-Length", "0"))
         digest = hashlib.sha256()
         remaining = length
@@ -206,6 +273,49 @@ class Handler(BaseHTTPRequestHandler):
             digest.update(piece)
             remaining -= len(piece)
         self._json(200, {"sha256": digest.hexdigest(), "bytes": length - remaining})
+
+    def _mcp(self) -> None:
+        """Atlassian's remote MCP server, streamable HTTP: each answer is an event on a stream left open.
+
+        The stream ends only when the test sets `mcp_hold`, so a client gets its answer only if
+        the proxy passes the event on as it arrives.
+        """
+        message = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+        if "id" not in message:  # a notification
+            self.send_response(202)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        result = MCP_RESULTS.get(message["method"], {})
+        if message["method"] == "initialize":
+            result = {**result, "protocolVersion": message["params"]["protocolVersion"]}
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Mcp-Session-Id", "stand-in-session")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        data = json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": result})
+        event = f"event: message\ndata: {data}\n\n".encode()
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+        self.wfile.flush()
+        self.server.record.mcp_hold.wait(30)
+        self.wfile.write(b"0\r\n\r\n")
+        self.close_connection = True
+
+    def do_DELETE(self) -> None:
+        self._record()
+        self._json(200, {})
+
+    def _chunked_upload(self) -> None:
+        """Read a chunked body chunk by chunk, telling the test about each one as it arrives."""
+        total = 0
+        while size := int(self.rfile.readline().split(b";")[0], 16):
+            total += len(self.rfile.read(size))
+            self.rfile.readline()
+            self.server.record.chunk_seen.release()
+        while self.rfile.readline() not in (b"\r\n", b""):
+            pass
+        self._json(200, {"bytes": total})
 
     do_POST = do_PUT
 

@@ -1,0 +1,40 @@
+"""Bodies of unknown length go through as they arrive, in both directions.
+
+mitmproxy streams a body only once it knows it is larger than `stream_large_bodies`: from a
+Content-Length, or after buffering that much of a body of unknown length (chunked, read until
+close, HTTP/2 without content-length). A slow stream of small events (MCP's streamable HTTP, a
+long poll) never gets there, so the client would see nothing until the site closes it. Known
+bodies stay as they are: small ones buffered, large ones streamed by `stream_large_bodies`.
+
+This hook only flips `stream`; it runs after the injector, whose header work (credentials in
+`requestheaders`, Set-Cookie removal, redaction and the token verdict in `responseheaders`)
+is done on the head alone and so is the same for streamed and buffered bodies.
+"""
+
+from __future__ import annotations
+
+from mitmproxy import http
+
+EVENT_STREAM = "text/event-stream"
+
+
+def length_unknown(message: http.Message) -> bool:
+    """No Content-Length: the body ends with the last chunk, the stream, or the connection."""
+    return "content-length" not in message.headers
+
+
+def is_event_stream(response: http.Response) -> bool:
+    return response.headers.get("content-type", "").partition(";")[0].strip().lower() == EVENT_STREAM
+
+
+class Streaming:
+    """Sets `stream` on bodies whose end nobody knows in advance."""
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.response is None and length_unknown(flow.request):
+            flow.request.stream = True
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        response = flow.response
+        if response is not None and (length_unknown(response) or is_event_stream(response)):
+            response.stream = True

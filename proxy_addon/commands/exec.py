@@ -1,0 +1,155 @@
+"""`atlassian-auth-proxy exec -- CMD [ARG...]`: run one program through a proxy of its own.
+
+An MCP host starts a stdio server with a bare environment (the SDKs pass only HOME, PATH,
+SHELL, TERM, USER, LOGNAME plus the host's `env` block), and a cron line or a CI step has no
+shell to `eval "$(atlassian-auth-proxy env)"` in. `exec` starts the proxy on a free loopback
+port, waits until it listens, runs CMD with the exports `env` would print, and stops the
+proxy when CMD ends.
+
+The proxy runs as a child process in its own session, so a terminal's Ctrl-C reaches CMD and
+not the proxy (which must outlive CMD's last request); its stdout and stderr both go to our
+stderr, because a stdio MCP server speaks JSON-RPC on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from typing import IO
+
+from proxy_addon.commands.env import variables
+from proxy_addon.settings.model import load_settings
+
+LISTENING = re.compile(r"atlassian-auth-proxy listening on http://(\S+):(\d+)")
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+START_SECONDS = 120.0
+STOP_SECONDS = 15.0
+CANNOT_START = 2
+
+
+def die_with_parent() -> None:
+    """Linux: the proxy gets SIGTERM if `exec` itself is killed, so no proxy outlives it."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def start_proxy(args: argparse.Namespace) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "proxy_addon.commands.main", "run", "--listen-port", str(args.listen_port)]
+    if args.listen_host:
+        command += ["--listen-host", args.listen_host]
+    if args.config:
+        command += ["--config", str(args.config)]
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and module, arguments from argparse
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=sys.stderr,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=die_with_parent,
+    )
+
+
+def wait_until_listening(proxy_log: IO[str], log: IO[str]) -> int | None:
+    """Copy the proxy's log to `log` until it says where it listens; None if it ended first.
+
+    The rest of its log keeps flowing to `log` from a thread for as long as the proxy runs.
+    """
+    found: list[int] = []
+    ready = threading.Event()
+
+    def pump() -> None:
+        for line in proxy_log:
+            log.write(line)
+            log.flush()
+            if not found and (match := LISTENING.search(line)):
+                found.append(int(match[2]))
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    ready.wait(START_SECONDS)
+    return found[0] if found else None
+
+
+def stop(proxy: subprocess.Popen[str]) -> None:
+    """SIGTERM lets the proxy finish what is in flight; a proxy that hangs is killed."""
+    if proxy.poll() is None:
+        proxy.terminate()
+        try:
+            proxy.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            proxy.kill()
+            proxy.wait()
+
+
+def exit_code(returncode: int) -> int:
+    """CMD's exit status as a shell reports it: 128+N when signal N ended it."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def forward_signals(target: Callable[[], subprocess.Popen[bytes] | None], on_early: Callable[[int], None]) -> None:
+    """Pass SIGINT/SIGTERM/SIGHUP to CMD; before CMD runs, they stop the start instead."""
+
+    def handler(signum: int, _frame: object) -> None:
+        child = target()
+        if child is None:
+            on_early(signum)
+        elif child.poll() is None:
+            child.send_signal(signum)
+
+    for signum in FORWARDED:
+        signal.signal(signum, handler)
+
+
+def exec_command(args: argparse.Namespace) -> int:
+    cmd = list(args.cmd)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        print(
+            "atlassian-auth-proxy: error: exec needs a command after --, e.g. exec -- uvx mcp-atlassian",
+            file=sys.stderr,
+        )
+        return CANNOT_START
+    settings = load_settings(args.config, listen_host=args.listen_host)  # a bad setting fails before anything starts
+    running: list[subprocess.Popen[bytes]] = []
+    early: list[int] = []
+    proxy = start_proxy(args)
+
+    def stop_start(signum: int) -> None:
+        early.append(signum)
+        proxy.terminate()
+
+    forward_signals(lambda: running[0] if running else None, stop_start)
+    try:
+        port = wait_until_listening(proxy.stderr, sys.stderr) if proxy.stderr is not None else None
+        if early:
+            return 128 + early[0]
+        if port is None:
+            try:
+                proxy.wait(STOP_SECONDS)  # its log ended: it is exiting, and its last line said why
+            except subprocess.TimeoutExpired:
+                print(
+                    f"atlassian-auth-proxy: error: the proxy did not listen within {START_SECONDS:.0f} s",
+                    file=sys.stderr,
+                )
+            return CANNOT_START
+        exports = variables(settings.model_copy(update={"listen_port": port}))
+        if early:  # the signal came just now: the proxy is stopping, so CMD must not start
+            return 128 + early[0]
+        try:
+            running.append(subprocess.Popen(cmd, env={**os.environ, **exports}))  # noqa: S603 - the user's command
+        except OSError as e:
+            print(f"atlassian-auth-proxy: exec: cannot run {cmd[0]}: {e.strerror}", file=sys.stderr)
+            return 127 if isinstance(e, FileNotFoundError) else 126
+        return exit_code(running[0].wait())
+    finally:
+        stop(proxy)

@@ -1,0 +1,128 @@
+"""`atlassian-auth-proxy exec -- CMD`: CMD runs through a proxy of its own, which ends with it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from support.proxy import EMAIL, TOKEN_192, basic, command, proxy_env, wait_for
+
+MCP_SERVER = Path(__file__).parent / "support" / "mcp_stdio_server.py"
+
+
+def exec_env(site, ca_file, confdir, **overrides: str) -> dict[str, str]:
+    return {k: v for k, v in proxy_env(site, ca_file, confdir, **overrides).items() if not k.lower().endswith("_proxy")}
+
+
+def run_exec(env: dict[str, str], *cmd: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*command(), "exec", "--", *cmd], env=env, capture_output=True, text=True, timeout=90, check=False
+    )
+
+
+def refuses_connections(proxy_url: str) -> bool:
+    address = urlsplit(proxy_url)
+    try:
+        socket.create_connection((address.hostname, address.port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_exit_code_stdout_and_exports_are_the_commands_own(site, ca_file, confdir):
+    env = exec_env(site, ca_file, confdir)
+    script = (
+        'printf "%s\\n" "$HTTPS_PROXY"; '
+        "curl -sS --max-time 20 https://acme.atlassian.net/rest/api/3/myself?via=exec; exit 7"
+    )
+    result = run_exec(env, "sh", "-c", script)
+    assert result.returncode == 7, result.stderr
+    proxy_url, body = result.stdout.split("\n", 1)
+    assert json.loads(body)["displayName"] == "Test User", "stdout holds the command's output and nothing else"
+    assert proxy_url.startswith("http://127.0.0.1:")
+    assert "listening on " + proxy_url in result.stderr, "the proxy's log goes to stderr"
+    assert site.record.last().header("Authorization") == basic(EMAIL, TOKEN_192)
+    assert refuses_connections(proxy_url), "the proxy stopped with the command"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_signals_reach_the_command_and_its_status_comes_back(site, ca_file, confdir, sig):
+    env = exec_env(site, ca_file, confdir)
+    program = (
+        "import os, signal, sys\n"
+        "def done(signum, frame):\n"
+        "    print('got', signal.Signals(signum).name, flush=True); sys.exit(40 + signum)\n"
+        "for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP): signal.signal(s, done)\n"
+        "print(os.environ['HTTPS_PROXY'], flush=True)\n"
+        "signal.pause()\n"
+    )
+    process = subprocess.Popen(
+        [*command(), "exec", "--", sys.executable, "-c", program],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    proxy_url = process.stdout.readline().strip()
+    assert proxy_url.startswith("http://127.0.0.1:"), process.stderr.read() if process.stderr else ""
+    process.send_signal(sig)
+    out, _ = process.communicate(timeout=30)
+    assert out == f"got {sig.name}\n"
+    assert process.returncode == 40 + sig
+    wait_for(lambda: refuses_connections(proxy_url), what="the proxy to stop")
+
+
+def test_a_proxy_that_cannot_start_exits_2_and_never_runs_the_command(site, ca_file, confdir, tmp_path):
+    marker = tmp_path / "ran"
+    env = exec_env(site, ca_file, confdir, ATLASSIAN_PROXY_LISTEN_HOST="10.0.0.1")
+    result = run_exec(env, "touch", str(marker))
+    assert result.returncode == 2
+    assert not marker.exists()
+    assert result.stdout == ""
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1, result.stderr
+    assert "refusing to listen on 10.0.0.1" in errors[0]
+
+
+def test_a_missing_command_is_exit_127_and_the_proxy_stops(site, ca_file, confdir):
+    result = run_exec(exec_env(site, ca_file, confdir), "/nonexistent/server")
+    assert result.returncode == 127
+    assert "cannot run /nonexistent/server" in result.stderr
+    assert "stopped" in result.stderr.splitlines()[-1]
+
+
+def test_an_mcp_host_starts_a_stdio_server_through_exec(site, ca_file, confdir):
+    """As an MCP host config would: command `atlassian-auth-proxy`, args `exec -- SERVER`, an env block.
+
+    The MCP SDK starts the server with only a few safe variables plus the env block, so the
+    shell's exports would never reach it; the server sends no credentials of its own.
+    """
+    settings = {k: v for k, v in exec_env(site, ca_file, confdir).items() if k.startswith("ATLASSIAN_PROXY_")}
+    settings["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    params = StdioServerParameters(
+        command=command()[0], args=["exec", "--", sys.executable, str(MCP_SERVER)], env=settings
+    )
+
+    async def call() -> str:
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            tools = await session.list_tools()
+            assert [tool.name for tool in tools.tools] == ["myself"]
+            result = await session.call_tool("myself", {})
+            return result.content[0].text
+
+    assert json.loads(asyncio.run(asyncio.wait_for(call(), 90))) == {"status": 200, "displayName": "Test User"}
+    seen = site.record.last()
+    assert seen.path == "/rest/api/3/myself?via=mcp-stdio"
+    assert [v for k, v in seen.headers if k.lower() == "authorization"] == [basic(EMAIL, TOKEN_192)]
