@@ -31,7 +31,7 @@ from support.proxy import EMAIL, LISTENING, TOKEN_24, TOKEN_192, basic, wait_for
 
 MYSELF = "https://acme.atlassian.net/rest/api/3/myself"
 
-ENGINE = os.environ.get("ATLASSIAN_AUTH_PROXY_ENGINE", "podman")
+ENGINE = "podman"  # the engine CI has; `save --format` and `rm --time` are podman's options
 CONFDIR = IMAGE.env["ATLASSIAN_PROXY_CONFDIR"]
 TOKEN_PATH = IMAGE.env["ATLASSIAN_PROXY_API_TOKEN_FILE"]
 APP_MOUNT = "/etc/atlassian-auth-proxy"  # where the examples' app mounts the proxy's volume
@@ -53,10 +53,10 @@ def engine(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="session")
 def image() -> str:
     if shutil.which(ENGINE) is None:
-        unavailable(f"no container engine `{ENGINE}` (set ATLASSIAN_AUTH_PROXY_ENGINE; .ci/run installs podman)")
+        unavailable(f"no container engine `{ENGINE}` (apt-get install podman runc; .ci/run installs them)")
     tag = os.environ.get("ATLASSIAN_AUTH_PROXY_IMAGE", "")
     if not tag:
-        unavailable("ATLASSIAN_AUTH_PROXY_IMAGE is not set: build the Dockerfile and name the image there")
+        unavailable("ATLASSIAN_AUTH_PROXY_IMAGE is not set: build with `.ci/build-image TAG` and set it to TAG")
     found = engine("image", "inspect", tag)
     if found.returncode != 0:
         unavailable(f"image {tag} not found by {ENGINE}: {found.stderr.strip()}")
@@ -87,7 +87,8 @@ class Sidecar:
 
 @pytest.fixture
 def sidecar(image: str, site, ca_file: Path) -> Iterator:
-    """Start proxy containers the way the examples run them, and remove them and their volumes after."""
+    """Start proxy containers hardened as the examples run them (read-only, no capabilities) but on
+    the host's network, where the stand-in listens; remove them and their volumes after."""
     started: list[Sidecar] = []
     volumes: list[str] = []
 
