@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import os
 import signal
 import subprocess
+import sys
 import threading
 
 from mitmproxy.test import taddons
@@ -15,6 +17,7 @@ from proxy_addon.runtime.root import AtlassianAuthProxy
 
 from support.adminclient import admin_port, get, healthz, samples, value
 from support.clients import curl
+from support.image import free_port
 from support.proxy import EMAIL, TOKEN_192, command, proxy_env, wait_for
 
 SITE = "https://acme.atlassian.net"
@@ -110,3 +113,14 @@ def test_a_taken_admin_port_is_a_one_line_setting_error(make_proxy, site, ca_fil
         f"atlassian-auth-proxy: error: ATLASSIAN_PROXY_ADMIN_PORT: cannot listen on 127.0.0.1:{taken} "
         "(Address already in use); choose a free port"
     ]
+
+
+def test_the_health_probe_imports_neither_mitmproxy_nor_the_settings_model_when_the_port_is_in_the_env():
+    """Probes run every few seconds beside the proxy: each must cost next to nothing."""
+    script = (
+        "import sys; from proxy_addon.commands.main import main; rc = main(['health']); "
+        "print(rc, 'mitmproxy' in sys.modules, 'pydantic_settings' in sys.modules)"
+    )
+    env = {**os.environ, "ATLASSIAN_PROXY_ADMIN_PORT": str(free_port())}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False)
+    assert done.stdout.strip().splitlines()[-1] == "1 False False", done.stdout + done.stderr

@@ -17,8 +17,7 @@ from http.client import responses
 from mitmproxy import ctx
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from proxy_addon.settings.model import ADMIN_HOST
-from proxy_addon.settings.names import SettingsError, env_name
+from proxy_addon.settings.names import ADMIN_HOST, SettingsError, env_name
 
 logger = logging.getLogger(__name__)
 

@@ -1,16 +1,17 @@
 """`atlassian-auth-proxy health`: exit 0 when the running proxy's /healthz says ok (HEALTHCHECK, probes).
 
-Probes run every few seconds, so this imports only the settings and `http.client`, never
-mitmproxy or the rest of the proxy.
+Probes run every few seconds, so this imports only `http.client`, never mitmproxy; and where
+`ATLASSIAN_PROXY_ADMIN_PORT` is set (the image sets it), not even the settings model: the
+environment outranks the config file, so that variable is the answer.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from http.client import HTTPConnection
 
-from proxy_addon.settings.model import ADMIN_HOST, load_settings
-from proxy_addon.settings.names import SettingsError, env_name
+from proxy_addon.settings.names import ADMIN_HOST, SettingsError, env_name
 
 
 def probe(port: int, timeout: float = 5.0) -> tuple[int, str]:
@@ -24,14 +25,24 @@ def probe(port: int, timeout: float = 5.0) -> tuple[int, str]:
         connection.close()
 
 
+def admin_port(args: argparse.Namespace) -> int | None:
+    """The admin port from the environment when it is a plain port number, else from every settings source."""
+    text = os.environ.get(env_name("admin_port"), "")
+    if args.config is None and text.isascii() and text.isdigit() and 0 < int(text) < 65536:
+        return int(text)
+    from proxy_addon.settings.model import load_settings
+
+    return load_settings(args.config).admin_port
+
+
 def health_command(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)
-    if not settings.admin_port:
+    port = admin_port(args)
+    if not port:
         raise SettingsError(f"{env_name('admin_port')} is not set: set it to the admin port the proxy runs with")
     try:
-        status, body = probe(settings.admin_port)
+        status, body = probe(port)
     except OSError as e:
-        print(f"unhealthy: no admin endpoint on {ADMIN_HOST}:{settings.admin_port} ({e})")
+        print(f"unhealthy: no admin endpoint on {ADMIN_HOST}:{port} ({e})")
         return 1
     print(body)
     return 0 if status == 200 else 1

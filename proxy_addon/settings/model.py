@@ -139,9 +139,6 @@ ConnectToSetting = Annotated[
     tuple[ConnectToRule, ...], NoDecode, BeforeValidator(_connect_to), BeforeValidator(_split_list)
 ]
 
-ADMIN_HOST = "127.0.0.1"
-"""The admin endpoint listens on loopback only: probes run beside the proxy, never across a network."""
-
 
 class Table(BaseModel):
     """A table of the TOML config: a key it does not define is an error, never ignored."""
