@@ -73,7 +73,8 @@ class HostPattern:
 def split_authority(authority: str) -> tuple[str, int | None]:
     """Split `host[:port]` (as in a Host header or `:authority`); port None when absent.
 
-    A malformed port yields port -1, which never equals a real port.
+    A malformed port yields port -1, which never equals a real port; `malformed_authority` says
+    so before any comparison.
     """
     if authority.startswith("["):
         host, _, rest = authority[1:].partition("]")
@@ -84,5 +85,14 @@ def split_authority(authority: str) -> tuple[str, int | None]:
             host, port_text = authority, None
     if port_text is None:
         return host, None
-    port = int(port_text) if port_text.isdigit() and len(port_text) <= 5 else -1
+    # isdigit alone admits Unicode digits such as "²", which int() then refuses.
+    port = int(port_text) if port_text.isascii() and port_text.isdigit() and len(port_text) <= 5 else -1
     return host, port if port < 65536 else -1
+
+
+def malformed_authority(authority: str) -> bool:
+    """A `host[:port]` no server could mean: no host, an unclosed `[`, or a port that is not 1-65535 in ASCII digits."""
+    if authority.startswith("[") and "]" not in authority:
+        return True
+    host, port = split_authority(authority)
+    return not host or port in (-1, 0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from proxy_addon.policy.hosts import normalize_host, split_authority
+from proxy_addon.policy.hosts import malformed_authority, normalize_host, split_authority
 from proxy_addon.policy.readonly import read_only_allows
 from proxy_addon.policy.record import Decision
 from proxy_addon.policy.scoped import Gateway, gateway_path
@@ -80,6 +80,8 @@ def decide(facts: RequestFacts, policy: Policy, health: TokenHealth, now: float)
     site = policy.gateway.site_for(facts.path) if on_gateway else policy.sites.lookup(name, facts.port)
     if site is None or name is None:
         return Verdict(Decision.PASS)
+    if any(malformed_authority(n) for n in facts.names):
+        return Verdict(Decision.BAD_AUTHORITY, site, name)
     if normalize_host(facts.sni) != name or not all(names_destination(n, name, facts.port) for n in facts.names):
         return Verdict(Decision.MISDIRECTED, site, name)
     if not policy.allow_browsers and from_browser(facts.origin, facts.fetch_site):
@@ -118,6 +120,7 @@ def should_intercept(policy: Policy, host: str | None, port: int | None, sni: st
 
 REFUSALS = {
     Decision.CLEARTEXT: (403, "refused to send credentials over plain http to {host}: use https://"),
+    Decision.BAD_AUTHORITY: (400, "the Host, :authority or URL of this request is not a valid host[:port]"),
     Decision.MISDIRECTED: (421, "this connection goes to {host}; the request names another host"),
     Decision.READ_ONLY: (403, "site {site} is read-only: {method} {route} is not a read (see README, read-only)"),
     Decision.BROWSER: (

@@ -48,7 +48,11 @@ def verdict(table: SiteTable = TABLE, browser: bool = False, **changes) -> Decis
         ({"names": ["other.atlassian.net"]}, Decision.MISDIRECTED),
         ({"names": [ACME, "evil.test"]}, Decision.MISDIRECTED),
         ({"names": [f"{ACME}:8443"]}, Decision.MISDIRECTED),
-        ({"names": [f"{ACME}:nope"]}, Decision.MISDIRECTED),
+        ({"names": [f"{ACME}:nope"]}, Decision.BAD_AUTHORITY),
+        ({"names": [f"{ACME}:²"]}, Decision.BAD_AUTHORITY),
+        ({"names": [f"{ACME}:0"]}, Decision.BAD_AUTHORITY),
+        ({"names": [f"{ACME}:", ACME]}, Decision.BAD_AUTHORITY),
+        ({"names": ["[::1"]}, Decision.BAD_AUTHORITY),
         ({"host": "api.media.atlassian.com", "sni": "api.media.atlassian.com", "names": []}, Decision.PASS),
     ],
 )
