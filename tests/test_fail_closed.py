@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import socket
+import ssl
 
+import h2.config
+import h2.connection
+import h2.events
 import pytest
 
-from support.clients import open_tunnel, read_until_closed
+from support import h2_upstream
+from support.clients import open_tunnel, raw_connect, read_until_closed
 from support.proxy import basic
 
 LOGIN = "ci:Pr0xy-pa55word-9f3e"
@@ -68,3 +73,49 @@ def test_unparsable_host_authority_is_400_and_nothing_goes_upstream(proxy, site,
     assert reply.startswith(b"HTTP/1.1 400"), reply[:200]
     assert b"Traceback" not in reply
     assert len(site.record.requests) == seen
+
+
+def h2_get(proxy, path: str) -> tuple[int, bytes]:
+    """One HTTP/2 GET through a tunnel to acme.atlassian.net with `:path` exactly as given."""
+    head, sock = raw_connect(proxy.host, proxy.port, "acme.atlassian.net")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    context = ssl.create_default_context(cafile=str(proxy.ca_file))
+    context.set_alpn_protocols(["h2"])
+    with context.wrap_socket(sock, server_hostname="acme.atlassian.net") as tls:
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        conn.initiate_connection()
+        headers = [(":method", "GET"), (":scheme", "https"), (":authority", "acme.atlassian.net"), (":path", path)]
+        conn.send_headers(1, headers, end_stream=True)
+        tls.sendall(conn.data_to_send())
+        status, body = 0, b""
+        while True:
+            data = tls.recv(65536)
+            if not data:
+                break
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    status = int(dict(event.headers)[b":status"])
+                elif isinstance(event, h2.events.DataReceived):
+                    body += event.data
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                elif isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)):
+                    return status, body
+            tls.sendall(conn.data_to_send())
+        return status, body
+
+
+def test_http2_path_holding_an_absolute_url_for_another_host_gets_no_credentials(make_proxy, ca):
+    h2_site = h2_upstream.H2Server(ca.issue_cert("acme.atlassian.net"))
+    try:
+        proxy = make_proxy(
+            ATLASSIAN_PROXY_HOSTS="acme.atlassian.net",
+            ATLASSIAN_PROXY_CONNECT_TO=f"acme.atlassian.net=127.0.0.1:{h2_site.port}",
+        )
+        assert h2_get(proxy, "/h2")[0] == 200
+        seen = len(h2_site.record.requests)
+        status, body = h2_get(proxy, "https://globex.atlassian.net/h2")
+        assert status == 421, body
+        assert len(h2_site.record.requests) == seen
+        assert h2_get(proxy, "https://acme.atlassian.net/h2")[0] == 200
+    finally:
+        h2_site.close()

@@ -96,3 +96,18 @@ def malformed_authority(authority: str) -> bool:
         return True
     host, port = split_authority(authority)
     return not host or port in (-1, 0)
+
+
+def path_authority(path: str) -> str | None:
+    """The authority a request target names itself, or None for origin-form (`/...`) and `*`.
+
+    HTTP/2 lets a client put an absolute URL into `:path`; an HTTP/1 upstream leg then sends it
+    as the request line, so it names a destination just as `Host` does. A target that is
+    neither origin-form nor an absolute URL yields "", which `malformed_authority` refuses.
+    """
+    if path.startswith("/") or path == "*":
+        return None
+    scheme, sep, rest = path.partition("://")
+    if not sep or not scheme:
+        return ""
+    return rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rpartition("@")[2]

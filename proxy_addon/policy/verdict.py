@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from proxy_addon.policy.hosts import malformed_authority, normalize_host, split_authority
+from proxy_addon.policy.hosts import malformed_authority, normalize_host, path_authority, split_authority
 from proxy_addon.policy.readonly import read_only_allows
 from proxy_addon.policy.record import Decision
 from proxy_addon.policy.scoped import Gateway, gateway_path
@@ -80,9 +80,10 @@ def decide(facts: RequestFacts, policy: Policy, health: TokenHealth, now: float)
     site = policy.gateway.site_for(facts.path) if on_gateway else policy.sites.lookup(name, facts.port)
     if site is None or name is None:
         return Verdict(Decision.PASS)
-    if any(malformed_authority(n) for n in facts.names):
+    named = facts.names if (in_path := path_authority(facts.path)) is None else (*facts.names, in_path)
+    if any(malformed_authority(n) for n in named):
         return Verdict(Decision.BAD_AUTHORITY, site, name)
-    if normalize_host(facts.sni) != name or not all(names_destination(n, name, facts.port) for n in facts.names):
+    if normalize_host(facts.sni) != name or not all(names_destination(n, name, facts.port) for n in named):
         return Verdict(Decision.MISDIRECTED, site, name)
     if not policy.allow_browsers and from_browser(facts.origin, facts.fetch_site):
         return Verdict(Decision.BROWSER, site, name)

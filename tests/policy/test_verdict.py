@@ -53,6 +53,11 @@ def verdict(table: SiteTable = TABLE, browser: bool = False, **changes) -> Decis
         ({"names": [f"{ACME}:0"]}, Decision.BAD_AUTHORITY),
         ({"names": [f"{ACME}:", ACME]}, Decision.BAD_AUTHORITY),
         ({"names": ["[::1"]}, Decision.BAD_AUTHORITY),
+        ({"path": "https://globex.atlassian.net/x"}, Decision.MISDIRECTED),
+        ({"path": f"https://{ACME}/x"}, Decision.INJECT),
+        ({"path": f"https://u@{ACME}:8443/x"}, Decision.MISDIRECTED),
+        ({"path": "rest/api"}, Decision.BAD_AUTHORITY),
+        ({"path": "*"}, Decision.INJECT),
         ({"host": "api.media.atlassian.com", "sni": "api.media.atlassian.com", "names": []}, Decision.PASS),
     ],
 )
