@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import ssl
+import subprocess
+from pathlib import Path
 
 import h2.config
 import h2.connection
@@ -12,7 +14,7 @@ import pytest
 
 from support import h2_upstream
 from support.clients import open_tunnel, raw_connect, read_until_closed
-from support.proxy import basic
+from support.proxy import basic, mitmdump, proxy_env
 
 LOGIN = "ci:Pr0xy-pa55word-9f3e"
 VALID = basic(*LOGIN.split(":")).encode()
@@ -119,3 +121,35 @@ def test_http2_path_holding_an_absolute_url_for_another_host_gets_no_credentials
         assert h2_get(proxy, "https://acme.atlassian.net/h2")[0] == 200
     finally:
         h2_site.close()
+
+
+@pytest.mark.parametrize(
+    ("options", "env", "expected"),
+    [
+        (
+            ("--listen-host", "127.0.0.1", "--mode", "regular@0.0.0.0:0"),
+            {},
+            "mode regular: refusing to listen on 0.0.0.0",
+        ),
+        (
+            ("--listen-host", "127.0.0.1", "--mode", "reverse:https://acme.atlassian.net@0.0.0.0:0"),
+            {},
+            "mode reverse: refusing to listen on 0.0.0.0",
+        ),
+        (("--listen-host", "127.0.0.1", "--mode", "socks5"), {"ATLASSIAN_PROXY_PROXY_AUTH": LOGIN}, "mode socks5"),
+        (("--listen-host", "127.0.0.1", "--set", "ssl_insecure=true"), {}, "ssl_insecure would send the API token"),
+    ],
+    ids=["regular-spec-every-interface", "reverse-spec-every-interface", "socks5-with-login", "ssl-insecure"],
+)
+def test_mitmdump_modes_and_options_that_skip_a_check_are_refused(site, ca_file, tmp_path, options, env, expected):
+    addon = Path(__file__).parent.parent / "proxy_addon" / "addon.py"
+    result = subprocess.run(
+        [mitmdump(), "-s", str(addon), "--listen-port", "0", *options],
+        env=proxy_env(site, ca_file, tmp_path, **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0, result.stdout
+    assert expected in result.stdout + result.stderr
