@@ -14,7 +14,7 @@ import pytest
 
 from support import h2_upstream
 from support.clients import open_tunnel, raw_connect, read_until_closed
-from support.proxy import basic, mitmdump, proxy_env
+from support.proxy import basic, mitmdump, proxy_env, wait_for
 
 LOGIN = "ci:Pr0xy-pa55word-9f3e"
 VALID = basic(*LOGIN.split(":")).encode()
@@ -153,3 +153,15 @@ def test_mitmdump_modes_and_options_that_skip_a_check_are_refused(site, ca_file,
     )
     assert result.returncode != 0, result.stdout
     assert expected in result.stdout + result.stderr
+
+
+def test_control_characters_a_client_chose_are_escaped_in_the_log(make_proxy, plain_site):
+    proxy = make_proxy()
+    head = (
+        f"GET http://127.0.0.1:{plain_site.port}/a\x1b]0;pwned\x07\x1b[2Jb HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{plain_site.port}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    assert raw_head(proxy.host, proxy.port, head).startswith(b"HTTP/1.1")
+    wait_for(lambda: "/a\\x1b]0;pwned\\x07\\x1b[2Jb" in proxy.output, what="the escaped log line")
+    assert "\x1b" not in proxy.output
+    assert "\x07" not in proxy.output

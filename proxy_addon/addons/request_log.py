@@ -19,6 +19,7 @@ from mitmproxy.utils.human import format_address
 
 from proxy_addon.policy.failures import failure_kind
 from proxy_addon.policy.record import FlowRecord
+from proxy_addon.policy.text import escape_controls
 
 logger = logging.getLogger("atlassian_auth_proxy.requests")
 
@@ -94,11 +95,24 @@ class JsonLines(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
+def escaped(log_record: logging.LogRecord) -> bool:
+    """A handler filter: the final message with its control characters escaped (see policy.text)."""
+    log_record.msg = escape_controls(log_record.getMessage())
+    log_record.args = None
+    return True
+
+
 class RequestLog:
     """Logs each request when it ends, and each CONNECT that failed or was refused (it has no other end)."""
 
     def __init__(self) -> None:
         self.json = False
+
+    def running(self) -> None:
+        """Every handler on the root logger (mitmproxy's, ours) escapes control characters a client chose."""
+        for handler in logging.getLogger().handlers:
+            if escaped not in handler.filters:
+                handler.addFilter(escaped)
 
     def http_connect_error(self, flow: http.HTTPFlow) -> None:
         self._log(flow)
