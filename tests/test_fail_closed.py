@@ -165,3 +165,21 @@ def test_control_characters_a_client_chose_are_escaped_in_the_log(make_proxy, pl
     wait_for(lambda: "/a\\x1b]0;pwned\\x07\\x1b[2Jb" in proxy.output, what="the escaped log line")
     assert "\x1b" not in proxy.output
     assert "\x07" not in proxy.output
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b"X-Note: a\rAuthorization: x", b"X-Note: a\x00b", b"X-Note: a\r\n Authorization: x"],
+    ids=["bare-cr", "nul", "obs-fold"],
+)
+def test_ambiguous_header_bytes_are_400_and_nothing_goes_upstream(proxy, site, header):
+    seen = len(site.record.requests)
+    head = (
+        b"GET /rest/api/3/myself HTTP/1.1\r\nHost: acme.atlassian.net\r\n" + header + b"\r\nConnection: close\r\n\r\n"
+    )
+    reply = tunnel_request(proxy, head)
+    assert reply.startswith(b"HTTP/1.1 400"), reply[:200]
+    assert len(site.record.requests) == seen
+    assert tunnel_request(
+        proxy, b"GET /ok HTTP/1.1\r\nHost: acme.atlassian.net\r\nConnection: close\r\n\r\n"
+    ).startswith(b"HTTP/1.1 200")

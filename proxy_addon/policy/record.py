@@ -31,6 +31,7 @@ class Decision(StrEnum):
     UNDECIDED = "refused-undecided"
     """A check raised or did not complete; see addons/fail_closed.py."""
     BAD_AUTHORITY = "refused-bad-authority"
+    AMBIGUOUS_HEAD = "refused-ambiguous-head"
 
 
 class Fact[T]:

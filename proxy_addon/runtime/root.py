@@ -17,6 +17,7 @@ from proxy_addon.addons.client_limits import ClientLimits
 from proxy_addon.addons.connect_errors import ConnectErrors
 from proxy_addon.addons.connect_to import ConnectTo
 from proxy_addon.addons.fail_closed import FailClosed, Guarded
+from proxy_addon.addons.head_check import HeadCheck
 from proxy_addon.addons.injector import CredentialInjector
 from proxy_addon.addons.metrics import Metrics
 from proxy_addon.addons.proxy_auth import ProxyAuthentication, auth_required
@@ -73,6 +74,7 @@ class AtlassianAuthProxy:
             Guarded(self.safe_options),
             Guarded(self.proxy_auth, auth_required),
             Guarded(self.client_limits),
+            Guarded(HeadCheck()),
             Guarded(self.faults),
             Guarded(self.connect_to),
             Guarded(self.injector),
