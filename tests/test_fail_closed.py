@@ -14,7 +14,7 @@ import pytest
 
 from support import h2_upstream
 from support.clients import open_tunnel, raw_connect, read_until_closed
-from support.proxy import basic, mitmdump, proxy_env, wait_for
+from support.proxy import TOKEN_192, basic, mitmdump, proxy_env, run_cli, wait_for
 
 LOGIN = "ci:Pr0xy-pa55word-9f3e"
 VALID = basic(*LOGIN.split(":")).encode()
@@ -183,3 +183,14 @@ def test_ambiguous_header_bytes_are_400_and_nothing_goes_upstream(proxy, site, h
     assert tunnel_request(
         proxy, b"GET /ok HTTP/1.1\r\nHost: acme.atlassian.net\r\nConnection: close\r\n\r\n"
     ).startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.parametrize("name", ["evilatlassian.net", "acme.atlassian.net.example.test", "a.b.atlassian.net"])
+def test_login_sends_the_token_only_to_a_real_site_name(site, ca_file, tmp_path, name):
+    seen = len(site.record.requests)
+    env = proxy_env(site, ca_file, tmp_path, HOME=str(tmp_path), ATLASSIAN_PROXY_API_TOKEN=None)
+    result = run_cli("login", "--email", "me@acme.example", "--site", name, env=env, stdin=TOKEN_192 + "\n")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"--site: {name} is not an Atlassian Cloud site" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(site.record.requests) == seen
