@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import subprocess
@@ -194,3 +195,14 @@ def test_login_sends_the_token_only_to_a_real_site_name(site, ca_file, tmp_path,
     assert f"--site: {name} is not an Atlassian Cloud site" in result.stderr
     assert "Traceback" not in result.stderr
     assert len(site.record.requests) == seen
+
+
+def test_a_token_file_replaced_by_a_fifo_keeps_the_token_and_sigterm_still_stops(make_proxy, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN_192)
+    proxy = make_proxy(ATLASSIAN_PROXY_API_TOKEN=None, ATLASSIAN_PROXY_API_TOKEN_FILE=str(token_file))
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    os.replace(fifo, token_file)
+    wait_for(lambda: "not a regular file" in proxy.output, what="the watcher's reason")
+    proxy.stop(timeout=20)  # raises TimeoutExpired if the watcher still blocks shutdown
