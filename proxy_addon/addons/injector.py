@@ -62,7 +62,8 @@ def facts_of(flow: http.HTTPFlow) -> RequestFacts:
     if request.authority:
         names.append(request.authority)
     reverse = isinstance(flow.client_conn.proxy_mode, ReverseMode)
-    plain_hop = not reverse and not flow.client_conn.tls and request.scheme == "https"
+    client = flow.client_conn
+    plain_hop = not reverse and not client.tls and client.sni is None and request.scheme == "https"
     peer = flow.client_conn.peername
     return RequestFacts(
         scheme=request.scheme,

@@ -20,6 +20,7 @@ from mitmproxy.utils.human import format_address
 
 from proxy_addon.policy.failures import failure_kind
 from proxy_addon.policy.record import FlowRecord
+from proxy_addon.policy.text import escape_controls
 
 logger = logging.getLogger("atlassian_auth_proxy.requests")
 
@@ -95,6 +96,13 @@ class JsonLines(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
+def escaped(log_record: logging.LogRecord) -> bool:
+    """A handler filter: the final message with its control characters escaped (see policy.text)."""
+    log_record.msg = escape_controls(log_record.getMessage())
+    log_record.args = None
+    return True
+
+
 class RequestLog:
     """Logs each request when it ends, and each CONNECT that failed or was refused (it has no other end).
 
@@ -107,6 +115,11 @@ class RequestLog:
         self.json = False
 
     def running(self) -> None:
+        """Every handler on the root logger (mitmproxy's, ours) escapes control characters a client
+        chose; request lines reach those handlers directly (see the class docstring)."""
+        for handler in logging.getLogger().handlers:
+            if escaped not in handler.filters:
+                handler.addFilter(escaped)
         logger.handlers = [h for h in logging.getLogger().handlers if not isinstance(h, LegacyLogEvents)]
         logger.propagate = False
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from mitmproxy import ctx, exceptions
+from mitmproxy.proxy.mode_specs import ProxyMode
 
-from proxy_addon.policy.options import listen_problem, logging_problem
+from proxy_addon.policy.options import listen_problem, logging_problem, mode_problem, upstream_trust_problem
 
 STREAM_LARGE_BODIES = "1m"
 
@@ -18,10 +19,25 @@ class SafeOptions:
     def configure(self, updated: set[str]) -> None:
         if "stream_large_bodies" in updated and ctx.options.stream_large_bodies is None:
             ctx.options.stream_large_bodies = STREAM_LARGE_BODIES
-        if updated & {"flow_detail", "proxy_debug", "listen_host"}:  # flow_detail exists only with the dumper
-            flow_detail = ctx.options.flow_detail if "flow_detail" in ctx.options else 0
-            problem = logging_problem(flow_detail, ctx.options.proxy_debug) or listen_problem(
-                ctx.options.listen_host, self.proxy_auth
+        if updated & {"flow_detail", "proxy_debug", "listen_host", "mode", "ssl_insecure"}:
+            flow_detail = ctx.options.flow_detail if "flow_detail" in ctx.options else 0  # only with the dumper
+            problem = (
+                logging_problem(flow_detail, ctx.options.proxy_debug)
+                or listen_problem(ctx.options.listen_host, self.proxy_auth)
+                or mode_problem(self._modes(), self.proxy_auth)
+                or upstream_trust_problem(ctx.options.ssl_insecure)
             )
             if problem:
                 raise exceptions.OptionsError(problem)
+
+    @staticmethod
+    def _modes() -> list[tuple[str, str]]:
+        """Each mode's type and the host it really listens on (its own `@host`, else `listen_host`)."""
+        modes = []
+        for spec in ctx.options.mode:
+            try:
+                mode = ProxyMode.parse(spec)
+            except ValueError as e:
+                raise exceptions.OptionsError(f"mode {spec!r}: {e}") from None
+            modes.append((mode.type_name, mode.listen_host(ctx.options.listen_host)))
+        return modes

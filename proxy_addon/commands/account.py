@@ -25,7 +25,7 @@ from proxy_addon.credentials.sources import (
     sites_with_sources,
 )
 from proxy_addon.policy.expiry import days, days_left
-from proxy_addon.policy.sites import Scheme, Site
+from proxy_addon.policy.sites import Scheme, Site, pinnable_site
 from proxy_addon.policy.token_health import API_TOKENS_PAGE
 from proxy_addon.settings.model import Settings, load_settings, parse_site, user_config_path
 from proxy_addon.settings.names import CONFIG_ENV, SettingsError
@@ -115,7 +115,7 @@ def login(
         target = target_of(named, None) if verify else None
     else:
         user, scheme = email or require_email(settings), Scheme.BASIC
-        pin = _parse_site_flag(site) if site else None
+        pin = _parse_site_flag(site, settings) if site else None
         default = Site("default", settings.hosts, user)
         target = (
             (Target(pin, 443, identity_path(pin, False)) if pin else target_of(default, settings.site))
@@ -175,11 +175,18 @@ def _named_site(settings: Settings, name: str | None) -> Site | None:
     raise SettingsError(f"--site: no site named {name!r} in [[sites]] (have: {names})")
 
 
-def _parse_site_flag(text: str) -> str:
+def _parse_site_flag(text: str, settings: Settings) -> str:
+    """The site to send the token to and pin HOSTS to; only a real site name (see `pinnable_site`)."""
     try:
-        return parse_site(text)
+        name = parse_site(text)
     except ValueError as e:
         raise SettingsError(f"--site: {e}") from None
+    if not pinnable_site(name, settings.hosts):
+        raise SettingsError(
+            f"--site: {name} is not an Atlassian Cloud site (NAME.atlassian.net) nor a host ATLASSIAN_PROXY_HOSTS "
+            "names exactly; the token is not sent to it. Check the spelling, or add the host to HOSTS first"
+        )
+    return name
 
 
 def _config_in_effect() -> Path:

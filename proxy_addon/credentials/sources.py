@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -69,6 +70,28 @@ class NamedEnvToken:
         return checked_token(text, f"{self.variable}: the token")
 
 
+MAX_TOKEN_FILE = 64 * 1024
+"""A token file is a few hundred bytes; anything larger is not one."""
+
+
+def read_regular_file(path: Path, limit: int) -> bytes:
+    """At most `limit` bytes of a regular file; ValueError for a FIFO, device or directory, or a larger file.
+
+    Opened without blocking, so a FIFO put in place of the file cannot stall the reader (and
+    with it the watcher and shutdown) until someone writes to it.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        data = os.read(fd, limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise ValueError(f"larger than {limit // 1024} KiB, so not a token")
+    return data
+
+
 @dataclass(frozen=True, slots=True)
 class FileToken:
     path: Path
@@ -81,13 +104,16 @@ class FileToken:
     def read(self) -> SecretStr:
         """Read and check the file; SettingsError names the setting, never the content."""
         try:
-            text = self.path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            reason = e.strerror if isinstance(e, OSError) and e.strerror else "not UTF-8 text"
-            raise SettingsError(
-                f"{self.setting}: cannot read {self.path} ({reason}); fix the path or its permissions"
-            ) from None
-        return checked_token(text, f"{self.setting}: the token in {self.path}")
+            text = read_regular_file(self.path, MAX_TOKEN_FILE).decode("utf-8")
+        except UnicodeDecodeError:
+            reason = "not UTF-8 text"
+        except OSError as e:
+            reason = e.strerror or "unreadable"
+        except ValueError as e:  # after UnicodeDecodeError, which is one
+            reason = str(e)
+        else:
+            return checked_token(text, f"{self.setting}: the token in {self.path}")
+        raise SettingsError(f"{self.setting}: cannot read {self.path} ({reason}); fix the path or its permissions")
 
 
 @dataclass(frozen=True, slots=True)

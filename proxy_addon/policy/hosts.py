@@ -74,7 +74,8 @@ class HostPattern:
 def split_authority(authority: str) -> tuple[str, int | None]:
     """Split `host[:port]` (as in a Host header or `:authority`); port None when absent.
 
-    A malformed port yields port -1, which never equals a real port.
+    A malformed port yields port -1, which never equals a real port; `malformed_authority` says
+    so before any comparison.
     """
     if authority.startswith("["):
         host, _, rest = authority[1:].partition("]")
@@ -85,7 +86,8 @@ def split_authority(authority: str) -> tuple[str, int | None]:
             host, port_text = authority, None
     if port_text is None:
         return host, None
-    port = int(port_text) if port_text.isdigit() and len(port_text) <= 5 else -1
+    # isdigit alone admits Unicode digits such as "²", which int() then refuses.
+    port = int(port_text) if port_text.isascii() and port_text.isdigit() and len(port_text) <= 5 else -1
     return host, port if port < 65536 else -1
 
 
@@ -97,3 +99,26 @@ def is_loopback(address: str | None) -> bool:
         return False
     mapped = getattr(ip, "ipv4_mapped", None)
     return (mapped or ip).is_loopback
+
+
+def malformed_authority(authority: str) -> bool:
+    """A `host[:port]` no server could mean: no host, an unclosed `[`, or a port that is not 1-65535 in ASCII digits."""
+    if authority.startswith("[") and "]" not in authority:
+        return True
+    host, port = split_authority(authority)
+    return not host or port in (-1, 0)
+
+
+def path_authority(path: str) -> str | None:
+    """The authority a request target names itself, or None for origin-form (`/...`) and `*`.
+
+    HTTP/2 lets a client put an absolute URL into `:path`; an HTTP/1 upstream leg then sends it
+    as the request line, so it names a destination just as `Host` does. A target that is
+    neither origin-form nor an absolute URL yields "", which `malformed_authority` refuses.
+    """
+    if path.startswith("/") or path == "*":
+        return None
+    scheme, sep, rest = path.partition("://")
+    if not sep or not scheme:
+        return ""
+    return rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rpartition("@")[2]

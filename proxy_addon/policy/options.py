@@ -36,3 +36,36 @@ def listen_problem(listen_host: str, proxy_auth: bool) -> str | None:
         "as you on Atlassian; listen on 127.0.0.1 (ATLASSIAN_PROXY_LISTEN_HOST or --listen-host), "
         "or require a login with ATLASSIAN_PROXY_PROXY_AUTH"
     )
+
+
+CHECKED_MODES = frozenset({"regular", "reverse", "upstream"})
+"""mitmproxy modes whose clients pass through our checks: they CONNECT or send plain requests."""
+
+
+def mode_problem(modes: list[tuple[str, str]], proxy_auth: bool) -> str | None:
+    """Why serving these mitmproxy modes, given as (type, real listen host), would break a promise.
+
+    Each mode spec (`--mode regular@0.0.0.0:8080`) carries its own listen address, which
+    overrides `listen_host`, so every one is checked. With a proxy login, only modes whose
+    clients can send it are allowed: SOCKS5, transparent, WireGuard and local capture give
+    tunnels that never ask for it.
+    """
+    for name, host in modes:
+        if proxy_auth and name not in CHECKED_MODES:
+            return (
+                f"refusing mitmproxy mode {name}: its clients never send the proxy login "
+                f"(ATLASSIAN_PROXY_PROXY_AUTH); use {', '.join(sorted(CHECKED_MODES))}"
+            )
+        if problem := listen_problem(host, proxy_auth):
+            return f"mode {name}: {problem}"
+    return None
+
+
+def upstream_trust_problem(ssl_insecure: bool) -> str | None:
+    """`ssl_insecure` would send the token to a server whose certificate nobody checked."""
+    if ssl_insecure:
+        return (
+            "ssl_insecure would send the API token to servers with unverified certificates: turn it off and "
+            "trust a private CA with ATLASSIAN_PROXY_UPSTREAM_CA_BUNDLE instead"
+        )
+    return None

@@ -7,7 +7,6 @@ hook asks it whether a `Proxy-Authorization` header carries it.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 from dataclasses import dataclass, field
@@ -67,7 +66,7 @@ def basic_credentials(header: str | None) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, and non-ASCII text given to b64decode
         return None
     user, sep, password = decoded.partition(":")
     return (user, password) if sep else None

@@ -29,6 +29,10 @@ class Decision(StrEnum):
     HEAD_TOO_LARGE = "refused-head-too-large"
     UNTRUSTED_UPSTREAM = "refused-untrusted-upstream"
     BACKED_OFF = "backed-off"
+    UNDECIDED = "refused-undecided"
+    """A check raised or did not complete; see addons/fail_closed.py."""
+    BAD_AUTHORITY = "refused-bad-authority"
+    AMBIGUOUS_HEAD = "refused-ambiguous-head"
 
 
 class Fact[T]:

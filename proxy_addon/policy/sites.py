@@ -7,6 +7,7 @@ Two sites claiming the same pattern is an error at load, never a silent choice.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -83,3 +84,17 @@ class SiteTable:
     def claims(self, name: str | None) -> bool:
         """Does any site claim this normalized name on any port? (Plain http to it is refused.)"""
         return name is not None and any(p.matches(name) for site in self.sites for p in site.patterns)
+
+
+CLOUD_SITE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.atlassian\.net")
+
+
+def pinnable_site(name: str, configured: tuple[HostPattern, ...]) -> bool:
+    """May `login --site` send a token to `name` (normalized) and pin HOSTS to it?
+
+    Only an Atlassian Cloud site name (one label under atlassian.net, as Atlassian issues them)
+    or a host the configuration already names exactly: a typo or look-alike never gets the token.
+    """
+    return CLOUD_SITE.fullmatch(name) is not None or any(
+        not pattern.wildcard and pattern.matches(name) for pattern in configured
+    )

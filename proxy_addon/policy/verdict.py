@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from proxy_addon.policy.hosts import normalize_host, split_authority
+from proxy_addon.policy.hosts import malformed_authority, normalize_host, path_authority, split_authority
 from proxy_addon.policy.readonly import read_only_allows
 from proxy_addon.policy.record import Decision
 from proxy_addon.policy.scoped import Gateway, gateway_path
@@ -88,8 +88,11 @@ def decide(facts: RequestFacts, policy: Policy, health: TokenHealth, now: float)
         return Verdict(Decision.PASS)
     if facts.plain_hop and not facts.client_loopback:
         return Verdict(Decision.CLEARTEXT_HOP, site, name)
+    named = facts.names if (in_path := path_authority(facts.path)) is None else (*facts.names, in_path)
+    if any(malformed_authority(n) for n in named):
+        return Verdict(Decision.BAD_AUTHORITY, site, name)
     if not same_name(facts.sni, facts.host, name) or not all(
-        names_destination(n, facts.host, name, facts.port) for n in facts.names
+        names_destination(n, facts.host, name, facts.port) for n in named
     ):
         return Verdict(Decision.MISDIRECTED, site, name)
     if not policy.allow_browsers and from_browser(facts.origin, facts.fetch_site):
@@ -133,6 +136,7 @@ def should_intercept(policy: Policy, host: str | None, port: int | None, sni: st
 
 REFUSALS = {
     Decision.CLEARTEXT: (403, "refused to send credentials over plain http to {host}: use https://"),
+    Decision.BAD_AUTHORITY: (400, "the Host, :authority or URL of this request is not a valid host[:port]"),
     Decision.MISDIRECTED: (421, "this connection goes to {host}; {differs}"),
     Decision.CLEARTEXT_HOP: (
         403,

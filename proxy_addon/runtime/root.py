@@ -17,9 +17,11 @@ from proxy_addon.addons.admin_endpoint import AdminEndpoint
 from proxy_addon.addons.client_limits import ClientLimits
 from proxy_addon.addons.connect_errors import ConnectErrors
 from proxy_addon.addons.connect_to import ConnectTo
+from proxy_addon.addons.fail_closed import FailClosed, Guarded
+from proxy_addon.addons.head_check import HeadCheck
 from proxy_addon.addons.injector import CredentialInjector
 from proxy_addon.addons.metrics import Metrics
-from proxy_addon.addons.proxy_auth import ProxyAuthentication
+from proxy_addon.addons.proxy_auth import ProxyAuthentication, auth_required
 from proxy_addon.addons.request_log import RequestLog
 from proxy_addon.addons.safe_options import SafeOptions
 from proxy_addon.addons.streaming import Streaming
@@ -70,20 +72,24 @@ class AtlassianAuthProxy:
         self.safe_options = SafeOptions()
         self.faults = UpstreamFaults()
         self.client_limits = ClientLimits()
+        self.fail_closed = FailClosed(auth_required)
+        # Each child is Guarded: a security hook that raises refuses its request (fail_closed.py).
         self.addons: list[Any] = [
-            self.safe_options,
-            self.proxy_auth,
-            self.client_limits,
-            self.faults,
-            self.connect_to,
-            self.injector,
-            Streaming(),  # after the injector: it decides on the head, then the body may stream
-            self.watcher,
-            self.expiry,
-            ConnectErrors(),
-            self.metrics,  # after everything that decides: it counts what the record says
-            self.request_log,
-            self.admin,
+            Guarded(self.safe_options),
+            Guarded(self.proxy_auth, auth_required),
+            Guarded(self.client_limits),
+            Guarded(HeadCheck()),
+            Guarded(self.faults),
+            Guarded(self.connect_to),
+            Guarded(self.injector),
+            Guarded(Streaming()),  # after the injector: it decides on the head, then the body may stream
+            Guarded(self.fail_closed),  # after every check: refuses what none let through
+            Guarded(self.watcher),
+            Guarded(self.expiry),
+            Guarded(ConnectErrors()),
+            Guarded(self.metrics),  # after everything that decides: it counts what the record says
+            Guarded(self.request_log),
+            Guarded(self.admin),
         ]
 
     def load(self, loader: Any) -> None:
@@ -105,6 +111,7 @@ class AtlassianAuthProxy:
         except SettingsError as e:
             raise exceptions.OptionsError(str(e)) from None
         self.proxy_auth.login = settings.proxy_login
+        self.fail_closed.login_required = settings.proxy_login is not None
         self.safe_options.proxy_auth = settings.proxy_login is not None
         self._prepare_injector(settings, table, resolved)
         self.faults.timeout = settings.upstream_timeout

@@ -1,0 +1,108 @@
+"""Fail closed: a security hook of ours that raises refuses its request instead of vanishing.
+
+mitmproxy calls one hook on the root addon and all its children inside one error handler: when
+one child raises, the hook is skipped for every later child, the error is logged, and the
+request simply goes on. So a check that raises would not refuse; it would vanish. Two parts
+close that gap:
+
+- `Guarded` wraps each child: when one of its security hooks raises, the flow is answered with
+  a short refusal, the client's and the injected credentials are dropped from it, and the later
+  children still run (they see the refusal, as after any other one).
+- `FailClosed` runs after every check and refuses what no check completed: a request without a
+  verdict, or, with a proxy login, a CONNECT or request without an authenticated user. The
+  refusal is the default; only a completed check lifts it.
+
+The exception text never reaches the client or the log (it may quote a header); the log names
+the hook, the exception type and where it was raised.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from mitmproxy import http
+
+from proxy_addon.addons.replies import proxy_reply
+from proxy_addon.policy.record import Decision, FlowRecord
+
+logger = logging.getLogger(__name__)
+
+SECURITY_HOOKS = frozenset({"http_connect", "requestheaders", "request", "responseheaders"})
+"""The hooks that decide whether and how a request goes on; `responseheaders` redacts."""
+DROPPED_HEADERS = ("authorization", "cookie", "proxy-authorization")
+UNDECIDED = "this request could not be checked, so it was not sent"
+
+
+def undecided_reply() -> http.Response:
+    return proxy_reply(502, UNDECIDED)
+
+
+def refuse(flow: http.HTTPFlow, reply: Callable[[], http.Response], hook: str) -> None:
+    """Answer the flow locally (or, once the upstream answered, drop it) and keep no credential in it."""
+    FlowRecord.of(flow.metadata).decision = Decision.UNDECIDED
+    for name in DROPPED_HEADERS:
+        flow.request.headers.pop(name, None)
+    if hook == "responseheaders":
+        # The upstream's body would overwrite a reply set now; closing the stream sends nothing on.
+        flow.kill()
+    else:
+        flow.response = reply()
+
+
+class Guarded:
+    """A child addon whose security hooks refuse the flow when they raise.
+
+    Every other attribute is the child's own, looked up when mitmproxy asks, so the child
+    keeps its name, options and other hooks.
+    """
+
+    def __init__(self, addon: Any, reply: Callable[[], http.Response] = undecided_reply) -> None:
+        self.addon = addon
+        self.reply = reply
+        self.name = getattr(addon, "name", None) or type(addon).__name__.lower()
+
+    def __getattr__(self, attribute: str) -> Any:
+        value = getattr(self.addon, attribute)
+        if attribute in SECURITY_HOOKS:
+            return functools.partial(self._call, attribute, value)
+        return value
+
+    def _call(self, hook: str, method: Callable[[http.HTTPFlow], None], flow: http.HTTPFlow) -> None:
+        try:
+            method(flow)
+        except Exception as e:  # any failure of a check refuses; none may let the request pass
+            frame = traceback.extract_tb(e.__traceback__)[-1]
+            logger.error(
+                "%s.%s failed (%s at %s:%s); the request was refused",
+                self.name,
+                hook,
+                type(e).__name__,
+                frame.filename.rpartition("/")[2],
+                frame.lineno,
+            )
+            refuse(flow, self.reply, hook)
+
+
+class FailClosed:
+    """Runs after every check: refuses a CONNECT or request that no check let through."""
+
+    def __init__(self, login_reply: Callable[[], http.Response]) -> None:
+        self.login_required = False
+        self.login_reply = login_reply
+
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        if flow.response is None and self.login_required and FlowRecord.of(flow.metadata).user is None:
+            refuse(flow, self.login_reply, "http_connect")
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None:
+            return
+        record = FlowRecord.of(flow.metadata)
+        if self.login_required and record.user is None:
+            refuse(flow, self.login_reply, "requestheaders")
+        elif record.decision is Decision.NONE:
+            refuse(flow, undecided_reply, "requestheaders")
