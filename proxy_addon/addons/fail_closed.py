@@ -56,24 +56,27 @@ def refuse(flow: http.HTTPFlow, reply: Callable[[], http.Response], hook: str) -
 class Guarded:
     """A child addon whose security hooks refuse the flow when they raise.
 
-    Every other attribute is the child's own, looked up when mitmproxy asks, so the child
-    keeps its name, options and other hooks.
+    The child's methods (its hooks among them) are copied onto the wrapper once, at
+    construction (the security hooks wrapped), so mitmproxy's per-request lookup of every
+    hook on every addon finds them, or misses, as fast as on the child itself; a
+    `__getattr__` would run on every miss.
     """
 
     def __init__(self, addon: Any, reply: Callable[[], http.Response] = undecided_reply) -> None:
         self.addon = addon
         self.reply = reply
         self.name = getattr(addon, "name", None) or type(addon).__name__.lower()
+        for attribute in dir(type(addon)):
+            method = getattr(addon, attribute)
+            if not attribute.startswith("_") and callable(method):
+                wrapped = functools.partial(self._call, attribute) if attribute in SECURITY_HOOKS else method
+                setattr(self, attribute, wrapped)
+        if hasattr(addon, "addons"):
+            self.addons = addon.addons
 
-    def __getattr__(self, attribute: str) -> Any:
-        value = getattr(self.addon, attribute)
-        if attribute in SECURITY_HOOKS:
-            return functools.partial(self._call, attribute, value)
-        return value
-
-    def _call(self, hook: str, method: Callable[[http.HTTPFlow], None], flow: http.HTTPFlow) -> None:
+    def _call(self, hook: str, flow: http.HTTPFlow) -> None:
         try:
-            method(flow)
+            getattr(self.addon, hook)(flow)
         except Exception as e:  # any failure of a check refuses; none may let the request pass
             frame = traceback.extract_tb(e.__traceback__)[-1]
             logger.error(
