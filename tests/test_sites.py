@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from support.clients import curl
-from support.proxy import TOKEN_24, TOKEN_192, basic, run_cli
+from support.proxy import TOKEN_24, TOKEN_192, basic, run_cli, start_scoped
 
 ACME_USER, GLOBEX_USER = "me@acme.example", "me@globex.example"
 BITBUCKET_TOKEN = "ATBBbitbucketToken_0123456789-abcdefghij"
@@ -171,24 +171,10 @@ def test_config_errors_name_the_problem(tmp_path, site, ca_file, confdir):
         assert result.stderr.count("\n") == 1
 
 
-SCOPED = """
-[[sites]]
-name = "acme"
-hosts = ["acme.atlassian.net"]
-email = "me@acme.example"
-token_env = "ACME_TOKEN"
-scoped = true
-"""
-
-
 def test_scoped_token_goes_through_the_gateway_under_the_sites_own_prefix(make_proxy, site, tmp_path):
     from support.upstream import CLOUD_ID
 
-    config = tmp_path / "scoped.toml"
-    config.write_text(SCOPED)
-    proxy = make_proxy(
-        "--config", str(config), ATLASSIAN_PROXY_EMAIL=None, ATLASSIAN_PROXY_API_TOKEN=None, ACME_TOKEN=TOKEN_192
-    )
+    proxy = start_scoped(make_proxy, tmp_path)
     credentials = basic(ACME_USER, TOKEN_192)
 
     assert curl(proxy.url, "https://acme.atlassian.net/rest/api/3/myself", proxy.ca_file).returncode == 0

@@ -11,7 +11,7 @@ import pytest
 from support.adminclient import admin_port, get, healthz, samples, value
 from support.clients import curl, status_and_body
 from support.keyring_service import secret_service
-from support.proxy import EMAIL, TOKEN_24, TOKEN_192, basic, proxy_env, run_cli, wait_for
+from support.proxy import EMAIL, TOKEN_24, TOKEN_192, basic, proxy_env, run_cli, start_scoped, wait_for
 from support.upstream import CLOUD_ID, RENAMED_FROM
 
 SITE = "https://acme.atlassian.net"
@@ -225,22 +225,8 @@ def test_login_records_the_expiry_next_to_the_email_and_check_reads_it(site, ca_
             assert TOKEN_192 not in output
 
 
-SCOPED = """
-[[sites]]
-name = "acme"
-hosts = ["acme.atlassian.net"]
-email = "me@acme.example"
-token_env = "ACME_TOKEN"
-scoped = true
-"""
-
-
 def test_scoped_site_confirms_at_the_gateway_identity_page(make_proxy, site, tmp_path):
-    config = tmp_path / "scoped.toml"
-    config.write_text(SCOPED)
-    proxy = make_proxy(
-        "--config", str(config), ATLASSIAN_PROXY_EMAIL=None, ATLASSIAN_PROXY_API_TOKEN=None, ACME_TOKEN=TOKEN_192
-    )
+    proxy = start_scoped(make_proxy, tmp_path)
     gateway_myself = f"/ex/jira/{CLOUD_ID}/rest/api/3/myself"
     assert status_and_body(proxy, SITE + "/rest/scope-missing/search")[0] == "401"
     assert status_and_body(proxy, SITE + "/rest/needs-admin/project")[0] == "401"

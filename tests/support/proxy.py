@@ -157,3 +157,22 @@ def mitmdump() -> str:
     exe = shutil.which("mitmdump", path=str(Path(sys.executable).parent))
     assert exe, "mitmdump is not installed in this environment"
     return exe
+
+
+SCOPED_SITE = """
+[[sites]]
+name = "acme"
+hosts = ["acme.atlassian.net"]
+email = "me@acme.example"
+token_env = "ACME_TOKEN"
+scoped = true
+"""
+
+
+def start_scoped(make_proxy, tmp_path: Path) -> Proxy:
+    """The proxy with one scoped site, acme, whose token (TOKEN_192) only works through the gateway."""
+    config = tmp_path / "scoped.toml"
+    config.write_text(SCOPED_SITE)
+    return make_proxy(
+        "--config", str(config), ATLASSIAN_PROXY_EMAIL=None, ATLASSIAN_PROXY_API_TOKEN=None, ACME_TOKEN=TOKEN_192
+    )
