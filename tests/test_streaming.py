@@ -15,22 +15,14 @@ SIZE = 256 * 1024 * 1024
 PEAK_RSS_LIMIT = 150 * 1024 * 1024
 
 
-def peak_rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmHWM in /proc status")
-
-
-def test_256_mb_down_and_up_byte_exact_with_flat_memory(make_proxy, site, tmp_path):
-    proxy = make_proxy()
-
+def download_exactly(proxy, query: str) -> requests.structures.CaseInsensitiveDict:
+    """Stream the stand-in's download through the proxy; check every byte; return the response headers."""
     digest = hashlib.sha256()
     received = 0
     with requests.Session() as session:
         session.trust_env = False
         with session.get(
-            f"https://acme.atlassian.net/download?bytes={SIZE}",
+            f"https://acme.atlassian.net/download?{query}",
             proxies={"https": proxy.url},
             verify=str(proxy.ca_file),
             stream=True,
@@ -42,6 +34,20 @@ def test_256_mb_down_and_up_byte_exact_with_flat_memory(make_proxy, site, tmp_pa
                 received += len(chunk)
     assert received == SIZE
     assert digest.hexdigest() == upstream.expected_download_digest(SIZE)
+    return response.headers
+
+
+def peak_rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM in /proc status")
+
+
+def test_256_mb_down_and_up_byte_exact_with_flat_memory(make_proxy, site, tmp_path):
+    proxy = make_proxy()
+
+    assert "content-length" in download_exactly(proxy, f"bytes={SIZE}")
 
     payload = tmp_path / "upload.bin"
     with payload.open("wb") as f:
@@ -63,24 +69,7 @@ def test_256_mb_chunked_download_of_unknown_length_streams_with_flat_memory(make
     """No Content-Length: the streaming addon streams it from the first byte (mitmproxy alone would
     switch to streaming after buffering `stream_large_bodies`); either way memory stays flat."""
     proxy = make_proxy()
-    digest = hashlib.sha256()
-    received = 0
-    with requests.Session() as session:
-        session.trust_env = False
-        with session.get(
-            f"https://acme.atlassian.net/download?bytes={SIZE}&chunked=1",
-            proxies={"https": proxy.url},
-            verify=str(proxy.ca_file),
-            stream=True,
-            timeout=120,
-        ) as response:
-            assert response.status_code == 200
-            assert "content-length" not in response.headers
-            for chunk in response.iter_content(1 << 20):
-                digest.update(chunk)
-                received += len(chunk)
-    assert received == SIZE
-    assert digest.hexdigest() == upstream.expected_download_digest(SIZE)
+    assert "content-length" not in download_exactly(proxy, f"bytes={SIZE}&chunked=1")
     peak = peak_rss(proxy.process.pid)
     print(f"proxy peak RSS after a 256 MB chunked download: {peak / 2**20:.0f} MiB")
     assert peak < PEAK_RSS_LIMIT, f"proxy peak RSS {peak / 2**20:.0f} MiB: the chunked body was buffered"
