@@ -153,23 +153,24 @@ class CredentialInjector:
         if record.site is None or record.host is None:
             return
         self._note_rename(record.site, record.host, response)
-        sent_to = GATEWAY if flow.request.host == GATEWAY else record.host
-        page = self._identity_page(record.site, sent_to, flow.request.port)
-        from_page = (
-            page is not None
-            and flow.request.method == "GET"
-            and (sent_to, _route(flow.request.path)) == (page.host, page.path)
-        )
-        kind = classify(response.status_code, response.headers, from_page)
+        kind = classify(response.status_code, response.headers, False)
         if kind is Kind.SCOPE_MISS:
             self._note_scope_miss(record.site, flow)
             self._judge(record, None)
-        elif kind is Kind.AMBIGUOUS and page is None:
-            self._judge(record, f"HTTP 401, and site {record.site} has no identity page of its own to confirm it")
-        elif kind is Kind.AMBIGUOUS and page is not None:
-            self._confirm(record, page, f"{flow.request.method} {_route(flow.request.path)}")
-        else:
+            return
+        if kind is not Kind.AMBIGUOUS:
             self._judge(record, rejection_reason(response.status_code, response.headers) if kind else None)
+            return
+        # Only an ambiguous 401 needs the identity page; every other answer is judged above.
+        sent_to = GATEWAY if flow.request.host == GATEWAY else record.host
+        page = self._identity_page(record.site, sent_to, flow.request.port)
+        route = _route(flow.request.path)
+        if page is None:
+            self._judge(record, f"HTTP 401, and site {record.site} has no identity page of its own to confirm it")
+        elif flow.request.method == "GET" and (sent_to, route) == (page.host, page.path):
+            self._judge(record, "HTTP 401")  # the identity page itself answers every valid token
+        else:
+            self._confirm(record, page, f"{flow.request.method} {route}")
 
     def error(self, flow: http.HTTPFlow) -> None:
         record = FlowRecord.of(flow.metadata)
