@@ -33,6 +33,7 @@ from proxy_addon.credentials.sources import Resolved, resolve_sites
 from proxy_addon.policy.scoped import Gateway
 from proxy_addon.policy.sites import SiteTable
 from proxy_addon.policy.verdict import Policy
+from proxy_addon.runtime.chain import chain
 from proxy_addon.runtime.trust import write_client_bundle, write_client_truststore, write_upstream_bundle
 from proxy_addon.settings.model import Settings, load_settings
 from proxy_addon.settings.names import SettingsError
@@ -74,7 +75,7 @@ class AtlassianAuthProxy:
         self.client_limits = ClientLimits()
         self.fail_closed = FailClosed(auth_required)
         # Each child is Guarded: a security hook that raises refuses its request (fail_closed.py).
-        self.addons: list[Any] = [
+        children: list[Any] = [
             Guarded(self.safe_options),
             Guarded(self.proxy_auth, auth_required),
             Guarded(self.client_limits),
@@ -91,6 +92,7 @@ class AtlassianAuthProxy:
             Guarded(self.request_log),
             Guarded(self.admin),
         ]
+        chain(self, children)
 
     def load(self, loader: Any) -> None:
         loader.add_option(
