@@ -7,6 +7,7 @@ bounds, so the tests show the clients side by side in one run, as users run them
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from mitmproxy import io
 from proxy_addon.policy.record import FlowRecord
 
 from support.adminclient import admin_port, get, samples, value
-from support.clients import curl, raw_connect, status_and_body, with_env_exports, with_requests
+from support.clients import CLIENT_ENV, curl, raw_connect, status_and_body, with_env_exports, with_requests
 from support.proxy import (
     TOKEN_24,
     TOKEN_192,
@@ -286,3 +287,29 @@ def test_saved_flows_hold_the_client_name_but_no_password(site, ca_file, tmp_pat
     assert "agent-a" in users
     for secret in (A_PASSWORD, B_PASSWORD, basic(*A.split(":", 1)).split()[1]):
         assert secret.encode() not in data
+
+
+def test_reverse_mode_needs_one_clients_login_and_keeps_its_bounds(site, ca_file, tmp_path, config):
+    proxy = start_proxy(client_env(site, ca_file, tmp_path, config), "--reverse", "https://globex.atlassian.net")
+    try:
+        url = f"{proxy.url}/rest/api/3/myself"
+
+        def status(*login: str) -> str:
+            headers = [f"Proxy-Authorization: {basic(*each.split(':', 1))}" for each in login]
+            args = [arg for header in headers for arg in ("-H", header)]
+            return subprocess.run(
+                ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", *args, url],
+                capture_output=True,
+                text=True,
+                env=CLIENT_ENV,
+                check=False,
+            ).stdout
+
+        assert status() == "407"
+        assert status(f"agent-b:{A_PASSWORD}") == "407"
+        assert status(A) == "403", "agent-a may use acme only"
+        assert status(B) == "200"
+        assert site.record.last().header("Authorization") == basic(GLOBEX_USER, TOKEN_24)
+        assert site.record.last().header("Proxy-Authorization") is None
+    finally:
+        proxy.stop()
