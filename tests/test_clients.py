@@ -313,3 +313,18 @@ def test_reverse_mode_needs_one_clients_login_and_keeps_its_bounds(site, ca_file
         assert site.record.last().header("Proxy-Authorization") is None
     finally:
         proxy.stop()
+
+
+def test_exec_client_runs_the_command_as_that_client(site, ca_file, tmp_path, config):
+    script = (
+        f"curl -sS -o /dev/null -w '%{{http_code}} ' {ACME}/exec-read; "
+        f"curl -sS -o /dev/null -w '%{{http_code}}' -X DELETE {ACME}/exec-write"
+    )
+    env = client_env(site, ca_file, tmp_path, config)
+    result = run_cli("exec", "--client", "agent-b", "--", "sh", "-c", script, env=env)
+    assert result.stdout == "200 403", result.stderr
+    assert "user=agent-b credentials=refused-client-read-only" in result.stderr
+    assert B_PASSWORD not in result.stderr
+    unknown = run_cli("exec", "--client", "nobody", "--", "true", env=env)
+    assert unknown.returncode == 2
+    assert "--client: no client is named 'nobody'" in unknown.stderr
