@@ -15,6 +15,7 @@ from mitmproxy import ctx, exceptions
 
 from proxy_addon.addons.admin_endpoint import AdminEndpoint
 from proxy_addon.addons.client_limits import ClientLimits
+from proxy_addon.addons.client_rate import ClientRate
 from proxy_addon.addons.connect_errors import ConnectErrors
 from proxy_addon.addons.connect_to import ConnectTo
 from proxy_addon.addons.fail_closed import FailClosed, Guarded
@@ -65,14 +66,15 @@ class AtlassianAuthProxy:
         self.connect_to = ConnectTo()
         self.watcher = CredentialWatcher(self.injector.use, lambda: self.injector.health.backing_off)
         self.resolved: list[Resolved] = []
-        self.metrics = Metrics()
+        self.proxy_auth = ProxyAuthentication()
+        self.metrics = Metrics(self.proxy_auth.user_of)
         self.expiry = TokenExpiry(self.metrics.registry)
         self.request_log = RequestLog()
         self.admin = AdminEndpoint(self.credential_problem, self.metrics.registry)
-        self.proxy_auth = ProxyAuthentication()
         self.safe_options = SafeOptions()
         self.faults = UpstreamFaults()
         self.client_limits = ClientLimits()
+        self.client_rate = ClientRate()
         self.fail_closed = FailClosed(auth_required)
         # Each child is Guarded: a security hook that raises refuses its request (fail_closed.py).
         children: list[Any] = [
@@ -80,6 +82,7 @@ class AtlassianAuthProxy:
             Guarded(self.proxy_auth, auth_required),
             Guarded(self.client_limits),
             Guarded(HeadCheck()),
+            Guarded(self.client_rate),  # after the login that names the client; before anything goes upstream
             Guarded(self.faults),
             Guarded(self.connect_to),
             Guarded(self.injector),
@@ -113,8 +116,11 @@ class AtlassianAuthProxy:
         except SettingsError as e:
             raise exceptions.OptionsError(str(e)) from None
         self.proxy_auth.login = settings.proxy_login
-        self.fail_closed.login_required = settings.proxy_login is not None
-        self.safe_options.proxy_auth = settings.proxy_login is not None
+        self.proxy_auth.clients = settings.client_table
+        self.client_rate.use(settings.client_table)
+        self.injector.clients = settings.client_table
+        self.fail_closed.login_required = settings.login_required
+        self.safe_options.proxy_auth = settings.login_required
         self._prepare_injector(settings, table, resolved)
         self.faults.timeout = settings.upstream_timeout
         self.client_limits.head_timeout = settings.client_timeout
@@ -146,6 +152,10 @@ class AtlassianAuthProxy:
             write_client_truststore(bundle.parent)
         if self.proxy_auth.login is not None:
             logger.info("clients must authenticate to the proxy as %s", self.proxy_auth.login.user)
+        if self.proxy_auth.clients:
+            logger.info(
+                "clients must authenticate to the proxy as one of: %s", ", ".join(self.proxy_auth.clients.clients)
+            )
 
     def credential_problem(self) -> str | None:
         """What /healthz reports: why credentials cannot be served right now, or None."""

@@ -18,6 +18,7 @@ from mitmproxy.test import taddons, tflow, tutils
 from pydantic import SecretStr
 
 from proxy_addon.credentials.sources import Credentials
+from proxy_addon.policy.clients import Client, ClientTable
 from proxy_addon.policy.hosts import HostPattern, normalize_host
 from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.policy.record import Decision, FlowRecord
@@ -37,6 +38,7 @@ HOOKED = [
     ("proxy_auth", "requestheaders"),
     ("client_limits", "http_connect"),
     ("client_limits", "requestheaders"),
+    ("client_rate", "requestheaders"),
     ("faults", "requestheaders"),
     ("faults", "request"),
     ("injector", "requestheaders"),
@@ -53,12 +55,18 @@ class Boom(Exception):
     """Stands in for any bug in a check; its text must never reach the client."""
 
 
-def proxy(login: ProxyLogin | None) -> AtlassianAuthProxy:
+def proxy(login: ProxyLogin | None, as_client: bool = False) -> AtlassianAuthProxy:
+    """The root addon with the proxy login, or (`as_client`) with it as the one `[[clients]]` client."""
     root = AtlassianAuthProxy()
     site = Site("acme", (HostPattern.parse(ACME),), EMAIL)
     root.injector.policy = Policy(SiteTable.of([site]), Gateway())
     root.injector.use(site, Credentials.of(EMAIL, SecretStr(TOKEN_192), "test"))
-    root.proxy_auth.login = login
+    if as_client and login is not None:
+        clients = ClientTable.of([Client(login.user, login, sites=frozenset({"acme"}), requests_per_minute=10**6)])
+        root.proxy_auth.clients = root.injector.clients = clients
+        root.client_rate.use(clients)
+    else:
+        root.proxy_auth.login = login
     root.fail_closed.login_required = login is not None
     return root
 
@@ -144,9 +152,10 @@ def build(spec):
     raising=st.one_of(st.none(), st.sampled_from(HOOKED)),
     after=st.booleans(),
     login=st.booleans(),
+    as_client=st.booleans(),
 )
-def test_no_hook_failure_lets_credentials_or_strangers_through(spec, raising, after, login):
-    root = proxy(LOGIN if login else None)
+def test_no_hook_failure_lets_credentials_or_strangers_through(spec, raising, after, login, as_client):
+    root = proxy(LOGIN if login else None, as_client)
     if raising is not None:
         make_raise(root, *raising, after)
     flow, connect = build(spec)
