@@ -127,27 +127,38 @@ class CredentialInjector:
         if verdict.site is not None:
             record.site = verdict.site.name
         if verdict.decision is Decision.INJECT and verdict.site is not None and verdict.host is not None:
-            self._inject(flow.request, record, verdict.gateway_path, self.credentials[verdict.site.name])
+            self._inject(flow.request, verdict.gateway_path)
             record.host = verdict.host
         elif verdict.decision is Decision.BACKED_OFF:
             flow.response = backed_off_reply(facts.host, verdict.retry_after)
         elif (refused := refusal(verdict, facts)) is not None:
             flow.response = proxy_reply(*refused)
 
-    def _inject(self, request: http.Request, record: FlowRecord, path: str | None, credentials: Credentials) -> None:
+    @staticmethod
+    def _inject(request: http.Request, path: str | None) -> None:
+        """The flow gets a placeholder; the real value goes only into what is sent (`wire_credential`)."""
         if path is not None:
             request.host, request.port, request.path = GATEWAY, 443, path
             request.host_header = GATEWAY
         for name in CLIENT_CREDENTIAL_HEADERS:
             request.headers.pop(name, None)
-        request.headers["authorization"] = credentials.authorization.get_secret_value()
+        request.headers["authorization"] = REDACTED
+
+    def wire_credential(self, flow: http.HTTPFlow) -> str | None:
+        """The real Authorization value, for the copy of the request the wire gets (see addons/wire.py).
+
+        Asked once, when the head goes to the server; that is also when the token counts as sent.
+        """
+        record = FlowRecord.of(flow.metadata)
+        if record.decision is not Decision.INJECT or record.site is None or flow.response is not None:
+            return None
         record.stamp = self.health.stamp()
+        return self.credentials[record.site].authorization.get_secret_value()
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         record = FlowRecord.of(flow.metadata)
         if record.decision is not Decision.INJECT or flow.response is None:
             return
-        self._redact(flow)
         response = flow.response
         response.headers.pop("set-cookie", None)
         if record.site is None or record.host is None:
@@ -176,7 +187,6 @@ class CredentialInjector:
         record = FlowRecord.of(flow.metadata)
         if record.decision is not Decision.INJECT:
             return
-        self._redact(flow)
         if record.site is not None and record.host is not None and record.stamp is not None:
             self.health.unanswered(record.site, record.host, record.stamp)
 
@@ -298,11 +308,6 @@ class CredentialInjector:
     def done(self) -> None:
         for task in self._tasks:
             task.cancel()
-
-    @staticmethod
-    def _redact(flow: http.HTTPFlow) -> None:
-        """The header is on the wire by now; keep it out of dumps, saved flows and later hooks."""
-        flow.request.headers["authorization"] = REDACTED
 
 
 def _route(path: str) -> str:

@@ -28,6 +28,7 @@ from proxy_addon.addons.streaming import Streaming
 from proxy_addon.addons.token_expiry import TokenExpiry
 from proxy_addon.addons.token_watcher import CredentialWatcher
 from proxy_addon.addons.upstream_faults import UpstreamFaults
+from proxy_addon.addons.wire import Wire
 from proxy_addon.credentials.identity import Unreachable, cloud_id, target_of
 from proxy_addon.credentials.sources import Resolved, resolve_sites
 from proxy_addon.policy.scoped import Gateway
@@ -82,6 +83,7 @@ class AtlassianAuthProxy:
             Guarded(self.faults),
             Guarded(self.connect_to),
             Guarded(self.injector),
+            Guarded(Wire(self.injector.wire_credential)),  # the credential goes only into what is sent
             Guarded(Streaming()),  # after the injector: it decides on the head, then the body may stream
             Guarded(self.fail_closed),  # after every check: refuses what none let through
             Guarded(self.watcher),
