@@ -65,10 +65,12 @@ class AtlassianAuthProxy:
         self.connect_to = ConnectTo()
         self.watcher = CredentialWatcher(self.injector.use, lambda: self.injector.health.backing_off)
         self.resolved: list[Resolved] = []
+        self.named: frozenset[tuple[str, str]] = frozenset()
+        """(site, host) pairs the settings name exactly (a site's exact hosts, ATLASSIAN_PROXY_SITE)."""
         self.metrics = Metrics()
         self.expiry = TokenExpiry(self.metrics.registry)
         self.request_log = RequestLog()
-        self.admin = AdminEndpoint(self.credential_problem, self.metrics.registry)
+        self.admin = AdminEndpoint(self.credential_problem, self.metrics.registry, self.paused_elsewhere)
         self.proxy_auth = ProxyAuthentication()
         self.safe_options = SafeOptions()
         self.faults = UpstreamFaults()
@@ -117,6 +119,7 @@ class AtlassianAuthProxy:
         self.safe_options.proxy_auth = settings.proxy_login is not None
         self._prepare_injector(settings, table, resolved)
         self.faults.timeout = settings.upstream_timeout
+        self.injector.health.probe_seconds = settings.upstream_timeout  # a probe's slot is free by then, at the latest
         self.client_limits.head_timeout = settings.client_timeout
         self.connect_to.use(settings.connect_to)
         self.request_log.json = settings.log_format == "json"
@@ -130,6 +133,10 @@ class AtlassianAuthProxy:
         self.watcher.watch(resolved)
         self.expiry.use([entry.site for entry in resolved])
         self.resolved = resolved
+        named = {(e.site.name, p.domain) for e in resolved for p in e.site.patterns if not p.wildcard}
+        if settings.site is not None and (owner := table.lookup(settings.site, 443)) is not None:
+            named.add((owner.name, settings.site))
+        self.named = frozenset(named)
 
     def running(self) -> None:
         for entry in self.resolved:
@@ -148,12 +155,20 @@ class AtlassianAuthProxy:
             logger.info("clients must authenticate to the proxy as %s", self.proxy_auth.login.user)
 
     def credential_problem(self) -> str | None:
-        """What /healthz reports: why credentials cannot be served right now, or None."""
+        """What makes /healthz 503: why credentials cannot be served right now, or None.
+
+        Only a paused token of a host the settings name counts: a host under a wildcard is any
+        client's choice, and its 401 must not make the proxy unready for everyone.
+        """
         if not self.injector.credentials:
             return "no credentials loaded"
-        if self.injector.health.backing_off:
-            return "a site rejected the API token; requests are answered locally until it is replaced"
+        if paused := sorted(host for site, host in self.injector.health.backoffs if (site, host) in self.named):
+            return f"{', '.join(paused)} rejected the API token; requests are answered locally until it is replaced"
         return self.expiry.problem(time.time())
+
+    def paused_elsewhere(self) -> tuple[str, ...]:
+        """Paused hosts that a client chose under a wildcard: /healthz names them but stays ready."""
+        return tuple(sorted({host for site, host in self.injector.health.backoffs if (site, host) not in self.named}))
 
     @staticmethod
     def _options(settings: Settings) -> dict[str, Any]:
