@@ -4,9 +4,8 @@ mitmproxy serializes a request from the flow's own `Request` object when its HTT
 head to the server connection, and that moment is not a hook: on a reused connection it follows
 the `request` hook at once, on a new one it follows the upstream TLS handshake. Every addon, a
 saved flow (`mitmdump -w`) and mitmweb read that same object, at any time. So the flow only ever
-holds a placeholder, and the HTTP layer hands the server connection a copy of the request
-(mitmproxy's own `Request.copy`) that carries the real value: nothing a hook, a dump or a crash
-can reach ever held it.
+holds a placeholder, and the HTTP layer hands the server connection a copy of the request that
+carries the real value in place of it: nothing a hook, a dump or a crash can reach ever held it.
 
 mitmproxy's HTTP/1 reader keeps an unfinished request head in one growing buffer, without limit
 ("FIXME: protect against header size DoS" in `Http1Server.read_headers`). The same layer looks at
@@ -21,6 +20,7 @@ in it this subclass, which adds methods but no state, before the layer sees its 
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Generator
 from typing import Any
@@ -40,6 +40,21 @@ MAX_HEAD_BYTES = 64 * 1024
 
 WireCredential = Callable[[http.HTTPFlow], str | None]
 """The Authorization value a flow's request carries on the wire, or None to send it as the flow holds it."""
+
+
+def with_authorization(request: http.Request, value: str) -> http.Request:
+    """A copy of `request` whose Authorization header (the placeholder) is `value`; `request` is left as it is.
+
+    Shallow: the copy shares the body and every other field, and gets its own header list. (Its
+    `Request.copy()` serializes and rebuilds the whole request, about ten times the cost, on
+    every credentialed request.)
+    """
+    encoded = value.encode("latin-1")
+    fields = [(name, encoded) if name.lower() == b"authorization" else (name, v) for name, v in request.headers.fields]
+    copied = copy.copy(request)
+    copied.data = copy.copy(request.data)
+    copied.data.headers = http.Headers(fields)
+    return copied
 
 
 def head_too_large() -> bytes:
@@ -68,8 +83,7 @@ class WireLayer(HttpLayer):
         value = self.credential(flow) if flow is not None else None
         if value is None:
             return event
-        request = event.request.copy()
-        request.headers["authorization"] = value
+        request = with_authorization(event.request, value)
         return RequestHeaders(event.stream_id, request, event.end_stream, event.replay_flow)
 
     def _bound_head(self) -> Generator[commands.Command, Any, None]:
