@@ -41,6 +41,6 @@ VOLUME ["/var/lib/atlassian-auth-proxy"]
 USER 10001:10001
 WORKDIR /var/lib/atlassian-auth-proxy
 EXPOSE 8080
-HEALTHCHECK --interval=2s --timeout=5s --start-period=30s --retries=3 CMD ["atlassian-auth-proxy", "health"]
+HEALTHCHECK --interval=2s --timeout=5s --start-period=30s --retries=3 CMD ["atlassian-auth-proxy", "health", "--live"]
 ENTRYPOINT ["atlassian-auth-proxy"]
 CMD ["run"]

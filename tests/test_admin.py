@@ -91,6 +91,22 @@ def test_a_credential_problem_makes_healthz_503_with_its_reason():
     assert body == b'{"status": "unavailable", "reason": "the site rejected the token; retrying in 60 s"}\n'
 
 
+def test_a_paused_host_no_setting_names_is_reported_but_leaves_healthz_ready_and_livez_follows_listening():
+    paused: list[str] = ["x.atlassian.net"]
+    admin = AdminEndpoint(lambda: None, Metrics().registry, lambda: tuple(paused))
+    listening = [True]
+    admin._listening = lambda: listening[0]  # type: ignore[method-assign]
+    assert admin.reply("GET", "/healthz") == (
+        200,
+        "application/json",
+        b'{"status": "ok", "paused": ["x.atlassian.net"]}\n',
+    )
+    assert admin.reply("GET", "/livez") == (200, "application/json", b'{"status": "ok"}\n')
+    listening[0] = False
+    assert admin.reply("GET", "/livez")[0] == 503
+    assert admin.reply("GET", "/healthz")[0] == 503
+
+
 def test_the_root_addon_reports_missing_credentials():
     proxy = AtlassianAuthProxy()
     with taddons.context(proxy):

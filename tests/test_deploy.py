@@ -42,7 +42,7 @@ def test_the_image_runs_as_a_loopback_sidecar_with_a_secret_file_and_a_ca_volume
     assert IMAGE.env["ATLASSIAN_PROXY_API_TOKEN_FILE"].startswith("/run/secrets/")
     assert "ATLASSIAN_PROXY_API_TOKEN" not in IMAGE.env
     assert IMAGE.env["ATLASSIAN_PROXY_CONFDIR"] in IMAGE.volumes
-    assert IMAGE.healthcheck == [IMAGE.entrypoint[0], "health"]
+    assert IMAGE.healthcheck == [IMAGE.entrypoint[0], "health", "--live"], "a restart cannot cure a rejected token"
     assert IMAGE.base.startswith("python:")
     assert "-slim" in IMAGE.base
 
@@ -122,8 +122,9 @@ def test_the_kubernetes_example_validates_and_wires_the_sidecar():
     mounts = {m["mountPath"]: m["name"] for m in proxy["volumeMounts"]}
 
     assert proxy["restartPolicy"] == "Always"  # a native sidecar: up before the app starts
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    for probe in ("startupProbe", "livenessProbe"):  # the kubelet restarts the proxy when these fail
         assert proxy[probe]["exec"]["command"] == IMAGE.healthcheck
+    assert proxy["readinessProbe"]["exec"]["command"] == [IMAGE.entrypoint[0], "health"]
     token_dir = str(PurePosixPath(proxy_env.get("ATLASSIAN_PROXY_API_TOKEN_FILE", "")).parent)
     assert "secret" in volumes[mounts[token_dir]]
     ca_volume = mounts[IMAGE.env["ATLASSIAN_PROXY_CONFDIR"]]

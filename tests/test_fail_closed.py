@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 
 from support import h2_upstream
 from support.clients import open_tunnel, raw_connect, read_until_closed
-from support.proxy import TOKEN_192, basic, mitmdump, proxy_env, run_cli, wait_for
+from support.proxy import TOKEN_192, basic, command, mitmdump, proxy_env, run_cli, wait_for
 
 LOGIN = "ci:Pr0xy-pa55word-9f3e"
 VALID = basic(*LOGIN.split(":")).encode()
@@ -206,3 +207,47 @@ def test_a_token_file_replaced_by_a_fifo_keeps_the_token_and_sigterm_still_stops
     os.replace(fifo, token_file)
     wait_for(lambda: "not a regular file" in proxy.output, what="the watcher's reason")
     proxy.stop(timeout=20)  # raises TimeoutExpired if the watcher still blocks shutdown
+
+
+NETNS_ADDRESS = "10.1.2.3"
+"""An address of a private network namespace's loopback device that `localhost` is made to resolve to."""
+
+
+def in_netns_where_localhost_is(address: str, hosts: Path, argv: list[str]) -> list[str]:
+    """`argv` in a new user, mount and network namespace where `localhost` resolves to `address` only.
+
+    Nothing leaves the namespace: it has only its own loopback device, which gets `address` too.
+    """
+    hosts.write_text(f"{address} localhost\n")
+    script = f'ip link set lo up && ip addr add {address}/32 dev lo && mount --bind {hosts} /etc/hosts && exec "$@"'
+    return ["unshare", "--user", "--map-root-user", "--mount", "--net", "sh", "-c", script, "sh", *argv]
+
+
+def require_namespaces() -> None:
+    probe = ["unshare", "--user", "--map-root-user", "--mount", "--net", "true"]
+    if shutil.which("unshare") is None or subprocess.run(probe, capture_output=True, check=False).returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must allow unprivileged user namespaces (unshare -rmn)")
+        pytest.skip("unprivileged user namespaces are not available (unshare -rmn)")
+
+
+@pytest.mark.parametrize("runner", ["run", "mitmdump"])
+def test_a_listen_name_that_binds_a_non_loopback_address_stops_the_start(site, ca_file, tmp_path, runner):
+    require_namespaces()
+    addon = Path(__file__).parent.parent / "proxy_addon" / "addon.py"
+    argv = {
+        "run": [*command(), "run", "--listen-host", "localhost", "--listen-port", "0"],
+        "mitmdump": [mitmdump(), "-s", str(addon), "--listen-host", "localhost", "--listen-port", "0"],
+    }[runner]
+    result = subprocess.run(
+        in_netns_where_localhost_is(NETNS_ADDRESS, tmp_path / "hosts", argv),
+        env=proxy_env(site, ca_file, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert f"the proxy is listening on {NETNS_ADDRESS}, which is not a loopback address" in output
+    assert "Traceback" not in output

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from mitmproxy import io
 
-from proxy_addon.policy.options import listen_problem
+from proxy_addon.policy.options import bound_problem, listen_problem
 from proxy_addon.policy.proxy_login import ProxyLogin, basic_credentials
 from proxy_addon.policy.record import FlowRecord
 
@@ -181,6 +181,22 @@ def test_login_repr_holds_no_password():
 )
 def test_listen_problem(listen_host, proxy_auth, refused):
     assert (listen_problem(listen_host, proxy_auth) is not None) is refused
+
+
+@pytest.mark.parametrize(
+    ("bound", "proxy_auth", "refused"),
+    [
+        (["127.0.0.1", "::1"], False, False),
+        (["127.0.0.2", "::ffff:127.0.0.1"], False, False),
+        (["127.0.0.1", "10.1.2.3"], False, True),
+        (["0.0.0.0"], False, True),
+        (["::"], False, True),
+        (["10.1.2.3"], True, False),
+        ([], False, False),
+    ],
+)
+def test_bound_problem(bound, proxy_auth, refused):
+    assert (bound_problem(bound, proxy_auth) is not None) is refused
 
 
 def test_mitmdump_saved_flows_hold_the_proxy_user_but_not_the_password(site, ca_file, tmp_path):

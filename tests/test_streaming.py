@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 import requests
 
 from support import upstream
 from support.clients import curl
+from support.memory import peak_rss
 
 SIZE = 256 * 1024 * 1024
 PEAK_RSS_LIMIT = 150 * 1024 * 1024
@@ -35,13 +35,6 @@ def download_exactly(proxy, query: str) -> requests.structures.CaseInsensitiveDi
     assert received == SIZE
     assert digest.hexdigest() == upstream.expected_download_digest(SIZE)
     return response.headers
-
-
-def peak_rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmHWM in /proc status")
 
 
 def test_256_mb_down_and_up_byte_exact_with_flat_memory(make_proxy, site, tmp_path):

@@ -75,7 +75,9 @@ def test_endpoint_401_with_a_valid_token_is_confirmed_and_never_pauses(proxy, si
 
 
 def test_endpoint_401_with_a_rejected_token_starts_the_pause(make_proxy, site, rejecting):
-    proxy = make_proxy(ATLASSIAN_PROXY_API_TOKEN=TOKEN_24, ATLASSIAN_PROXY_ADMIN_PORT="0")
+    proxy = make_proxy(
+        ATLASSIAN_PROXY_API_TOKEN=TOKEN_24, ATLASSIAN_PROXY_ADMIN_PORT="0", ATLASSIAN_PROXY_HOSTS="acme.atlassian.net"
+    )
     url = SITE + "/needs-admin/rest/api/3/project"
     assert status_and_body(proxy, url)[0] == "401"
     before = attempts(site, BAD)

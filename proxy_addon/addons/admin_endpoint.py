@@ -1,7 +1,11 @@
-"""The admin endpoint on loopback: `/healthz` for probes, `/metrics` for Prometheus.
+"""The admin endpoint on loopback: `/healthz` (ready), `/livez` (alive), `/metrics` for Prometheus.
 
-`/healthz` asks the root addon why credentials cannot be served right now (a
-`CredentialHealth` callable) and whether the proxy still listens.
+`/healthz` is readiness: it asks the root addon why credentials cannot be served right now (a
+`CredentialHealth` callable) and whether the proxy still listens. A paused token of a host a
+client chose under a wildcard is only reported in its body (`Paused`): any client can make
+such a host answer 401, and that must not make the whole proxy unready. `/livez` is liveness,
+for probes that restart the proxy: 503 only when it does not listen, which a restart can cure
+and a rejected token cannot.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import os
 import socket
 from collections.abc import Callable
 from http.client import responses
+from typing import Any
 
 from mitmproxy import ctx
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -25,17 +30,30 @@ logger = logging.getLogger(__name__)
 REQUEST_LIMIT = 8192
 READ_SECONDS = 5.0
 
+MAX_PAUSED_NAMES = 20
+
 CredentialHealth = Callable[[], str | None]
 """Why the proxy cannot serve credentials right now (a short, secret-free reason), or None."""
+Paused = Callable[[], tuple[str, ...]]
+"""Hosts whose token is paused but that no setting names: reported by /healthz, never a 503."""
+NOT_LISTENING = {"status": "unavailable", "reason": "the proxy is not listening"}
 
 
-def health(listening: bool, credential_problem: str | None) -> tuple[int, dict[str, str]]:
+def health(listening: bool, credential_problem: str | None, paused: tuple[str, ...] = ()) -> tuple[int, dict[str, Any]]:
     """The `/healthz` status code and JSON body."""
     if not listening:
-        return 503, {"status": "unavailable", "reason": "the proxy is not listening"}
+        return 503, NOT_LISTENING
+    body: dict[str, Any] = {"status": "ok"}
     if credential_problem:
-        return 503, {"status": "unavailable", "reason": credential_problem}
-    return 200, {"status": "ok"}
+        body = {"status": "unavailable", "reason": credential_problem}
+    if paused:
+        body["paused"] = list(paused[:MAX_PAUSED_NAMES])
+    return (503 if credential_problem else 200), body
+
+
+def liveness(listening: bool) -> tuple[int, dict[str, Any]]:
+    """The `/livez` status code and JSON body."""
+    return (200, {"status": "ok"}) if listening else (503, NOT_LISTENING)
 
 
 class AdminEndpoint:
@@ -45,8 +63,11 @@ class AdminEndpoint:
     served once the proxy runs. Sharing the event loop means a wedged proxy fails its probe.
     """
 
-    def __init__(self, credential_problem: CredentialHealth, registry: CollectorRegistry) -> None:
+    def __init__(
+        self, credential_problem: CredentialHealth, registry: CollectorRegistry, paused: Paused = tuple
+    ) -> None:
         self.credential_problem = credential_problem
+        self.paused = paused
         self.registry = registry
         self._socket: socket.socket | None = None
         self._server: asyncio.Server | None = None
@@ -70,7 +91,7 @@ class AdminEndpoint:
             return
         self._server = await asyncio.start_server(self._serve, sock=self._socket, limit=REQUEST_LIMIT)
         host, port = self._socket.getsockname()[:2]
-        logger.info("admin endpoint on http://%s:%s (/healthz, /metrics)", host, port)
+        logger.info("admin endpoint on http://%s:%s (/healthz, /livez, /metrics)", host, port)
 
     def done(self) -> None:
         if self._server is not None:
@@ -86,12 +107,16 @@ class AdminEndpoint:
         if method not in ("GET", "HEAD"):
             return 405, "text/plain", b"only GET\n"
         route = path.partition("?")[0]
-        if route == "/healthz":
-            status, body = health(self._listening(), self.credential_problem())
+        if route in ("/healthz", "/livez"):
+            listening = self._listening()
+            if route == "/livez":
+                status, body = liveness(listening)
+            else:
+                status, body = health(listening, self.credential_problem(), self.paused())
             return status, "application/json", json.dumps(body).encode() + b"\n"
         if route == "/metrics":
             return 200, CONTENT_TYPE_LATEST, generate_latest(self.registry)
-        return 404, "text/plain", b"not found: try /healthz or /metrics\n"
+        return 404, "text/plain", b"not found: try /healthz, /livez or /metrics\n"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

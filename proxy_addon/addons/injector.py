@@ -11,7 +11,7 @@ import logging
 import time
 from pathlib import Path
 
-from mitmproxy import http, tls
+from mitmproxy import connection, http, tls
 from mitmproxy.proxy.mode_specs import ReverseMode
 
 from proxy_addon.addons.replies import backed_off_reply, proxy_reply
@@ -23,7 +23,7 @@ from proxy_addon.policy.hosts import is_loopback
 from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.scoped import GATEWAY, Gateway
 from proxy_addon.policy.sites import Scheme, Site, SiteTable
-from proxy_addon.policy.token_health import API_TOKENS_PAGE, Change, TokenHealth, rejection_reason
+from proxy_addon.policy.token_health import API_TOKENS_PAGE, Change, Holder, TokenHealth, rejection_reason
 from proxy_addon.policy.unauthorized import (
     Confirmations,
     IdentityPage,
@@ -104,6 +104,8 @@ class CredentialInjector:
         self.upstream_ca: Path | None = None
         self._logged = OncePer()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._confirming: set[Holder] = set()
+        """Probes whose 401 is being confirmed: their slot is freed by the confirmation's verdict."""
 
     def use(self, site: Site, credentials: Credentials) -> None:
         """A new token for `site`: forget what its hosts said about the previous one."""
@@ -127,32 +129,43 @@ class CredentialInjector:
             return
         record = FlowRecord.of(flow.metadata)
         facts = facts_of(flow, self.clients.get(record.user))
-        verdict = decide(facts, self.policy, self.health, time.monotonic())
+        verdict = decide(facts, self.policy, self.health, time.monotonic(), (flow.client_conn.id, flow.id))
         record.decision = verdict.decision
         if verdict.site is not None:
             record.site = verdict.site.name
         if verdict.decision is Decision.INJECT and verdict.site is not None and verdict.host is not None:
-            self._inject(flow.request, record, verdict.gateway_path, self.credentials[verdict.site.name])
+            self._inject(flow.request, verdict.gateway_path)
             record.host = verdict.host
         elif verdict.decision is Decision.BACKED_OFF:
             flow.response = backed_off_reply(facts.host, verdict.retry_after)
         elif (refused := refusal(verdict, facts)) is not None:
             flow.response = proxy_reply(*refused)
 
-    def _inject(self, request: http.Request, record: FlowRecord, path: str | None, credentials: Credentials) -> None:
+    @staticmethod
+    def _inject(request: http.Request, path: str | None) -> None:
+        """The flow gets a placeholder; the real value goes only into what is sent (`wire_credential`)."""
         if path is not None:
             request.host, request.port, request.path = GATEWAY, 443, path
             request.host_header = GATEWAY
         for name in CLIENT_CREDENTIAL_HEADERS:
             request.headers.pop(name, None)
-        request.headers["authorization"] = credentials.authorization.get_secret_value()
+        request.headers["authorization"] = REDACTED
+
+    def wire_credential(self, flow: http.HTTPFlow) -> str | None:
+        """The real Authorization value, for the copy of the request the wire gets (see addons/wire.py).
+
+        Asked once, when the head goes to the server; that is also when the token counts as sent.
+        """
+        record = FlowRecord.of(flow.metadata)
+        if record.decision is not Decision.INJECT or record.site is None or flow.response is not None:
+            return None
         record.stamp = self.health.stamp()
+        return self.credentials[record.site].authorization.get_secret_value()
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         record = FlowRecord.of(flow.metadata)
         if record.decision is not Decision.INJECT or flow.response is None:
             return
-        self._redact(flow)
         response = flow.response
         response.headers.pop("set-cookie", None)
         if record.site is None or record.host is None:
@@ -175,15 +188,22 @@ class CredentialInjector:
         elif flow.request.method == "GET" and (sent_to, route) == (page.host, page.path):
             self._judge(record, "HTTP 401")  # the identity page itself answers every valid token
         else:
-            self._confirm(record, page, f"{flow.request.method} {route}")
+            self._confirm(flow, record, page, f"{flow.request.method} {route}")
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._ended(flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
-        record = FlowRecord.of(flow.metadata)
-        if record.decision is not Decision.INJECT:
-            return
-        self._redact(flow)
-        if record.site is not None and record.host is not None and record.stamp is not None:
-            self.health.unanswered(record.site, record.host, record.stamp)
+        self._ended(flow)
+
+    def _ended(self, flow: http.HTTPFlow) -> None:
+        """A flow's end frees a probe slot it held, unless the confirmation of its 401 still decides."""
+        if (holder := (flow.client_conn.id, flow.id)) not in self._confirming:
+            self.health.ended(*holder)
+
+    def client_disconnected(self, client: connection.Client) -> None:
+        """Also the end of every flow mitmproxy's HTTP layer lost track of (it raised): none keeps a probe slot."""
+        self.health.ended(client.id)
 
     def _identity_page(self, site: str, sent_to: str, port: int) -> IdentityPage | None:
         """The identity page for credentials sent to `sent_to`, if it is the site's own.
@@ -238,7 +258,7 @@ class CredentialInjector:
             gets,
         )
 
-    def _confirm(self, record: FlowRecord, page: IdentityPage, request: str) -> None:
+    def _confirm(self, flow: http.HTTPFlow, record: FlowRecord, page: IdentityPage, request: str) -> None:
         """An ambiguous 401: ask the identity page in the background, one confirmation per (site, host)."""
         site, host, stamp = record.site, record.host, record.stamp
         if site is None or host is None or stamp is None:
@@ -246,16 +266,25 @@ class CredentialInjector:
         if not self.confirmations.start(site, host):
             # The running confirmation answers for this 401 too; if this request was a probe
             # after a pause, free its slot so the probe is not held by an older question.
-            self.health.unanswered(site, host, stamp)
+            self.health.ended(flow.client_conn.id, flow.id)
             return
+        holder = (flow.client_conn.id, flow.id)
+        self._confirming.add(holder)
         task = asyncio.get_running_loop().create_task(
-            self._confirmation(site, host, stamp, page, self.credentials[site], request)
+            self._confirmation(site, host, stamp, page, self.credentials[site], request, holder)
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _confirmation(
-        self, site: str, host: str, stamp: int, page: IdentityPage, credentials: Credentials, request: str
+        self,
+        site: str,
+        host: str,
+        stamp: int,
+        page: IdentityPage,
+        credentials: Credentials,
+        request: str,
+        holder: Holder,
     ) -> None:
         try:
             rejection = await asyncio.to_thread(confirm_rejection, page, credentials, self.connect_to, self.upstream_ca)
@@ -265,6 +294,7 @@ class CredentialInjector:
             rejection = f"HTTP 401, unconfirmed: {e}"
         finally:
             self.confirmations.finish(site, host)
+            self._confirming.discard(holder)
         if rejection is None and self._logged.first("denied", site, request):
             logger.warning(
                 "%s answered 401 to %s, but %s%s accepts the API token of site %s: the account lacks a permission "
@@ -276,6 +306,7 @@ class CredentialInjector:
                 site,
             )
         self._record_verdict(site, host, stamp, rejection)
+        self.health.ended(*holder)
 
     def _judge(self, record: FlowRecord, rejection: str | None) -> None:
         site, host, stamp = record.site, record.host, record.stamp
@@ -303,11 +334,6 @@ class CredentialInjector:
     def done(self) -> None:
         for task in self._tasks:
             task.cancel()
-
-    @staticmethod
-    def _redact(flow: http.HTTPFlow) -> None:
-        """The header is on the wire by now; keep it out of dumps, saved flows and later hooks."""
-        flow.request.headers["authorization"] = REDACTED
 
 
 def _route(path: str) -> str:

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+
 from mitmproxy import ctx, exceptions
 from mitmproxy.proxy.mode_specs import ProxyMode
 
-from proxy_addon.policy.options import listen_problem, logging_problem, mode_problem, upstream_trust_problem
+from proxy_addon.policy.options import (
+    bound_problem,
+    listen_problem,
+    logging_problem,
+    mode_problem,
+    upstream_trust_problem,
+)
+
+logger = logging.getLogger(__name__)
 
 STREAM_LARGE_BODIES = "1m"
 
@@ -29,6 +39,18 @@ class SafeOptions:
             )
             if problem:
                 raise exceptions.OptionsError(problem)
+
+    def running(self) -> None:
+        """The servers are bound by now: check the addresses they really got, not only the specs.
+
+        An error logged here stops the start: mitmproxy's ErrorCheck exits (code 1) right after
+        the `running` hooks, under `run` and under mitmdump alike.
+        """
+        server = ctx.master.addons.get("proxyserver")
+        bound = [address[0] for address in server.listen_addrs()] if server is not None else []
+        if problem := bound_problem(bound, self.proxy_auth):
+            logger.error(problem)
+            ctx.master.shutdown()
 
     @staticmethod
     def _modes() -> list[tuple[str, str]]:

@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     env.add_argument("--client", metavar="NAME", help="with [[clients]]: put this client's login in the proxy URL")
     health = commands.add_parser("health", help="exit 0 if the running proxy's /healthz says ok (for probes)")
     health.add_argument("--config", type=Path, help="TOML settings file (else ATLASSIAN_PROXY_CONFIG)")
+    health.add_argument(
+        "--live",
+        action="store_true",
+        help="ask /livez instead: fails only when the proxy cannot serve (for probes that restart it)",
+    )
     exec_ = commands.add_parser(
         "exec",
         help="run a command (e.g. an MCP server) through a proxy of its own on a free loopback port",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 
+from proxy_addon.policy.hosts import is_loopback as is_loopback_address
+
 
 def is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -58,6 +60,24 @@ def mode_problem(modes: list[tuple[str, str]], proxy_auth: bool) -> str | None:
             )
         if problem := listen_problem(host, proxy_auth):
             return f"mode {name}: {problem}"
+    return None
+
+
+def bound_problem(addresses: list[str], proxy_auth: bool) -> str | None:
+    """Why the addresses the servers really bound would make an open credential relay, or None.
+
+    The mode specs can pass the check by name (`localhost`) and still bind another address, if
+    the name resolves to one; this checks what the operating system actually gave.
+    """
+    if proxy_auth:
+        return None
+    for address in addresses:
+        if not is_loopback_address(address):
+            return (
+                f"the proxy is listening on {address}, which is not a loopback address (the listen host resolved "
+                "to it): anyone who can reach it would act as you on Atlassian; listen on 127.0.0.1, or require a "
+                "login with ATLASSIAN_PROXY_PROXY_AUTH"
+            )
     return None
 
 

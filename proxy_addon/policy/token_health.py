@@ -5,6 +5,12 @@ access, with 200 and `X-Seraph-LoginReason: AUTHENTICATED_FAILED` (`AUTHENTICATI
 CAPTCHA is required). Repeated failed logins can lock the account or trigger that CAPTCHA, so
 after a rejection the proxy answers clients itself for a growing pause, then lets a single
 request through to test the token again.
+
+That probe holds its slot only while its flow lives, and never longer than `probe_seconds`: a
+probe whose flow ended without a verdict (client gone, network error, a crash in mitmproxy)
+frees the slot when the proxy sees it end, and one whose body never arrives, or whose end no
+hook reports, frees it when the bound passes. Otherwise one client could keep every other one
+answered locally for good.
 """
 
 from __future__ import annotations
@@ -17,6 +23,11 @@ API_TOKENS_PAGE = "https://id.atlassian.com/manage-profile/security/api-tokens"
 FAILED_LOGIN_REASONS = frozenset({"AUTHENTICATED_FAILED", "AUTHENTICATION_DENIED"})
 FIRST_PAUSE = 30.0
 MAX_PAUSE = 300.0
+PROBE_SECONDS = 60.0
+
+Holder = tuple[str, str]
+"""Who holds a probe slot: (client connection id, flow id)."""
+NO_HOLDER: Holder = ("", "")
 
 
 def rejection_reason(status: int, headers: Mapping[str, str]) -> str | None:
@@ -36,7 +47,8 @@ class Backoff:
 
     failures: int = 0
     until: float = 0.0
-    probing: bool = False
+    probe: Holder | None = None
+    probe_until: float = 0.0
 
     @property
     def active(self) -> bool:
@@ -45,23 +57,27 @@ class Backoff:
     def pause(self) -> float:
         return min(FIRST_PAUSE * 2 ** (self.failures - 1), MAX_PAUSE)
 
-    def admit(self, now: float) -> bool:
-        """May a request carry the token now? After the pause, exactly one goes as a probe."""
+    def admit(self, now: float, holder: Holder = NO_HOLDER, probe_seconds: float = PROBE_SECONDS) -> bool:
+        """May a request carry the token now? After the pause, one at a time goes as a probe.
+
+        A probe slot older than `probe_seconds` counts as free, whatever became of its holder.
+        """
         if not self.active:
             return True
-        if now < self.until or self.probing:
+        if now < self.until or (self.probe is not None and now < self.probe_until):
             return False
-        self.probing = True
+        self.probe, self.probe_until = holder, now + probe_seconds
         return True
 
     def rejected(self, now: float) -> None:
         self.failures += 1
         self.until = now + self.pause()
-        self.probing = False
+        self.probe = None
 
-    def probe_ended(self) -> None:
-        """A probe that got neither verdict (network error): allow the next one."""
-        self.probing = False
+    def release(self, client: str, flow: str | None = None) -> None:
+        """The flow `flow` of `client` (any of its flows, for None) ended: a probe slot it held is free."""
+        if self.probe is not None and self.probe[0] == client and flow in (None, self.probe[1]):
+            self.probe = None
 
     def retry_after(self, now: float) -> int:
         return max(1, round(self.until - now))
@@ -88,6 +104,7 @@ class TokenHealth:
         self._clock = 0
         self._token_since: dict[str, int] = {}
         self._verdict_since: dict[tuple[str, str], int] = {}
+        self.probe_seconds = PROBE_SECONDS
 
     @property
     def backing_off(self) -> bool:
@@ -102,10 +119,10 @@ class TokenHealth:
         self._token_since[site] = self._clock
         self.backoffs = {key: b for key, b in self.backoffs.items() if key[0] != site}
 
-    def admit(self, site: str, host: str, now: float) -> int | None:
-        """None when a request to `host` may carry the token now, else the seconds to wait."""
+    def admit(self, site: str, host: str, now: float, holder: Holder = NO_HOLDER) -> int | None:
+        """None when a request to `host` may carry the token now (a probe slot goes to `holder`), else the wait."""
         backoff = self.backoffs.get((site, host))
-        if backoff is None or backoff.admit(now):
+        if backoff is None or backoff.admit(now, holder, self.probe_seconds):
             return None
         return backoff.retry_after(now)
 
@@ -124,11 +141,10 @@ class TokenHealth:
             return Change.ACCEPTED
         return None
 
-    def unanswered(self, site: str, host: str, stamp: int) -> None:
-        """A request sent at `stamp` got no answer (network error): a probe slot it held is free."""
-        backoff = self.backoffs.get((site, host))
-        if backoff is not None and self._current((site, host), stamp):
-            backoff.probe_ended()
+    def ended(self, client: str, flow: str | None = None) -> None:
+        """A flow (or every flow of a client connection) ended without a verdict: free the probe slots it held."""
+        for backoff in self.backoffs.values():
+            backoff.release(client, flow)
 
     def pause(self, site: str, host: str) -> float:
         return self.backoffs[(site, host)].pause()

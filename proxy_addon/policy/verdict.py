@@ -17,7 +17,7 @@ from proxy_addon.policy.readonly import read_only_allows
 from proxy_addon.policy.record import Decision
 from proxy_addon.policy.scoped import Gateway, gateway_path
 from proxy_addon.policy.sites import Site, SiteTable
-from proxy_addon.policy.token_health import TokenHealth
+from proxy_addon.policy.token_health import NO_HOLDER, Holder, TokenHealth
 
 
 @dataclass(slots=True)
@@ -76,11 +76,12 @@ def from_browser(origin: str | None, fetch_site: str | None) -> bool:
     return origin is not None or (fetch_site is not None and fetch_site.strip().lower() != "none")
 
 
-def decide(facts: RequestFacts, policy: Policy, health: TokenHealth, now: float) -> Verdict:
+def decide(facts: RequestFacts, policy: Policy, health: TokenHealth, now: float, holder: Holder = NO_HOLDER) -> Verdict:
     """The decision for one request. Only the real destination can earn credentials; client-chosen
     names, a browser origin, the client's bounds, a read-only site or a paused token can only lose them.
 
-    The back-off is asked last, because admitting a request may take the single probe slot.
+    The back-off is asked last, because admitting a request may take the single probe slot
+    (for `holder`, who frees it when its flow ends).
     """
     name = normalize_host(facts.host)
     if facts.scheme != "https":
@@ -111,7 +112,7 @@ def decide(facts: RequestFacts, policy: Policy, health: TokenHealth, now: float)
         rewritten = gateway_path(cloud_id, facts.path)
         if rewritten is None:
             return Verdict(Decision.PASS, site, name)
-    retry_after = health.admit(site.name, name, now)
+    retry_after = health.admit(site.name, name, now, holder)
     if retry_after is not None:
         return Verdict(Decision.BACKED_OFF, site, name, retry_after=retry_after)
     return Verdict(Decision.INJECT, site, name, rewritten)

@@ -29,6 +29,7 @@ from proxy_addon.addons.streaming import Streaming
 from proxy_addon.addons.token_expiry import TokenExpiry
 from proxy_addon.addons.token_watcher import CredentialWatcher
 from proxy_addon.addons.upstream_faults import UpstreamFaults
+from proxy_addon.addons.wire import Wire
 from proxy_addon.credentials.identity import Unreachable, cloud_id, target_of
 from proxy_addon.credentials.sources import Resolved, resolve_sites
 from proxy_addon.policy.scoped import Gateway
@@ -66,11 +67,13 @@ class AtlassianAuthProxy:
         self.connect_to = ConnectTo()
         self.watcher = CredentialWatcher(self.injector.use, lambda: self.injector.health.backing_off)
         self.resolved: list[Resolved] = []
+        self.named: frozenset[tuple[str, str]] = frozenset()
+        """(site, host) pairs the settings name exactly (a site's exact hosts, ATLASSIAN_PROXY_SITE)."""
         self.proxy_auth = ProxyAuthentication()
         self.metrics = Metrics(self.proxy_auth.user_of)
         self.expiry = TokenExpiry(self.metrics.registry)
         self.request_log = RequestLog()
-        self.admin = AdminEndpoint(self.credential_problem, self.metrics.registry)
+        self.admin = AdminEndpoint(self.credential_problem, self.metrics.registry, self.paused_elsewhere)
         self.safe_options = SafeOptions()
         self.faults = UpstreamFaults()
         self.client_limits = ClientLimits()
@@ -86,6 +89,7 @@ class AtlassianAuthProxy:
             Guarded(self.faults),
             Guarded(self.connect_to),
             Guarded(self.injector),
+            Guarded(Wire(self.injector.wire_credential)),  # the credential goes only into what is sent
             Guarded(Streaming()),  # after the injector: it decides on the head, then the body may stream
             Guarded(self.fail_closed),  # after every check: refuses what none let through
             Guarded(self.watcher),
@@ -123,6 +127,7 @@ class AtlassianAuthProxy:
         self.safe_options.proxy_auth = settings.login_required
         self._prepare_injector(settings, table, resolved)
         self.faults.timeout = settings.upstream_timeout
+        self.injector.health.probe_seconds = settings.upstream_timeout  # a probe's slot is free by then, at the latest
         self.client_limits.head_timeout = settings.client_timeout
         self.connect_to.use(settings.connect_to)
         self.request_log.json = settings.log_format == "json"
@@ -136,6 +141,10 @@ class AtlassianAuthProxy:
         self.watcher.watch(resolved)
         self.expiry.use([entry.site for entry in resolved])
         self.resolved = resolved
+        named = {(e.site.name, p.domain) for e in resolved for p in e.site.patterns if not p.wildcard}
+        if settings.site is not None and (owner := table.lookup(settings.site, 443)) is not None:
+            named.add((owner.name, settings.site))
+        self.named = frozenset(named)
 
     def running(self) -> None:
         for entry in self.resolved:
@@ -158,12 +167,20 @@ class AtlassianAuthProxy:
             )
 
     def credential_problem(self) -> str | None:
-        """What /healthz reports: why credentials cannot be served right now, or None."""
+        """What makes /healthz 503: why credentials cannot be served right now, or None.
+
+        Only a paused token of a host the settings name counts: a host under a wildcard is any
+        client's choice, and its 401 must not make the proxy unready for everyone.
+        """
         if not self.injector.credentials:
             return "no credentials loaded"
-        if self.injector.health.backing_off:
-            return "a site rejected the API token; requests are answered locally until it is replaced"
+        if paused := sorted(host for site, host in self.injector.health.backoffs if (site, host) in self.named):
+            return f"{', '.join(paused)} rejected the API token; requests are answered locally until it is replaced"
         return self.expiry.problem(time.time())
+
+    def paused_elsewhere(self) -> tuple[str, ...]:
+        """Paused hosts that a client chose under a wildcard: /healthz names them but stays ready."""
+        return tuple(sorted({host for site, host in self.injector.health.backoffs if (site, host) not in self.named}))
 
     @staticmethod
     def _options(settings: Settings) -> dict[str, Any]:

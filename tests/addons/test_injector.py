@@ -39,16 +39,32 @@ def flow(host: str = ACME, sni: str | None = ACME, **headers: str) -> http.HTTPF
     return f
 
 
-def test_a_matching_request_gets_the_sites_credentials_and_loses_the_clients():
+def test_a_matching_request_gets_the_sites_credentials_on_the_wire_only_and_loses_the_clients():
     addon = injector()
     with taddons.context(addon):
         f = flow()
         addon.requestheaders(f)
         assert f.response is None
-        assert f.request.headers["authorization"] == CREDENTIALS.authorization.get_secret_value()
+        assert f.request.headers["authorization"] == REDACTED, "the flow never holds the credential"
         assert "cookie" not in f.request.headers
         record = FlowRecord.of(f.metadata)
         assert (record.decision, record.site, record.host) == (Decision.INJECT, "default", ACME)
+        assert record.stamp is None, "not sent yet"
+        assert addon.wire_credential(f) == CREDENTIALS.authorization.get_secret_value()
+        assert record.stamp is not None, "sent now"
+        assert f.request.headers["authorization"] == REDACTED
+
+
+def test_only_an_injected_unanswered_flow_gets_the_credential_on_the_wire():
+    addon = injector()
+    with taddons.context(addon):
+        other = flow(host="example.test", sni="example.test")
+        addon.requestheaders(other)
+        assert addon.wire_credential(other) is None
+        answered = flow()
+        addon.requestheaders(answered)
+        answered.response = http.Response.make(502)
+        assert addon.wire_credential(answered) is None
 
 
 def test_a_host_header_naming_another_host_gets_421_and_keeps_nothing_of_ours():
@@ -82,11 +98,12 @@ def test_a_flow_answered_by_an_earlier_hook_is_left_alone():
         assert f.request.headers["authorization"] == "Basic Y2xpZW50OmNsaWVudA=="
 
 
-def test_the_response_redacts_the_header_drops_set_cookie_and_a_401_pauses_that_host():
+def test_the_response_drops_set_cookie_and_a_401_pauses_that_host():
     addon = injector()
     with taddons.context(addon):
         f = flow()
         addon.requestheaders(f)
+        addon.wire_credential(f)
         f.response = http.Response.make(401, b"{}", {"set-cookie": "cloud.session.token=x"})
         addon.responseheaders(f)
         assert f.request.headers["authorization"] == REDACTED
@@ -100,14 +117,14 @@ def test_the_response_redacts_the_header_drops_set_cookie_and_a_401_pauses_that_
         assert paused.request.headers["authorization"] == "Basic Y2xpZW50OmNsaWVudA=="
 
 
-def test_an_error_redacts_too():
+def test_a_401_to_a_request_whose_credential_never_went_out_pauses_nothing():
     addon = injector()
     with taddons.context(addon):
         f = flow()
         addon.requestheaders(f)
-        f.error = tflow.terr()
-        addon.error(f)
-        assert f.request.headers["authorization"] == REDACTED
+        f.response = http.Response.make(401, b"{}")
+        addon.responseheaders(f)
+        assert not addon.health.backing_off
 
 
 def test_a_browser_request_is_refused():
@@ -147,4 +164,4 @@ def test_absolute_form_https_without_connect_from_loopback_gets_the_credentials(
         f = plain_hop("127.0.0.1")
         addon.requestheaders(f)
         assert f.response is None
-        assert f.request.headers["authorization"] == CREDENTIALS.authorization.get_secret_value()
+        assert addon.wire_credential(f) == CREDENTIALS.authorization.get_secret_value()

@@ -41,12 +41,24 @@ def test_one_probe_after_the_pause_then_verdicts():
     backoff.rejected(100.0)
     assert not backoff.admit(100.0 + FIRST_PAUSE - 1)
     assert backoff.retry_after(100.0) == FIRST_PAUSE
-    assert backoff.admit(100.0 + FIRST_PAUSE)
+    assert backoff.admit(100.0 + FIRST_PAUSE, ("client", "flow"))
     assert not backoff.admit(100.0 + FIRST_PAUSE), "only one probe at a time"
-    backoff.probe_ended()
-    assert backoff.admit(100.0 + FIRST_PAUSE), "a probe that failed on the network makes room for the next"
+    backoff.release("client", "another flow")
+    assert not backoff.admit(100.0 + FIRST_PAUSE), "only the probe's own flow frees its slot"
+    backoff.release("client", "flow")
+    assert backoff.admit(100.0 + FIRST_PAUSE), "a probe that ended without a verdict makes room for the next"
     backoff.rejected(200.0)
     assert backoff.pause() == 2 * FIRST_PAUSE
+
+
+def test_a_probe_slot_is_freed_by_its_client_leaving_or_by_the_time_bound():
+    backoff = Backoff()
+    backoff.rejected(0.0)
+    assert backoff.admit(FIRST_PAUSE, ("client", "flow"), probe_seconds=10.0)
+    backoff.release("client")
+    assert backoff.admit(FIRST_PAUSE, ("other", "flow"), probe_seconds=10.0), "its client disconnected"
+    assert not backoff.admit(FIRST_PAUSE + 9.9, ("third", "flow"), probe_seconds=10.0)
+    assert backoff.admit(FIRST_PAUSE + 10.0, ("third", "flow"), probe_seconds=10.0), "no hook needed: time frees it"
 
 
 def test_one_sites_rejection_never_makes_another_sites_answer_stale():
@@ -82,10 +94,10 @@ def test_a_new_token_ends_only_its_own_sites_pause():
 def test_an_accepted_probe_ends_the_pause_and_a_network_error_frees_the_probe():
     health = TokenHealth()
     health.judge("a", "h", health.stamp(), "HTTP 401", 0.0)
-    assert health.admit("a", "h", FIRST_PAUSE) is None, "the probe goes"
+    assert health.admit("a", "h", FIRST_PAUSE, ("c", "f1")) is None, "the probe goes"
     probe = health.stamp()
     assert health.admit("a", "h", FIRST_PAUSE) is not None, "one probe at a time"
-    health.unanswered("a", "h", probe)
-    assert health.admit("a", "h", FIRST_PAUSE) is None, "the next probe"
+    health.ended("c", "f1")
+    assert health.admit("a", "h", FIRST_PAUSE, ("c", "f2")) is None, "the next probe"
     assert health.judge("a", "h", probe, None, FIRST_PAUSE) is Change.ACCEPTED
     assert not health.backing_off

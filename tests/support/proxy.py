@@ -35,6 +35,8 @@ STAND_IN_NAMES = (
     "other.example.test",
 )
 LISTENING = re.compile(r"listening on http://([\d.]+):(\d+)")
+MITMDUMP_LISTENING = re.compile(r"proxy listening at ([\d.]+):(\d+)")
+ADDON = Path(__file__).resolve().parents[2] / "proxy_addon" / "addon.py"
 STARTUP_SECONDS = 30
 
 
@@ -112,14 +114,17 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
 
 def start_proxy(env: dict[str, str], *args: str, cwd: Path | None = None) -> Proxy:
     """Start `atlassian-auth-proxy run` and wait for its listening line (not a sleep)."""
-    process = subprocess.Popen(
-        [*command(), "run", "--listen-port", "0", *args],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return _start([*command(), "run", "--listen-port", "0", *args], env, LISTENING, cwd)
+
+
+def start_mitmdump(env: dict[str, str], *args: str) -> Proxy:
+    """Start plain mitmdump with this proxy's addon (and `args`) on 127.0.0.1, and wait until it listens."""
+    argv = [mitmdump(), "-s", str(ADDON), "--listen-host", "127.0.0.1", "--listen-port", "0", *args]
+    return _start(argv, env, MITMDUMP_LISTENING, None)
+
+
+def _start(argv: list[str], env: dict[str, str], listening: re.Pattern[str], cwd: Path | None) -> Proxy:
+    process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     proxy = Proxy(process, "", 0, Path(env["ATLASSIAN_PROXY_CONFDIR"]))
     ready = threading.Event()
 
@@ -127,7 +132,7 @@ def start_proxy(env: dict[str, str], *args: str, cwd: Path | None = None) -> Pro
         assert process.stdout is not None
         for line in process.stdout:
             proxy.lines.append(line)
-            if not ready.is_set() and (match := LISTENING.search(line)):
+            if not ready.is_set() and (match := listening.search(line)):
                 proxy.host, proxy.port = match[1], int(match[2])
                 ready.set()
         ready.set()
@@ -180,28 +185,14 @@ def start_scoped(make_proxy, tmp_path: Path) -> Proxy:
     )
 
 
-ADDON = REPO / "proxy_addon" / "addon.py"
-MITMDUMP_LISTENING = re.compile(r"proxy listening at [\d.]+:(\d+)")
-
-
 @contextmanager
 def saving_mitmdump(env: dict[str, str], saved: Path) -> Iterator[int]:
     """Plain mitmdump with our addon on a free loopback port, saving every flow to `saved` (`-w`).
 
     Yields the port once mitmdump says it listens; stops mitmdump afterwards, so `saved` is complete.
     """
-    process = subprocess.Popen(
-        [mitmdump(), "-s", str(ADDON), "--listen-host", "127.0.0.1", "--listen-port", "0", "-w", str(saved)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proxy = start_mitmdump(env, "-w", str(saved))
     try:
-        assert process.stdout is not None
-        port = next((int(m[1]) for line in process.stdout if (m := MITMDUMP_LISTENING.search(line))), None)
-        assert port, "mitmdump did not start"
-        yield port
+        yield proxy.port
     finally:
-        process.terminate()
-        process.wait(20)
+        proxy.stop()

@@ -1,0 +1,123 @@
+"""The credential goes on the wire, never into the flow; request heads are bounded while they arrive.
+
+mitmproxy serializes a request from the flow's own `Request` object when its HTTP layer hands the
+head to the server connection, and that moment is not a hook: on a reused connection it follows
+the `request` hook at once, on a new one it follows the upstream TLS handshake. Every addon, a
+saved flow (`mitmdump -w`) and mitmweb read that same object, at any time. So the flow only ever
+holds a placeholder, and the HTTP layer hands the server connection a copy of the request that
+carries the real value in place of it: nothing a hook, a dump or a crash can reach ever held it.
+
+mitmproxy's HTTP/1 reader keeps an unfinished request head in one growing buffer, without limit
+("FIXME: protect against header size DoS" in `Http1Server.read_headers`). The same layer looks at
+that buffer after each read from the client: an unfinished head over `MAX_HEAD_BYTES` is answered
+`431` and the connection closed, before the next read, so the memory stays within one read of
+the limit, with or without a proxy login.
+
+Both live in `WireLayer`, mitmproxy's `HttpLayer` with those two additions. mitmproxy's own
+`NextLayer` addon still decides every layer stack; `Wire.next_layer` only gives each `HttpLayer`
+in it this subclass, which adds methods but no state, before the layer sees its first event.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable, Generator
+from typing import Any
+
+from mitmproxy import ctx, http
+from mitmproxy.net.http import http1
+from mitmproxy.proxy import commands, events, layer
+from mitmproxy.proxy.layers.http import HttpLayer, HttpStream
+from mitmproxy.proxy.layers.http._events import RequestHeaders
+from mitmproxy.proxy.layers.http._http1 import Http1Server
+
+from proxy_addon.addons.replies import proxy_reply
+
+logger = logging.getLogger(__name__)
+
+MAX_HEAD_BYTES = 64 * 1024
+
+WireCredential = Callable[[http.HTTPFlow], str | None]
+"""The Authorization value a flow's request carries on the wire, or None to send it as the flow holds it."""
+
+
+def with_authorization(request: http.Request, value: str) -> http.Request:
+    """A copy of `request` whose Authorization header (the placeholder) is `value`; `request` is left as it is.
+
+    Shallow: the copy shares the body and every other field, and gets its own header list. (Its
+    `Request.copy()` serializes and rebuilds the whole request, about ten times the cost, on
+    every credentialed request.)
+    """
+    encoded = value.encode("latin-1")
+    fields = [(name, encoded) if name.lower() == b"authorization" else (name, v) for name, v in request.headers.fields]
+    copied = copy.copy(request)
+    copied.data = copy.copy(request.data)
+    copied.data.headers = http.Headers(fields)
+    return copied
+
+
+def head_too_large() -> bytes:
+    reply = proxy_reply(431, f"the request head is larger than {MAX_HEAD_BYTES} bytes; the limit is that")
+    return http1.assemble_response(reply)
+
+
+class WireLayer(HttpLayer):
+    """mitmproxy's HTTP layer; the credential is added to the copy sent upstream, and heads are bounded."""
+
+    credential: WireCredential
+
+    def event_to_child(self, child: Any, event: events.Event) -> Generator[commands.Command, Any, None]:
+        if isinstance(event, RequestHeaders) and not isinstance(child, HttpStream):
+            event = self._with_credential(event)
+        yield from super().event_to_child(child, event)
+
+    def _handle_event(self, event: events.Event) -> Generator[commands.Command, Any, None]:
+        yield from super()._handle_event(event)
+        if isinstance(event, events.DataReceived) and event.connection is self.context.client:
+            yield from self._bound_head()
+
+    def _with_credential(self, event: RequestHeaders) -> RequestHeaders:
+        """A request head on its way to a server: the copy the wire gets carries the credential."""
+        flow = getattr(self.streams.get(event.stream_id), "flow", None)
+        value = self.credential(flow) if flow is not None else None
+        if value is None:
+            return event
+        request = with_authorization(event.request, value)
+        return RequestHeaders(event.stream_id, request, event.end_stream, event.replay_flow)
+
+    def _bound_head(self) -> Generator[commands.Command, Any, None]:
+        """Close a client whose unread bytes outgrow a request head: 431 while it sends one, else just close."""
+        reader = self.connections.get(self.context.client)
+        if not isinstance(reader, Http1Server) or len(reader.buf) <= MAX_HEAD_BYTES:
+            return
+        reading_head = reader.state == reader.read_headers
+        if not reading_head and reader.state != reader.wait:
+            return
+        peer = self.context.client.peername
+        logger.info(
+            "closing a client that sent more than %d bytes of request head (%s)", MAX_HEAD_BYTES, peer and peer[0]
+        )
+        reader.buf = type(reader.buf)()
+        reader.state = reader.done
+        if reading_head:
+            yield commands.SendData(self.context.client, head_too_large())
+        yield commands.CloseConnection(self.context.client)
+
+
+class Wire:
+    """Gives every HTTP layer mitmproxy builds the `WireLayer` behaviour, with `credential` as its source."""
+
+    def __init__(self, credential: WireCredential) -> None:
+        self.credential = credential
+
+    def next_layer(self, nextlayer: layer.NextLayer) -> None:
+        decide = getattr(ctx.master.addons.get("nextlayer"), "next_layer", None)
+        if decide is not None and nextlayer.layer is None:
+            decide(nextlayer)  # mitmproxy's own choice; it leaves a layer set before it alone
+        current: Any = nextlayer.layer
+        while current is not None:
+            if type(current) is HttpLayer:
+                current.__class__ = WireLayer
+                current.credential = self.credential
+            current = getattr(current, "child_layer", None)
