@@ -14,7 +14,7 @@ from proxy_addon.policy.connect_rules import ConnectToRule
 from proxy_addon.settings.model import load_settings
 from proxy_addon.settings.names import SettingsError
 
-from support.proxy import EMAIL, TOKEN_24, TOKEN_192, run_cli
+from support.proxy import EMAIL, TOKEN_24, TOKEN_192, basic, run_cli
 
 
 @pytest.fixture
@@ -194,3 +194,95 @@ def test_any_proxy_auth_loads_or_fails_without_echoing_the_password(clean_env, v
         return
     assert loaded.proxy_login is not None
     assert loaded.proxy_login.check(None) is None
+
+
+CLIENT_PASSWORD = "cl1ent-Pa55word-x"
+ACME_SITE = '[[sites]]\nname = "acme"\nhosts = ["acme.atlassian.net"]\nemail = "a@x.test"\ntoken_env = "T"\n'
+
+
+def client_config(clean_env, text: str, monkeypatch) -> object:
+    monkeypatch.setenv("PW", CLIENT_PASSWORD)
+    config = clean_env / "clients.toml"
+    config.write_text(text)
+    return config
+
+
+def test_clients_load_into_a_table_of_prepared_bounds_and_digests(clean_env, monkeypatch):
+    password_file = clean_env / "pw"
+    password_file.write_text(f"  {CLIENT_PASSWORD}-file\n")
+    config = client_config(
+        clean_env,
+        ACME_SITE
+        + '[[clients]]\nname = "a"\npassword_env = "PW"\nsites = ["acme"]\nread_only = true\n'
+        + 'jira_projects = ["ops", "X_1"]\nconfluence_spaces = ["doc", "~557058abc"]\nrequests_per_minute = 30\n'
+        + f'[[clients]]\nname = "b"\npassword_file = "{password_file}"\n',
+        monkeypatch,
+    )
+    settings = load_settings(config)
+    table = settings.client_table
+    a, b = table.get("a"), table.get("b")
+    assert a is not None
+    assert b is not None
+    assert (a.sites, a.read_only, a.requests_per_minute) == (frozenset({"acme"}), True, 30)
+    assert (a.jira_projects, a.confluence_spaces) == (frozenset({"OPS", "X_1"}), frozenset({"DOC", "~557058ABC"}))
+    assert (b.sites, b.read_only, b.jira_projects, b.requests_per_minute) == (None, False, None, None)
+    assert settings.login_required
+    assert settings.proxy_login is None
+    assert table.authenticate(basic("a", CLIENT_PASSWORD)) is a
+    assert table.authenticate(basic("b", CLIENT_PASSWORD + "-file")) is b
+    assert table.authenticate(basic("b", CLIENT_PASSWORD)) is None, "a's password does not log in as b"
+    for text in (repr(settings), str(settings), repr(table)):
+        assert CLIENT_PASSWORD not in text
+
+
+def test_without_clients_the_table_is_empty_and_the_single_sites_name_is_default(clean_env, monkeypatch):
+    assert not load_settings().client_table
+    text = '[[clients]]\nname = "a"\npassword_env = "PW"\nsites = ["default"]\n'
+    assert load_settings(client_config(clean_env, text, monkeypatch)).client_table.get("a").sites == {"default"}
+
+
+CLIENT_BAD = [
+    ('name = "a"\n', "client 'a': set password_env or password_file (exactly one)"),
+    ('name = "a"\npassword_env = "PW"\npassword_file = "/x"\n', "set password_env or password_file (exactly one)"),
+    ('name = "a"\npassword_env = "UNSET_PW"\n', "client 'a': UNSET_PW is not set"),
+    ('name = "a"\npassword_env = "EMPTY_PW"\n', "client 'a': the password in password_env EMPTY_PW is empty"),
+    ('name = "a"\npassword_file = "/nonexistent/pw"\n', "client 'a': cannot read password_file '/nonexistent/pw'"),
+    ('name = "a"\npassword_file = "{fifo}"\n', "(not a regular file)"),
+    ('name = "a:b"\npassword_env = "PW"\n', "name 'a:b' cannot be a proxy-login user"),
+    ('name = "none"\npassword_env = "PW"\n', "name 'none' stands for requests without a login"),
+    ('name = "a"\npassword_env = "PW"\nsites = ["acmee"]\n', "[[clients]] 'a': sites names 'acmee'"),
+    ('name = "a"\npassword_env = "PW"\nsites = []\n', "[[clients]] number 1, sites:"),
+    ('name = "a"\npassword_env = "PW"\njira_projects = ["1AB"]\n', "'1AB' is not a Jira project key"),
+    ('name = "a"\npassword_env = "PW"\njira_projects = ["A-B"]\n', "'A-B' is not a Jira project key"),
+    ('name = "a"\npassword_env = "PW"\nconfluence_spaces = ["D~C"]\n', "'D~C' is not a Confluence space key"),
+    ('name = "a"\npassword_env = "PW"\nconfluence_spaces = ["DÖC"]\n', "'DÖC' is not a Confluence space key"),
+    ('name = "a"\npassword_env = "PW"\nrequests_per_minute = 0\n', "requests_per_minute: Input should be greater"),
+    ('name = "a"\npassword_env = "PW"\nrequests_per_minute = "5"\n', "requests_per_minute: Input should be a valid"),
+    ('name = "a"\npassword_env = "PW"\nread_olny = true\n', "unknown key 'read_olny' in [[clients]] number 1"),
+    ('name = "a"\npassword_env = "PW"\n[[clients]]\nname = "a"\npassword_env = "PW"\n', "two clients are named 'a'"),
+]
+
+
+@pytest.mark.parametrize(("table", "expected"), CLIENT_BAD, ids=[e for _, e in CLIENT_BAD])
+def test_bad_clients_fail_with_one_line_naming_the_key_and_never_the_password(clean_env, monkeypatch, table, expected):
+    fifo = clean_env / "fifo"
+    os.mkfifo(fifo)
+    monkeypatch.setenv("EMPTY_PW", " ")
+    config = client_config(clean_env, ACME_SITE + "[[clients]]\n" + table.format(fifo=fifo), monkeypatch)
+    with pytest.raises(SettingsError) as raised:
+        load_settings(config)
+    message = str(raised.value)
+    assert expected in message
+    assert "\n" not in message
+    assert CLIENT_PASSWORD not in message
+
+
+@pytest.mark.parametrize("setting", ["proxy_auth", "proxy_auth_file"])
+def test_clients_and_the_one_proxy_login_cannot_be_combined(clean_env, monkeypatch, setting):
+    login_file = clean_env / "login"
+    login_file.write_text(f"ci:{CLIENT_PASSWORD}")
+    value = f"ci:{CLIENT_PASSWORD}" if setting == "proxy_auth" else str(login_file)
+    monkeypatch.setenv(f"ATLASSIAN_PROXY_{setting.upper()}", value)
+    config = client_config(clean_env, '[[clients]]\nname = "a"\npassword_env = "PW"\n', monkeypatch)
+    with pytest.raises(SettingsError, match=rf"\[\[clients\]\] and ATLASSIAN_PROXY_{setting.upper()} are both set"):
+        load_settings(config)

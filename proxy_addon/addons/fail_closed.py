@@ -9,8 +9,8 @@ close that gap:
   a short refusal, the client's and the injected credentials are dropped from it, and the later
   children still run (they see the refusal, as after any other one).
 - `FailClosed` runs after every check and refuses what no check completed: a request without a
-  verdict, or, with a proxy login, a CONNECT or request without an authenticated user. The
-  refusal is the default; only a completed check lifts it.
+  verdict, or, with a proxy login or `[[clients]]`, a CONNECT or request without an
+  authenticated user. The refusal is the default; only a completed check lifts it.
 
 The exception text never reaches the client or the log (it may quote a header); the log names
 the hook, the exception type and where it was raised.

@@ -1,8 +1,9 @@
-"""Proxy authentication: only clients that know ATLASSIAN_PROXY_PROXY_AUTH may use the proxy.
+"""Proxy authentication: only clients that know a proxy login may use the proxy.
 
-Shaped like mitmproxy's built-in `proxyauth`, with three differences: the password is compared
-in constant time, only a digest of `user:password` is kept (never the password), and only the
-user name goes into the flow's record, so saved flows cannot hold the password.
+The login is ATLASSIAN_PROXY_PROXY_AUTH's one user, or one of the `[[clients]]`, each with its
+own. Shaped like mitmproxy's built-in `proxyauth`, with three differences: the password is
+compared in constant time, only a digest of `user:password` is kept (never the password), and
+only the user name goes into the flow's record, so saved flows cannot hold the password.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import weakref
 from mitmproxy import connection, http
 
 from proxy_addon.addons.replies import proxy_reply
+from proxy_addon.policy.clients import ClientTable
 from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.policy.record import Decision, FlowRecord
 
@@ -39,24 +41,39 @@ class ProxyAuthentication:
 
     def __init__(self) -> None:
         self.login: ProxyLogin | None = None
+        self.clients = ClientTable()
         self.authenticated: weakref.WeakKeyDictionary[connection.Client, str] = weakref.WeakKeyDictionary()
 
+    @property
+    def required(self) -> bool:
+        return self.login is not None or bool(self.clients)
+
+    def user_of(self, client: connection.Client) -> str | None:
+        """Who the connection's CONNECT authenticated as, if it did."""
+        return self.authenticated.get(client)
+
     def http_connect(self, flow: http.HTTPFlow) -> None:
-        if self.login is not None and (user := self._authenticate(self.login, flow)):
+        if self.required and (user := self._authenticate(flow)):
             self.authenticated[flow.client_conn] = user
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
-        if self.login is not None:
+        if self.required:
             user = self.authenticated.get(flow.client_conn)
             if user is not None:
                 FlowRecord.of(flow.metadata).user = user
             else:
-                self._authenticate(self.login, flow)
+                self._authenticate(flow)
         flow.request.headers.pop("proxy-authorization", None)
 
-    @staticmethod
-    def _authenticate(login: ProxyLogin, flow: http.HTTPFlow) -> str | None:
-        user = login.check(flow.request.headers.pop("proxy-authorization", None))
+    def _check(self, header: str | None) -> str | None:
+        """The user the header logs in as: a client's name with `[[clients]]`, else PROXY_AUTH's user."""
+        if self.clients:
+            client = self.clients.authenticate(header)
+            return client.name if client is not None else None
+        return self.login.check(header) if self.login is not None else None
+
+    def _authenticate(self, flow: http.HTTPFlow) -> str | None:
+        user = self._check(flow.request.headers.pop("proxy-authorization", None))
         record = FlowRecord.of(flow.metadata)
         if user is None:
             record.decision = Decision.PROXY_AUTH

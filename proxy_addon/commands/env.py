@@ -16,6 +16,7 @@ import shlex
 import sys
 from urllib.parse import quote
 
+from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.runtime.trust import CA_CERT_NAME, CLIENT_BUNDLE_NAME, TRUSTSTORE_NAME, TRUSTSTORE_PASSWORD
 from proxy_addon.settings.model import Settings, load_settings
 from proxy_addon.settings.names import SettingsError, env_name
@@ -33,13 +34,24 @@ def client_host(listen_host: str) -> str:
         return listen_host
 
 
-def variables(settings: Settings) -> dict[str, str]:
-    """Every variable `env` exports, in order."""
+def login_of(settings: Settings, client: str | None) -> ProxyLogin | None:
+    """The login the exported proxy URL carries: the named client's, else PROXY_AUTH's."""
+    if client is None:
+        return settings.proxy_login
+    entry = settings.client_table.get(client)
+    if entry is None:
+        names = ", ".join(settings.client_table.clients) or "none: the settings have no [[clients]]"
+        raise SettingsError(f"--client: no client is named {client!r} in [[clients]] (the clients are: {names})")
+    return entry.login
+
+
+def variables(settings: Settings, client: str | None = None) -> dict[str, str]:
+    """Every variable `env` exports, in order; with `client`, the proxy URL carries that client's login."""
     if settings.listen_port == 0:
         raise SettingsError(
             f"{env_name('listen_port')} is 0 (a random port): set the port the proxy runs with, e.g. 8080"
         )
-    login = settings.proxy_login
+    login = login_of(settings, client)
     userinfo = f"{quote(login.user, safe='')}:{quote(login.password.get_secret_value(), safe='')}@" if login else ""
     proxy = f"http://{userinfo}{client_host(settings.listen_host)}:{settings.listen_port}"
     bundle = str(settings.confdir / CLIENT_BUNDLE_NAME)
@@ -109,7 +121,7 @@ def render(names: dict[str, str], shell: str) -> str:
 def env_command(args: argparse.Namespace) -> int:
     """`atlassian-auth-proxy env`: print the exports; warn on stderr if the proxy never made its CA."""
     settings = load_settings(args.config, listen_host=args.listen_host, listen_port=args.listen_port)
-    sys.stdout.write(render(variables(settings), args.shell))
+    sys.stdout.write(render(variables(settings, args.client), args.shell))
     if not (settings.confdir / CLIENT_BUNDLE_NAME).is_file():
         print(
             f"note: {settings.confdir / CLIENT_BUNDLE_NAME} does not exist yet; "

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable
 from typing import IO
 
-from proxy_addon.commands.env import variables
+from proxy_addon.commands.env import login_of, variables
 from proxy_addon.settings.model import load_settings
 
 LISTENING = re.compile(r"atlassian-auth-proxy listening on http://(\S+):(\d+)")
@@ -120,6 +120,7 @@ def exec_command(args: argparse.Namespace) -> int:
         )
         return CANNOT_START
     settings = load_settings(args.config, listen_host=args.listen_host)  # a bad setting fails before anything starts
+    login_of(settings, args.client)
     running: list[subprocess.Popen[bytes]] = []
     early: list[int] = []
     proxy = start_proxy(args)
@@ -142,7 +143,7 @@ def exec_command(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
             return CANNOT_START
-        exports = variables(settings.model_copy(update={"listen_port": port}))
+        exports = variables(settings.model_copy(update={"listen_port": port}), args.client)
         if early:  # the signal came just now: the proxy is stopping, so CMD must not start
             return 128 + early[0]
         try:

@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     env.add_argument("--listen-host", help="the proxy's listen address, if not from the settings")
     env.add_argument("--listen-port", type=int, help="the proxy's port, if not from the settings")
     env.add_argument("--config", type=Path, help="TOML settings file (else ATLASSIAN_PROXY_CONFIG)")
+    env.add_argument("--client", metavar="NAME", help="with [[clients]]: put this client's login in the proxy URL")
     health = commands.add_parser("health", help="exit 0 if the running proxy's /healthz says ok (for probes)")
     health.add_argument("--config", type=Path, help="TOML settings file (else ATLASSIAN_PROXY_CONFIG)")
     exec_ = commands.add_parser(
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     exec_.add_argument("--listen-host", help="address to listen on (default 127.0.0.1)")
     exec_.add_argument("--listen-port", type=int, default=0, help="port to listen on (default: a free one)")
     exec_.add_argument("--config", type=Path, help="TOML settings file (else ATLASSIAN_PROXY_CONFIG)")
+    exec_.add_argument("--client", metavar="NAME", help="with [[clients]]: CMD uses the proxy as this client")
     exec_.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]", help="the command to run")
     commands.add_parser("demo", help="show what the proxy does, on loopback, without an account")
     return parser

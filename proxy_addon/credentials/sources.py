@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -13,6 +12,7 @@ from pydantic import SecretStr
 from proxy_addon.credentials import keyring_store
 from proxy_addon.policy.sites import Scheme, Site, SiteTable
 from proxy_addon.policy.tokens import TokenFormatError, authorization_value, parse_token
+from proxy_addon.settings.files import read_regular_file
 from proxy_addon.settings.model import Settings, SiteSettings
 from proxy_addon.settings.names import SettingsError, env_name
 
@@ -72,24 +72,6 @@ class NamedEnvToken:
 
 MAX_TOKEN_FILE = 64 * 1024
 """A token file is a few hundred bytes; anything larger is not one."""
-
-
-def read_regular_file(path: Path, limit: int) -> bytes:
-    """At most `limit` bytes of a regular file; ValueError for a FIFO, device or directory, or a larger file.
-
-    Opened without blocking, so a FIFO put in place of the file cannot stall the reader (and
-    with it the watcher and shutdown) until someone writes to it.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ValueError("not a regular file")
-        data = os.read(fd, limit + 1)
-    finally:
-        os.close(fd)
-    if len(data) > limit:
-        raise ValueError(f"larger than {limit // 1024} KiB, so not a token")
-    return data
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,15 +26,15 @@ def logging_problem(flow_detail: int, proxy_debug: bool) -> str | None:
 def listen_problem(listen_host: str, proxy_auth: bool) -> str | None:
     """Why listening on `listen_host` would make an open credential relay, or None.
 
-    With proxy authentication, only clients that know the proxy login can use it, so any
-    listen address is allowed.
+    With proxy authentication (PROXY_AUTH or `[[clients]]`), only clients that know a proxy
+    login can use it, so any listen address is allowed.
     """
     if proxy_auth or is_loopback(listen_host):
         return None
     return (
         f"refusing to listen on {listen_host or 'every interface'}: anyone who can reach the proxy would act "
         "as you on Atlassian; listen on 127.0.0.1 (ATLASSIAN_PROXY_LISTEN_HOST or --listen-host), "
-        "or require a login with ATLASSIAN_PROXY_PROXY_AUTH"
+        "or require a login with ATLASSIAN_PROXY_PROXY_AUTH or [[clients]]"
     )
 
 
@@ -54,7 +54,7 @@ def mode_problem(modes: list[tuple[str, str]], proxy_auth: bool) -> str | None:
         if proxy_auth and name not in CHECKED_MODES:
             return (
                 f"refusing mitmproxy mode {name}: its clients never send the proxy login "
-                f"(ATLASSIAN_PROXY_PROXY_AUTH); use {', '.join(sorted(CHECKED_MODES))}"
+                f"(ATLASSIAN_PROXY_PROXY_AUTH or [[clients]]); use {', '.join(sorted(CHECKED_MODES))}"
             )
         if problem := listen_problem(host, proxy_auth):
             return f"mode {name}: {problem}"

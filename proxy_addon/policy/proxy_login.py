@@ -36,6 +36,11 @@ class ProxyLogin:
             raise ValueError("is not USER:PASSWORD (both parts non-empty, e.g. ci:a-long-random-password)")
         if not (user + password).isprintable():
             raise ValueError("contains control characters: use printable characters only")
+        return cls.of(user, password)
+
+    @classmethod
+    def of(cls, user: str, password: str) -> ProxyLogin:
+        """The login of `user` with `password`, both already checked."""
         return cls(user, _digest(user, password), SecretStr(password))
 
     def check(self, header: str | None) -> str | None:

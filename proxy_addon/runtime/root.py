@@ -111,8 +111,9 @@ class AtlassianAuthProxy:
         except SettingsError as e:
             raise exceptions.OptionsError(str(e)) from None
         self.proxy_auth.login = settings.proxy_login
-        self.fail_closed.login_required = settings.proxy_login is not None
-        self.safe_options.proxy_auth = settings.proxy_login is not None
+        self.proxy_auth.clients = settings.client_table
+        self.fail_closed.login_required = settings.login_required
+        self.safe_options.proxy_auth = settings.login_required
         self._prepare_injector(settings, table, resolved)
         self.faults.timeout = settings.upstream_timeout
         self.client_limits.head_timeout = settings.client_timeout
@@ -144,6 +145,10 @@ class AtlassianAuthProxy:
             write_client_truststore(bundle.parent)
         if self.proxy_auth.login is not None:
             logger.info("clients must authenticate to the proxy as %s", self.proxy_auth.login.user)
+        if self.proxy_auth.clients:
+            logger.info(
+                "clients must authenticate to the proxy as one of: %s", ", ".join(self.proxy_auth.clients.clients)
+            )
 
     def credential_problem(self) -> str | None:
         """What /healthz reports: why credentials cannot be served right now, or None."""

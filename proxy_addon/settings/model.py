@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -20,6 +21,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -33,11 +35,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from proxy_addon.policy.clients import Client, ClientTable
 from proxy_addon.policy.connect_rules import ConnectToRule
 from proxy_addon.policy.hosts import HostPattern, HostPatternError, normalize_host
 from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.policy.sites import Scheme, Site, SiteConflict, SiteTable
 from proxy_addon.policy.tokens import TokenFormatError, parse_token
+from proxy_addon.settings.files import read_regular_file
 from proxy_addon.settings.modes import ReverseTarget, UpstreamProxy
 from proxy_addon.settings.names import CONFIG_ENV, ENV_PREFIX, SettingsError, env_name
 
@@ -181,6 +185,99 @@ class SiteSettings(Table):
         )
 
 
+JIRA_PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9_]*")
+CONFLUENCE_SPACE_KEY = re.compile(r"~?[A-Z0-9]+")
+MAX_PASSWORD_FILE = 4 * 1024
+NO_CLIENT = "none"
+"""The `client` label of requests without a login, so no client may take the name."""
+
+
+def _keys(kind: str, pattern: re.Pattern[str], rule: str) -> Any:
+    """An after-validator: every key matches `pattern` once upper-cased; the bound holds upper-case keys."""
+
+    def check(keys: tuple[str, ...] | None) -> frozenset[str] | None:
+        if keys is None:
+            return None
+        for key in keys:
+            if not key.isascii() or not pattern.fullmatch(key.upper()):
+                raise ValueError(f"{key!r} is not a {kind} key: {rule}")
+        return frozenset(key.upper() for key in keys)
+
+    return AfterValidator(check)
+
+
+class ClientSettings(Table):
+    """One `[[clients]]` table: who may use the proxy, with which login, within which bounds."""
+
+    name: str = Field(min_length=1)
+    password_env: str | None = Field(default=None, min_length=1)
+    password_file: Path | None = None
+    sites: tuple[str, ...] | None = Field(default=None, min_length=1)
+    read_only: bool = False
+    jira_projects: Annotated[
+        tuple[str, ...] | None,
+        _keys("Jira project", JIRA_PROJECT_KEY, "letters, digits and _, starting with a letter (e.g. OPS)"),
+    ] = None
+    confluence_spaces: Annotated[
+        tuple[str, ...] | None,
+        _keys("Confluence space", CONFLUENCE_SPACE_KEY, "letters and digits, or ~ and them for a personal space"),
+    ] = None
+    requests_per_minute: int | None = Field(default=None, ge=1, strict=True)
+    _login: ProxyLogin = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _complete(self) -> ClientSettings:
+        """The login is read once, here, and kept as a digest (and a secret for `env --client`)."""
+        if ":" in self.name or not self.name.isprintable() or self.name != self.name.strip():
+            raise ValueError(
+                f"name {self.name!r} cannot be a proxy-login user (no ':', spaces around or control characters)"
+            )
+        if self.name == NO_CLIENT:
+            raise ValueError(f"name {NO_CLIENT!r} stands for requests without a login in /metrics: choose another")
+        if (self.password_env is None) == (self.password_file is None):
+            raise ValueError(f"client {self.name!r}: set password_env or password_file (exactly one)")
+        password = self._password().strip()
+        if not password:
+            raise ValueError(f"client {self.name!r}: the password in {self._password_source()} is empty")
+        if not password.isprintable():
+            raise ValueError(f"client {self.name!r}: the password in {self._password_source()} has control characters")
+        self._login = ProxyLogin.of(self.name, password)
+        return self
+
+    def _password_source(self) -> str:
+        return f"password_env {self.password_env}" if self.password_env else f"password_file {self.password_file}"
+
+    def _password(self) -> str:
+        if self.password_env is not None:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise ValueError(
+                    f"client {self.name!r}: {self.password_env} is not set: it should hold the client's proxy password"
+                )
+            return value
+        path = Path(self.password_file or "").expanduser()
+        try:
+            return read_regular_file(path, MAX_PASSWORD_FILE, "a password").decode("utf-8")
+        except UnicodeDecodeError:
+            reason = "not UTF-8 text"
+        except OSError as e:
+            reason = e.strerror or "unreadable"
+        except ValueError as e:  # after UnicodeDecodeError, which is one
+            reason = str(e)
+        raise ValueError(f"client {self.name!r}: cannot read password_file {str(path)!r} ({reason})")
+
+    def client(self) -> Client:
+        return Client(
+            self.name,
+            self._login,
+            frozenset(self.sites) if self.sites is not None else None,
+            self.read_only,
+            self.jira_projects,
+            self.confluence_spaces,
+            self.requests_per_minute,
+        )
+
+
 SINGLE_SITE_FIELDS = ("email", "api_token", "api_token_file", "hosts", "token_expires")
 
 
@@ -208,6 +305,7 @@ class Settings(BaseSettings):
     upstream_ca_bundle: Annotated[Path, AfterValidator(_existing_file)] | None = None
     site: Annotated[str, AfterValidator(parse_site)] | None = None
     sites: tuple[SiteSettings, ...] = ()
+    clients: tuple[ClientSettings, ...] = ()
     reverse: Annotated[ReverseTarget, BeforeValidator(_parsed(ReverseTarget))] | None = None
     upstream_proxy: Annotated[UpstreamProxy, BeforeValidator(_parsed(UpstreamProxy))] | None = None
     allow_insecure_keyring: bool = False
@@ -218,6 +316,7 @@ class Settings(BaseSettings):
     allow_browsers: bool = False
     upstream_timeout: float = Field(default=60.0, gt=0, le=3600)
     client_timeout: float = Field(default=60.0, gt=0, le=3600)
+    _client_table: ClientTable = PrivateAttr(default_factory=ClientTable)
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
@@ -247,7 +346,30 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"{env_name('reverse')}: {self.reverse.host} gets credentials from no site; add it to HOSTS"
             )
+        if self.clients:
+            self._client_table = self._clients(table)
         return self
+
+    def _clients(self, table: SiteTable) -> ClientTable:
+        """`[[clients]]` replace the one proxy login, name each other uniquely and name only real sites."""
+        for login in ("proxy_auth", "proxy_auth_file"):
+            if getattr(self, login) is not None:
+                raise ValueError(
+                    f"[[clients]] and {env_name(login)} are both set: with [[clients]] each client has its own "
+                    f"login; unset {env_name(login)}"
+                )
+        names = [entry.name for entry in self.clients]
+        if twice := sorted({name for name in names if names.count(name) > 1}):
+            raise ValueError(f"[[clients]]: two clients are named {twice[0]!r}; give each a unique name")
+        known = [site.name for site in table.sites]
+        for entry in self.clients:
+            for name in entry.sites or ():
+                if name not in known:
+                    raise ValueError(
+                        f"[[clients]] {entry.name!r}: sites names {name!r}, which is not a configured site "
+                        f"(the sites are: {', '.join(known)})"
+                    )
+        return ClientTable.of(entry.client() for entry in self.clients)
 
     def site_list(self) -> tuple[Site, ...]:
         """Every configured site: the [[sites]] tables, or else the one the single-site settings describe."""
@@ -262,6 +384,16 @@ class Settings(BaseSettings):
     def proxy_login(self) -> ProxyLogin | None:
         """The one login clients must present, from PROXY_AUTH or PROXY_AUTH_FILE."""
         return self.proxy_auth or self.proxy_auth_file
+
+    @property
+    def client_table(self) -> ClientTable:
+        """Every `[[clients]]` client by name; empty (false) without `[[clients]]`."""
+        return self._client_table
+
+    @property
+    def login_required(self) -> bool:
+        """Every request must carry a proxy login: PROXY_AUTH's, or one client's."""
+        return self.proxy_login is not None or bool(self._client_table)
 
     @field_validator("confdir")
     @classmethod
@@ -363,5 +495,5 @@ def _describe(error: Any, flags: dict[str, Any], toml_file: Path | None) -> str:
     return f"{name}: {message}"
 
 
-TABLES: dict[str, type[Table]] = {"sites": SiteSettings}
+TABLES: dict[str, type[Table]] = {"sites": SiteSettings, "clients": ClientSettings}
 """The TOML tables by key, for naming the keys a misspelt one might have meant."""

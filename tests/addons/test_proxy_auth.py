@@ -7,6 +7,7 @@ import base64
 from mitmproxy.test import taddons, tflow
 
 from proxy_addon.addons.proxy_auth import ProxyAuthentication
+from proxy_addon.policy.clients import Client, ClientTable
 from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.policy.record import Decision, FlowRecord
 
@@ -69,3 +70,46 @@ def test_without_a_login_configured_nothing_is_required_and_the_header_is_still_
         addon.requestheaders(f)
         assert f.response is None
         assert "proxy-authorization" not in f.request.headers
+
+
+def with_clients() -> ProxyAuthentication:
+    addon = ProxyAuthentication()
+    addon.clients = ClientTable.of(
+        [Client("agent-a", ProxyLogin.of("agent-a", "pw-a")), Client("agent-b", ProxyLogin.of("agent-b", "pw-b"))]
+    )
+    return addon
+
+
+def test_with_clients_each_clients_own_login_records_its_name_and_nothing_else_passes():
+    addon = with_clients()
+    with taddons.context(addon):
+        for value, user in (
+            (header("agent-a:pw-a"), "agent-a"),
+            (header("agent-b:pw-b"), "agent-b"),
+            (header("agent-a:pw-b"), None),
+            (header("agent-c:pw-a"), None),
+            (None, None),
+        ):
+            f = tflow.tflow()
+            if value is not None:
+                f.request.headers["proxy-authorization"] = value
+            addon.requestheaders(f)
+            assert FlowRecord.of(f.metadata).user == user
+            assert (f.response.status_code if f.response else None) == (None if user else 407)
+            assert "proxy-authorization" not in f.request.headers
+
+
+def test_with_clients_a_connect_authenticates_its_connection_as_that_client():
+    addon = with_clients()
+    with taddons.context(addon):
+        connect = tflow.tflow()
+        connect.request.method = "CONNECT"
+        connect.request.headers["proxy-authorization"] = header("agent-b:pw-b")
+        addon.http_connect(connect)
+        inside = tflow.tflow()
+        inside.client_conn = connect.client_conn
+        inside.request.headers["proxy-authorization"] = header("agent-a:pw-a")
+        addon.requestheaders(inside)
+        assert inside.response is None
+        assert FlowRecord.of(inside.metadata).user == "agent-b", "the tunnel's login, not one sent inside it"
+        assert addon.user_of(connect.client_conn) == "agent-b"

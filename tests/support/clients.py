@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import socket
 import ssl
 import subprocess
@@ -119,9 +120,9 @@ def raw_tunnel(
 
 
 def with_env_exports(
-    proxy_port: int, confdir: Path, home: Path, script: str, **settings: str
+    proxy_port: int, confdir: Path, home: Path, script: str, *env_args: str, **settings: str
 ) -> subprocess.CompletedProcess[str]:
-    """Run `script` in sh after `eval "$(atlassian-auth-proxy env)"`, as a user's shell would.
+    """Run `script` in sh after `eval "$(atlassian-auth-proxy env ENV_ARGS)"`, as a user's shell would.
 
     Nothing else is set: the proxy, its CA and every client setting come from the exports.
     """
@@ -134,7 +135,7 @@ def with_env_exports(
         **settings,
     }
     return subprocess.run(
-        ["sh", "-c", f'eval "$(atlassian-auth-proxy env)" && {script}'],
+        ["sh", "-c", f'eval "$(atlassian-auth-proxy env {shlex.join(env_args)})" && {script}'],
         capture_output=True,
         text=True,
         env=env,
