@@ -214,8 +214,12 @@ def too_large(client: Client) -> str:
 
 
 def refuse(flow: http.HTTPFlow, status: int, decision: Decision, reason: str) -> None:
-    """Answer locally; nothing of the request goes to the site, and the injected credentials leave the flow."""
+    """Answer locally; nothing of the request goes to the site, and the injected credentials leave the flow.
+
+    `stream` is cleared: `Streaming` may have set it, and mitmproxy cannot answer a streaming request.
+    """
     FlowRecord.of(flow.metadata).decision = decision
     for name in DROPPED_HEADERS:
         flow.request.headers.pop(name, None)
+    flow.request.stream = False
     flow.response = proxy_reply(status, reason)

@@ -51,6 +51,7 @@ def refuse(flow: http.HTTPFlow, reply: Callable[[], http.Response], hook: str) -
         # The upstream's body would overwrite a reply set now; closing the stream sends nothing on.
         flow.kill()
     else:
+        flow.request.stream = False  # mitmproxy cannot answer a request it streams (Streaming may have set it)
         flow.response = reply()
 
 

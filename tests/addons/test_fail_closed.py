@@ -256,3 +256,19 @@ def test_a_check_that_waits_is_awaited_to_its_end():
     LOOP.run_until_complete(dispatch())
     assert child.finished
     assert flow.response is None
+
+
+def test_a_refusal_of_a_streaming_request_stops_the_stream():
+    """mitmproxy cannot answer a request it streams: the refusal must take the stream back."""
+    child = Slow(fails=True)
+    flow = credentialed_flow()
+    flow.request.stream = True
+
+    async def dispatch():
+        with taddons.context() as tctx:
+            tctx.master.addons.add(Guarded(child))
+            await tctx.master.addons.handle_lifecycle(HttpRequestHeadersHook(flow))
+
+    LOOP.run_until_complete(dispatch())
+    assert flow.response is not None
+    assert flow.request.stream is False

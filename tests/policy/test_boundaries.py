@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from proxy_addon.policy.boundaries import (
+    ALL,
     ALLOWED,
     NEEDS_BODY,
     ROUTES,
@@ -21,6 +23,7 @@ from proxy_addon.policy.boundaries import (
     Ref,
     Refused,
     Rewritten,
+    Route,
     judge,
     key_of,
     lookup_path,
@@ -375,3 +378,20 @@ def test_no_refusal_in_the_table_is_shadowed_by_an_earlier_row():
             for method in route.methods:
                 first = next(r for r in ROUTES if r.product is route.product and r.allows(method, path))
                 assert first is route, (method, route.template, first.template)
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def table_row(route: Route) -> str:
+    methods = (
+        "any" if route.methods == ALL else ", ".join(sorted(route.methods, key=["GET", "HEAD", "POST", "PUT"].index))
+    )
+    return f"| {route.product} | {methods} | `{route.template}` | {route.action} |"
+
+
+def test_the_readme_route_table_is_the_modules():
+    text = README.read_text()
+    start = text.index("| product | methods | route | what the boundary does |")
+    table = text[start:].split("\n\n")[0].splitlines()[2:]
+    assert table == [table_row(route) for route in ROUTES]
