@@ -187,8 +187,8 @@ ROUTES: tuple[Route, ...] = tuple(
 )
 """First match wins; a bounded product's route that matches none is refused."""
 
-ISSUE_KEY = re.compile(r"(?P<project>[A-Z][A-Z0-9_]+)-[0-9]+", re.IGNORECASE | re.ASCII)
-PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9_]+", re.IGNORECASE | re.ASCII)
+ISSUE_KEY = re.compile(r"(?P<project>[A-Z][A-Z0-9_]*)-[0-9]+", re.IGNORECASE | re.ASCII)
+PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9_]*", re.IGNORECASE | re.ASCII)
 SPACE_KEY = re.compile(r"[A-Z0-9]+|~[A-Z0-9:_-]+", re.IGNORECASE | re.ASCII)
 NUMBER = re.compile(r"[0-9]{1,18}", re.ASCII)
 ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")

@@ -157,6 +157,13 @@ def test_paths_not_in_canonical_form_are_refused_with_400(path):
     assert bad(judge("GET", path, OPS_AGENT))
 
 
+def test_keys_of_one_letter_projects_are_judged_like_any_other():
+    one_letter = Client("x-agent", LOGIN, jira_projects=frozenset({"X"}))
+    assert judge("GET", "/rest/api/3/issue/X-1", one_letter) is ALLOWED
+    assert out_of_bounds(judge("GET", "/rest/api/3/issue/XY-1", one_letter))
+    assert judge("GET", "/rest/api/3/project/x", one_letter) is ALLOWED
+
+
 def test_an_unbounded_client_is_not_judged_at_all():
     assert judge("GET", "/rest/api/3/issue/../search", FREE) is ALLOWED
     assert judge("POST", "/graphql", FREE) is ALLOWED
