@@ -39,13 +39,13 @@ def test_metrics_count_each_decision_with_no_secret_path_or_query_in_labels(make
     assert content_type.startswith("text/plain")
     metrics = samples(text)
     acme = "default"
-    assert value(metrics, REQUESTS, site=acme, decision="injected", status_class="2xx") == 1
-    assert value(metrics, REQUESTS, site=acme, decision="injected", status_class="4xx") == 1
-    assert value(metrics, REQUESTS, site="other", decision="refused", status_class="4xx") == 1
-    assert value(metrics, REQUESTS, site="other", decision="tunnelled", status_class="none") == 1
+    assert value(metrics, REQUESTS, site=acme, decision="injected", status_class="2xx", client="none") == 1
+    assert value(metrics, REQUESTS, site=acme, decision="injected", status_class="4xx", client="none") == 1
+    assert value(metrics, REQUESTS, site="other", decision="refused", status_class="4xx", client="none") == 1
+    assert value(metrics, REQUESTS, site="other", decision="tunnelled", status_class="none", client="none") == 1
     assert value(metrics, "atlassian_proxy_upstream_auth_failures_total", site=acme) == 1
-    assert value(metrics, "atlassian_proxy_request_duration_seconds_count", decision="injected") == 2
-    assert value(metrics, "atlassian_proxy_request_duration_seconds_count", decision="refused") == 1
+    assert value(metrics, "atlassian_proxy_request_duration_seconds_count", decision="injected", client="none") == 2
+    assert value(metrics, "atlassian_proxy_request_duration_seconds_count", decision="refused", client="none") == 1
 
     pair = f"{EMAIL}:{TOKEN_192}"
     for leak in (TOKEN_192, pair, base64.b64encode(pair.encode()).decode(), "SECRET", "jql", "/rest", "other.example"):

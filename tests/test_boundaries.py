@@ -256,13 +256,18 @@ def test_a_body_judged_route_needs_a_bounded_length(ops):
     assert chunked.seen == []
 
 
+def refused_count(proxy: Proxy) -> float:
+    _, _, text = get(admin_port(proxy.output), "/metrics")
+    labels = {"site": "default", "decision": "refused", "status_class": "4xx", "client": "ops-agent"}
+    return value(samples(text), "atlassian_proxy_requests_total", **labels)
+
+
 def test_refusals_are_counted_as_refused_and_logged_with_the_clients_name(bounded, ops):
+    before = refused_count(bounded)
     refused(ops("GET", "/rest/api/3/issue/SEC-1/watchers"))
     wait_for(lambda: "/rest/api/3/issue/SEC-1/watchers" in bounded.output, what="the log line")
     line = next(json.loads(x) for x in bounded.lines if "/rest/api/3/issue/SEC-1/watchers" in x and x.startswith("{"))
     assert (line["user"], line["decision"], line["status"]) == ("ops-agent", "refused-out-of-bounds", 403)
-    _, _, text = get(admin_port(bounded.output), "/metrics")
-    metrics = samples(text)
-    assert value(metrics, "atlassian_proxy_requests_total", site="default", decision="refused", status_class="4xx") >= 1
+    assert refused_count(bounded) == before + 1
     assert TOKEN_192 not in bounded.output
     assert SITE_CREDENTIALS not in bounded.output

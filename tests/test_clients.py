@@ -7,13 +7,28 @@ bounds, so the tests show the clients side by side in one run, as users run them
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from mitmproxy import io
 
-from support.clients import curl, raw_connect, with_env_exports
-from support.proxy import TOKEN_24, TOKEN_192, Proxy, basic, proxy_env, run_cli, start_proxy, wait_for
+from proxy_addon.policy.record import FlowRecord
+
+from support.adminclient import admin_port, get, samples, value
+from support.clients import CLIENT_ENV, curl, raw_connect, status_and_body, with_env_exports, with_requests
+from support.proxy import (
+    TOKEN_24,
+    TOKEN_192,
+    Proxy,
+    basic,
+    proxy_env,
+    run_cli,
+    saving_mitmdump,
+    start_proxy,
+    wait_for,
+)
 
 ACME_USER, GLOBEX_USER = "me@acme.example", "me@globex.example"
 A_PASSWORD = "agent-a-Pa55word-4e1f"
@@ -185,5 +200,116 @@ def test_a_non_loopback_listen_host_is_allowed_with_clients(site, ca_file, tmp_p
         reply, _ = raw_connect("127.0.0.1", proxy.port, "acme.atlassian.net")
         assert reply.startswith(b"HTTP/1.1 407")
         assert curl(f"http://127.0.0.1:{proxy.port}", ACME, proxy.ca_file, "--proxy-user", A).returncode == 0
+    finally:
+        proxy.stop()
+
+
+def refused_count(proxy: Proxy, **labels: str) -> float:
+    return value(samples(get(admin_port(proxy.output), "/metrics")[2]), "atlassian_proxy_requests_total", **labels)
+
+
+def test_two_clients_with_different_bounds_in_one_run(agents, site):
+    a_globex = {"site": "globex", "decision": "refused", "status_class": "4xx", "client": "agent-a"}
+    b_acme = {"site": "acme", "decision": "refused", "status_class": "4xx", "client": "agent-b"}
+    counted = refused_count(agents, **a_globex), refused_count(agents, **b_acme)
+
+    status, _ = status_and_body(agents, ACME + "/a-write", "--proxy-user", A, "-d", "{}")
+    assert status == "200"
+    assert site.record.last().header("Authorization") == basic(ACME_USER, TOKEN_192)
+    status, _ = status_and_body(agents, GLOBEX + "/b-read", "--proxy-user", B)
+    assert status == "200"
+    assert site.record.last().header("Authorization") == basic(GLOBEX_USER, TOKEN_24)
+    status, _ = status_and_body(agents, "https://globex.atlassian.net/rest/api/3/search", "--proxy-user", B, "-d", "{}")
+    assert status == "200", "a read-only client may still search"
+
+    reached = len(site.record.requests)
+    status, body = status_and_body(agents, GLOBEX + "/a-elsewhere", "--proxy-user", A)
+    assert (status, body) == (
+        "403",
+        "atlassian-auth-proxy: client agent-a may not use site globex: its sites are acme\n",
+    )
+    status, body = status_and_body(agents, ACME + "/b-write", "--proxy-user", B, "-X", "DELETE")
+    assert status == "403"
+    assert body == (
+        "atlassian-auth-proxy: client agent-b is read-only: DELETE /rest/api/3/myself/b-write is not a read "
+        "(see README, read-only)\n"
+    )
+    assert len(site.record.requests) == reached, "nothing of a refused request reached the site"
+
+    assert log_line(agents, "/a-elsewhere")["user"] == "agent-a"
+    assert log_line(agents, "/a-elsewhere")["decision"] == "refused-client-site"
+    assert log_line(agents, "/b-write")["decision"] == "refused-client-read-only"
+    wait_for(lambda: refused_count(agents, **a_globex) == counted[0] + 1, what="agent-a's refusal in /metrics")
+    assert refused_count(agents, **b_acme) == counted[1] + 1
+
+
+def test_past_its_rate_a_client_gets_429_and_another_client_still_gets_through(agents, site, plain_site):
+    for n in range(3):
+        assert status_and_body(agents, f"{ACME}/c-{n}", "--proxy-user", C)[0] == "200"
+    reached, plain_reached = len(site.record.requests), len(plain_site.record.requests)
+    as_c = f"http://{C}@{agents.host}:{agents.port}"
+    refused = with_requests(as_c, ACME + "/c-over", agents.ca_file, {})
+    assert refused.status == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.body.startswith("atlassian-auth-proxy: client agent-c is past its limit of 3 requests per minute")
+    plain = with_requests(as_c, f"http://127.0.0.1:{plain_site.port}/c-plain", agents.ca_file, {})
+    assert plain.status == 429, "plain requests count too"
+    assert (len(site.record.requests), len(plain_site.record.requests)) == (reached, plain_reached)
+
+    assert status_and_body(agents, ACME + "/a-meanwhile", "--proxy-user", A)[0] == "200"
+    assert site.record.last().path.endswith("/a-meanwhile")
+    assert log_line(agents, "/c-over")["decision"] == "refused-rate-limited"
+    limited = {"site": "other", "decision": "refused", "status_class": "4xx", "client": "agent-c"}
+    wait_for(lambda: refused_count(agents, **limited) == 2, what="both 429s in /metrics")
+
+
+def test_no_password_is_in_the_proxys_output_or_its_replies(agents, plain_site):
+    replies = [
+        curl(agents.url, ACME, agents.ca_file, "-v", "--proxy-user", A),
+        curl(agents.url, ACME, agents.ca_file, "-v", "--proxy-user", f"agent-a:{B_PASSWORD}"),
+        curl(agents.url, f"http://127.0.0.1:{plain_site.port}/x", agents.ca_file, "-v", "--proxy-user", "agent-b:x"),
+        curl(agents.url, GLOBEX, agents.ca_file, "-v", "--proxy-user", A),
+    ]
+    metrics = get(admin_port(agents.output), "/metrics")[2]
+    server_side = agents.output + metrics + "".join(reply.stdout for reply in replies)
+    for secret in (*PASSWORDS, *(basic(*login.split(":", 1)).split()[1] for login in (A, B, C))):
+        assert secret not in server_side
+
+
+def test_saved_flows_hold_the_client_name_but_no_password(site, ca_file, tmp_path, config):
+    saved = tmp_path / "flows.mitm"
+    with saving_mitmdump(client_env(site, ca_file, tmp_path, config), saved) as port:
+        for login in (A, f"agent-a:{B_PASSWORD}"):
+            curl(f"http://127.0.0.1:{port}", ACME + "/saved", tmp_path / "mitmproxy-ca-cert.pem", "--proxy-user", login)
+    data = saved.read_bytes()
+    with saved.open("rb") as file:
+        users = [FlowRecord.of(flow.metadata).user for flow in io.FlowReader(file).stream()]
+    assert "agent-a" in users
+    for secret in (A_PASSWORD, B_PASSWORD, basic(*A.split(":", 1)).split()[1]):
+        assert secret.encode() not in data
+
+
+def test_reverse_mode_needs_one_clients_login_and_keeps_its_bounds(site, ca_file, tmp_path, config):
+    proxy = start_proxy(client_env(site, ca_file, tmp_path, config), "--reverse", "https://globex.atlassian.net")
+    try:
+        url = f"{proxy.url}/rest/api/3/myself"
+
+        def status(*login: str) -> str:
+            headers = [f"Proxy-Authorization: {basic(*each.split(':', 1))}" for each in login]
+            args = [arg for header in headers for arg in ("-H", header)]
+            return subprocess.run(
+                ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", *args, url],
+                capture_output=True,
+                text=True,
+                env=CLIENT_ENV,
+                check=False,
+            ).stdout
+
+        assert status() == "407"
+        assert status(f"agent-b:{A_PASSWORD}") == "407"
+        assert status(A) == "403", "agent-a may use acme only"
+        assert status(B) == "200"
+        assert site.record.last().header("Authorization") == basic(GLOBEX_USER, TOKEN_24)
+        assert site.record.last().header("Proxy-Authorization") is None
     finally:
         proxy.stop()

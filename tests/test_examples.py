@@ -31,6 +31,8 @@ def test_config_loads(text, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     text = re.sub(r'"/run/secrets/[^"]+"', f'"{tmp_path / "token"}"', text)
     (tmp_path / "token").write_text(TOKEN_24)
+    for variable in re.findall(r'^password_env = "([^"]+)"', text, re.M):
+        monkeypatch.setenv(variable, "an-example-proxy-password")
     config = tmp_path / "config.toml"
     config.write_text(text)
     settings = load_settings(config)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 import signal
 import subprocess
 import threading
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from support.clients import curl, raw_tunnel
-from support.proxy import EMAIL, TOKEN_24, TOKEN_192, basic, mitmdump, proxy_env, run_cli, wait_for
+from support.proxy import EMAIL, TOKEN_24, TOKEN_192, basic, mitmdump, proxy_env, run_cli, saving_mitmdump, wait_for
 
 MYSELF = "https://acme.atlassian.net/rest/api/3/myself"
 
@@ -91,30 +90,11 @@ def test_no_secret_in_any_output_even_when_things_fail(make_proxy, site, ca_file
 
 
 def test_the_addon_loads_into_plain_mitmdump_and_saved_flows_hold_no_secret(site, ca_file, tmp_path):
-    addon = Path(__file__).parent.parent / "proxy_addon" / "addon.py"
     saved = tmp_path / "flows.mitm"
-    env = proxy_env(site, ca_file, tmp_path)
-    process = subprocess.Popen(
-        [mitmdump(), "-s", str(addon), "--listen-host", "127.0.0.1", "--listen-port", "0", "-w", str(saved)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        port = None
-        for line in process.stdout:
-            if match := re.search(r"proxy listening at ([\d.]+):(\d+)", line):
-                port = int(match[2])
-                break
-        assert port, "mitmdump did not start"
+    with saving_mitmdump(proxy_env(site, ca_file, tmp_path), saved) as port:
         result = curl(f"http://127.0.0.1:{port}", MYSELF, tmp_path / "mitmproxy-ca-cert.pem")
         assert result.returncode == 0, result.stderr
         assert site.record.last().header("Authorization") == basic(EMAIL, TOKEN_192)
-    finally:
-        process.terminate()
-        process.wait(20)
     flows = saved.read_bytes()
     assert b"/rest/api/3/myself" in flows, "the flow was saved"
     assert basic(EMAIL, TOKEN_192).split()[1].encode() not in flows

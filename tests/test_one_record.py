@@ -36,7 +36,7 @@ def test_refusals_are_counted_as_refused_the_log_agrees_and_a_refused_connect_co
     wait_for(lambda: proxy.output.count("credentials=refused-proxy-auth") == 2, what="both refusals in the log")
     metrics = samples(get(admin_port(proxy.output), "/metrics")[2])
     total = "atlassian_proxy_requests_total"
-    assert value(metrics, total, site="other", decision="refused", status_class="4xx") == 2
+    assert value(metrics, total, site="other", decision="refused", status_class="4xx", client="none") == 2
     assert not any(name == total and ("decision", "passed") in labels for name, labels in metrics)
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import re
-import subprocess
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -17,7 +15,7 @@ from proxy_addon.policy.proxy_login import ProxyLogin, basic_credentials
 from proxy_addon.policy.record import FlowRecord
 
 from support.clients import curl, raw_connect, raw_tunnel
-from support.proxy import EMAIL, TOKEN_192, basic, proxy_env, run_cli
+from support.proxy import EMAIL, TOKEN_192, basic, proxy_env, run_cli, saving_mitmdump
 
 PASSWORD = "Pr0xy-pa55word-9f3e"
 LOGIN = f"ci:{PASSWORD}"
@@ -186,28 +184,10 @@ def test_listen_problem(listen_host, proxy_auth, refused):
 
 
 def test_mitmdump_saved_flows_hold_the_proxy_user_but_not_the_password(site, ca_file, tmp_path):
-    from support.proxy import mitmdump
-
-    addon = Path(__file__).parent.parent / "proxy_addon" / "addon.py"
     saved = tmp_path / "flows.mitm"
-    process = subprocess.Popen(
-        [mitmdump(), "-s", str(addon), "--listen-host", "127.0.0.1", "--listen-port", "0", "-w", str(saved)],
-        env=proxy_env(site, ca_file, tmp_path, ATLASSIAN_PROXY_PROXY_AUTH=LOGIN),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        port = next(
-            (int(m[1]) for line in process.stdout if (m := re.search(r"proxy listening at [\d.]+:(\d+)", line))), None
-        )
-        assert port, "mitmdump did not start"
+    with saving_mitmdump(proxy_env(site, ca_file, tmp_path, ATLASSIAN_PROXY_PROXY_AUTH=LOGIN), saved) as port:
         result = curl(f"http://127.0.0.1:{port}", MYSELF, tmp_path / "mitmproxy-ca-cert.pem", "--proxy-user", LOGIN)
         assert result.returncode == 0, result.stderr
-    finally:
-        process.terminate()
-        process.wait(20)
     flows = saved.read_bytes()
     with saved.open("rb") as file:
         (flow,) = list(io.FlowReader(file).stream())

@@ -17,6 +17,7 @@ from mitmproxy.proxy.mode_specs import ReverseMode
 from proxy_addon.addons.replies import backed_off_reply, proxy_reply
 from proxy_addon.credentials.identity import Unreachable, confirm_rejection
 from proxy_addon.credentials.sources import Credentials
+from proxy_addon.policy.clients import Client, ClientTable
 from proxy_addon.policy.connect_rules import ConnectToRule
 from proxy_addon.policy.hosts import is_loopback
 from proxy_addon.policy.record import Decision, FlowRecord
@@ -40,13 +41,14 @@ REDACTED = "[redacted by atlassian-auth-proxy]"
 CLIENT_CREDENTIAL_HEADERS = ("authorization", "cookie", "proxy-authorization")
 
 
-def facts_of(flow: http.HTTPFlow) -> RequestFacts:
+def facts_of(flow: http.HTTPFlow, client: Client | None = None) -> RequestFacts:
     """The verdict's view of a request, from one pass over the raw header fields.
 
     In reverse mode the configured target stands in for the SNI: the client speaks plain HTTP
     on loopback and the destination is fixed by configuration. An `https://` request sent in
     plain text without CONNECT (a plain hop) has no client SNI either: mitmproxy opens TLS to
     the URL's host with that host as SNI and verifies it, so the URL's host stands in for it.
+    `client` is the `[[clients]]` client the request logged in as.
     """
     request = flow.request
     names: list[str] = []
@@ -62,8 +64,8 @@ def facts_of(flow: http.HTTPFlow) -> RequestFacts:
     if request.authority:
         names.append(request.authority)
     reverse = isinstance(flow.client_conn.proxy_mode, ReverseMode)
-    client = flow.client_conn
-    plain_hop = not reverse and not client.tls and client.sni is None and request.scheme == "https"
+    conn = flow.client_conn
+    plain_hop = not reverse and not conn.tls and conn.sni is None and request.scheme == "https"
     peer = flow.client_conn.peername
     return RequestFacts(
         scheme=request.scheme,
@@ -77,6 +79,7 @@ def facts_of(flow: http.HTTPFlow) -> RequestFacts:
         fetch_site=fetch_site,
         plain_hop=plain_hop,
         client_loopback=is_loopback(peer[0] if peer else None),
+        client=client,
     )
 
 
@@ -91,6 +94,8 @@ class CredentialInjector:
 
     def __init__(self) -> None:
         self.policy = Policy(SiteTable.of(()), Gateway())
+        self.clients = ClientTable()
+        """The `[[clients]]`: the record's user names the client whose bounds a request must keep."""
         self.credentials: dict[str, Credentials] = {}
         self.sites: dict[str, Site] = {}
         self.health = TokenHealth()
@@ -120,9 +125,9 @@ class CredentialInjector:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None:
             return
-        facts = facts_of(flow)
-        verdict = decide(facts, self.policy, self.health, time.monotonic())
         record = FlowRecord.of(flow.metadata)
+        facts = facts_of(flow, self.clients.get(record.user))
+        verdict = decide(facts, self.policy, self.health, time.monotonic())
         record.decision = verdict.decision
         if verdict.site is not None:
             record.site = verdict.site.name

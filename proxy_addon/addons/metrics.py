@@ -1,15 +1,19 @@
 """Prometheus metrics, counted from the flow's record, so they agree with the request log.
 
-Label values are a fixed vocabulary (decision, status class) or a configured site's name,
-never a path, a query, a header or a client-chosen name.
+Label values are a fixed vocabulary (decision, status class), a configured site's name, or the
+name of the proxy login a request authenticated with (a `[[clients]]` name or PROXY_AUTH's
+user, `none` without one): never a path, a query, a header or anything else a client chose.
 """
 
 from __future__ import annotations
 
-from mitmproxy import http, tls
+from collections.abc import Callable
+
+from mitmproxy import connection, http, tls
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from proxy_addon.addons.request_log import elapsed_seconds
+from proxy_addon.policy.clients import NO_CLIENT
 from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.token_health import rejection_reason
 
@@ -30,12 +34,14 @@ def status_class(status: int | None) -> str:
 class Metrics:
     """Prometheus metrics in a registry of their own (so several proxies can share a process)."""
 
-    def __init__(self) -> None:
+    def __init__(self, user_of: Callable[[connection.Client], str | None] = lambda _: None) -> None:
+        """`user_of` names who a connection's CONNECT authenticated as, for tunnels nobody decrypts."""
+        self.user_of = user_of
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "atlassian_proxy_requests",
-            "Requests by site, decision and status class (tunnelled: connections, which are not decrypted)",
-            ["site", "decision", "status_class"],
+            "Requests by site, decision, status class and client (tunnelled: connections, which are not decrypted)",
+            ["site", "decision", "status_class", "client"],
             registry=self.registry,
         )
         self.auth_failures = Counter(
@@ -47,13 +53,14 @@ class Metrics:
         self.duration = Histogram(
             "atlassian_proxy_request_duration_seconds",
             "Time from the request's first byte to the response's last byte",
-            ["decision"],
+            ["decision", "client"],
             registry=self.registry,
         )
 
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         if data.ignore_connection:
-            self.requests.labels(OTHER_SITE, TUNNELLED, NO_STATUS).inc()
+            client = self.user_of(data.context.client) or NO_CLIENT
+            self.requests.labels(OTHER_SITE, TUNNELLED, NO_STATUS, client).inc()
 
     def http_connect_error(self, flow: http.HTTPFlow) -> None:
         self._count(flow)
@@ -70,8 +77,9 @@ class Metrics:
         site = record.site or OTHER_SITE
         response = flow.response
         label = decision_label(decision)
-        self.requests.labels(site, label, status_class(response.status_code if response else None)).inc()
-        self.duration.labels(label).observe(elapsed_seconds(flow))
+        client = record.user or NO_CLIENT
+        self.requests.labels(site, label, status_class(response.status_code if response else None), client).inc()
+        self.duration.labels(label, client).observe(elapsed_seconds(flow))
         if (
             decision is Decision.INJECT
             and response is not None

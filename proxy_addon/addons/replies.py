@@ -26,3 +26,12 @@ def backed_off_reply(host: str, retry_after: int) -> http.Response:
         json.dumps({"error": "token_rejected", "message": message, "retry_after": retry_after}),
         {"Content-Type": "application/json", "Retry-After": str(retry_after)},
     )
+
+
+def rate_limited_reply(client: str, limit: int, retry_after: int) -> http.Response:
+    """The local 429 for a client past its `requests_per_minute`; nothing of the request went upstream."""
+    response = proxy_reply(
+        429, f"client {client} is past its limit of {limit} requests per minute; retry in {retry_after} s"
+    )
+    response.headers["Retry-After"] = str(retry_after)
+    return response

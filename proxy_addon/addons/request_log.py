@@ -51,10 +51,12 @@ def describe(flow: http.HTTPFlow) -> str:
         outcome = str(flow.response.status_code)
     else:
         outcome = "error (unknown)"
+    facts = FlowRecord.of(flow.metadata)
+    user = f"user={facts.user} " if facts.user is not None else ""
     return (
         f"{request.method} {request.scheme}://{request.host}:{request.port}"
         f"{path_without_query_values(request.path)} {outcome} {elapsed_seconds(flow) * 1000:.0f}ms "
-        f"credentials={FlowRecord.of(flow.metadata).decision}"
+        f"{user}credentials={facts.decision}"
     )
 
 

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 
 from proxy_addon.policy.proxy_login import ProxyLogin, basic_credentials
 
+NO_CLIENT = "none"
+"""The `client` metrics label of requests without a proxy login, so no client may take the name."""
+
 
 @dataclass(frozen=True, slots=True)
 class Client:

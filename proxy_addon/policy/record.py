@@ -33,6 +33,12 @@ class Decision(StrEnum):
     """A check raised or did not complete; see addons/fail_closed.py."""
     BAD_AUTHORITY = "refused-bad-authority"
     AMBIGUOUS_HEAD = "refused-ambiguous-head"
+    CLIENT_SITE = "refused-client-site"
+    """A `[[clients]]` client asked for a site outside its `sites`."""
+    CLIENT_READ_ONLY = "refused-client-read-only"
+    """A `read_only` client asked for something other than a read."""
+    RATE_LIMITED = "refused-rate-limited"
+    """A client went past its `requests_per_minute`; answered 429 by the proxy."""
     OUT_OF_BOUNDS = "refused-out-of-bounds"
     """A bounded client's request reaches outside its Jira projects or Confluence spaces."""
     BAD_QUERY = "refused-bad-query"
@@ -64,7 +70,7 @@ class FlowRecord(dict[str, Any]):
     """The facts of one flow. Get it with `FlowRecord.of(flow.metadata)`; never build the key by hand."""
 
     user: Fact[str | None] = Fact(None)
-    """Who authenticated to the proxy (never the password)."""
+    """Who authenticated to the proxy: PROXY_AUTH's user or a `[[clients]]` name (never the password)."""
     site: Fact[str | None] = Fact(None)
     """The configured site whose identity the real destination gets."""
     host: Fact[str | None] = Fact(None)

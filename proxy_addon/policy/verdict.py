@@ -2,15 +2,16 @@
 
 `decide()` is the only place that turns a request's facts into a decision: the site lookup
 (and the shared gateway for scoped tokens), plain http to a claimed host, client-chosen names
-that differ from the real destination, browsers, read-only sites, scoped paths and the
-rejected-token back-off. The hooks gather `RequestFacts` from mitmproxy and act on the
-`Verdict`; nothing else decides.
+that differ from the real destination, browsers, a `[[clients]]` client's sites and read-only
+bound, read-only sites, scoped paths and the rejected-token back-off. The hooks gather
+`RequestFacts` from mitmproxy and act on the `Verdict`; nothing else decides.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from proxy_addon.policy.clients import Client
 from proxy_addon.policy.hosts import malformed_authority, normalize_host, path_authority, split_authority
 from proxy_addon.policy.readonly import read_only_allows
 from proxy_addon.policy.record import Decision
@@ -29,7 +30,8 @@ class RequestFacts:
     `plain_hop` is an `https://` request sent to the proxy in plain text, without a CONNECT
     tunnel (axios before 1.16.1 does this): the proxy's own TLS then goes to the URL's host,
     but the request crossed the hop from the client unencrypted, which is harmless only when
-    that hop is loopback (`client_loopback`).
+    that hop is loopback (`client_loopback`). `client` is the `[[clients]]` client the request
+    authenticated as, whose bounds it must stay within.
     """
 
     scheme: str
@@ -43,6 +45,7 @@ class RequestFacts:
     fetch_site: str | None = None
     plain_hop: bool = False
     client_loopback: bool = False
+    client: Client | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ def from_browser(origin: str | None, fetch_site: str | None) -> bool:
 
 def decide(facts: RequestFacts, policy: Policy, health: TokenHealth, now: float) -> Verdict:
     """The decision for one request. Only the real destination can earn credentials; client-chosen
-    names, a browser origin, a read-only site or a paused token can only lose them.
+    names, a browser origin, the client's bounds, a read-only site or a paused token can only lose them.
 
     The back-off is asked last, because admitting a request may take the single probe slot.
     """
@@ -97,8 +100,12 @@ def decide(facts: RequestFacts, policy: Policy, health: TokenHealth, now: float)
         return Verdict(Decision.MISDIRECTED, site, name)
     if not policy.allow_browsers and from_browser(facts.origin, facts.fetch_site):
         return Verdict(Decision.BROWSER, site, name)
-    if site.read_only and not read_only_allows(facts.method, facts.path):
-        return Verdict(Decision.READ_ONLY, site, name)
+    client = facts.client
+    if client is not None and not client.may_use(site.name):
+        return Verdict(Decision.CLIENT_SITE, site, name)
+    read_only = site.read_only or (client is not None and client.read_only)
+    if read_only and not read_only_allows(facts.method, facts.path):
+        return Verdict(Decision.READ_ONLY if site.read_only else Decision.CLIENT_READ_ONLY, site, name)
     rewritten = None
     if site.scoped and not on_gateway and (cloud_id := policy.gateway.cloud_id(site)) is not None:
         rewritten = gateway_path(cloud_id, facts.path)
@@ -144,6 +151,11 @@ REFUSALS = {
         "address, not through a CONNECT tunnel; use CONNECT (axios: upgrade to 1.16.1 or later)",
     ),
     Decision.READ_ONLY: (403, "site {site} is read-only: {method} {route} is not a read (see README, read-only)"),
+    Decision.CLIENT_SITE: (403, "client {client} may not use site {site}: its sites are {bound}"),
+    Decision.CLIENT_READ_ONLY: (
+        403,
+        "client {client} is read-only: {method} {route} is not a read (see README, read-only)",
+    ),
     Decision.BROWSER: (
         403,
         "refused to add credentials to a browser request (Origin or Sec-Fetch-Site): "
@@ -161,7 +173,17 @@ def refusal(verdict: Verdict, facts: RequestFacts) -> tuple[int, str] | None:
     site = verdict.site.name if verdict.site else None
     route = facts.path.partition("?")[0]
     differs = misdirection(facts) if verdict.decision is Decision.MISDIRECTED else ""
-    return status, template.format(host=facts.host, site=site, method=facts.method, route=route, differs=differs)
+    client = facts.client
+    bound = ", ".join(sorted(client.sites)) if client is not None and client.sites is not None else ""
+    return status, template.format(
+        host=facts.host,
+        site=site,
+        method=facts.method,
+        route=route,
+        differs=differs,
+        client=client.name if client is not None else None,
+        bound=bound,
+    )
 
 
 def misdirection(facts: RequestFacts) -> str:

@@ -16,6 +16,7 @@ from mitmproxy import ctx, exceptions
 from proxy_addon.addons.admin_endpoint import AdminEndpoint
 from proxy_addon.addons.boundaries import Boundaries
 from proxy_addon.addons.client_limits import ClientLimits
+from proxy_addon.addons.client_rate import ClientRate
 from proxy_addon.addons.connect_errors import ConnectErrors
 from proxy_addon.addons.connect_to import ConnectTo
 from proxy_addon.addons.fail_closed import FailClosed, Guarded
@@ -66,14 +67,15 @@ class AtlassianAuthProxy:
         self.connect_to = ConnectTo()
         self.watcher = CredentialWatcher(self.injector.use, lambda: self.injector.health.backing_off)
         self.resolved: list[Resolved] = []
-        self.metrics = Metrics()
+        self.proxy_auth = ProxyAuthentication()
+        self.metrics = Metrics(self.proxy_auth.user_of)
         self.expiry = TokenExpiry(self.metrics.registry)
         self.request_log = RequestLog()
         self.admin = AdminEndpoint(self.credential_problem, self.metrics.registry)
-        self.proxy_auth = ProxyAuthentication()
         self.safe_options = SafeOptions()
         self.faults = UpstreamFaults()
         self.client_limits = ClientLimits()
+        self.client_rate = ClientRate()
         self.fail_closed = FailClosed(auth_required)
         # Each child is Guarded: a security hook that raises refuses its request (fail_closed.py).
         self.addons: list[Any] = [
@@ -81,6 +83,7 @@ class AtlassianAuthProxy:
             Guarded(self.proxy_auth, auth_required),
             Guarded(self.client_limits),
             Guarded(HeadCheck()),
+            Guarded(self.client_rate),  # after the login that names the client; before anything goes upstream
             Guarded(self.faults),
             Guarded(self.connect_to),
             Guarded(self.injector),
@@ -115,6 +118,8 @@ class AtlassianAuthProxy:
             raise exceptions.OptionsError(str(e)) from None
         self.proxy_auth.login = settings.proxy_login
         self.proxy_auth.clients = settings.client_table
+        self.client_rate.use(settings.client_table)
+        self.injector.clients = settings.client_table
         self.fail_closed.login_required = settings.login_required
         self.safe_options.proxy_auth = settings.login_required
         self._prepare_injector(settings, table, resolved)

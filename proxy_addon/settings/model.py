@@ -35,7 +35,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from proxy_addon.policy.clients import Client, ClientTable
+from proxy_addon.policy.clients import NO_CLIENT, Client, ClientTable
 from proxy_addon.policy.connect_rules import ConnectToRule
 from proxy_addon.policy.hosts import HostPattern, HostPatternError, normalize_host
 from proxy_addon.policy.proxy_login import ProxyLogin
@@ -188,8 +188,6 @@ class SiteSettings(Table):
 JIRA_PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9_]*")
 CONFLUENCE_SPACE_KEY = re.compile(r"~?[A-Z0-9]+")
 MAX_PASSWORD_FILE = 4 * 1024
-NO_CLIENT = "none"
-"""The `client` label of requests without a login, so no client may take the name."""
 
 
 def _keys(kind: str, pattern: re.Pattern[str], rule: str) -> Any:

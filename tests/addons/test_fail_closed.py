@@ -38,6 +38,7 @@ HOOKED = [
     ("proxy_auth", "requestheaders"),
     ("client_limits", "http_connect"),
     ("client_limits", "requestheaders"),
+    ("client_rate", "requestheaders"),
     ("faults", "requestheaders"),
     ("faults", "request"),
     ("injector", "requestheaders"),

@@ -61,4 +61,7 @@ def test_a_refused_connect_is_logged_and_counted(caplog):
         log.http_connect_error(f)
         metrics.http_connect_error(f)
     assert caplog.records[-1].getMessage().endswith("credentials=refused-proxy-auth")
-    assert 'decision="refused",site="other",status_class="4xx"} 1.0' in generate_latest(metrics.registry).decode()
+    assert (
+        'client="none",decision="refused",site="other",status_class="4xx"} 1.0'
+        in generate_latest(metrics.registry).decode()
+    )

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -176,3 +178,30 @@ def start_scoped(make_proxy, tmp_path: Path) -> Proxy:
     return make_proxy(
         "--config", str(config), ATLASSIAN_PROXY_EMAIL=None, ATLASSIAN_PROXY_API_TOKEN=None, ACME_TOKEN=TOKEN_192
     )
+
+
+ADDON = REPO / "proxy_addon" / "addon.py"
+MITMDUMP_LISTENING = re.compile(r"proxy listening at [\d.]+:(\d+)")
+
+
+@contextmanager
+def saving_mitmdump(env: dict[str, str], saved: Path) -> Iterator[int]:
+    """Plain mitmdump with our addon on a free loopback port, saving every flow to `saved` (`-w`).
+
+    Yields the port once mitmdump says it listens; stops mitmdump afterwards, so `saved` is complete.
+    """
+    process = subprocess.Popen(
+        [mitmdump(), "-s", str(ADDON), "--listen-host", "127.0.0.1", "--listen-port", "0", "-w", str(saved)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        port = next((int(m[1]) for line in process.stdout if (m := MITMDUMP_LISTENING.search(line))), None)
+        assert port, "mitmdump did not start"
+        yield port
+    finally:
+        process.terminate()
+        process.wait(20)

@@ -1,0 +1,198 @@
+"""`[[clients]]` in the hook chain: each client's login names it, and its bounds and rate apply to it alone.
+
+Run through mitmproxy's own dispatch (`AddonManager`) on the root addon's real children, so
+the order in which the login, the rate limit, the verdict and the fail-closed check run is
+the one `run` uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+from mitmproxy import http
+from mitmproxy.proxy.layers.http import HttpConnectHook, HttpRequestHeadersHook
+from mitmproxy.test import taddons, tflow, tutils
+from prometheus_client import generate_latest
+from pydantic import SecretStr
+
+from proxy_addon.addons.client_rate import ClientRate
+from proxy_addon.addons.request_log import describe
+from proxy_addon.credentials.sources import Credentials
+from proxy_addon.policy.clients import Client, ClientTable
+from proxy_addon.policy.hosts import HostPattern
+from proxy_addon.policy.proxy_login import ProxyLogin
+from proxy_addon.policy.record import Decision, FlowRecord
+from proxy_addon.policy.scoped import Gateway
+from proxy_addon.policy.sites import Site, SiteTable
+from proxy_addon.policy.verdict import Policy
+from proxy_addon.runtime.root import AtlassianAuthProxy
+
+from support.proxy import basic
+
+ACME, GLOBEX = "acme.atlassian.net", "globex.atlassian.net"
+SITES = [
+    Site("acme", (HostPattern.parse(ACME),), "a@example.test"),
+    Site("globex", (HostPattern.parse(GLOBEX),), "g@x.test"),
+]
+TOKEN = SecretStr("tok3n-for-client-hook-tests")
+CLIENTS = ClientTable.of(
+    [
+        Client("agent-a", ProxyLogin.of("agent-a", "pw-a"), sites=frozenset({"acme"})),
+        Client("agent-b", ProxyLogin.of("agent-b", "pw-b"), read_only=True),
+        Client("agent-c", ProxyLogin.of("agent-c", "pw-c"), requests_per_minute=2),
+    ]
+)
+
+
+def root_with_clients() -> AtlassianAuthProxy:
+    """The root addon as `configure` leaves it with these sites and `[[clients]]`."""
+    root = AtlassianAuthProxy()
+    root.injector.policy = Policy(SiteTable.of(SITES), Gateway())
+    for site in SITES:
+        root.injector.use(site, Credentials.of(site.user, TOKEN, "test"))
+    root.proxy_auth.clients = root.injector.clients = CLIENTS
+    root.client_rate.use(CLIENTS)
+    root.fail_closed.login_required = True
+    return root
+
+
+def request(host: str = ACME, method: str = "GET", login: str | None = None) -> http.HTTPFlow:
+    """A plain-text `https://` request from loopback (a plain hop), carrying `login` as Proxy-Authorization."""
+    req = tutils.treq(host=host, port=443, scheme=b"https", authority=b"", method=method.encode(), path=b"/rest/x")
+    req.headers.clear()
+    req.headers["host"] = host
+    if login is not None:
+        req.headers["proxy-authorization"] = basic(*login.split(":"))
+    f = tflow.tflow(req=req)
+    f.client_conn.tls = False
+    f.client_conn.sni = None
+    f.client_conn.peername = ("127.0.0.1", 50000)
+    return f
+
+
+LOOP = asyncio.new_event_loop()
+"""One loop for every test: mitmproxy's log handler outlives a test master and needs its loop open."""
+
+
+def through(root: AtlassianAuthProxy, *flows: http.HTTPFlow) -> None:
+    """Each flow's CONNECT or request-headers hook, in order, on one master."""
+
+    async def dispatch() -> None:
+        with taddons.context() as tctx:
+            tctx.master.addons.add(root)
+            for f in flows:
+                hook = HttpConnectHook(f) if f.request.method == "CONNECT" else HttpRequestHeadersHook(f)
+                await tctx.master.addons.handle_lifecycle(hook)
+
+    LOOP.run_until_complete(dispatch())
+
+
+def sent_with_credentials(f: http.HTTPFlow) -> bool:
+    return f.response is None and f.request.headers.get("authorization", "").startswith("Basic ")
+
+
+def test_each_client_gets_its_own_bounds_in_one_chain():
+    root = root_with_clients()
+    flows = {
+        "a-acme": request(ACME, "POST", "agent-a:pw-a"),
+        "a-globex": request(GLOBEX, "GET", "agent-a:pw-a"),
+        "b-globex-read": request(GLOBEX, "GET", "agent-b:pw-b"),
+        "b-acme-write": request(ACME, "POST", "agent-b:pw-b"),
+        "b-with-a-password": request(ACME, "GET", "agent-b:pw-a"),
+        "nobody": request(ACME, "GET"),
+    }
+    through(root, *flows.values())
+    outcome = {
+        name: (FlowRecord.of(f.metadata).decision, f.response and f.response.status_code) for name, f in flows.items()
+    }
+    assert outcome == {
+        "a-acme": (Decision.INJECT, None),
+        "a-globex": (Decision.CLIENT_SITE, 403),
+        "b-globex-read": (Decision.INJECT, None),
+        "b-acme-write": (Decision.CLIENT_READ_ONLY, 403),
+        "b-with-a-password": (Decision.PROXY_AUTH, 407),
+        "nobody": (Decision.PROXY_AUTH, 407),
+    }
+    assert [sent_with_credentials(f) for f in flows.values()] == [True, False, True, False, False, False]
+    assert b"client agent-a may not use site globex: its sites are acme" in flows["a-globex"].response.content
+    assert FlowRecord.of(flows["b-acme-write"].metadata).user == "agent-b"
+
+
+def test_past_its_rate_a_client_gets_429_with_retry_after_and_others_go_on():
+    root = root_with_clients()
+    mine = [request(ACME, "GET", "agent-c:pw-c") for _ in range(3)]
+    other = request(ACME, "GET", "agent-a:pw-a")
+    through(root, *mine, other)
+    assert [f.response is None for f in mine] == [True, True, False]
+    refused = mine[2].response
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert b"client agent-c is past its limit of 2 requests per minute" in refused.content
+    assert FlowRecord.of(mine[2].metadata).decision is Decision.RATE_LIMITED
+    assert "authorization" not in mine[2].request.headers, "nothing of ours was added"
+    assert sent_with_credentials(other)
+
+
+def test_requests_inside_a_tunnel_count_the_connect_does_not():
+    root = root_with_clients()
+    connect = request(ACME, "CONNECT", "agent-c:pw-c")
+    inside = [request(ACME, "GET") for _ in range(3)]
+    for f in inside:
+        f.client_conn = connect.client_conn
+        f.client_conn.tls = True
+        f.client_conn.sni = ACME
+    through(root, connect, *inside)
+    assert connect.response is None
+    assert [FlowRecord.of(f.metadata).decision for f in inside] == [
+        Decision.INJECT,
+        Decision.INJECT,
+        Decision.RATE_LIMITED,
+    ]
+
+
+def test_without_clients_or_a_limit_nothing_is_counted():
+    addon = ClientRate()
+    with taddons.context(addon):
+        for _ in range(5):
+            f = request()
+            FlowRecord.of(f.metadata).user = "agent-c"
+            addon.requestheaders(f)
+            assert f.response is None
+        addon.use(CLIENTS)
+        for user in ("agent-a", None):
+            for _ in range(5):
+                f = request()
+                FlowRecord.of(f.metadata).user = user
+                addon.requestheaders(f)
+                assert f.response is None
+
+
+def test_metrics_label_each_request_with_its_client_and_none_without_a_login():
+    root = root_with_clients()
+    flows = [request(ACME, "GET", "agent-a:pw-a"), request(GLOBEX, "GET", "agent-a:pw-a"), request(ACME, "GET")]
+    through(root, *flows)
+    for f in flows:
+        f.response = f.response or http.Response.make(200)
+        root.metrics.response(f)
+    exposition = generate_latest(root.metrics.registry).decode()
+    assert 'client="agent-a",decision="injected",site="acme",status_class="2xx"} 1.0' in exposition
+    assert 'client="agent-a",decision="refused",site="globex",status_class="4xx"} 1.0' in exposition
+    assert 'client="none",decision="refused",site="other",status_class="4xx"} 1.0' in exposition
+    assert "pw-a" not in exposition
+
+
+def test_a_tunnel_nobody_decrypts_is_counted_for_the_client_whose_connect_opened_it():
+    root = root_with_clients()
+    connect = request("example.test", "CONNECT", "agent-b:pw-b")
+    through(root, connect)
+    hello = SimpleNamespace(ignore_connection=True, context=SimpleNamespace(client=connect.client_conn))
+    root.metrics.tls_clienthello(hello)  # the two fields the hook reads of a ClientHelloData
+    exposition = generate_latest(root.metrics.registry).decode()
+    assert 'client="agent-b",decision="tunnelled",site="other",status_class="none"} 1.0' in exposition
+
+
+def test_the_text_log_names_the_client():
+    f = request(GLOBEX, "GET", "agent-a:pw-a")
+    through(root_with_clients(), f)
+    assert describe(f).endswith("user=agent-a credentials=refused-client-site")
