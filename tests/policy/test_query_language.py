@@ -11,6 +11,7 @@ from proxy_addon.policy.query_language import BadQuery, Kind, confine, split, to
 from support.query_shape import confined_parts, top_level
 
 OPS = frozenset({"OPS"})
+SPACES = frozenset({"ENG", "~ME"})
 
 
 def test_strings_of_both_quote_kinds_keep_their_escapes_and_parentheses():
@@ -93,14 +94,15 @@ QUERIES = st.one_of(st.lists(FRAGMENTS, max_size=25).map("".join), st.text(max_s
 @example('x = ")" OR (y = "(")')
 @example("x = '(' ) OR project = SEC OR ( ')'")
 @example("a = 1 ORDER BY b")
-def test_no_generated_query_ever_leaves_the_wrapping(query):
+@pytest.mark.parametrize(("field", "keys"), [("project", OPS), ("space", SPACES)], ids=["jql", "cql"])
+def test_no_generated_query_ever_leaves_the_wrapping(field, keys, query):
     """Either refused, or the site reads: the restriction, AND one group holding all the client's condition."""
     try:
-        confined = confine(query, "project", OPS)
+        confined = confine(query, field, keys)
     except BadQuery:
         return
-    keys, condition, ordering = confined_parts(confined, "project")
-    assert keys == ["OPS"]
+    restricted, condition, ordering = confined_parts(confined, field)
+    assert restricted == sorted(keys)
     parts = split(query)
     assert (condition or "") == parts.condition
     if condition:
