@@ -19,9 +19,10 @@ the hook, the exception type and where it was raised.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mitmproxy import http
@@ -50,6 +51,7 @@ def refuse(flow: http.HTTPFlow, reply: Callable[[], http.Response], hook: str) -
         # The upstream's body would overwrite a reply set now; closing the stream sends nothing on.
         flow.kill()
     else:
+        flow.request.stream = False  # mitmproxy cannot answer a request it streams (Streaming may have set it)
         flow.response = reply()
 
 
@@ -74,20 +76,37 @@ class Guarded:
         if hasattr(addon, "addons"):
             self.addons = addon.addons
 
-    def _call(self, hook: str, flow: http.HTTPFlow) -> None:
+    def _call(self, hook: str, flow: http.HTTPFlow) -> Awaitable[None] | None:
+        """Run the child's hook; when it returns an awaitable (an `async def` hook, or a sync one that
+        has to wait for something), hand mitmproxy one that fails closed the same way.
+
+        mitmproxy awaits what a hook returns; returning nothing here for a coroutine would drop
+        it un-awaited, and its check would never run: a request that passes unchecked.
+        """
         try:
-            getattr(self.addon, hook)(flow)
+            result = getattr(self.addon, hook)(flow)
         except Exception as e:  # any failure of a check refuses; none may let the request pass
-            frame = traceback.extract_tb(e.__traceback__)[-1]
-            logger.error(
-                "%s.%s failed (%s at %s:%s); the request was refused",
-                self.name,
-                hook,
-                type(e).__name__,
-                frame.filename.rpartition("/")[2],
-                frame.lineno,
-            )
-            refuse(flow, self.reply, hook)
+            self._refuse(hook, flow, e)
+            return None
+        return self._finish(hook, flow, result) if inspect.isawaitable(result) else None
+
+    async def _finish(self, hook: str, flow: http.HTTPFlow, pending: Awaitable[Any]) -> None:
+        try:
+            await pending
+        except Exception as e:
+            self._refuse(hook, flow, e)
+
+    def _refuse(self, hook: str, flow: http.HTTPFlow, e: Exception) -> None:
+        frame = traceback.extract_tb(e.__traceback__)[-1]
+        logger.error(
+            "%s.%s failed (%s at %s:%s); the request was refused",
+            self.name,
+            hook,
+            type(e).__name__,
+            frame.filename.rpartition("/")[2],
+            frame.lineno,
+        )
+        refuse(flow, self.reply, hook)
 
 
 class FailClosed:

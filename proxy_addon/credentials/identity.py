@@ -12,6 +12,7 @@ import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import certifi
 
@@ -160,7 +161,25 @@ def confirm_rejection(
     return f"{rejection_reason(status, headers)} from {page.path}"
 
 
-def _json_object(body: bytes) -> dict[str, str]:
+def look_up(
+    host: str,
+    port: int,
+    path: str,
+    credentials: Credentials,
+    connect_to: tuple[ConnectToRule, ...],
+    extra_ca: Path | None,
+) -> tuple[int, dict[str, Any]]:
+    """`GET path` on the site as its own identity: the status and the JSON object answered.
+
+    For the boundaries' lookups of which project or space an id belongs to; the same redirect
+    and trust as proxied requests. Blocking: run it off the event loop.
+    """
+    authorization = {"Authorization": credentials.authorization.get_secret_value()}
+    status, _, body = _get(host, port, path, authorization, connect_to, extra_ca)
+    return status, _json_object(body)
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
     try:
         value = json.loads(body)
     except ValueError:

@@ -39,6 +39,14 @@ class Decision(StrEnum):
     """A `read_only` client asked for something other than a read."""
     RATE_LIMITED = "refused-rate-limited"
     """A client went past its `requests_per_minute`; answered 429 by the proxy."""
+    OUT_OF_BOUNDS = "refused-out-of-bounds"
+    """A bounded client's request reaches outside its Jira projects or Confluence spaces."""
+    BAD_QUERY = "refused-bad-query"
+    """A bounded client's request that cannot be judged: a JQL/CQL or body that does not parse, an odd path."""
+    BODY_TOO_LARGE = "refused-body-too-large"
+    """A body a boundary must read is larger than it reads, or of unknown length."""
+    LOOKUP_FAILED = "refused-lookup-failed"
+    """The project or space of an id could not be looked up."""
 
 
 class Fact[T]:

@@ -14,6 +14,7 @@ from typing import Any, Optional
 from mitmproxy import ctx, exceptions
 
 from proxy_addon.addons.admin_endpoint import AdminEndpoint
+from proxy_addon.addons.boundaries import Boundaries
 from proxy_addon.addons.client_limits import ClientLimits
 from proxy_addon.addons.client_rate import ClientRate
 from proxy_addon.addons.connect_errors import ConnectErrors
@@ -64,6 +65,7 @@ class AtlassianAuthProxy:
         self.given_settings = settings
         self.given = given
         self.injector = CredentialInjector()
+        self.boundaries = Boundaries(self.injector.credentials)
         self.connect_to = ConnectTo()
         self.watcher = CredentialWatcher(self.injector.use, lambda: self.injector.health.backing_off)
         self.resolved: list[Resolved] = []
@@ -91,6 +93,7 @@ class AtlassianAuthProxy:
             Guarded(self.injector),
             Guarded(Wire(self.injector.wire_credential)),  # the credential goes only into what is sent
             Guarded(Streaming()),  # after the injector: it decides on the head, then the body may stream
+            Guarded(self.boundaries),  # after both: it judges credentialed requests, buffering bodies it must read
             Guarded(self.fail_closed),  # after every check: refuses what none let through
             Guarded(self.watcher),
             Guarded(self.expiry),
@@ -138,6 +141,7 @@ class AtlassianAuthProxy:
         for entry in resolved:
             self.injector.use(entry.site, entry.credentials)
         self.injector.reach_upstream(settings.connect_to, settings.upstream_ca_bundle)
+        self.boundaries.use(settings.client_table, settings.connect_to, settings.upstream_ca_bundle)
         self.watcher.watch(resolved)
         self.expiry.use([entry.site for entry in resolved])
         self.resolved = resolved

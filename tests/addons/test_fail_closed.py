@@ -17,6 +17,7 @@ from mitmproxy.proxy.layers.http import HttpConnectHook, HttpRequestHeadersHook,
 from mitmproxy.test import taddons, tflow, tutils
 from pydantic import SecretStr
 
+from proxy_addon.addons.fail_closed import Guarded
 from proxy_addon.credentials.sources import Credentials
 from proxy_addon.policy.clients import Client, ClientTable
 from proxy_addon.policy.hosts import HostPattern, normalize_host
@@ -42,6 +43,8 @@ HOOKED = [
     ("faults", "requestheaders"),
     ("faults", "request"),
     ("injector", "requestheaders"),
+    ("boundaries", "requestheaders"),
+    ("boundaries", "request"),
     ("fail_closed", "http_connect"),
     ("fail_closed", "requestheaders"),
 ]
@@ -204,3 +207,78 @@ def test_a_raising_hook_refuses_with_a_short_answer_and_drops_every_credential(c
     assert refused.response.status_code in (407, 502)
     assert FlowRecord.of(refused.metadata).decision is Decision.UNDECIDED
     assert "authorization" not in refused.request.headers
+
+
+class Slow:
+    """A child whose check has to wait for something: an `async def` hook, or a sync one handing back a coroutine."""
+
+    def __init__(self, fails: bool) -> None:
+        self.fails = fails
+        self.finished = False
+
+    async def _check(self, flow) -> None:
+        await asyncio.sleep(0)
+        if self.fails:
+            raise Boom("secret-bearing text " + SECRET)
+        self.finished = True
+
+    async def requestheaders(self, flow) -> None:
+        await self._check(flow)
+
+    def request(self, flow):
+        return self._check(flow)
+
+
+def credentialed_flow():
+    request = tutils.treq(host=ACME, port=443, scheme=b"https", authority=b"", path=b"/rest/api/3/myself")
+    request.headers["authorization"] = SECRET
+    return tflow.tflow(req=request)
+
+
+@pytest.mark.parametrize("hook", [HttpRequestHeadersHook, HttpRequestHook], ids=["async-def", "returns-coroutine"])
+def test_a_check_that_waits_and_then_raises_refuses_its_request(hook):
+    """Guarded must await what a hook returns: a dropped coroutine is a check that never ran."""
+    child = Slow(fails=True)
+    flow = credentialed_flow()
+
+    async def dispatch():
+        with taddons.context() as tctx:
+            tctx.master.addons.add(Guarded(child))
+            await tctx.master.addons.handle_lifecycle(hook(flow))
+
+    LOOP.run_until_complete(dispatch())
+    assert flow.response is not None
+    assert flow.response.status_code == 502
+    assert b"Boom" not in flow.response.content
+    assert FlowRecord.of(flow.metadata).decision is Decision.UNDECIDED
+    assert "authorization" not in flow.request.headers
+
+
+def test_a_check_that_waits_is_awaited_to_its_end():
+    child = Slow(fails=False)
+    flow = credentialed_flow()
+
+    async def dispatch():
+        with taddons.context() as tctx:
+            tctx.master.addons.add(Guarded(child))
+            await tctx.master.addons.handle_lifecycle(HttpRequestHeadersHook(flow))
+
+    LOOP.run_until_complete(dispatch())
+    assert child.finished
+    assert flow.response is None
+
+
+def test_a_refusal_of_a_streaming_request_stops_the_stream():
+    """mitmproxy cannot answer a request it streams: the refusal must take the stream back."""
+    child = Slow(fails=True)
+    flow = credentialed_flow()
+    flow.request.stream = True
+
+    async def dispatch():
+        with taddons.context() as tctx:
+            tctx.master.addons.add(Guarded(child))
+            await tctx.master.addons.handle_lifecycle(HttpRequestHeadersHook(flow))
+
+    LOOP.run_until_complete(dispatch())
+    assert flow.response is not None
+    assert flow.request.stream is False

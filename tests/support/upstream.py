@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import socket
 import ssl
 import struct
@@ -34,6 +35,18 @@ MCP_RESULTS: dict[str, dict[str, Any]] = {
 }
 EVENTS = 4
 EVENT_WAIT_SECONDS = 10
+
+PROJECTS = {"OPS": "10001", "SEC": "10002"}
+ISSUES = {"OPS-1": "20001", "OPS-2": "20003", "SEC-1": "20002"}
+SPACES = {"ENG": "40001", "HR": "40002"}
+PAGES = {"30001": "ENG", "30002": "HR"}
+FAILING_ID = "20500"
+"""An issue id whose lookup the stand-in answers with 503."""
+JIRA_ITEM = re.compile(r"/rest/api/[23]/(issue|project)/([^/]+)")
+CONFLUENCE_ITEM = re.compile(r"/wiki/(?:rest/api/content|api/v2/pages|api/v2/spaces)/([0-9]+)")
+JQL_SEARCH = re.compile(r"/rest/api/[23]/search(/jql)?")
+CQL_SEARCH = re.compile(r"/wiki/rest/api/(content/)?search")
+CREATE = re.compile(r"/rest/api/[23]/issue(/bulk)?|/wiki/rest/api/content|/wiki/api/v2/pages")
 
 
 def event(number: int) -> bytes:
@@ -99,6 +112,10 @@ class Record:
     """Set by a test when it is done: until then each MCP event stream stays open after its answer."""
     chunk_seen: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
     """Released by the stand-in for each chunk of a chunked request body, as it arrives."""
+    queries: list[str] = field(default_factory=list)
+    """Every JQL and CQL a search received, in order (from the URL or the JSON body)."""
+    posted: list[dict[str, Any]] = field(default_factory=list)
+    """Every JSON body a POST search or a create (issue, bulk, content, v2 page) received."""
 
     def last(self) -> Seen:
         with self.lock:
@@ -201,12 +218,67 @@ class Handler(BaseHTTPRequestHandler):
             self._events(query.get("framing", ["chunked"])[0])
         elif url.path == "/ratelimited":
             self._json(429, {"message": "rate limited"}, RATE_LIMIT_HEADERS)
+        elif self._projects_and_spaces(url.path, query):
+            pass
         else:
             self._json(
                 200,
                 {"accountId": "test-account", "displayName": "Test User", "path": self.path},
                 {"Set-Cookie": "cloud.session.token=site-session; Path=/; Secure; HttpOnly"},
             )
+
+    def _projects_and_spaces(self, path: str, query: dict[str, list[str]]) -> bool:
+        """Jira projects OPS and SEC with their issues, Confluence spaces ENG and HR with a page each."""
+        if JQL_SEARCH.fullmatch(path) or CQL_SEARCH.fullmatch(path):
+            key = "jql" if "jql" in query or path.startswith("/rest/") else "cql"
+            self._searched(query.get(key, [""])[0])
+        elif item := JIRA_ITEM.fullmatch(path):
+            self._jira_item(item[1], item[2].upper())
+        elif item := CONFLUENCE_ITEM.fullmatch(path):
+            self._confluence_item(path, item[1])
+        else:
+            return False
+        return True
+
+    def _searched(self, text: str) -> None:
+        with self.server.record.lock:
+            self.server.record.queries.append(text)
+        self._json(200, {"issues": [], "results": [], "received": text})
+
+    def _jira_item(self, kind: str, name: str) -> None:
+        if kind == "issue":
+            if name == FAILING_ID:
+                self._json(503, {"errorMessages": ["unavailable"]})
+                return
+            key = next((k for k, i in ISSUES.items() if name in (k, i)), None)
+            if key is None:
+                self._json(404, {"errorMessages": ["Issue does not exist or you do not have permission to see it."]})
+                return
+            project = key.partition("-")[0]
+            fields = {"project": {"id": PROJECTS[project], "key": project}, "summary": f"the {key} summary"}
+            self._json(200, {"id": ISSUES[key], "key": key, "fields": fields})
+            return
+        project = next((k for k, i in PROJECTS.items() if name in (k, i)), None)
+        if project is None:
+            self._json(404, {"errorMessages": ["No project could be found."]})
+        else:
+            self._json(200, {"id": PROJECTS[project], "key": project, "name": f"the {project} project"})
+
+    def _confluence_item(self, path: str, number: str) -> None:
+        if "/spaces/" in path:
+            space = next((k for k, i in SPACES.items() if i == number), None)
+            body = {"id": number, "key": space} if space else None
+        elif number in PAGES:
+            space = PAGES[number]
+            body = {"id": number, "title": f"the {space} page", "spaceId": SPACES[space]}
+            if "/rest/api/" in path:
+                body = {"id": number, "type": "page", "title": f"the {space} page", "space": {"key": space}}
+        else:
+            body = None
+        if body is None:
+            self._json(404, {"message": "not found"})
+        else:
+            self._json(200, body)
 
     def _reset_mid_body(self) -> None:
         """Promise a body, send part of it, then abort the connection with a TCP reset."""
@@ -260,6 +332,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == MCP_PATH:
             self._mcp()
             return
+        if self.command == "POST" and self._json_post(urlsplit(self.path).path):
+            return
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             self._chunked_upload()
             return
@@ -273,6 +347,24 @@ class Handler(BaseHTTPRequestHandler):
             digest.update(piece)
             remaining -= len(piece)
         self._json(200, {"sha256": digest.hexdigest(), "bytes": length - remaining})
+
+    def _json_post(self, path: str) -> bool:
+        """A POST search (its JQL recorded) or a create (its body recorded); False for any other path."""
+        search, create = JQL_SEARCH.fullmatch(path), CREATE.fullmatch(path)
+        if not (search or create) or "content-length" not in self.headers:
+            return False
+        data = self.rfile.read(int(self.headers["Content-Length"]))
+        try:
+            body = json.loads(data or b"{}")
+        except ValueError:
+            body = {}
+        with self.server.record.lock:
+            self.server.record.posted.append(body if isinstance(body, dict) else {})
+        if search:
+            self._searched(body.get("jql", "") if isinstance(body, dict) else "")
+        else:
+            self._json(201, {"id": "20100", "key": "OPS-100"})
+        return True
 
     def _mcp(self) -> None:
         """Atlassian's remote MCP server, streamable HTTP: each answer is an event on a stream left open.

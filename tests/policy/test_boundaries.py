@@ -1,0 +1,404 @@
+"""The route table and the judgement of a bounded client's requests (pure; the e2e tests prove the wire)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from proxy_addon.policy.boundaries import (
+    ALL,
+    ALLOWED,
+    NEEDS_BODY,
+    ROUTES,
+    Action,
+    Kind,
+    LookupFailed,
+    NeedsLookup,
+    Ref,
+    Refused,
+    Rewritten,
+    Route,
+    judge,
+    key_of,
+    lookup_path,
+)
+from proxy_addon.policy.clients import Client
+from proxy_addon.policy.proxy_login import ProxyLogin
+from proxy_addon.policy.record import Decision
+
+from support.query_shape import confined_parts
+
+LOGIN = ProxyLogin.parse("agent:Pr0xy-pa55word-9f3e")
+OPS_AGENT = Client("ops-agent", LOGIN, jira_projects=frozenset({"OPS"}), confluence_spaces=frozenset({"ENG"}))
+JIRA_ONLY = Client("jira-only", LOGIN, jira_projects=frozenset({"OPS"}))
+WIKI_ONLY = Client("wiki-only", LOGIN, confluence_spaces=frozenset({"ENG"}))
+FREE = Client("free", LOGIN)
+KNOWN = {
+    Ref(Kind.ISSUE, "20001"): "OPS",
+    Ref(Kind.ISSUE, "20002"): "SEC",
+    Ref(Kind.ISSUE, "29999"): None,
+    Ref(Kind.PROJECT, "10001"): "OPS",
+    Ref(Kind.PROJECT, "10002"): "SEC",
+    Ref(Kind.CONTENT, "30001"): "ENG",
+    Ref(Kind.CONTENT, "30002"): "HR",
+    Ref(Kind.SPACE, "40001"): "ENG",
+    Ref(Kind.SPACE, "40002"): "HR",
+}
+
+
+def out_of_bounds(judgement) -> bool:
+    return isinstance(judgement, Refused) and (judgement.status, judgement.decision) == (403, Decision.OUT_OF_BOUNDS)
+
+
+def bad(judgement) -> bool:
+    return isinstance(judgement, Refused) and (judgement.status, judgement.decision) == (400, Decision.BAD_QUERY)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/rest/api/3/myself"),
+        ("GET", "/rest/api/2/serverInfo"),
+        ("GET", "/rest/api/3/field"),
+        ("GET", "/rest/api/3/issue/OPS-1"),
+        ("GET", "/rest/api/3/issue/ops-1?fields=summary"),
+        ("POST", "/rest/api/3/issue/OPS-1/comment"),
+        ("DELETE", "/rest/api/2/issue/OPS-12/watchers"),
+        ("GET", "/rest/agile/1.0/issue/OPS-1"),
+        ("GET", "/rest/api/3/project/OPS"),
+        ("GET", "/rest/api/3/project/ops/versions"),
+        ("GET", "/rest/api/3/issue/createmeta/OPS/issuetypes"),
+        ("GET", "/REST/API/3/issue/OPS-1"),
+        ("GET", "/rest/api/3/issue/OPS-1/"),
+        ("GET", "/rest/api/3/issue/%4FPS-1"),
+        ("GET", "/ex/jira/c0ffee00-1234/rest/api/3/issue/OPS-1"),
+        ("GET", "/wiki/rest/api/space/ENG/content"),
+        ("GET", "/wiki/rest/api/content?spaceKey=ENG&title=Runbook"),
+        ("GET", "/wiki/rest/api/user/current"),
+    ],
+)
+def test_routes_inside_the_bounds_pass(method, path):
+    assert judge(method, path, OPS_AGENT) is ALLOWED
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/rest/api/3/issue/SEC-1"),
+        ("PUT", "/rest/api/3/issue/SEC-1"),
+        ("GET", "/rest/api/3/issue/sec-1/comment"),
+        ("GET", "/rest/agile/1.0/issue/SEC-1"),
+        ("GET", "/rest/api/3/project/SEC"),
+        ("GET", "/rest/api/3/project/search"),
+        ("GET", "/rest/api/3/project/recent"),
+        ("GET", "/rest/api/3/project"),
+        ("GET", "/rest/api/3/issue/picker?query=x"),
+        ("GET", "/rest/api/3/issue/createmeta"),
+        ("POST", "/rest/api/3/issue/bulkfetch"),
+        ("PUT", "/rest/api/3/issue/properties/x"),
+        ("GET", "/rest/api/3/filter/10000"),
+        ("GET", "/rest/api/3/dashboard"),
+        ("POST", "/rest/api/3/issueLink"),
+        ("POST", "/rest/api/3/bulk/issues/move"),
+        ("GET", "/rest/api/3/jql/autocompletedata/suggestions?fieldName=project"),
+        ("POST", "/rest/api/3/myself"),
+        ("GET", "/rest/greenhopper/1.0/rapidview"),
+        ("GET", "/rest/servicedeskapi/request"),
+        ("GET", "/rest/agile/1.0/board/1/issue"),
+        ("POST", "/gateway/api/graphql"),
+        ("POST", "/graphql"),
+        ("GET", "/ex/bitbucket/123/2.0/user"),
+        ("GET", "/browse/SEC-1"),
+        ("GET", "/wiki/rest/api/space"),
+        ("GET", "/wiki/rest/api/space/HR"),
+        ("GET", "/wiki/rest/api/content?spaceKey=HR"),
+        ("GET", "/wiki/rest/api/content?spaceKey=ENG&spaceKey=HR"),
+        ("GET", "/wiki/rest/api/content"),
+        ("POST", "/wiki/rest/api/content/30001/copy"),
+        ("PUT", "/wiki/rest/api/content/30001/move/append/30002"),
+        ("GET", "/wiki/api/v2/pages"),
+        ("GET", "/wiki/spaces/HR/pages/30002"),
+        ("GET", "/wiki/rest/api/search/user?cql=type=user"),
+    ],
+)
+def test_routes_outside_the_bounds_or_not_judged_are_refused_with_403(method, path):
+    judgement = judge(method, path, OPS_AGENT)
+    assert out_of_bounds(judgement), judgement
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/rest/api/3/issue/../search?jql=",
+        "/rest/api/3/issue/OPS-1/../../search",
+        "/rest/api/3/issue/%2e%2e/search",
+        "/rest/api/3/issue/%2E%2E/SEC-1",
+        "/rest/api/3/issue/./SEC-1",
+        "/rest/api/3/issue/OPS-1%2F..%2F..%2Fsearch",
+        "/rest/api/3/issue/OPS-1%5C..",
+        "/rest/api/3/issue/OPS-1;x=/../../search",
+        "/rest/api/3//issue/OPS-1",
+        "/rest/api/3/issue/OPS-1\\..\\SEC-1",
+        "/rest/api/3/issue/%252e%252e/search",
+        "/rest/api/3/issue/%zz",
+        "/rest/api/3/issue/OPS-1%00",
+        "/rest/api/3/issue/ÖPS-1",
+        "/wiki/rest/api/content/30001/%2e%2e/30002",
+        "rest/api/3/issue/OPS-1",
+    ],
+)
+def test_paths_not_in_canonical_form_are_refused_with_400(path):
+    assert bad(judge("GET", path, OPS_AGENT))
+
+
+def test_keys_of_one_letter_projects_are_judged_like_any_other():
+    one_letter = Client("x-agent", LOGIN, jira_projects=frozenset({"X"}))
+    assert judge("GET", "/rest/api/3/issue/X-1", one_letter) is ALLOWED
+    assert out_of_bounds(judge("GET", "/rest/api/3/issue/XY-1", one_letter))
+    assert judge("GET", "/rest/api/3/project/x", one_letter) is ALLOWED
+
+
+def test_an_unbounded_client_is_not_judged_at_all():
+    assert judge("GET", "/rest/api/3/issue/../search", FREE) is ALLOWED
+    assert judge("POST", "/graphql", FREE) is ALLOWED
+
+
+def test_a_jira_only_bound_leaves_confluence_alone_and_the_reverse():
+    assert judge("GET", "/wiki/rest/api/space/HR", JIRA_ONLY) is ALLOWED
+    assert out_of_bounds(judge("GET", "/rest/api/3/issue/SEC-1", JIRA_ONLY))
+    assert judge("GET", "/rest/api/3/issue/SEC-1", WIKI_ONLY) is ALLOWED
+    assert out_of_bounds(judge("GET", "/wiki/rest/api/space/HR", WIKI_ONLY))
+    assert out_of_bounds(judge("POST", "/gateway/api/graphql", WIKI_ONLY))
+
+
+@pytest.mark.parametrize(
+    ("path", "ref", "inside"),
+    [
+        ("/rest/api/3/issue/20001", Ref(Kind.ISSUE, "20001"), True),
+        ("/rest/api/3/issue/20002/comment", Ref(Kind.ISSUE, "20002"), False),
+        ("/rest/api/3/issue/29999", Ref(Kind.ISSUE, "29999"), False),
+        ("/rest/api/3/project/10001", Ref(Kind.PROJECT, "10001"), True),
+        ("/rest/api/3/project/10002/versions", Ref(Kind.PROJECT, "10002"), False),
+        ("/wiki/rest/api/content/30001", Ref(Kind.CONTENT, "30001"), True),
+        ("/wiki/rest/api/content/30002/child/page", Ref(Kind.CONTENT, "30002"), False),
+        ("/wiki/api/v2/pages/30001", Ref(Kind.CONTENT, "30001"), True),
+        ("/wiki/api/v2/pages/30002/footer-comments", Ref(Kind.CONTENT, "30002"), False),
+        ("/wiki/api/v2/spaces/40001/pages", Ref(Kind.SPACE, "40001"), True),
+        ("/wiki/download/attachments/30002/secret.pdf", Ref(Kind.CONTENT, "30002"), False),
+    ],
+)
+def test_an_id_is_looked_up_then_judged_by_its_key(path, ref, inside):
+    first = judge("GET", path, OPS_AGENT)
+    assert first == NeedsLookup(frozenset({ref}))
+    second = judge("GET", path, OPS_AGENT, known=KNOWN)
+    assert second is ALLOWED if inside else out_of_bounds(second)
+
+
+def test_a_refusal_after_a_lookup_names_neither_the_other_project_nor_whether_it_exists():
+    elsewhere = judge("GET", "/rest/api/3/issue/20002", OPS_AGENT, known=KNOWN)
+    nowhere = judge("GET", "/rest/api/3/issue/29999", OPS_AGENT, known=KNOWN)
+    assert isinstance(elsewhere, Refused)
+    assert isinstance(nowhere, Refused)
+    assert "SEC" not in elsewhere.reason
+    assert elsewhere.reason.replace("20002", "N") == nowhere.reason.replace("29999", "N")
+    assert "ops-agent" in elsewhere.reason
+    assert "OPS" in elsewhere.reason
+
+
+def test_a_lookup_through_the_gateway_stays_under_its_prefix():
+    path = "/ex/confluence/c0ffee00-1234/wiki/rest/api/content/30001"
+    (ref,) = judge("GET", path, OPS_AGENT).refs
+    assert lookup_path(ref) == "/ex/confluence/c0ffee00-1234/wiki/rest/api/content/30001?expand=space"
+    (ref,) = judge("GET", "/rest/api/2/issue/20001", OPS_AGENT).refs
+    assert lookup_path(ref) == "/rest/api/2/issue/20001?fields=project"
+
+
+def test_lookup_answers():
+    issue, content = Ref(Kind.ISSUE, "1"), Ref(Kind.CONTENT, "1")
+    assert key_of(issue, 200, {"fields": {"project": {"key": "ops"}}}) == "OPS"
+    assert key_of(content, 200, {"space": {"key": "ENG"}}) == "ENG"
+    assert key_of(issue, 404, {}) is None
+    for status, body in [(500, {}), (401, {}), (429, {}), (200, {}), (200, {"fields": {"project": {"key": 1}}})]:
+        with pytest.raises(LookupFailed):
+            key_of(issue, status, body)
+
+
+def jql_of(judgement) -> str:
+    assert isinstance(judgement, Rewritten), judgement
+    assert judgement.path is not None
+    (value,) = parse_qs(urlsplit(judgement.path).query, keep_blank_values=True)["jql"]
+    return value
+
+
+def test_a_get_search_is_confined_and_keeps_its_other_parameters():
+    path = "/rest/api/3/search/jql?maxResults=5&jql=project%20%3D%20SEC%20ORDER%20BY%20key"
+    judgement = judge("GET", path, OPS_AGENT)
+    jql = jql_of(judgement)
+    keys, condition, ordering = confined_parts(jql, "project")
+    assert (keys, condition, ordering) == (["OPS"], "project = SEC", ["key"])
+    assert parse_qs(urlsplit(judgement.path).query)["maxResults"] == ["5"]
+    assert urlsplit(judgement.path).path == "/rest/api/3/search/jql"
+
+
+def test_a_search_without_jql_becomes_the_restriction_alone():
+    assert jql_of(judge("GET", "/rest/api/2/search?fields=key", OPS_AGENT)) == 'project in ("OPS")'
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "jql=project%3DOPS)%20OR%20(project%3DSEC",
+        "jql=a&jql=b",
+        "JQL=project%3DSEC",
+        "jql=%ff",
+        "jql=x%20ORDER%20BY%20key%20OR%20project%3DSEC",
+    ],
+)
+def test_a_search_that_cannot_be_confined_is_refused_with_400(query):
+    assert bad(judge("GET", f"/rest/api/3/search?{query}", OPS_AGENT))
+
+
+def test_a_post_search_confines_the_body_and_keeps_every_other_field():
+    body = json.dumps({"jql": "status = Done ORDER BY created DESC", "maxResults": 3, "fields": ["summary"]}).encode()
+    assert judge("POST", "/rest/api/3/search/jql", OPS_AGENT) is NEEDS_BODY
+    judgement = judge("POST", "/rest/api/3/search/jql", OPS_AGENT, body)
+    assert isinstance(judgement, Rewritten)
+    sent = json.loads(judgement.body)
+    assert confined_parts(sent.pop("jql"), "project") == (["OPS"], "status = Done", ["created", "DESC"])
+    assert sent == {"maxResults": 3, "fields": ["summary"]}
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/rest/api/3/search/jql", b'{"jql": "x = 1) OR (y = 2"}'),
+        ("/rest/api/3/search/jql", b'{"jql": "x", "jql": "y"}'),
+        ("/rest/api/3/search/jql", b'{"jql": 5}'),
+        ("/rest/api/3/search/jql", b"[]"),
+        ("/rest/api/3/search/jql", b"jql=x"),
+        ("/rest/api/3/search/jql?jql=x", b"{}"),
+    ],
+)
+def test_a_post_search_that_cannot_be_confined_is_refused_with_400(path, body):
+    assert bad(judge("POST", path, OPS_AGENT, body))
+
+
+def test_a_cql_search_is_confined_to_the_spaces():
+    judgement = judge("GET", "/wiki/rest/api/content/search?cql=type%3Dpage%20OR%20space%3DHR&limit=2", OPS_AGENT)
+    assert isinstance(judgement, Rewritten)
+    (cql,) = parse_qs(urlsplit(judgement.path).query)["cql"]
+    assert confined_parts(cql, "space") == (["ENG"], "type=page OR space=HR", [])
+
+
+def issue(project: dict, **more) -> dict:
+    return {"fields": {"project": project, "summary": "s", **more}}
+
+
+def create(project: dict, **more) -> bytes:
+    return json.dumps(issue(project, **more)).encode()
+
+
+def bulk(*issues: dict) -> bytes:
+    return json.dumps({"issueUpdates": list(issues)}).encode()
+
+
+LINKED = json.dumps({**issue({"key": "OPS"}), "update": {"issuelinks": []}}).encode()
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "expected"),
+    [
+        ("/rest/api/3/issue", create({"key": "OPS"}), "allowed"),
+        ("/rest/api/3/issue", create({"key": "ops"}), "allowed"),
+        ("/rest/api/3/issue", create({"key": "SEC"}), "out"),
+        ("/rest/api/3/issue", create({"id": "10001"}), "allowed"),
+        ("/rest/api/3/issue", create({"id": 10002}), "out"),
+        ("/rest/api/3/issue", create({"key": "OPS"}, parent={"key": "SEC-1"}), "out"),
+        ("/rest/api/3/issue", create({"key": "OPS", "id": "10002"}), "out"),
+        ("/rest/api/3/issue", json.dumps({"fields": {"summary": "no project"}}).encode(), "out"),
+        ("/rest/api/3/issue", LINKED, "out"),
+        ("/rest/api/3/issue", b'{"fields": {"project": {"key": "OPS"}, "project": {"key": "SEC"}}}', "bad"),
+        ("/rest/api/3/issue/bulk", bulk(issue({"key": "OPS"}), issue({"key": "SEC"})), "out"),
+        ("/rest/api/3/issue/bulk", bulk(issue({"id": "10001"})), "allowed"),
+        ("/rest/api/3/issue/bulk", b'{"issueUpdates": []}', "out"),
+    ],
+)
+def test_issue_creation_is_judged_by_every_project_in_the_body(path, body, expected):
+    judgement = judge("POST", path, OPS_AGENT, body, KNOWN)
+    outcomes = {"allowed": judgement is ALLOWED, "out": out_of_bounds(judgement), "bad": bad(judgement)}
+    assert outcomes[expected], judgement
+
+
+def test_an_edit_that_moves_an_issue_to_another_project_is_refused():
+    assert judge("PUT", "/rest/api/3/issue/OPS-1", OPS_AGENT) is NEEDS_BODY
+    assert judge("PUT", "/rest/api/3/issue/OPS-1", OPS_AGENT, b'{"fields": {"summary": "x"}}') is ALLOWED
+    assert out_of_bounds(judge("PUT", "/rest/api/3/issue/OPS-1", OPS_AGENT, b'{"fields": {"project": {"key": "SEC"}}}'))
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "expected"),
+    [
+        ("POST", "/wiki/rest/api/content", {"type": "page", "space": {"key": "ENG"}, "title": "t"}, "allowed"),
+        ("POST", "/wiki/rest/api/content", {"type": "page", "space": {"key": "HR"}, "title": "t"}, "out"),
+        ("POST", "/wiki/rest/api/content", {"type": "page", "title": "no space"}, "out"),
+        ("POST", "/wiki/rest/api/content", {"space": {"key": "ENG"}, "ancestors": [{"id": "30002"}]}, "out"),
+        ("POST", "/wiki/rest/api/content", {"space": {"key": "ENG"}, "ancestors": [{"id": "30001"}]}, "allowed"),
+        ("POST", "/wiki/rest/api/content", {"space": {"key": "ENG"}, "container": {"id": 30002}}, "out"),
+        ("PUT", "/wiki/rest/api/content/30001", {"space": {"key": "HR"}}, "out"),
+        ("PUT", "/wiki/rest/api/content/30001", {"title": "renamed", "version": {"number": 2}}, "allowed"),
+        ("POST", "/wiki/api/v2/pages", {"spaceId": "40001", "title": "t"}, "allowed"),
+        ("POST", "/wiki/api/v2/pages", {"spaceId": "40002", "title": "t"}, "out"),
+        ("POST", "/wiki/api/v2/pages", {"spaceId": "40001", "parentId": "30002"}, "out"),
+        ("PUT", "/wiki/api/v2/pages/30001", {"spaceId": "40002"}, "out"),
+    ],
+)
+def test_content_creation_is_judged_by_its_space(method, path, body, expected):
+    judgement = judge(method, path, OPS_AGENT, json.dumps(body).encode(), KNOWN)
+    assert judgement is ALLOWED if expected == "allowed" else out_of_bounds(judgement), judgement
+
+
+@given(st.text(alphabet="/.%2eEfF5cC;\\?&=OPS-1abc", max_size=40))
+def test_no_generated_path_around_an_issue_passes_unless_it_is_plainly_inside(suffix):
+    """Whatever follows `/rest/api/3/issue/`: allowed only when, decoded, it is an OPS issue and plain segments."""
+    judgement = judge("GET", "/rest/api/3/issue/" + suffix, OPS_AGENT)
+    if judgement is ALLOWED:
+        segments = suffix.partition("?")[0].removesuffix("/").split("/")
+        decoded = [unquote(segment) for segment in segments]
+        assert re.fullmatch(r"OPS-[0-9]+", decoded[0], re.IGNORECASE), suffix
+        assert all(d not in ("", ".", "..") and not set(d) & set("/\\;%") for d in decoded), suffix
+
+
+def example_path(template: str) -> str:
+    return re.sub(r"\{[a-z]+\}", "X1", template.replace("{v}", "3").replace("/**", ""))
+
+
+def test_no_refusal_in_the_table_is_shadowed_by_an_earlier_row():
+    for route in ROUTES:
+        if route.action is Action.REFUSE:
+            path = example_path(route.template)
+            for method in route.methods:
+                first = next(r for r in ROUTES if r.product is route.product and r.allows(method, path))
+                assert first is route, (method, route.template, first.template)
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def table_row(route: Route) -> str:
+    methods = (
+        "any" if route.methods == ALL else ", ".join(sorted(route.methods, key=["GET", "HEAD", "POST", "PUT"].index))
+    )
+    return f"| {route.product} | {methods} | `{route.template}` | {route.action} |"
+
+
+def test_the_readme_route_table_is_the_modules():
+    text = README.read_text()
+    start = text.index("| product | methods | route | what the boundary does |")
+    table = text[start:].split("\n\n")[0].splitlines()[2:]
+    assert table == [table_row(route) for route in ROUTES]
