@@ -6,15 +6,16 @@ followed by `update`). With fifteen children that walk was a measurable part of 
 own cost per request (bench/README.md). So the root exposes no `addons` tree: `chain()` gives it,
 per hook, one method that calls the children's implementations, collected once.
 
-The semantics stay mitmproxy's: the root's own hook first, then the children in order, async
-hooks awaited, and one error handler around the whole tree, as mitmproxy has around a tree (so a
-child that raises skips the later ones for that event; every child is `Guarded` for that reason).
+The semantics stay mitmproxy's: the root's own hook first, then the children in order, whatever
+a hook returns to wait on awaited (as mitmproxy's `invoke_addon` does), and one error handler
+around the whole tree, as mitmproxy has around a tree (so a child that raises skips the later
+ones for that event; every child is `Guarded` for that reason).
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import mitmproxy.addonmanager  # defines the lifecycle hooks (load, configure, running, done)
@@ -27,24 +28,30 @@ def chain(owner: object, children: Sequence[object]) -> None:
     for name in hooks.all_hooks:
         methods = [m for addon in (owner, *children) if callable(m := getattr(addon, name, None))]
         if methods:
-            setattr(owner, name, _run_all(methods))
+            setattr(owner, name, methods[0] if len(methods) == 1 else _run_all(methods))
 
 
 def _run_all(methods: list[Callable[..., Any]]) -> Callable[..., Any]:
-    if len(methods) == 1:
-        return methods[0]
-    if any(inspect.iscoroutinefunction(m) for m in methods):
+    """Call each method in order; from the first that returns an awaitable on, await each.
 
-        async def run_all_async(*args: Any) -> None:
-            for method in methods:
-                result = method(*args)
-                if result is not None and inspect.isawaitable(result):
-                    await result
+    Whether a hook waits is known only from what it returns: a `Guarded` child's hook is a plain
+    function that returns its child's coroutine. Dropping that coroutine would skip the check it
+    holds, so the run goes on asynchronously from there; hooks that return nothing stay synchronous.
+    """
 
-        return run_all_async
-
-    def run_all(*args: Any) -> None:
-        for method in methods:
-            method(*args)
+    def run_all(*args: Any) -> Awaitable[None] | None:
+        for index, method in enumerate(methods):
+            result = method(*args)
+            if result is not None and inspect.isawaitable(result):
+                return _finish(result, methods[index + 1 :], args)
+        return None
 
     return run_all
+
+
+async def _finish(pending: Awaitable[Any], rest: list[Callable[..., Any]], args: tuple[Any, ...]) -> None:
+    await pending
+    for method in rest:
+        result = method(*args)
+        if result is not None and inspect.isawaitable(result):
+            await result

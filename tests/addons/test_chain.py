@@ -38,6 +38,13 @@ class AsyncRecorder(Recorder):
         self.calls.append(self.name)
 
 
+class ReturnsAwaitable(Recorder):
+    """A plain function that hands back what to wait on, as a `Guarded` child's hook does."""
+
+    def requestheaders(self, flow) -> None:
+        return AsyncRecorder.requestheaders(self, flow)
+
+
 class Root:
     def __init__(self, calls: list[str], children: list[object]) -> None:
         self.calls = calls
@@ -47,11 +54,12 @@ class Root:
         self.calls.append("root")
 
 
-def test_children_run_in_order_after_the_root_and_async_ones_are_awaited():
+def test_children_run_in_order_after_the_root_and_what_they_wait_on_is_awaited():
     calls: list[str] = []
-    root = Root(calls, [Recorder("a", calls), AsyncRecorder("b", calls), Recorder("c", calls)])
+    children = [Recorder("a", calls), ReturnsAwaitable("b", calls), Recorder("c", calls), AsyncRecorder("d", calls)]
+    root = Root(calls, children)
     dispatch(root)
-    assert calls == ["root", "a", "b", "c"]
+    assert calls == ["root", "a", "b", "c", "d"], "a check that waits must not be dropped"
     assert not hasattr(root, "addons"), "mitmproxy would walk the children a second time"
     assert not hasattr(root, "not_a_hook")
 
