@@ -14,6 +14,7 @@ from pathlib import Path
 from mitmproxy import connection, http, tls
 from mitmproxy.proxy.mode_specs import ReverseMode
 
+from proxy_addon.addons import fields
 from proxy_addon.addons.replies import backed_off_reply, proxy_reply
 from proxy_addon.credentials.identity import Unreachable, confirm_rejection
 from proxy_addon.credentials.sources import Credentials
@@ -38,7 +39,10 @@ from proxy_addon.policy.verdict import Policy, RequestFacts, decide, refusal, sh
 logger = logging.getLogger(__name__)
 
 REDACTED = "[redacted by atlassian-auth-proxy]"
-CLIENT_CREDENTIAL_HEADERS = ("authorization", "cookie", "proxy-authorization")
+CLIENT_CREDENTIAL_FIELDS = frozenset({b"authorization", b"cookie", b"proxy-authorization"})
+VERDICT_FIELDS = frozenset({b"x-failure-category", b"x-seraph-loginreason", b"location"})
+"""The response fields the token verdict and the rename check read, gathered in one pass."""
+SET_COOKIE = frozenset({b"set-cookie"})
 
 
 def facts_of(flow: http.HTTPFlow, client: Client | None = None) -> RequestFacts:
@@ -66,7 +70,7 @@ def facts_of(flow: http.HTTPFlow, client: Client | None = None) -> RequestFacts:
     reverse = isinstance(flow.client_conn.proxy_mode, ReverseMode)
     conn = flow.client_conn
     plain_hop = not reverse and not conn.tls and conn.sni is None and request.scheme == "https"
-    peer = flow.client_conn.peername
+    peer = conn.peername
     return RequestFacts(
         scheme=request.scheme,
         method=request.method,
@@ -78,7 +82,7 @@ def facts_of(flow: http.HTTPFlow, client: Client | None = None) -> RequestFacts:
         origin=origin,
         fetch_site=fetch_site,
         plain_hop=plain_hop,
-        client_loopback=is_loopback(peer[0] if peer else None),
+        client_loopback=plain_hop and is_loopback(peer[0] if peer else None),
         client=client,
     )
 
@@ -147,9 +151,7 @@ class CredentialInjector:
         if path is not None:
             request.host, request.port, request.path = GATEWAY, 443, path
             request.host_header = GATEWAY
-        for name in CLIENT_CREDENTIAL_HEADERS:
-            request.headers.pop(name, None)
-        request.headers["authorization"] = REDACTED
+        fields.replace(request.headers, CLIENT_CREDENTIAL_FIELDS, b"authorization", REDACTED.encode())
 
     def wire_credential(self, flow: http.HTTPFlow) -> str | None:
         """The real Authorization value, for the copy of the request the wire gets (see addons/wire.py).
@@ -167,17 +169,20 @@ class CredentialInjector:
         if record.decision is not Decision.INJECT or flow.response is None:
             return
         response = flow.response
-        response.headers.pop("set-cookie", None)
+        fields.drop(response.headers, SET_COOKIE)
         if record.site is None or record.host is None:
             return
-        self._note_rename(record.site, record.host, response)
-        kind = classify(response.status_code, response.headers, False)
+        status, seen = response.status_code, fields.values(response.headers, VERDICT_FIELDS)
+        self._note_rename(record.site, record.host, status, seen.get("location"))
+        kind = classify(status, seen, False)
         if kind is Kind.SCOPE_MISS:
             self._note_scope_miss(record.site, flow)
             self._judge(record, None)
             return
+        if kind is not None:
+            record.auth_failed = True
         if kind is not Kind.AMBIGUOUS:
-            self._judge(record, rejection_reason(response.status_code, response.headers) if kind else None)
+            self._judge(record, rejection_reason(status, seen) if kind else None)
             return
         # Only an ambiguous 401 needs the identity page; every other answer is judged above.
         sent_to = GATEWAY if flow.request.host == GATEWAY else record.host
@@ -234,9 +239,9 @@ class CredentialInjector:
                 "FAILURE_CLIENT_SCOPE_CHECK",
             )
 
-    def _note_rename(self, site: str, host: str, response: http.Response) -> None:
+    def _note_rename(self, site: str, host: str, status: int, location: str | None) -> None:
         """A credential host redirecting to another atlassian.net name: the site was probably renamed."""
-        target = renamed_to(response.status_code, response.headers.get("location"), host)
+        target = renamed_to(status, location, host)
         if target is None or not self._logged.first("rename", host, target):
             return
         where = "HOSTS" if site == "default" else f"the hosts of site {site} in [[sites]]"
@@ -251,7 +256,7 @@ class CredentialInjector:
             "The redirect is passed to the client unchanged.",
             host,
             target,
-            response.status_code,
+            status,
             where,
             host,
             target,

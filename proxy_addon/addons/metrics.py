@@ -8,6 +8,7 @@ user, `none` without one): never a path, a query, a header or anything else a cl
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from mitmproxy import connection, http, tls
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -15,7 +16,6 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from proxy_addon.addons.request_log import elapsed_seconds
 from proxy_addon.policy.clients import NO_CLIENT
 from proxy_addon.policy.record import Decision, FlowRecord
-from proxy_addon.policy.token_health import rejection_reason
 
 OTHER_SITE = "other"
 TUNNELLED = "tunnelled"
@@ -50,6 +50,8 @@ class Metrics:
             ["site"],
             registry=self.registry,
         )
+        self._series: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
+        """Each label combination's counter and histogram, looked up once (label values are a closed set)."""
         self.duration = Histogram(
             "atlassian_proxy_request_duration_seconds",
             "Time from the request's first byte to the response's last byte",
@@ -77,12 +79,11 @@ class Metrics:
         site = record.site or OTHER_SITE
         response = flow.response
         label = decision_label(decision)
-        client = record.user or NO_CLIENT
-        self.requests.labels(site, label, status_class(response.status_code if response else None), client).inc()
-        self.duration.labels(label, client).observe(elapsed_seconds(flow))
-        if (
-            decision is Decision.INJECT
-            and response is not None
-            and rejection_reason(response.status_code, response.headers) is not None
-        ):
+        key = (site, label, status_class(response.status_code if response else None), record.user or NO_CLIENT)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = (self.requests.labels(*key), self.duration.labels(label, key[3]))
+        series[0].inc()
+        series[1].observe(elapsed_seconds(flow))
+        if decision is Decision.INJECT and record.auth_failed:
             self.auth_failures.labels(site).inc()

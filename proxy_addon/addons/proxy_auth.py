@@ -13,6 +13,7 @@ import weakref
 
 from mitmproxy import connection, http
 
+from proxy_addon.addons import fields
 from proxy_addon.addons.replies import proxy_reply
 from proxy_addon.policy.clients import ClientTable
 from proxy_addon.policy.proxy_login import ProxyLogin
@@ -21,6 +22,7 @@ from proxy_addon.policy.record import Decision, FlowRecord
 logger = logging.getLogger(__name__)
 
 REALM = "atlassian-auth-proxy"
+PROXY_AUTHORIZATION = frozenset({b"proxy-authorization"})
 
 
 def auth_required() -> http.Response:
@@ -63,7 +65,7 @@ class ProxyAuthentication:
                 FlowRecord.of(flow.metadata).user = user
             else:
                 self._authenticate(flow)
-        flow.request.headers.pop("proxy-authorization", None)
+        fields.drop(flow.request.headers, PROXY_AUTHORIZATION)
 
     def _check(self, header: str | None) -> str | None:
         """The user the header logs in as: a client's name with `[[clients]]`, else PROXY_AUTH's user."""

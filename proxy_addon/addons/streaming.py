@@ -15,16 +15,20 @@ from __future__ import annotations
 
 from mitmproxy import http
 
+from proxy_addon.addons import fields
+
 EVENT_STREAM = "text/event-stream"
+CONTENT_TYPE = frozenset({b"content-type"})
 
 
 def length_unknown(message: http.Message) -> bool:
     """No Content-Length: the body ends with the last chunk, the stream, or the connection."""
-    return "content-length" not in message.headers
+    return not fields.present(message.headers, b"content-length")
 
 
 def is_event_stream(response: http.Response) -> bool:
-    return response.headers.get("content-type", "").partition(";")[0].strip().lower() == EVENT_STREAM
+    content_type = fields.values(response.headers, CONTENT_TYPE).get("content-type", "")
+    return content_type.partition(";")[0].strip().lower() == EVENT_STREAM
 
 
 class Streaming:

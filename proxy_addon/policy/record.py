@@ -77,6 +77,8 @@ class FlowRecord(dict[str, Any]):
     """The normalized host the credentials went to; with `site`, the key of the token verdicts."""
     stamp: Fact[int | None] = Fact(None)
     """When the credentials were sent, on the token-health clock (see `TokenHealth.stamp`)."""
+    auth_failed: Fact[bool] = Fact(False)
+    """The site's answer to the injected credentials was a 401 (not a scope miss) or a login failure."""
     timed_out: Fact[bool] = Fact(False)
     """The upstream did not answer within the upstream timeout."""
 
