@@ -68,14 +68,23 @@ class WireLayer(HttpLayer):
     credential: WireCredential
 
     def event_to_child(self, child: Any, event: events.Event) -> Generator[commands.Command, Any, None]:
+        """mitmproxy's routing, given the credentialed copy of a head bound for a server connection.
+
+        It returns mitmproxy's own generator rather than wrapping it: this runs for every event at
+        every level of the layer's routing, and each wrapping generator would relay every command.
+        """
         if isinstance(event, RequestHeaders) and not isinstance(child, HttpStream):
             event = self._with_credential(event)
-        yield from super().event_to_child(child, event)
+        return super().event_to_child(child, event)
 
     def _handle_event(self, event: events.Event) -> Generator[commands.Command, Any, None]:
-        yield from super()._handle_event(event)
         if isinstance(event, events.DataReceived) and event.connection is self.context.client:
-            yield from self._bound_head()
+            return self._read_from_client(event)
+        return super()._handle_event(event)
+
+    def _read_from_client(self, event: events.DataReceived) -> Generator[commands.Command, Any, None]:
+        yield from super()._handle_event(event)
+        yield from self._bound_head()
 
     def _with_credential(self, event: RequestHeaders) -> RequestHeaders:
         """A request head on its way to a server: the copy the wire gets carries the credential."""
