@@ -88,6 +88,8 @@ class Guarded:
         except Exception as e:  # any failure of a check refuses; none may let the request pass
             self._refuse(hook, flow, e)
             return None
+        if result is None:  # the usual case; inspect.isawaitable goes through an ABC check
+            return None
         return self._finish(hook, flow, result) if inspect.isawaitable(result) else None
 
     async def _finish(self, hook: str, flow: http.HTTPFlow, pending: Awaitable[Any]) -> None:
