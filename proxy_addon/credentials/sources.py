@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from proxy_addon.credentials import keyring_store
 from proxy_addon.policy.sites import Scheme, Site, SiteTable
 from proxy_addon.policy.tokens import TokenFormatError, authorization_value, parse_token
-from proxy_addon.settings.files import read_regular_file
+from proxy_addon.settings.files import UnreadableFile, read_secret_text
 from proxy_addon.settings.model import Settings, SiteSettings
 from proxy_addon.settings.names import SettingsError, env_name
 
@@ -86,16 +86,11 @@ class FileToken:
     def read(self) -> SecretStr:
         """Read and check the file; SettingsError names the setting, never the content."""
         try:
-            text = read_regular_file(self.path, MAX_TOKEN_FILE).decode("utf-8")
-        except UnicodeDecodeError:
-            reason = "not UTF-8 text"
-        except OSError as e:
-            reason = e.strerror or "unreadable"
-        except ValueError as e:  # after UnicodeDecodeError, which is one
-            reason = str(e)
-        else:
-            return checked_token(text, f"{self.setting}: the token in {self.path}")
-        raise SettingsError(f"{self.setting}: cannot read {self.path} ({reason}); fix the path or its permissions")
+            text = read_secret_text(self.path, MAX_TOKEN_FILE, "a token")
+        except UnreadableFile as e:
+            problem = f"{self.setting}: cannot read {self.path} ({e}); fix the path or its permissions"
+            raise SettingsError(problem) from None
+        return checked_token(text, f"{self.setting}: the token in {self.path}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,3 +27,20 @@ def read_regular_file(path: Path, limit: int, what: str = "a token") -> bytes:
     if len(data) > limit:
         raise ValueError(f"larger than {limit // 1024} KiB, so not {what}")
     return data
+
+
+class UnreadableFile(ValueError):
+    """Why a secret file could not be read, in words fit for a one-line message (never its content)."""
+
+
+def read_secret_text(path: Path, limit: int, what: str) -> str:
+    """The UTF-8 text of a small regular file (see `read_regular_file`); UnreadableFile says why not."""
+    try:
+        return read_regular_file(path, limit, what).decode("utf-8")
+    except UnicodeDecodeError:
+        reason = "not UTF-8 text"
+    except OSError as e:
+        reason = e.strerror or "unreadable"
+    except ValueError as e:  # after UnicodeDecodeError, which is one
+        reason = str(e)
+    raise UnreadableFile(reason)

@@ -41,7 +41,7 @@ from proxy_addon.policy.hosts import HostPattern, HostPatternError, normalize_ho
 from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.policy.sites import Scheme, Site, SiteConflict, SiteTable
 from proxy_addon.policy.tokens import TokenFormatError, parse_token
-from proxy_addon.settings.files import read_regular_file
+from proxy_addon.settings.files import UnreadableFile, read_secret_text
 from proxy_addon.settings.modes import ReverseTarget, UpstreamProxy
 from proxy_addon.settings.names import CONFIG_ENV, ENV_PREFIX, SettingsError, env_name
 
@@ -255,14 +255,9 @@ class ClientSettings(Table):
             return value
         path = Path(self.password_file or "").expanduser()
         try:
-            return read_regular_file(path, MAX_PASSWORD_FILE, "a password").decode("utf-8")
-        except UnicodeDecodeError:
-            reason = "not UTF-8 text"
-        except OSError as e:
-            reason = e.strerror or "unreadable"
-        except ValueError as e:  # after UnicodeDecodeError, which is one
-            reason = str(e)
-        raise ValueError(f"client {self.name!r}: cannot read password_file {str(path)!r} ({reason})")
+            return read_secret_text(path, MAX_PASSWORD_FILE, "a password")
+        except UnreadableFile as e:
+            raise ValueError(f"client {self.name!r}: cannot read password_file {str(path)!r} ({e})") from None
 
     def client(self) -> Client:
         return Client(
