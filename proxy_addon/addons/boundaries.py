@@ -14,6 +14,7 @@ A refusal is the proxy's own reply; the injected credentials are dropped from th
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from collections.abc import Awaitable, Mapping
 from pathlib import Path
@@ -45,37 +46,58 @@ DROPPED_HEADERS = ("authorization", "cookie", "proxy-authorization")
 MAX_LOOKUPS = 50
 """Distinct ids one request may make the proxy look up."""
 MAX_CACHED = 100_000
+CACHE_SECONDS = 300.0
+"""How long a looked-up id's key is trusted before it is looked up again."""
+
+
+type Place = tuple[str, str, int]
+"""Where an id was looked up: the site, and the host and port its request went to."""
 
 
 class KeyCache:
-    """The key each looked-up id belongs to (None: the site does not know it), per site, for the run.
+    """The key each looked-up id belongs to (None: the site does not know it), per host, for a while.
 
-    Bounded: past `MAX_CACHED` entries the oldest go, so a client probing ids costs lookups,
-    not memory.
+    Keyed by the host the request went to and the gateway prefix, not only the site: under a
+    wildcard one site spans many Cloud hosts, and id 20001 on one is another issue on the next.
+    An entry lasts `ttl` seconds: an issue or page can move to another project or space, and
+    its id must not keep the old answer for the whole run. Bounded: past `limit` entries the
+    oldest go, so a client probing ids costs lookups, not memory.
     """
 
-    def __init__(self, limit: int = MAX_CACHED) -> None:
-        self.limit = limit
-        self.keys: dict[tuple[str, str, str], str | None] = {}
+    def __init__(self, limit: int = MAX_CACHED, ttl: float = CACHE_SECONDS) -> None:
+        self.limit, self.ttl = limit, ttl
+        self.keys: dict[tuple[Place, str, str, str], tuple[str | None, float]] = {}
 
     @staticmethod
-    def _slot(site: str, ref: Ref) -> tuple[str, str, str]:
-        return site, ref.kind, ref.id
+    def _slot(place: Place, ref: Ref) -> tuple[Place, str, str, str]:
+        return place, ref.prefix, ref.kind, ref.id
 
-    def known(self, site: str, refs: frozenset[Ref]) -> dict[Ref, str | None] | None:
-        """The keys of all `refs`, or None when one of them was never looked up."""
-        slots = {ref: self._slot(site, ref) for ref in refs}
-        if any(slot not in self.keys for slot in slots.values()):
+    def _fresh(self, slot: tuple[Place, str, str, str], now: float) -> bool:
+        entry = self.keys.get(slot)
+        return entry is not None and entry[1] > now
+
+    def known(self, place: Place, refs: frozenset[Ref]) -> dict[Ref, str | None] | None:
+        """The keys of all `refs`, or None when one of them was not looked up lately."""
+        now = time.monotonic()
+        slots = {ref: self._slot(place, ref) for ref in refs}
+        if not all(self._fresh(slot, now) for slot in slots.values()):
             return None
-        return {ref: self.keys[slot] for ref, slot in slots.items()}
+        return {ref: self.keys[slot][0] for ref, slot in slots.items()}
 
-    def missing(self, site: str, refs: frozenset[Ref]) -> list[Ref]:
-        return [ref for ref in refs if self._slot(site, ref) not in self.keys]
+    def missing(self, place: Place, refs: frozenset[Ref]) -> list[Ref]:
+        now = time.monotonic()
+        return [ref for ref in refs if not self._fresh(self._slot(place, ref), now)]
 
-    def put(self, site: str, ref: Ref, key: str | None) -> None:
+    def put(self, place: Place, ref: Ref, key: str | None) -> None:
+        slot = self._slot(place, ref)
+        self.keys.pop(slot, None)
         if len(self.keys) >= self.limit:
             self.keys.pop(next(iter(self.keys)))
-        self.keys[self._slot(site, ref)] = key
+        self.keys[slot] = key, time.monotonic() + self.ttl
+
+
+def place_of(flow: http.HTTPFlow, site: str) -> Place:
+    return site, flow.request.host, flow.request.port
 
 
 class Boundaries:
@@ -131,7 +153,7 @@ class Boundaries:
         known: dict[Ref, str | None] = {}
         judgement = judge(flow.request.method, flow.request.path, client, body, known)
         while isinstance(judgement, NeedsLookup):
-            cached = self.cache.known(site, judgement.refs)
+            cached = self.cache.known(place_of(flow, site), judgement.refs)
             if cached is None:
                 return self._look_up_and_judge(flow, client, site, body, known, judgement)
             known.update(cached)
@@ -149,7 +171,7 @@ class Boundaries:
         judgement: Judgement,
     ) -> None:
         while isinstance(judgement, NeedsLookup):
-            missing = self.cache.missing(site, judgement.refs)
+            missing = self.cache.missing(place_of(flow, site), judgement.refs)
             if len(missing) + len(known) > MAX_LOOKUPS:
                 refuse(flow, 403, Decision.OUT_OF_BOUNDS, f"client {client.name}: too many ids to look up at once")
                 return
@@ -164,7 +186,7 @@ class Boundaries:
                     f"({e}), so it was not sent",
                 )
                 return
-            known.update(self.cache.known(site, judgement.refs) or {})
+            known.update(self.cache.known(place_of(flow, site), judgement.refs) or {})
             judgement = judge(flow.request.method, flow.request.path, client, body, known)
         self._act(flow, client, judgement, body)
 
@@ -177,7 +199,7 @@ class Boundaries:
             )
         except Unreachable as e:
             raise LookupFailed(str(e)) from None
-        self.cache.put(site, ref, key_of(ref, status, document))
+        self.cache.put(place_of(flow, site), ref, key_of(ref, status, document))
 
     def _act(self, flow: http.HTTPFlow, client: Client, judgement: Judgement, body: bytes | None) -> None:
         if isinstance(judgement, Refused):

@@ -146,6 +146,7 @@ ROUTES: tuple[Route, ...] = tuple(
         (J, ALL, "/rest/api/{v}/issue/createmeta", A.REFUSE),
         (J, READ, "/rest/api/{v}/issue/createmeta/{project}/issuetypes/**", A.PROJECT),
         (J, frozenset({"PUT"}), "/rest/api/{v}/issue/{issue}", A.EDIT_ISSUE),
+        (J, frozenset({"POST"}), "/rest/api/{v}/issue/{issue}/transitions", A.EDIT_ISSUE),
         (J, ALL, "/rest/api/{v}/issue/{issue}/**", A.ISSUE),
         (J, ALL, "/rest/agile/1.0/issue/{issue}/**", A.ISSUE),
         # Jira: projects.
@@ -165,6 +166,7 @@ ROUTES: tuple[Route, ...] = tuple(
         (C, ALL, "/wiki/rest/api/content/{content}/move/**", A.REFUSE),
         (C, ALL, "/wiki/rest/api/content/{content}/copy", A.REFUSE),
         (C, ALL, "/wiki/rest/api/content/{content}/pagehierarchy/**", A.REFUSE),
+        (C, frozenset({"PUT"}), "/wiki/rest/api/content/{content}/child/attachment/**", A.REFUSE),
         (C, frozenset({"PUT"}), "/wiki/rest/api/content/{content}", A.EDIT_CONTENT),
         (C, ALL, "/wiki/rest/api/content/{content}/**", A.CONTENT),
         (C, ALL, "/wiki/rest/api/space/{space}/**", A.SPACE),
@@ -192,8 +194,13 @@ PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9_]*", re.IGNORECASE | re.ASCII)
 SPACE_KEY = re.compile(r"[A-Z0-9]+|~[A-Z0-9:_-]+", re.IGNORECASE | re.ASCII)
 NUMBER = re.compile(r"[0-9]{1,18}", re.ASCII)
 ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
-GATEWAY_PREFIX = re.compile(r"/ex/(jira|confluence)/[0-9a-f-]+", re.IGNORECASE | re.ASCII)
+GATEWAY_PREFIX = re.compile(r"/ex/(jira|confluence)/[0-9a-f-]+(?=/|$)", re.IGNORECASE | re.ASCII)
 UNSAFE_DECODED = frozenset("/\\;%?#")
+JIRA_ROOTS = ("/rest/", "/secure/", "/browse/")
+"""Where Jira's own APIs and pages live. Any other root (`/cgraphql`, `/graphql`, `/gateway`, `/ex`,
+what Atlassian adds later) may reach Confluence too, so it is refused for any bounded client."""
+BOTH_PRODUCTS = ("/rest/servicedeskapi/knowledgebase/",)
+"""Under Jira's roots, but searching Confluence: Service Management's knowledge base."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,13 +292,13 @@ def target_of(path: str) -> Target:
         if gateway[1].lower() == "confluence" and not rest.lower().startswith("/wiki/"):
             rest = "/wiki" + rest
         route = rest or "/"
-    head = route.lower()
-    if head == "/wiki" or head.startswith("/wiki/"):
+    head = route.lower() + "/"
+    if head.startswith("/wiki/"):
         product = Product.CONFLUENCE
-    elif head.startswith(("/gateway/", "/graphql", "/ex/")) or head in ("/gateway",):
-        product = Product.ANY
-    else:
+    elif head.startswith(JIRA_ROOTS) and not head.startswith(BOTH_PRODUCTS):
         product = Product.JIRA
+    else:
+        product = Product.ANY
     return Target(product, route, prefix, raw, query)
 
 
@@ -429,6 +436,8 @@ class _Judge:
         self._by_id(Ref(Kind.SPACE, text, self.target.prefix), f"space {text}", Kind.SPACE)
 
     def _by_id(self, ref: Ref, what: str, kind: Kind) -> None:
+        if not self._bound(kind):  # nothing is inside an empty bound: no lookup spends the token on it
+            raise _Out(f"{what} is not in {self._bound_text(kind)}, or does not exist")
         if ref not in self.known:
             self.missing.add(ref)
             return
@@ -453,7 +462,10 @@ class _Judge:
     # -- query and body -----------------------------------------------------------------------
 
     def _space_param(self) -> None:
-        values = [value for name, value in _parameters(self.target.query) if name.lower() == "spacekey"]
+        parameters = _parameters(self.target.query)
+        if any(name.lower() == "spacekey" and name != "spaceKey" for name, _ in parameters):
+            raise _Bad("spaceKey is spelt `spaceKey` (Confluence reads no other spelling)")
+        values = [value for name, value in parameters if name == "spaceKey"]
         if len(values) != 1:
             raise _Out("GET /wiki/rest/api/content needs exactly one spaceKey parameter")
         self._space_key(values[0], "the spaceKey parameter")
@@ -526,15 +538,15 @@ class _Judge:
 
     def _reference(self, value: Any, check: Any, where: str) -> None:
         """A `{"key": ...}` or `{"id": ...}` object, judged by its key or looked-up id."""
-        if not isinstance(value, dict) or len([k for k in ("key", "id") if k in value]) != 1:
-            raise _Out(f"{where} must name exactly one key or id")
+        if not isinstance(value, dict) or len(value) != 1 or not value.keys() <= {"key", "id"}:
+            raise _Out(f"{where} must be an object with exactly one key or id, and nothing else that could name one")
         check(value.get("key", value.get("id")), where)
 
     def _content_fields(self, document: dict[str, Any], create: bool) -> None:
         space = document.get("space")
         if space is not None or create:
-            if not isinstance(space, dict) or "key" not in space:
-                raise _Out("the body's `space` must name a key")
+            if not isinstance(space, dict) or space.keys() != {"key"}:
+                raise _Out("the body's `space` must name a key, and nothing else that could name a space")
             self._space_key(space["key"], "`space.key`")
         ancestors = document.get("ancestors", [])
         if not isinstance(ancestors, list):
@@ -571,6 +583,8 @@ def _json_object(body: bytes) -> dict[str, Any]:
         document = json.loads(body.decode("utf-8"), object_pairs_hook=unique)
     except (UnicodeDecodeError, ValueError):
         raise _Bad("the body is not JSON") from None
+    except RecursionError:
+        raise _Bad("the JSON body is nested too deeply to judge") from None
     if not isinstance(document, dict):
         raise _Bad("the body is not a JSON object")
     return document

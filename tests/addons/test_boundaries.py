@@ -16,10 +16,10 @@ from mitmproxy.test import taddons, tflow, tutils
 from pydantic import SecretStr
 
 from proxy_addon.addons import boundaries as hook
-from proxy_addon.addons.boundaries import Boundaries
+from proxy_addon.addons.boundaries import Boundaries, KeyCache
 from proxy_addon.credentials.identity import Unreachable
 from proxy_addon.credentials.sources import Credentials
-from proxy_addon.policy.boundaries import MAX_BODY
+from proxy_addon.policy.boundaries import MAX_BODY, Kind, Ref
 from proxy_addon.policy.clients import Client, ClientTable
 from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.policy.record import Decision, FlowRecord
@@ -228,3 +228,16 @@ def test_the_request_hook_judges_only_flows_whose_body_it_asked_for(site):
         once = f.request.path
         assert boundaries.request(f) is None
         assert f.request.path == once, "a confined query is not confined twice"
+
+
+def test_the_id_cache_is_per_host_and_forgets_after_its_time():
+    ref = Ref(Kind.ISSUE, "20001")
+    cache = KeyCache()
+    cache.put(("default", "acme.atlassian.net", 443), ref, "OPS")
+    assert cache.known(("default", "acme.atlassian.net", 443), frozenset({ref})) == {ref: "OPS"}
+    assert cache.known(("default", "beta.atlassian.net", 443), frozenset({ref})) is None, "another host's issue"
+    gateway = Ref(Kind.ISSUE, "20001", "/ex/jira/c0ffee00-1234-4abc-9def-00000000acme")
+    assert cache.known(("default", "acme.atlassian.net", 443), frozenset({gateway})) is None
+    stale = KeyCache(ttl=0)
+    stale.put(("default", "acme.atlassian.net", 443), ref, "OPS")
+    assert stale.missing(("default", "acme.atlassian.net", 443), frozenset({ref})) == [ref], "it may have moved"

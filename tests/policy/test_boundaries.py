@@ -402,3 +402,55 @@ def test_the_readme_route_table_is_the_modules():
     start = text.index("| product | methods | route | what the boundary does |")
     table = text[start:].split("\n\n")[0].splitlines()[2:]
     assert table == [table_row(route) for route in ROUTES]
+
+
+# Found by an adversarial review: each of these went through before.
+
+
+def test_spacekey_in_another_spelling_is_refused_as_the_site_would_not_read_it():
+    assert bad(judge("GET", "/wiki/rest/api/content?SpaceKey=ENG", WIKI_ONLY))
+    assert bad(judge("GET", "/wiki/rest/api/content?spacekey=ENG&spaceKey=ENG", WIKI_ONLY))
+    assert judge("GET", "/wiki/rest/api/content?spaceKey=ENG", WIKI_ONLY) is ALLOWED
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/cgraphql"),
+        ("GET", "/rest/servicedeskapi/knowledgebase/article?query=salary"),
+        ("GET", "/ex/confluence/c0ffeeg/wiki/rest/api/content/30002"),
+        ("GET", "/some/new/root"),
+    ],
+)
+def test_roots_that_may_reach_confluence_are_refused_for_a_space_bounded_client(method, path):
+    assert out_of_bounds(judge(method, path, WIKI_ONLY))
+
+
+def test_a_transition_body_is_judged_like_an_edit():
+    link = {"update": {"issuelinks": [{"add": {"outwardIssue": {"key": "SEC-1"}}}]}}
+    path = "/rest/api/3/issue/OPS-1/transitions"
+    assert judge("POST", path, JIRA_ONLY) is NEEDS_BODY
+    assert out_of_bounds(judge("POST", path, JIRA_ONLY, json.dumps(link).encode()))
+    assert out_of_bounds(judge("POST", path, JIRA_ONLY, b'{"fields": {"parent": {"key": "SEC-1"}}}'))
+    assert judge("POST", path, JIRA_ONLY, b'{"transition": {"id": "31"}}') is ALLOWED
+
+
+def test_a_reference_that_could_name_two_things_is_refused():
+    create = {"fields": {"project": {"key": "OPS", "name": "SEC"}, "summary": "x"}}
+    assert out_of_bounds(judge("POST", "/rest/api/3/issue", JIRA_ONLY, json.dumps(create).encode()))
+    page = {"type": "page", "title": "x", "space": {"key": "ENG", "id": 40002}}
+    assert out_of_bounds(judge("POST", "/wiki/rest/api/content", WIKI_ONLY, json.dumps(page).encode()))
+
+
+def test_an_attachment_update_that_could_move_it_elsewhere_is_refused():
+    assert out_of_bounds(judge("PUT", "/wiki/rest/api/content/30001/child/attachment/att1", WIKI_ONLY))
+
+
+def test_a_body_nested_too_deeply_to_read_is_a_400_not_a_crash():
+    deep = b'{"jql": "x", "a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert bad(judge("POST", "/rest/api/3/search/jql", JIRA_ONLY, deep))
+
+
+def test_an_empty_bound_refuses_ids_without_looking_them_up():
+    nothing = Client("nothing", LOGIN, jira_projects=frozenset({"OPS"}), confluence_spaces=frozenset())
+    assert out_of_bounds(judge("GET", "/wiki/rest/api/content/30001", nothing))
