@@ -84,7 +84,8 @@ class FlowRecord(dict[str, Any]):
 
     @property
     def decision(self) -> Decision:
-        return Decision(self.get("decision", Decision.NONE))
+        value = self.get("decision", Decision.NONE)
+        return value if type(value) is Decision else Decision(value)  # plain text after a flow was loaded
 
     @decision.setter
     def decision(self, value: Decision) -> None:

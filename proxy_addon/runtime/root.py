@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
@@ -60,8 +61,15 @@ def scoped_gateway(resolved: list[Resolved], settings: Settings) -> Gateway:
 class AtlassianAuthProxy:
     """Root addon; its children each own one concern."""
 
-    def __init__(self, settings: Settings | None = None, given: tuple[SiteTable, list[Resolved]] | None = None) -> None:
-        """`run` passes the settings and credentials it already checked; mitmdump passes nothing."""
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        given: tuple[SiteTable, list[Resolved]] | None = None,
+        runtime: Sequence[object] = (),
+    ) -> None:
+        """`run` passes the settings and credentials it already checked, and its own addons
+        (`runtime`, run after every child, so mitmproxy dispatches one addon instead of several);
+        mitmdump passes nothing."""
         self.given_settings = settings
         self.given = given
         self.injector = CredentialInjector()
@@ -102,7 +110,7 @@ class AtlassianAuthProxy:
             Guarded(self.request_log),
             Guarded(self.admin),
         ]
-        chain(self, children)
+        chain(self, [*children, *runtime])
 
     def load(self, loader: Any) -> None:
         loader.add_option(

@@ -79,12 +79,12 @@ async def serve(settings: Settings, given: tuple[SiteTable, list[Resolved]]) -> 
     options = Options(listen_host=settings.listen_host, listen_port=settings.listen_port, mode=proxy_modes(settings))
     master = DumpMaster(options, with_termlog=False, with_dumper=False)
     in_flight = InFlight()
-    proxy = AtlassianAuthProxy(settings, given)
+    proxy = AtlassianAuthProxy(settings, given, runtime=(in_flight, Listening()))
     termlog = TermLog(out=sys.stderr)
     termlog.logger.addFilter(without_connection_chatter)
     if settings.log_format == "json":
         termlog.logger.setFormatter(JsonLines())
-    master.addons.add(termlog, proxy, in_flight, Listening())
+    master.addons.add(termlog, proxy)
     master.addons.invoke_addon_sync(proxy, hooks.ConfigureHook(set(master.options.keys())))
     if settings.upstream_proxy is not None and (auth := settings.upstream_proxy.auth()):
         master.options.update(upstream_auth=auth)
