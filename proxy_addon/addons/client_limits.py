@@ -11,13 +11,13 @@ A head larger than `MAX_HEAD_BYTES` is answered with 431 before anything goes up
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import logging
 
 from mitmproxy import connection, http, tcp, tls
 
 from proxy_addon.addons.connections import close
+from proxy_addon.addons.deadlines import Deadlines
 from proxy_addon.addons.replies import proxy_reply
 from proxy_addon.policy.record import Decision, FlowRecord
 
@@ -36,7 +36,7 @@ class ClientLimits:
 
     def __init__(self) -> None:
         self.head_timeout = 60.0
-        self._deadlines: dict[str, asyncio.TimerHandle] = {}
+        self._deadlines = Deadlines()
         self._open: collections.Counter[str] = collections.Counter()
 
     def client_connected(self, client: connection.Client) -> None:
@@ -77,9 +77,7 @@ class ClientLimits:
         self._finished(flow)
 
     def done(self) -> None:
-        for deadline in self._deadlines.values():
-            deadline.cancel()
-        self._deadlines.clear()
+        self._deadlines.stop()
 
     def _finished(self, flow: http.HTTPFlow) -> None:
         client = flow.client_conn
@@ -90,16 +88,12 @@ class ClientLimits:
                 self._arm(client)
 
     def _arm(self, client: connection.Client) -> None:
-        self._disarm(client)
-        self._deadlines[client.id] = asyncio.get_running_loop().call_later(self.head_timeout, self._expire, client)
+        self._deadlines.set(client.id, self.head_timeout, self._expire, client)
 
     def _disarm(self, client: connection.Client) -> None:
-        deadline = self._deadlines.pop(client.id, None)
-        if deadline is not None:
-            deadline.cancel()
+        self._deadlines.clear(client.id)
 
     def _expire(self, client: connection.Client) -> None:
-        self._deadlines.pop(client.id, None)
         peer = client.peername
         logger.info(
             "closing a client that sent no complete request within %g s (%s)", self.head_timeout, peer and peer[0]

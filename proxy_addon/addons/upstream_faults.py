@@ -14,7 +14,6 @@ Three kinds of failure reach this module:
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import logging
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from mitmproxy.net.http import http1
 from mitmproxy.proxy.layers.http import _http1, _http2
 
 from proxy_addon.addons.connections import close
+from proxy_addon.addons.deadlines import Deadlines
 from proxy_addon.addons.replies import proxy_reply
 from proxy_addon.policy.failures import fault_reply
 from proxy_addon.policy.record import Decision, FlowRecord
@@ -90,16 +90,14 @@ class UpstreamFaults:
     def __init__(self) -> None:
         self.timeout = 60.0
         self.pages = ErrorPages()
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timers = Deadlines()
 
     def running(self) -> None:
         self.pages.install()
 
     def done(self) -> None:
         self.pages.uninstall()
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
+        self._timers.stop()
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         server = flow.server_conn
@@ -109,7 +107,7 @@ class UpstreamFaults:
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response is None:
-            self._timers[flow.id] = asyncio.get_running_loop().call_later(self.timeout, self._expire, flow)
+            self._timers.set(flow.id, self.timeout, self._expire, flow)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         self._stop_timer(flow)
@@ -123,12 +121,9 @@ class UpstreamFaults:
         self.pages.register(flow.error.msg, proxy_reply(status, message))
 
     def _stop_timer(self, flow: http.HTTPFlow) -> None:
-        timer = self._timers.pop(flow.id, None)
-        if timer is not None:
-            timer.cancel()
+        self._timers.clear(flow.id)
 
     def _expire(self, flow: http.HTTPFlow) -> None:
-        self._timers.pop(flow.id, None)
         FlowRecord.of(flow.metadata).timed_out = True
         if close(flow.client_conn, flow.server_conn):
             logger.warning("%s did not answer within %g s; closed its connection", flow.request.host, self.timeout)
