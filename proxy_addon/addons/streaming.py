@@ -26,6 +26,15 @@ def length_unknown(message: http.Message) -> bool:
     return not fields.present(message.headers, b"content-length")
 
 
+def request_body_open(request: http.Request) -> bool:
+    """A request body whose end is not known yet. An HTTP/1 request has a body of unknown length
+    only when it is chunked: without Content-Length or Transfer-Encoding it has none (RFC 9112,
+    6.3), and streaming every plain GET would only send mitmproxy down its slower path."""
+    if request.is_http2 or request.is_http3:
+        return length_unknown(request)
+    return fields.present(request.headers, b"transfer-encoding")
+
+
 def is_event_stream(response: http.Response) -> bool:
     content_type = fields.values(response.headers, CONTENT_TYPE).get("content-type", "")
     return content_type.partition(";")[0].strip().lower() == EVENT_STREAM
@@ -35,7 +44,7 @@ class Streaming:
     """Sets `stream` on bodies whose end nobody knows in advance."""
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
-        if flow.response is None and length_unknown(flow.request):
+        if flow.response is None and request_body_open(flow.request):
             flow.request.stream = True
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
