@@ -26,6 +26,7 @@ from support.proxy import (
     proxy_env,
     run_cli,
     saving_mitmdump,
+    site_toml,
     start_proxy,
     wait_for,
 )
@@ -40,19 +41,9 @@ PASSWORDS = (A_PASSWORD, B_PASSWORD, C_PASSWORD)
 ACME = "https://acme.atlassian.net/rest/api/3/myself"
 GLOBEX = "https://globex.atlassian.net/rest/api/3/myself"
 
-SITES = """
-[[sites]]
-name = "acme"
-hosts = ["acme.atlassian.net"]
-email = "me@acme.example"
-token_env = "ACME_TOKEN"
-
-[[sites]]
-name = "globex"
-hosts = ["globex.atlassian.net"]
-email = "me@globex.example"
-token_env = "GLOBEX_TOKEN"
-"""
+SITES = site_toml("acme", "acme.atlassian.net", "me@acme.example", token_env="ACME_TOKEN") + site_toml(
+    "globex", "globex.atlassian.net", "me@globex.example", token_env="GLOBEX_TOKEN"
+)
 CLIENTS = """
 [[clients]]
 name = "agent-a"

@@ -11,7 +11,7 @@ import pytest
 from support.adminclient import admin_port, get, healthz, samples, value
 from support.clients import curl, status_and_body
 from support.keyring_service import secret_service
-from support.proxy import EMAIL, TOKEN_24, TOKEN_192, basic, proxy_env, run_cli, start_scoped, wait_for
+from support.proxy import EMAIL, TOKEN_24, TOKEN_192, basic, proxy_env, run_cli, site_toml, start_scoped, wait_for
 from support.upstream import CLOUD_ID, RENAMED_FROM
 
 SITE = "https://acme.atlassian.net"
@@ -149,20 +149,9 @@ def test_check_prints_the_date_and_days_left(site, ca_file, confdir):
     assert f"the token expires on {day.isoformat()} (30 days left)" in result.stdout
 
 
-TWO_SITES = """
-[[sites]]
-name = "acme"
-hosts = ["acme.atlassian.net"]
-email = "me@acme.example"
-token_env = "ACME_TOKEN"
-
-[[sites]]
-name = "globex"
-hosts = ["globex.atlassian.net"]
-email = "me@acme.example"
-token_env = "GLOBEX_TOKEN"
-token_expires = "not-a-date"
-"""
+TWO_SITES = site_toml("acme", "acme.atlassian.net", "me@acme.example", token_env="ACME_TOKEN") + site_toml(
+    "globex", "globex.atlassian.net", "me@acme.example", token_env="GLOBEX_TOKEN", token_expires="not-a-date"
+)
 
 
 def test_one_rejected_site_leaves_the_other_working(make_proxy, site, tmp_path, rejecting):

@@ -196,3 +196,10 @@ def saving_mitmdump(env: dict[str, str], saved: Path) -> Iterator[int]:
         yield proxy.port
     finally:
         proxy.stop()
+
+
+def site_toml(name: str, host: str, email: str, **keys: str) -> str:
+    """One `[[sites]]` table for a test's TOML config (the tests that configure several sites)."""
+    lines = ["[[sites]]", f'name = "{name}"', f'hosts = ["{host}"]', f'email = "{email}"']
+    lines += [f'{key} = "{value}"' for key, value in keys.items()]
+    return "\n".join(lines) + "\n\n"
