@@ -21,6 +21,7 @@ from pathlib import Path
 
 from mitmproxy import http
 
+from proxy_addon.addons.fail_closed import DROPPED_HEADERS
 from proxy_addon.addons.replies import proxy_reply
 from proxy_addon.credentials.identity import Unreachable, look_up
 from proxy_addon.credentials.sources import Credentials
@@ -42,7 +43,6 @@ from proxy_addon.policy.clients import Client, ClientTable
 from proxy_addon.policy.connect_rules import ConnectToRule
 from proxy_addon.policy.record import Decision, FlowRecord
 
-DROPPED_HEADERS = ("authorization", "cookie", "proxy-authorization")
 MAX_LOOKUPS = 50
 """Distinct ids one request may make the proxy look up."""
 MAX_CACHED = 100_000
