@@ -20,7 +20,6 @@ in it this subclass, which adds methods but no state, before the layer sees its 
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable, Generator
 from typing import Any
@@ -47,14 +46,23 @@ def with_authorization(request: http.Request, value: str) -> http.Request:
 
     Shallow: the copy shares the body and every other field, and gets its own header list. (Its
     `Request.copy()` serializes and rebuilds the whole request, about ten times the cost, on
-    every credentialed request.)
+    every credentialed request; `copy.copy` goes through `__reduce_ex__`, twice the cost of
+    taking over the attributes directly.)
     """
     encoded = value.encode("latin-1")
     fields = [(name, encoded) if name.lower() == b"authorization" else (name, v) for name, v in request.headers.fields]
-    copied = copy.copy(request)
-    copied.data = copy.copy(request.data)
-    copied.data.headers = http.Headers(fields)
+    data = _shallow(request.data)
+    data.headers = http.Headers(fields)
+    copied = _shallow(request)
+    copied.data = data
     return copied
+
+
+def _shallow[T](original: T) -> T:
+    """A new object of `original`'s class holding the same attributes; no `__init__` runs."""
+    twin = object.__new__(type(original))
+    twin.__dict__.update(original.__dict__)
+    return twin
 
 
 def head_too_large() -> bytes:
