@@ -10,6 +10,7 @@ import asyncio
 import logging
 import signal
 import sys
+from typing import TextIO
 
 from mitmproxy import hooks, http
 from mitmproxy.addons.termlog import TermLog
@@ -68,6 +69,25 @@ class Listening:
             logger.info("atlassian-auth-proxy listening on http://%s:%s", host, port)
 
 
+def quiet_records() -> None:
+    """Leave out of every log record what no format here prints: the caller's file and line, the
+    process, the thread and the task, which `logging` otherwise looks up for each record (the
+    knobs of the logging HOWTO's "Optimization" section): the request log writes a record per
+    request, and each paid for a stack walk and a getpid() call."""
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = logging.logAsyncioTasks = False
+
+
+def line_stream(stream: TextIO) -> TextIO:
+    """`stream` (stderr) written one whole line per write(2).
+
+    `sys.stderr` writes through: mitmproxy's `print` of each log line is two writes, the text and
+    then its newline. This one buffers up to the newline and flushes there, so a line still leaves
+    the moment it is complete. It shares the file descriptor and never closes it.
+    """
+    return open(stream.fileno(), "w", buffering=1, encoding=stream.encoding, errors="backslashreplace", closefd=False)
+
+
 def proxy_modes(settings: Settings) -> list[str]:
     """mitmproxy's `mode` option: regular (forward) unless reverse or an upstream proxy is set."""
     chosen = settings.reverse or settings.upstream_proxy
@@ -76,11 +96,12 @@ def proxy_modes(settings: Settings) -> list[str]:
 
 async def serve(settings: Settings, given: tuple[SiteTable, list[Resolved]]) -> None:
     logging.getLogger().setLevel(logging.INFO)
+    quiet_records()
     options = Options(listen_host=settings.listen_host, listen_port=settings.listen_port, mode=proxy_modes(settings))
     master = DumpMaster(options, with_termlog=False, with_dumper=False)
     in_flight = InFlight()
     proxy = AtlassianAuthProxy(settings, given, runtime=(in_flight, Listening()))
-    termlog = TermLog(out=sys.stderr)
+    termlog = TermLog(out=line_stream(sys.stderr))
     termlog.logger.addFilter(without_connection_chatter)
     if settings.log_format == "json":
         termlog.logger.setFormatter(JsonLines())
