@@ -13,9 +13,20 @@ import sys
 from typing import TextIO
 
 from mitmproxy import hooks, http
+from mitmproxy.addons import (
+    block,
+    core,
+    disable_h2c,
+    errorcheck,
+    next_layer,
+    proxyserver,
+    tlsconfig,
+    update_alt_svc,
+    upstream_auth,
+)
 from mitmproxy.addons.termlog import TermLog
+from mitmproxy.master import Master
 from mitmproxy.options import Options
-from mitmproxy.tools.dump import DumpMaster
 
 from proxy_addon.addons.request_log import JsonLines
 from proxy_addon.credentials.sources import Resolved
@@ -88,6 +99,33 @@ def line_stream(stream: TextIO) -> TextIO:
     return open(stream.fileno(), "w", buffering=1, encoding=stream.encoding, errors="backslashreplace", closefd=False)
 
 
+def mitmproxy_addons() -> list[object]:
+    """The mitmproxy addons `run` serves with: what proxying, TLS and our settings need, no more.
+
+    mitmdump loads about thirty more (map/modify/replay/sticky cookies and auth/anticache/
+    onboarding/save and others): features for interactive use that `run` has no way to switch
+    on, several of which would change or answer traffic to a credential host if they were. Each
+    is also called for every event of every request, and all of them together cost more per
+    request than everything this proxy does (bench/README.md).
+
+    `Block` keeps refusing clients from public addresses (`block_global`), `DisableH2C` keeps
+    refusing h2c upgrades, `UpstreamAuth` serves UPSTREAM_PROXY's credentials, `UpdateAltSvc`
+    keeps reverse-mode clients from being told to go around the proxy, and `ErrorCheck` makes a
+    listener that failed to start stop the process.
+    """
+    return [
+        core.Core(),
+        block.Block(),
+        proxyserver.Proxyserver(),
+        next_layer.NextLayer(),
+        tlsconfig.TlsConfig(),
+        disable_h2c.DisableH2C(),
+        upstream_auth.UpstreamAuth(),
+        update_alt_svc.UpdateAltSvc(),
+        errorcheck.ErrorCheck(),
+    ]
+
+
 def proxy_modes(settings: Settings) -> list[str]:
     """mitmproxy's `mode` option: regular (forward) unless reverse or an upstream proxy is set."""
     chosen = settings.reverse or settings.upstream_proxy
@@ -98,7 +136,8 @@ async def serve(settings: Settings, given: tuple[SiteTable, list[Resolved]]) -> 
     logging.getLogger().setLevel(logging.INFO)
     quiet_records()
     options = Options(listen_host=settings.listen_host, listen_port=settings.listen_port, mode=proxy_modes(settings))
-    master = DumpMaster(options, with_termlog=False, with_dumper=False)
+    master = Master(options, with_termlog=False)
+    master.addons.add(*mitmproxy_addons())
     in_flight = InFlight()
     proxy = AtlassianAuthProxy(settings, given, runtime=(in_flight, Listening()))
     termlog = TermLog(out=line_stream(sys.stderr))
@@ -131,7 +170,7 @@ async def serve(settings: Settings, given: tuple[SiteTable, list[Resolved]]) -> 
     await master.run()
 
 
-async def _drain(master: DumpMaster, in_flight: InFlight, name: str) -> None:
+async def _drain(master: Master, in_flight: InFlight, name: str) -> None:
     logger.info("%s: no longer accepting connections; finishing %d request(s)", name, len(in_flight.flows))
     master.options.update(server=False)
     try:
