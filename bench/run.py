@@ -41,6 +41,7 @@ import certifi
 import trustme
 
 BENCH_DIR = Path(__file__).resolve().parent
+ADDON_SCRIPT = BENCH_DIR.parent / "proxy_addon" / "addon.py"
 HOST = "acme.atlassian.net"
 SMALL_PATH = "/rest/api/3/myself"
 BIG_BYTES = 256 << 20
@@ -320,6 +321,8 @@ def proxy_argv(kind: str, stage: Stage, port: int) -> tuple[list[str], dict[str,
         "ATLASSIAN_PROXY_UPSTREAM_CA_BUNDLE": str(stage.certs.ca),
         "ATLASSIAN_PROXY_CONFDIR": str(stage.confdir),
     }
+    if kind == "addon":
+        return mitmdump_argv(stage, port, "-s", str(ADDON_SCRIPT)), env
     return [venv_tool("atlassian-auth-proxy") or "atlassian-auth-proxy", "run", "--listen-port", str(port)], env
 
 
@@ -632,13 +635,14 @@ def run(plan: Plan, workdir: Path, say: Callable[[str], None], warm_pool: bool) 
     stage = Stage(workdir, confdir, certs, upstream.port)
     results: dict[str, Any] = {}
     try:
-        with proxies_for(stage, upstream.port) as routes:
+        with proxies_for(stage, upstream.port, (*PROXIES, "addon")) as routes:
+            main_routes = {c: routes[c] for c in CONFIGS}
             say("W1: a new connection per request")
-            results["w1"] = w1(routes, upstream, plan.rounds, plan.w1_requests)
-            say("W2: keep-alive, 16 clients")
+            results["w1"] = w1(main_routes, upstream, plan.rounds, plan.w1_requests)
+            say("W2: keep-alive, 16 clients (and the addon alone in mitmdump)")
             results["w2"] = w2(routes, upstream, plan)
             say("W3: 256 MB download and upload")
-            results["w3"] = w3(routes, upstream, plan, workdir / "big.bin")
+            results["w3"] = w3(main_routes, upstream, plan, workdir / "big.bin")
         say("startup")
         results["startup"] = startup(stage, plan)
         say(f"WAN: W1 over a {RTT_MS} ms RTT link")
@@ -687,6 +691,12 @@ def format_table(results: dict[str, Any]) -> str:
             f"{name:<26}{cells[0]:>10}{cells[1]:>10}{ratio(v['mitmdump'], v['direct']):>9}"
             f"{cells[2]:>10}{ratio(v['proxy'], v['direct']):>9}{ratio(v['proxy'], v['mitmdump']):>10}"
         )
+    addon, reference = results["w2"]["addon"], results["w2"]["mitmdump"]
+    lines.append(
+        f"{'W2 addon in mitmdump':<26}{addon['proxy_cpu_us']:>10.2f}   CPU us/req, "
+        f"{ratio(addon['proxy_cpu_us'], reference['proxy_cpu_us'])} mitmdump; {addon['rps']:.2f} req/s, "
+        f"{ratio(addon['rps'], reference['rps'])} (mitmdump -s proxy_addon/addon.py: the addon's own cost)"
+    )
     warm = results["wan"]["direct-warm"]["median_ms"]
     lines.append(f"{'WAN warm conn. median ms':<26}{warm:>10.2f}   (direct, one curl reusing its connection)")
     if pool := results["wan"].get("warm-pool"):
