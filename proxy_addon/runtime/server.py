@@ -94,9 +94,14 @@ def line_stream(stream: TextIO) -> TextIO:
 
     `sys.stderr` writes through: mitmproxy's `print` of each log line is two writes, the text and
     then its newline. This one buffers up to the newline and flushes there, so a line still leaves
-    the moment it is complete. It shares the file descriptor and never closes it.
+    the moment it is complete. It shares the file descriptor and never closes it. A stream
+    without one (stderr replaced by a caller) is used as it is.
     """
-    return open(stream.fileno(), "w", buffering=1, encoding=stream.encoding, errors="backslashreplace", closefd=False)
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return stream
+    return open(fd, "w", buffering=1, encoding=stream.encoding, errors="backslashreplace", closefd=False)
 
 
 def mitmproxy_addons() -> list[object]:

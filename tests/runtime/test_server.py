@@ -1,10 +1,12 @@
-"""`run` builds its mitmproxy from a chosen set of mitmproxy's addons (runtime/server.py)."""
+"""`run` builds its mitmproxy from a chosen set of mitmproxy's addons and writes log lines whole (runtime/server.py)."""
 
 from __future__ import annotations
 
+import io
+
 from mitmproxy.addons import default_addons
 
-from proxy_addon.runtime.server import mitmproxy_addons
+from proxy_addon.runtime.server import line_stream, mitmproxy_addons
 
 FLOW_CHANGING = {
     "AntiCache",
@@ -39,3 +41,16 @@ def test_the_protections_mitmproxy_gives_stay():
     assert {"Block", "DisableH2C", "ErrorCheck", "TlsConfig", "UpstreamAuth", "UpdateAltSvc"} <= names(
         mitmproxy_addons()
     )
+
+
+def test_log_lines_go_to_the_same_descriptor_and_a_stream_without_one_is_kept(tmp_path):
+    path = tmp_path / "stderr"
+    with path.open("w") as stderr:
+        stream = line_stream(stderr)
+        print("first line", file=stream)
+        assert path.read_text() == "first line\n"
+        stream.close()
+        print("still open", file=stderr, flush=True)
+    assert path.read_text() == "first line\nstill open\n"
+    replaced = io.StringIO()
+    assert line_stream(replaced) is replaced
