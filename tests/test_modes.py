@@ -6,9 +6,11 @@ import base64
 import socket
 import subprocess
 
+import pytest
+
 from support import corp_proxy
-from support.clients import CLIENT_ENV, curl
-from support.proxy import EMAIL, TOKEN_192, basic, run_cli
+from support.clients import CLIENT_ENV, curl, status_and_body
+from support.proxy import EMAIL, TOKEN_192, basic, proxy_env, run_cli, wait_for
 
 
 def test_reverse_mode_serves_a_plain_http_base_url_on_loopback(make_proxy, site):
@@ -65,6 +67,46 @@ def test_upstream_proxy_sees_the_tunnel_and_the_site_sees_the_credentials(make_p
         assert "corp%20pass" not in proxy.output
     finally:
         corp.shutdown()
+
+
+@pytest.fixture
+def only_through_corp(site):
+    """A corporate proxy to the stand-in, and CONNECT_TO sending every direct connection to a
+    bound port that does not listen: the site is reachable only through the corporate proxy."""
+    corp = corp_proxy.start(site.port)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    settings = {
+        "ATLASSIAN_PROXY_UPSTREAM_PROXY": f"http://corp-user:corp%20pass@127.0.0.1:{corp.port}",
+        "ATLASSIAN_PROXY_CONNECT_TO": f"*.atlassian.net=127.0.0.1:{closed.getsockname()[1]}",
+    }
+    yield corp, settings
+    closed.close()
+    corp.shutdown()
+
+
+CORP_LOGIN = "Basic " + base64.b64encode(b"corp-user:corp pass").decode()
+
+
+def test_check_asks_the_site_through_the_upstream_proxy(site, ca_file, confdir, only_through_corp):
+    corp, settings = only_through_corp
+    env = proxy_env(site, ca_file, confdir, ATLASSIAN_PROXY_SITE="acme.atlassian.net", **settings)
+    result = run_cli("check", env=env)
+    assert result.returncode == 0, result.stderr
+    assert ("acme.atlassian.net:443", CORP_LOGIN) in corp.seen.connects
+    assert site.record.last().header("Authorization") == basic(EMAIL, TOKEN_192)
+    assert "corp pass" not in result.stdout + result.stderr
+
+
+def test_an_ambiguous_401_is_confirmed_through_the_upstream_proxy(make_proxy, site, only_through_corp):
+    corp, settings = only_through_corp
+    proxy = make_proxy(**settings)
+    status, _ = status_and_body(proxy, "https://acme.atlassian.net/needs-admin/rest/api/3/project")
+    assert status == "401"
+    wait_for(lambda: "lacks a permission" in proxy.output, what="the confirmed-valid log line")
+    assert "rejected the API token" not in proxy.output, "an unreachable identity page would count as a rejection"
+    assert site.record.last().path == "/rest/api/3/myself"
+    assert corp.seen.connects.count(("acme.atlassian.net:443", CORP_LOGIN)) >= 2, "the request and its confirmation"
 
 
 def test_reverse_mode_with_proxy_auth_needs_proxy_authorization(make_proxy, site):

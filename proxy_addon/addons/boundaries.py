@@ -17,13 +17,12 @@ import asyncio
 import time
 import weakref
 from collections.abc import Awaitable, Mapping
-from pathlib import Path
 
 from mitmproxy import http
 
 from proxy_addon.addons.fail_closed import DROPPED_HEADERS
 from proxy_addon.addons.replies import proxy_reply
-from proxy_addon.credentials.identity import Unreachable, look_up
+from proxy_addon.credentials.identity import Reach, Unreachable, look_up
 from proxy_addon.credentials.sources import Credentials
 from proxy_addon.policy.boundaries import (
     MAX_BODY,
@@ -40,7 +39,6 @@ from proxy_addon.policy.boundaries import (
     lookup_path,
 )
 from proxy_addon.policy.clients import Client, ClientTable
-from proxy_addon.policy.connect_rules import ConnectToRule
 from proxy_addon.policy.record import Decision, FlowRecord
 
 MAX_LOOKUPS = 50
@@ -106,13 +104,13 @@ class Boundaries:
     def __init__(self, credentials: Mapping[str, Credentials]) -> None:
         self.clients = ClientTable()
         self.credentials = credentials
-        self.connect_to: tuple[ConnectToRule, ...] = ()
-        self.upstream_ca: Path | None = None
+        self.reach = Reach()
         self.cache = KeyCache()
         self._awaiting_body: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
 
-    def use(self, clients: ClientTable, connect_to: tuple[ConnectToRule, ...], upstream_ca: Path | None) -> None:
-        self.clients, self.connect_to, self.upstream_ca = clients, connect_to, upstream_ca
+    def use(self, clients: ClientTable, reach: Reach) -> None:
+        """The clients' bounds, and how lookups reach the sites (as proxied requests do)."""
+        self.clients, self.reach = clients, reach
 
     def _bounded(self, flow: http.HTTPFlow) -> tuple[Client, str] | None:
         if flow.response is not None or not self.clients:
@@ -195,7 +193,7 @@ class Boundaries:
         request = flow.request
         try:
             status, document = await asyncio.to_thread(
-                look_up, request.host, request.port, lookup_path(ref), credentials, self.connect_to, self.upstream_ca
+                look_up, request.host, request.port, lookup_path(ref), credentials, self.reach
             )
         except Unreachable as e:
             raise LookupFailed(str(e)) from None

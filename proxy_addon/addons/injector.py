@@ -9,17 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from pathlib import Path
 
 from mitmproxy import connection, http, tls
 from mitmproxy.proxy.mode_specs import ReverseMode
 
 from proxy_addon.addons import fields
 from proxy_addon.addons.replies import backed_off_reply, proxy_reply
-from proxy_addon.credentials.identity import Unreachable, confirm_rejection
+from proxy_addon.credentials.identity import Reach, Unreachable, confirm_rejection
 from proxy_addon.credentials.sources import Credentials
 from proxy_addon.policy.clients import Client, ClientTable
-from proxy_addon.policy.connect_rules import ConnectToRule
 from proxy_addon.policy.hosts import is_loopback
 from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.scoped import GATEWAY, Gateway
@@ -104,8 +102,8 @@ class CredentialInjector:
         self.sites: dict[str, Site] = {}
         self.health = TokenHealth()
         self.confirmations = Confirmations()
-        self.connect_to: tuple[ConnectToRule, ...] = ()
-        self.upstream_ca: Path | None = None
+        self.reach = Reach()
+        """How the proxy's own confirmation requests reach a site: the way proxied ones go."""
         self._logged = OncePer()
         self._tasks: set[asyncio.Task[None]] = set()
         self._confirming: set[Holder] = set()
@@ -116,10 +114,6 @@ class CredentialInjector:
         self.credentials[site.name] = credentials
         self.sites[site.name] = site
         self.health.token_changed(site.name)
-
-    def reach_upstream(self, connect_to: tuple[ConnectToRule, ...], upstream_ca: Path | None) -> None:
-        """How the proxy's own confirmation requests reach a site: the same redirect and trust as proxied ones."""
-        self.connect_to, self.upstream_ca = connect_to, upstream_ca
 
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         address = data.context.server.address
@@ -292,7 +286,7 @@ class CredentialInjector:
         holder: Holder,
     ) -> None:
         try:
-            rejection = await asyncio.to_thread(confirm_rejection, page, credentials, self.connect_to, self.upstream_ca)
+            rejection = await asyncio.to_thread(confirm_rejection, page, credentials, self.reach)
         except Unreachable as e:
             # Unconfirmed, the 401 counts as a rejection: pausing a good token costs a pause, sending a
             # bad one again and again can lock the account.

@@ -16,7 +16,7 @@ import tomlkit
 from pydantic import SecretStr
 
 from proxy_addon.credentials import keyring_store
-from proxy_addon.credentials.identity import Answer, Target, Unreachable, ask_myself, identity_path, target_of
+from proxy_addon.credentials.identity import Answer, Reach, Target, Unreachable, ask_myself, identity_path, target_of
 from proxy_addon.credentials.sources import (
     Credentials,
     checked_token,
@@ -202,9 +202,7 @@ def _read_token(user: str, stdin: TextIO) -> SecretStr:
 
 def _ask(target: Target, path: str, credentials: Credentials, settings: Settings) -> Answer:
     try:
-        answer = ask_myself(
-            target.host, credentials, settings.connect_to, settings.upstream_ca_bundle, target.port, path
-        )
+        answer = ask_myself(target.host, credentials, Reach.of(settings), target.port, path)
     except Unreachable as e:
         raise SettingsError(str(e)) from None
     if answer.rejection is not None:

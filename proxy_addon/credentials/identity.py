@@ -1,11 +1,14 @@
 """Ask a site who the credentials belong to: `GET /rest/api/3/myself`, as the proxy would send it.
 
-Uses the same CONNECT_TO redirect and upstream trust as the proxy, so `check` and `login`
-test exactly the path `run` uses.
+Uses the same CONNECT_TO redirect, upstream trust and upstream proxy as the proxy (`Reach`), so
+`check` and `login` test exactly the path `run` uses, and the proxy's own requests (a scoped
+site's cloudId, the confirmation of an ambiguous 401, the boundaries' lookups) go where
+proxied ones go.
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import socket
@@ -22,6 +25,8 @@ from proxy_addon.policy.failures import failure_kind
 from proxy_addon.policy.sites import Scheme, Site
 from proxy_addon.policy.token_health import rejection_reason
 from proxy_addon.policy.unauthorized import IdentityPage, Kind, classify
+from proxy_addon.settings.model import Settings
+from proxy_addon.settings.modes import UpstreamProxy
 from proxy_addon.settings.names import SettingsError, env_name
 
 TIMEOUT = 15.0
@@ -37,6 +42,37 @@ class Answer:
     rejection: str | None
     display_name: str | None
     account_id: str | None
+
+
+@dataclass(frozen=True)
+class Reach:
+    """How the proxy's own requests reach a site: CONNECT_TO, the extra upstream CA, UPSTREAM_PROXY."""
+
+    connect_to: tuple[ConnectToRule, ...] = ()
+    extra_ca: Path | None = None
+    via: UpstreamProxy | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> Reach:
+        return cls(settings.connect_to, settings.upstream_ca_bundle, settings.upstream_proxy)
+
+    def connection(self, host: str, port: int) -> http.client.HTTPSConnection:
+        """HTTPS to `host:port` (SNI, Host, certificate name), verified, the way proxied requests go.
+
+        Through UPSTREAM_PROXY it is a CONNECT tunnel, as mitmproxy's upstream mode makes: the
+        corporate proxy resolves the site, and CONNECT_TO applies to the proxy's own name.
+        """
+        context = trust(self.extra_ca)
+        if self.via is None:
+            rule = find_rule(self.connect_to, host)
+            return _RedirectedHTTPS(host, port, (rule.host, rule.port) if rule else (host, port), context)
+        rule = find_rule(self.connect_to, self.via.host)
+        proxy_host, proxy_port = (rule.host, rule.port) if rule else (self.via.host, self.via.port)
+        connection = http.client.HTTPSConnection(proxy_host, proxy_port, context=context, timeout=TIMEOUT)
+        auth = self.via.auth()
+        login = {"Proxy-Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else None
+        connection.set_tunnel(host, port, login)
+        return connection
 
 
 class _RedirectedHTTPS(http.client.HTTPSConnection):
@@ -90,26 +126,17 @@ def target_of(site: Site, preferred: str | None) -> Target:
     raise SettingsError(f"{env_name('site')} is not set: set it to your site (e.g. acme.atlassian.net), or pass --site")
 
 
-def cloud_id(site: str, connect_to: tuple[ConnectToRule, ...], extra_ca: Path | None) -> str:
+def cloud_id(site: str, reach: Reach) -> str:
     """The site's cloudId from `/_edge/tenant_info`, which needs no credentials."""
-    status, _, body = _get(site, 443, "/_edge/tenant_info", {}, connect_to, extra_ca)
+    status, _, body = _get(site, 443, "/_edge/tenant_info", {}, reach)
     value = _json_object(body).get("cloudId") if status == 200 else None
     if not isinstance(value, str) or not value.replace("-", "").isalnum():
         raise Unreachable(f"cannot look up the cloudId of {site}: /_edge/tenant_info answered HTTP {status}")
     return value
 
 
-def _get(
-    host: str,
-    port: int,
-    path: str,
-    headers: dict[str, str],
-    connect_to: tuple[ConnectToRule, ...],
-    extra_ca: Path | None,
-) -> tuple[int, dict[str, str], bytes]:
-    rule = find_rule(connect_to, host)
-    target = (rule.host, rule.port) if rule else (host, port)
-    connection = _RedirectedHTTPS(host, port, target, trust(extra_ca))
+def _get(host: str, port: int, path: str, headers: dict[str, str], reach: Reach) -> tuple[int, dict[str, str], bytes]:
+    connection = reach.connection(host, port)
     try:
         connection.request("GET", path, headers={"Accept": "application/json", **headers})
         response = connection.getresponse()
@@ -124,15 +151,10 @@ def _get(
 
 
 def ask_myself(
-    site: str,
-    credentials: Credentials,
-    connect_to: tuple[ConnectToRule, ...],
-    extra_ca: Path | None,
-    port: int = 443,
-    path: str = "/rest/api/3/myself",
+    site: str, credentials: Credentials, reach: Reach, port: int = 443, path: str = "/rest/api/3/myself"
 ) -> Answer:
     authorization = {"Authorization": credentials.authorization.get_secret_value()}
-    status, headers, body = _get(site, port, path, authorization, connect_to, extra_ca)
+    status, headers, body = _get(site, port, path, authorization, reach)
     profile = _json_object(body) if status == 200 else {}
     return Answer(
         status,
@@ -142,40 +164,28 @@ def ask_myself(
     )
 
 
-def confirm_rejection(
-    page: IdentityPage,
-    credentials: Credentials,
-    connect_to: tuple[ConnectToRule, ...],
-    extra_ca: Path | None,
-) -> str | None:
+def confirm_rejection(page: IdentityPage, credentials: Credentials, reach: Reach) -> str | None:
     """Ask the site's identity page whether it rejects these credentials: the reason, or None.
 
-    The confirmation of an ambiguous 401. It goes over verified TLS, through CONNECT_TO, to the
-    identity page only; a scope miss there (a scoped token without the identity scope) says
+    The confirmation of an ambiguous 401. It goes over verified TLS, the way proxied requests go, to
+    the identity page only; a scope miss there (a scoped token without the identity scope) says
     nothing against the token. Blocking: run it off the event loop.
     """
     authorization = {"Authorization": credentials.authorization.get_secret_value()}
-    status, headers, _ = _get(page.host, page.port, page.path, authorization, connect_to, extra_ca)
+    status, headers, _ = _get(page.host, page.port, page.path, authorization, reach)
     if classify(status, headers, from_identity_page=True) is not Kind.REJECTED:
         return None
     return f"{rejection_reason(status, headers)} from {page.path}"
 
 
-def look_up(
-    host: str,
-    port: int,
-    path: str,
-    credentials: Credentials,
-    connect_to: tuple[ConnectToRule, ...],
-    extra_ca: Path | None,
-) -> tuple[int, dict[str, Any]]:
+def look_up(host: str, port: int, path: str, credentials: Credentials, reach: Reach) -> tuple[int, dict[str, Any]]:
     """`GET path` on the site as its own identity: the status and the JSON object answered.
 
     For the boundaries' lookups of which project or space an id belongs to; the same redirect
     and trust as proxied requests. Blocking: run it off the event loop.
     """
     authorization = {"Authorization": credentials.authorization.get_secret_value()}
-    status, _, body = _get(host, port, path, authorization, connect_to, extra_ca)
+    status, _, body = _get(host, port, path, authorization, reach)
     return status, _json_object(body)
 
 

@@ -32,7 +32,7 @@ from proxy_addon.addons.token_expiry import TokenExpiry
 from proxy_addon.addons.token_watcher import CredentialWatcher
 from proxy_addon.addons.upstream_faults import UpstreamFaults
 from proxy_addon.addons.wire import Wire
-from proxy_addon.credentials.identity import Unreachable, cloud_id, target_of
+from proxy_addon.credentials.identity import Reach, Unreachable, cloud_id, target_of
 from proxy_addon.credentials.sources import Resolved, resolve_sites
 from proxy_addon.policy.scoped import Gateway
 from proxy_addon.policy.sites import SiteTable
@@ -52,7 +52,7 @@ def scoped_gateway(resolved: list[Resolved], settings: Settings) -> Gateway:
         if entry.site.scoped:
             try:
                 target = target_of(entry.site, settings.site)
-                gateway.add(entry.site, cloud_id(target.host, settings.connect_to, settings.upstream_ca_bundle))
+                gateway.add(entry.site, cloud_id(target.host, Reach.of(settings)))
             except (Unreachable, SettingsError) as e:
                 raise exceptions.OptionsError(f"site {entry.site.name}: {e}") from None
     return gateway
@@ -148,8 +148,9 @@ class AtlassianAuthProxy:
         self.injector.policy = Policy(table, scoped_gateway(resolved, settings), settings.allow_browsers)
         for entry in resolved:
             self.injector.use(entry.site, entry.credentials)
-        self.injector.reach_upstream(settings.connect_to, settings.upstream_ca_bundle)
-        self.boundaries.use(settings.client_table, settings.connect_to, settings.upstream_ca_bundle)
+        reach = Reach.of(settings)
+        self.injector.reach = reach
+        self.boundaries.use(settings.client_table, reach)
         self.watcher.watch(resolved)
         self.expiry.use([entry.site for entry in resolved])
         self.resolved = resolved

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from proxy_addon.addons import boundaries as hook
 from proxy_addon.addons.boundaries import Boundaries, KeyCache
-from proxy_addon.credentials.identity import Unreachable
+from proxy_addon.credentials.identity import Reach, Unreachable
 from proxy_addon.credentials.sources import Credentials
 from proxy_addon.policy.boundaries import MAX_BODY, Kind, Ref
 from proxy_addon.policy.clients import Client, ClientTable
@@ -52,7 +52,7 @@ class FakeSite:
         self.asked: list[tuple[str, int, str, str]] = []
         self.unreachable = False
 
-    def __call__(self, host, port, path, credentials, connect_to, extra_ca):
+    def __call__(self, host, port, path, credentials, reach):
         self.asked.append((host, port, path, credentials.authorization.get_secret_value()))
         if self.unreachable:
             raise Unreachable(f"cannot reach {host}: connection refused")
@@ -68,7 +68,7 @@ def site(monkeypatch) -> FakeSite:
 
 def addon() -> Boundaries:
     boundaries = Boundaries({"acme": CREDENTIALS})
-    boundaries.use(CLIENTS, (), None)
+    boundaries.use(CLIENTS, Reach())
     return boundaries
 
 
