@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from mitmproxy import ctx, exceptions
 from mitmproxy.proxy.mode_specs import ProxyMode
@@ -25,6 +26,8 @@ class SafeOptions:
 
     def __init__(self) -> None:
         self.proxy_auth = False
+        self.refuse_start: Callable[[str], None] | None = None
+        """How a bad bound address stops the start; `run` sets it to exit 2 with that one line."""
 
     def configure(self, updated: set[str]) -> None:
         if "stream_large_bodies" in updated and ctx.options.stream_large_bodies is None:
@@ -43,12 +46,16 @@ class SafeOptions:
     def running(self) -> None:
         """The servers are bound by now: check the addresses they really got, not only the specs.
 
-        An error logged here stops the start: mitmproxy's ErrorCheck exits (code 1) right after
-        the `running` hooks, under `run` and under mitmdump alike.
+        Under `run`, `refuse_start` ends it like any bad setting (one line, exit 2). Under
+        mitmdump an error logged here stops the start: its ErrorCheck exits (code 1) right after
+        the `running` hooks.
         """
         server = ctx.master.addons.get("proxyserver")
         bound = [address[0] for address in server.listen_addrs()] if server is not None else []
         if problem := bound_problem(bound, self.proxy_auth):
+            if self.refuse_start is not None:
+                self.refuse_start(problem)
+                return
             logger.error(problem)
             ctx.master.shutdown()
 

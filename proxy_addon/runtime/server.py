@@ -33,6 +33,7 @@ from proxy_addon.credentials.sources import Resolved
 from proxy_addon.policy.sites import SiteTable
 from proxy_addon.runtime.root import AtlassianAuthProxy
 from proxy_addon.settings.model import Settings
+from proxy_addon.settings.names import SettingsError
 
 logger = logging.getLogger(__name__)
 
@@ -70,11 +71,16 @@ class InFlight:
 
 
 class Listening:
-    """Announces the real listen address (useful with --listen-port 0)."""
+    """Announces the real listen address (useful with --listen-port 0), unless the start was refused."""
+
+    def __init__(self, refused: list[str]) -> None:
+        self.refused = refused
 
     def running(self) -> None:
         from mitmproxy import ctx
 
+        if self.refused:
+            return
         for address in ctx.master.addons.get("proxyserver").listen_addrs():
             host, port = address[:2]
             logger.info("atlassian-auth-proxy listening on http://%s:%s", host, port)
@@ -144,13 +150,20 @@ async def serve(settings: Settings, given: tuple[SiteTable, list[Resolved]]) -> 
     master = Master(options, with_termlog=False)
     master.addons.add(*mitmproxy_addons())
     in_flight = InFlight()
-    proxy = AtlassianAuthProxy(settings, given, runtime=(in_flight, Listening()))
+    refused: list[str] = []  # why SafeOptions refused the start once the servers were bound: exit 2 with it
+    proxy = AtlassianAuthProxy(settings, given, runtime=(in_flight, Listening(refused)))
     termlog = TermLog(out=line_stream(sys.stderr))
     termlog.logger.addFilter(without_connection_chatter)
     if settings.log_format == "json":
         termlog.logger.setFormatter(JsonLines())
     master.addons.add(termlog, proxy)
     master.addons.invoke_addon_sync(proxy, hooks.ConfigureHook(set(master.options.keys())))
+
+    def refuse_start(problem: str) -> None:
+        refused.append(problem)
+        master.shutdown()
+
+    proxy.safe_options.refuse_start = refuse_start
     if settings.upstream_proxy is not None and (auth := settings.upstream_proxy.auth()):
         master.options.update(upstream_auth=auth)
 
@@ -173,6 +186,8 @@ async def serve(settings: Settings, given: tuple[SiteTable, list[Resolved]]) -> 
 
     loop.add_signal_handler(signal.SIGHUP, on_hangup)
     await master.run()
+    if refused:
+        raise SettingsError(refused[0])
 
 
 async def _drain(master: Master, in_flight: InFlight, name: str) -> None:
