@@ -79,11 +79,12 @@ class WireLayer(HttpLayer):
         """mitmproxy's routing, given the credentialed copy of a head bound for a server connection.
 
         It returns mitmproxy's own generator rather than wrapping it: this runs for every event at
-        every level of the layer's routing, and each wrapping generator would relay every command.
+        every level of the layer's routing (about 27 times per request), and each wrapping
+        generator would relay every command; the exact-type test rules out all other events first.
         """
-        if isinstance(event, RequestHeaders) and not isinstance(child, HttpStream):
+        if type(event) is RequestHeaders and not isinstance(child, HttpStream):
             event = self._with_credential(event)
-        return super().event_to_child(child, event)
+        return HttpLayer.event_to_child(self, child, event)
 
     def _handle_event(self, event: events.Event) -> Generator[commands.Command, Any, None]:
         if isinstance(event, events.DataReceived) and event.connection is self.context.client:
