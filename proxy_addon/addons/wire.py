@@ -66,7 +66,9 @@ def _shallow[T](original: T) -> T:
 
 
 def head_too_large() -> bytes:
-    reply = proxy_reply(431, f"the request head is larger than {MAX_HEAD_BYTES} bytes; the limit is that")
+    reply = proxy_reply(
+        431, f"the request head is unfinished after {MAX_HEAD_BYTES} bytes; the limit is {MAX_HEAD_BYTES} bytes"
+    )
     return http1.assemble_response(reply)
 
 
