@@ -8,7 +8,6 @@ proxied ones go.
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import socket
@@ -18,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import certifi
+from pydantic import SecretStr
 
 from proxy_addon.credentials.sources import Credentials
 from proxy_addon.policy.connect_rules import ConnectToRule, find_rule
 from proxy_addon.policy.failures import failure_kind
 from proxy_addon.policy.sites import Scheme, Site
 from proxy_addon.policy.token_health import rejection_reason
+from proxy_addon.policy.tokens import authorization_value
 from proxy_addon.policy.unauthorized import IdentityPage, Kind, classify
 from proxy_addon.settings.model import Settings
 from proxy_addon.settings.modes import UpstreamProxy
@@ -69,9 +70,12 @@ class Reach:
         rule = find_rule(self.connect_to, self.via.host)
         proxy_host, proxy_port = (rule.host, rule.port) if rule else (self.via.host, self.via.port)
         connection = http.client.HTTPSConnection(proxy_host, proxy_port, context=context, timeout=TIMEOUT)
-        auth = self.via.auth()
-        login = {"Proxy-Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else None
-        connection.set_tunnel(host, port, login)
+        via = self.via
+        if via.user is not None:
+            login = authorization_value(via.user, via.password or SecretStr(""))
+            connection.set_tunnel(host, port, {"Proxy-Authorization": login.get_secret_value()})
+        else:
+            connection.set_tunnel(host, port)
         return connection
 
 

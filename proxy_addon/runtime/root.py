@@ -45,14 +45,14 @@ from proxy_addon.settings.names import SettingsError
 logger = logging.getLogger(__name__)
 
 
-def scoped_gateway(resolved: list[Resolved], settings: Settings) -> Gateway:
+def scoped_gateway(resolved: list[Resolved], settings: Settings, reach: Reach) -> Gateway:
     """Look up each scoped site's cloudId once; a site we cannot look up stops the start."""
     gateway = Gateway()
     for entry in resolved:
         if entry.site.scoped:
             try:
                 target = target_of(entry.site, settings.site)
-                gateway.add(entry.site, cloud_id(target.host, Reach.of(settings)))
+                gateway.add(entry.site, cloud_id(target.host, reach))
             except (Unreachable, SettingsError) as e:
                 raise exceptions.OptionsError(f"site {entry.site.name}: {e}") from None
     return gateway
@@ -145,10 +145,10 @@ class AtlassianAuthProxy:
         ctx.options.update(**self._options(settings))
 
     def _prepare_injector(self, settings: Settings, table: SiteTable, resolved: list[Resolved]) -> None:
-        self.injector.policy = Policy(table, scoped_gateway(resolved, settings), settings.allow_browsers)
+        reach = Reach.of(settings)
+        self.injector.policy = Policy(table, scoped_gateway(resolved, settings, reach), settings.allow_browsers)
         for entry in resolved:
             self.injector.use(entry.site, entry.credentials)
-        reach = Reach.of(settings)
         self.injector.reach = reach
         self.boundaries.use(settings.client_table, reach)
         self.watcher.watch(resolved)
