@@ -4,9 +4,11 @@ Only credentialed requests of a client with `jira_projects` or `confluence_space
 it runs after the injector (which decided that credentials go) and after `Streaming`. The path
 and query are judged at the request head; a route judged by its body (a POST search, a
 create) is buffered instead of streamed, up to `MAX_BODY`, and judged in `request`, before
-anything of it goes upstream. An id in a path or body is looked up once with the site's own
-credentials (in a thread, through CONNECT_TO and the upstream CA bundle, like the proxy's other
-requests), and its key kept for the run; a lookup that fails refuses, it never allows.
+anything of it goes upstream. An id in a path or body is looked up with the site's own
+credentials through `credentials.outbound` (token health applies: nothing is looked up during a
+pause) and its key kept for a while; a lookup that fails refuses, it never allows. The lookups
+a request causes count against its client's `requests_per_minute`, in the window `ClientRate`
+keeps, and at most `LOOKUPS_AT_ONCE` of a client's run at a time.
 
 A refusal is the proxy's own reply; the injected credentials are dropped from the flow.
 """
@@ -16,14 +18,14 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable
 
 from mitmproxy import http
 
 from proxy_addon.addons.fail_closed import DROPPED_HEADERS
-from proxy_addon.addons.replies import proxy_reply
-from proxy_addon.credentials.identity import Reach, Unreachable, look_up
-from proxy_addon.credentials.sources import Credentials
+from proxy_addon.addons.replies import backed_off_reply, proxy_reply, rate_limited_reply
+from proxy_addon.credentials.identity import Unreachable
+from proxy_addon.credentials.outbound import Outbound, Withheld
 from proxy_addon.policy.boundaries import (
     MAX_BODY,
     Allowed,
@@ -39,13 +41,18 @@ from proxy_addon.policy.boundaries import (
     lookup_path,
 )
 from proxy_addon.policy.clients import Client, ClientTable
+from proxy_addon.policy.rate import ClientRates
 from proxy_addon.policy.record import Decision, FlowRecord
 
 MAX_LOOKUPS = 50
 """Distinct ids one request may make the proxy look up."""
+LOOKUPS_AT_ONCE = 4
+"""Lookups of one client in flight at once; the rest wait."""
 MAX_CACHED = 100_000
 CACHE_SECONDS = 300.0
 """How long a looked-up id's key is trusted before it is looked up again."""
+UNKNOWN_CACHE_SECONDS = 30.0
+"""How long "the site does not know this id" (404) is trusted: a client probing fresh ids pays each time."""
 
 
 type Place = tuple[str, str, int]
@@ -57,13 +64,16 @@ class KeyCache:
 
     Keyed by the host the request went to and the gateway prefix, not only the site: under a
     wildcard one site spans many Cloud hosts, and id 20001 on one is another issue on the next.
-    An entry lasts `ttl` seconds: an issue or page can move to another project or space, and
-    its id must not keep the old answer for the whole run. Bounded: past `limit` entries the
-    oldest go, so a client probing ids costs lookups, not memory.
+    An entry lasts `ttl` seconds (`unknown_ttl` for an id the site does not know): an issue or
+    page can move to another project or space, or be created, and its id must not keep the old
+    answer for the whole run. Bounded: past `limit` entries the oldest go, so a client probing
+    ids costs lookups, not memory.
     """
 
-    def __init__(self, limit: int = MAX_CACHED, ttl: float = CACHE_SECONDS) -> None:
-        self.limit, self.ttl = limit, ttl
+    def __init__(
+        self, limit: int = MAX_CACHED, ttl: float = CACHE_SECONDS, unknown_ttl: float = UNKNOWN_CACHE_SECONDS
+    ) -> None:
+        self.limit, self.ttl, self.unknown_ttl = limit, ttl, unknown_ttl
         self.keys: dict[tuple[Place, str, str, str], tuple[str | None, float]] = {}
 
     @staticmethod
@@ -91,7 +101,7 @@ class KeyCache:
         self.keys.pop(slot, None)
         if len(self.keys) >= self.limit:
             self.keys.pop(next(iter(self.keys)))
-        self.keys[slot] = key, time.monotonic() + self.ttl
+        self.keys[slot] = key, time.monotonic() + (self.ttl if key is not None else self.unknown_ttl)
 
 
 def place_of(flow: http.HTTPFlow, site: str) -> Place:
@@ -101,16 +111,18 @@ def place_of(flow: http.HTTPFlow, site: str) -> Place:
 class Boundaries:
     """Refuses what a bounded client's request would reach outside its projects or spaces; confines its searches."""
 
-    def __init__(self, credentials: Mapping[str, Credentials]) -> None:
+    def __init__(self, outbound: Outbound) -> None:
         self.clients = ClientTable()
-        self.credentials = credentials
-        self.reach = Reach()
+        self.outbound = outbound
+        self.rates = ClientRates()
         self.cache = KeyCache()
         self._awaiting_body: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
+        self._lookups: dict[str, asyncio.Semaphore] = {}
 
-    def use(self, clients: ClientTable, reach: Reach) -> None:
-        """The clients' bounds, and how lookups reach the sites (as proxied requests do)."""
-        self.clients, self.reach = clients, reach
+    def use(self, clients: ClientTable, rates: ClientRates) -> None:
+        """The clients' bounds, and the `requests_per_minute` windows their lookups count in (`ClientRate`'s)."""
+        self.clients, self.rates = clients, rates
+        self._lookups = {}
 
     def _bounded(self, flow: http.HTTPFlow) -> tuple[Client, str] | None:
         if flow.response is not None or not self.clients:
@@ -168,35 +180,62 @@ class Boundaries:
         known: dict[Ref, str | None],
         judgement: Judgement,
     ) -> None:
+        place = place_of(flow, site)
         while isinstance(judgement, NeedsLookup):
-            missing = self.cache.missing(place_of(flow, site), judgement.refs)
+            missing = self.cache.missing(place, judgement.refs)
             if len(missing) + len(known) > MAX_LOOKUPS:
                 refuse(flow, 403, Decision.OUT_OF_BOUNDS, f"client {client.name}: too many ids to look up at once")
                 return
-            try:
-                await asyncio.gather(*(self._look_up(flow, site, ref) for ref in missing))
-            except LookupFailed as e:
+            if not await self._look_up_all(flow, client, site, missing):
+                return
+            known.update(self.cache.known(place, judgement.refs) or {})
+            judgement = judge(flow.request.method, flow.request.path, client, body, known)
+        self._act(flow, client, judgement, body)
+
+    async def _look_up_all(self, flow: http.HTTPFlow, client: Client, site: str, refs: list[Ref]) -> bool:
+        """Look `refs` up, or answer the flow locally and say False.
+
+        Token health first (nothing is sent during a pause: the local 401 of a paused request),
+        then the client's rate (each lookup counts; no room for all: the local 429, nothing
+        sent), then at most `LOOKUPS_AT_ONCE` of the client's lookups at a time.
+        """
+        host = FlowRecord.of(flow.metadata).host or flow.request.host
+        retry_after = await self.outbound.ready(site, host, flow.request.port)
+        if retry_after is not None:
+            answer(flow, Decision.BACKED_OFF, backed_off_reply(host, retry_after))
+            return False
+        limit = client.requests_per_minute
+        if limit is not None:
+            retry_after = self.rates.admit(client.name, limit, time.monotonic(), len(refs))
+            if retry_after is not None:
+                answer(flow, Decision.RATE_LIMITED, rate_limited_reply(client.name, limit, retry_after))
+                return False
+        slots = self._lookups.setdefault(client.name, asyncio.Semaphore(LOOKUPS_AT_ONCE))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for ref in refs:
+                    group.create_task(self._look_up(flow, site, host, ref, slots))
+        except* Withheld as paused:
+            retry_after = max(e.retry_after for e in paused.exceptions if isinstance(e, Withheld))
+            answer(flow, Decision.BACKED_OFF, backed_off_reply(host, retry_after))
+        except* LookupFailed as failed:
+            if flow.response is None:  # a pause that began meanwhile says more
                 refuse(
                     flow,
                     502,
                     Decision.LOOKUP_FAILED,
                     f"client {client.name}: could not look up the project or space of an id in this request "
-                    f"({e}), so it was not sent",
+                    f"({failed.exceptions[0]}), so it was not sent",
                 )
-                return
-            known.update(self.cache.known(place_of(flow, site), judgement.refs) or {})
-            judgement = judge(flow.request.method, flow.request.path, client, body, known)
-        self._act(flow, client, judgement, body)
+        return flow.response is None
 
-    async def _look_up(self, flow: http.HTTPFlow, site: str, ref: Ref) -> None:
-        credentials = self.credentials[site]
+    async def _look_up(self, flow: http.HTTPFlow, site: str, host: str, ref: Ref, slots: asyncio.Semaphore) -> None:
         request = flow.request
-        try:
-            status, document = await asyncio.to_thread(
-                look_up, request.host, request.port, lookup_path(ref), credentials, self.reach
-            )
-        except Unreachable as e:
-            raise LookupFailed(str(e)) from None
+        async with slots:
+            try:
+                status, document = await self.outbound.get(site, host, (request.host, request.port), lookup_path(ref))
+            except Unreachable as e:
+                raise LookupFailed(str(e)) from None
         self.cache.put(place_of(flow, site), ref, key_of(ref, status, document))
 
     def _act(self, flow: http.HTTPFlow, client: Client, judgement: Judgement, body: bytes | None) -> None:
@@ -234,6 +273,11 @@ def too_large(client: Client) -> str:
 
 
 def refuse(flow: http.HTTPFlow, status: int, decision: Decision, reason: str) -> None:
+    """Answer locally with a one-line reason; see `answer`."""
+    answer(flow, decision, proxy_reply(status, reason))
+
+
+def answer(flow: http.HTTPFlow, decision: Decision, response: http.Response) -> None:
     """Answer locally; nothing of the request goes to the site, and the injected credentials leave the flow.
 
     `stream` is cleared: `Streaming` may have set it, and mitmproxy cannot answer a streaming request.
@@ -242,4 +286,4 @@ def refuse(flow: http.HTTPFlow, status: int, decision: Decision, reason: str) ->
     for name in DROPPED_HEADERS:
         flow.request.headers.pop(name, None)
     flow.request.stream = False
-    flow.response = proxy_reply(status, reason)
+    flow.response = response

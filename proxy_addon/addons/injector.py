@@ -6,33 +6,24 @@ connection, writes what was decided into the flow's record, and swaps the creden
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 
-from mitmproxy import connection, http, tls
+from mitmproxy import http, tls
 from mitmproxy.proxy.mode_specs import ReverseMode
 
 from proxy_addon.addons import fields
 from proxy_addon.addons.replies import backed_off_reply, proxy_reply
-from proxy_addon.credentials.identity import Reach, Unreachable, confirm_rejection
+from proxy_addon.credentials.outbound import Outbound
 from proxy_addon.credentials.sources import Credentials
 from proxy_addon.policy.clients import Client, ClientTable
 from proxy_addon.policy.hosts import is_loopback
 from proxy_addon.policy.record import Decision, FlowRecord
-from proxy_addon.policy.scoped import GATEWAY, Gateway
-from proxy_addon.policy.sites import Scheme, Site, SiteTable
-from proxy_addon.policy.token_health import API_TOKENS_PAGE, Change, Holder, TokenHealth, rejection_reason
-from proxy_addon.policy.unauthorized import (
-    Confirmations,
-    IdentityPage,
-    Kind,
-    OncePer,
-    classify,
-    identity_page,
-    renamed_to,
-)
-from proxy_addon.policy.verdict import Policy, RequestFacts, decide, refusal, should_intercept
+from proxy_addon.policy.scoped import GATEWAY
+from proxy_addon.policy.sites import Site
+from proxy_addon.policy.unauthorized import Kind, OncePer, classify, renamed_to
+from proxy_addon.policy.verdict import Policy, RequestFacts, Verdict, decide, refusal, should_intercept
 
 logger = logging.getLogger(__name__)
 
@@ -88,32 +79,32 @@ def facts_of(flow: http.HTTPFlow, client: Client | None = None) -> RequestFacts:
 class CredentialInjector:
     """Replaces the client's credentials with the site's identity on requests the verdict allows.
 
-    It also records each site's verdict on its token (`TokenHealth`): after a rejection,
-    requests to that (site, host) are answered locally until a probe succeeds or the token
-    changes. Only a definitive rejection pauses: a scope miss never does, and any other 401
-    is first confirmed by the site's identity page (see `policy.unauthorized`).
+    It also reads each site's answers for its verdict on the token (`Outbound.answered`): after
+    a rejection, requests to that (site, host) are answered locally until the proxy's own check
+    succeeds or the token changes. Only a definitive rejection pauses: a scope miss never does,
+    and any other 401 is first confirmed by the site's identity page (see `policy.unauthorized`).
     """
 
     def __init__(self) -> None:
-        self.policy = Policy(SiteTable.of(()), Gateway())
+        self.outbound = Outbound()
+        """Token health and the proxy's own credentialed requests (the confirmations, the check after a pause)."""
+        self.health = self.outbound.health
+        self.credentials = self.outbound.credentials
         self.clients = ClientTable()
         """The `[[clients]]`: the record's user names the client whose bounds a request must keep."""
-        self.credentials: dict[str, Credentials] = {}
-        self.sites: dict[str, Site] = {}
-        self.health = TokenHealth()
-        self.confirmations = Confirmations()
-        self.reach = Reach()
-        """How the proxy's own confirmation requests reach a site: the way proxied ones go."""
         self._logged = OncePer()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._confirming: set[Holder] = set()
-        """Probes whose 401 is being confirmed: their slot is freed by the confirmation's verdict."""
+
+    @property
+    def policy(self) -> Policy:
+        return self.outbound.policy
+
+    @policy.setter
+    def policy(self, policy: Policy) -> None:
+        self.outbound.policy = policy
 
     def use(self, site: Site, credentials: Credentials) -> None:
         """A new token for `site`: forget what its hosts said about the previous one."""
-        self.credentials[site.name] = credentials
-        self.sites[site.name] = site
-        self.health.token_changed(site.name)
+        self.outbound.use(site, credentials)
 
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         address = data.context.server.address
@@ -122,12 +113,28 @@ class CredentialInjector:
             data.ignore_connection = True
             logger.info("tunnel %s:%s (not a credential host; passed through encrypted)", host, port)
 
-    def requestheaders(self, flow: http.HTTPFlow) -> None:
+    def requestheaders(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         if flow.response is not None:
-            return
+            return None
+        facts = facts_of(flow, self.clients.get(FlowRecord.of(flow.metadata).user))
+        verdict = decide(facts, self.policy, self.health, time.monotonic())
+        if verdict.check_due:
+            return self._after_check(flow, facts, verdict)
+        self._act(flow, facts, verdict)
+        return None
+
+    async def _after_check(self, flow: http.HTTPFlow, facts: RequestFacts, verdict: Verdict) -> None:
+        """The pause is over: wait for the proxy's own check of the token, then decide again.
+
+        Still undecided by the upstream timeout: the local 401, with Retry-After 1.
+        """
+        if verdict.site is not None and verdict.host is not None:
+            await self.outbound.ready(verdict.site.name, verdict.host, facts.port)
+        verdict = decide(facts, self.policy, self.health, time.monotonic())
+        self._act(flow, facts, verdict)
+
+    def _act(self, flow: http.HTTPFlow, facts: RequestFacts, verdict: Verdict) -> None:
         record = FlowRecord.of(flow.metadata)
-        facts = facts_of(flow, self.clients.get(record.user))
-        verdict = decide(facts, self.policy, self.health, time.monotonic(), (flow.client_conn.id, flow.id))
         record.decision = verdict.decision
         if verdict.site is not None:
             record.site = verdict.site.name
@@ -164,60 +171,21 @@ class CredentialInjector:
             return
         response = flow.response
         fields.drop(response.headers, SET_COOKIE)
-        if record.site is None or record.host is None:
+        site, host, stamp = record.site, record.host, record.stamp
+        if site is None or host is None:
             return
         status, seen = response.status_code, fields.values(response.headers, VERDICT_FIELDS)
-        self._note_rename(record.site, record.host, status, seen.get("location"))
-        kind = classify(status, seen, False)
-        if kind is Kind.SCOPE_MISS:
-            self._note_scope_miss(record.site, flow)
-            self._judge(record, None)
-            return
-        if kind is not None:
-            record.auth_failed = True
-        if kind is not Kind.AMBIGUOUS:
-            self._judge(record, rejection_reason(status, seen) if kind else None)
-            return
-        # Only an ambiguous 401 needs the identity page; every other answer is judged above.
-        sent_to = GATEWAY if flow.request.host == GATEWAY else record.host
-        page = self._identity_page(record.site, sent_to, flow.request.port)
-        route = _route(flow.request.path)
-        if page is None:
-            self._judge(record, f"HTTP 401, and site {record.site} has no identity page of its own to confirm it")
-        elif flow.request.method == "GET" and (sent_to, route) == (page.host, page.path):
-            self._judge(record, "HTTP 401")  # the identity page itself answers every valid token
+        self._note_rename(site, host, status, seen.get("location"))
+        if stamp is None:  # the credential never went out: the answer says nothing of it
+            kind = classify(status, seen, False)
         else:
-            self._confirm(flow, record, page, f"{flow.request.method} {route}")
-
-    def response(self, flow: http.HTTPFlow) -> None:
-        self._ended(flow)
-
-    def error(self, flow: http.HTTPFlow) -> None:
-        self._ended(flow)
-
-    def _ended(self, flow: http.HTTPFlow) -> None:
-        """A flow's end frees a probe slot it held, unless the confirmation of its 401 still decides."""
-        if (holder := (flow.client_conn.id, flow.id)) not in self._confirming:
-            self.health.ended(*holder)
-
-    def client_disconnected(self, client: connection.Client) -> None:
-        """Also the end of every flow mitmproxy's HTTP layer lost track of (it raised): none keeps a probe slot."""
-        self.health.ended(client.id)
-
-    def _identity_page(self, site: str, sent_to: str, port: int) -> IdentityPage | None:
-        """The identity page for credentials sent to `sent_to`, if it is the site's own.
-
-        The confirmation carries the token, so it goes only where the token already may go: a
-        host of the same site, or the gateway under the site's own cloudId. (Bitbucket's git
-        host, for one, has its identity page on api.bitbucket.org, which may be another site's.)
-        """
-        entry = self.sites[site]
-        cloud_id = self.policy.gateway.cloud_id(entry)
-        page = identity_page(sent_to, port, entry.scheme is Scheme.BEARER, cloud_id)
-        own = self.policy.sites.lookup(page.host, page.port)
-        if (page.host == GATEWAY and cloud_id is not None) or (own is not None and own.name == site):
-            return page
-        return None
+            sent_to = GATEWAY if flow.request.host == GATEWAY else host
+            request = (flow.request.method, sent_to, flow.request.port, flow.request.path)
+            kind = self.outbound.answered(site, host, stamp, status, seen, request)
+        if kind is Kind.SCOPE_MISS:
+            self._note_scope_miss(site, flow)
+        elif kind is not None:
+            record.auth_failed = True
 
     def _note_scope_miss(self, site: str, flow: http.HTTPFlow) -> None:
         route = _route(flow.request.path)
@@ -257,82 +225,8 @@ class CredentialInjector:
             gets,
         )
 
-    def _confirm(self, flow: http.HTTPFlow, record: FlowRecord, page: IdentityPage, request: str) -> None:
-        """An ambiguous 401: ask the identity page in the background, one confirmation per (site, host)."""
-        site, host, stamp = record.site, record.host, record.stamp
-        if site is None or host is None or stamp is None:
-            return
-        if not self.confirmations.start(site, host):
-            # The running confirmation answers for this 401 too; if this request was a probe
-            # after a pause, free its slot so the probe is not held by an older question.
-            self.health.ended(flow.client_conn.id, flow.id)
-            return
-        holder = (flow.client_conn.id, flow.id)
-        self._confirming.add(holder)
-        task = asyncio.get_running_loop().create_task(
-            self._confirmation(site, host, stamp, page, self.credentials[site], request, holder)
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _confirmation(
-        self,
-        site: str,
-        host: str,
-        stamp: int,
-        page: IdentityPage,
-        credentials: Credentials,
-        request: str,
-        holder: Holder,
-    ) -> None:
-        try:
-            rejection = await asyncio.to_thread(confirm_rejection, page, credentials, self.reach)
-        except Unreachable as e:
-            # Unconfirmed, the 401 counts as a rejection: pausing a good token costs a pause, sending a
-            # bad one again and again can lock the account.
-            rejection = f"HTTP 401, unconfirmed: {e}"
-        finally:
-            self.confirmations.finish(site, host)
-            self._confirming.discard(holder)
-        if rejection is None and self._logged.first("denied", site, request):
-            logger.warning(
-                "%s answered 401 to %s, but %s%s accepts the API token of site %s: the account lacks a permission "
-                "that request needs; the answer goes to the client and the token stays in use.",
-                host,
-                request,
-                page.host,
-                page.path,
-                site,
-            )
-        self._record_verdict(site, host, stamp, rejection)
-        self.health.ended(*holder)
-
-    def _judge(self, record: FlowRecord, rejection: str | None) -> None:
-        site, host, stamp = record.site, record.host, record.stamp
-        if site is not None and host is not None and stamp is not None:
-            self._record_verdict(site, host, stamp, rejection)
-
-    def _record_verdict(self, site: str, host: str, stamp: int, rejection: str | None) -> None:
-        """Record the site's verdict on the token; log once per change of state."""
-        change = self.health.judge(site, host, stamp, rejection, time.monotonic())
-        if change is Change.REJECTED:
-            logger.warning(
-                "%s rejected the API token of site %s (%s): it may be revoked or expired. Create a new one at %s "
-                "and store it (atlassian-auth-proxy login, or the token file); until then requests to %s are "
-                "answered locally with 401 for %.0f s, then one request tests the token again.",
-                host,
-                site,
-                rejection,
-                API_TOKENS_PAGE,
-                host,
-                self.health.pause(site, host),
-            )
-        elif change is Change.ACCEPTED:
-            logger.info("%s accepts the API token again; requests pass as usual", host)
-
     def done(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        self.outbound.done()
 
 
 def _route(path: str) -> str:

@@ -2,8 +2,8 @@
 
 Uses the same CONNECT_TO redirect, upstream trust and upstream proxy as the proxy (`Reach`), so
 `check` and `login` test exactly the path `run` uses, and the proxy's own requests (a scoped
-site's cloudId, the confirmation of an ambiguous 401, the boundaries' lookups) go where
-proxied ones go.
+site's cloudId; and through `credentials.outbound`, the confirmation of an ambiguous 401, the
+check after a pause and the boundaries' lookups) go where proxied ones go.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from proxy_addon.policy.failures import failure_kind
 from proxy_addon.policy.sites import Scheme, Site
 from proxy_addon.policy.token_health import rejection_reason
 from proxy_addon.policy.tokens import authorization_value
-from proxy_addon.policy.unauthorized import IdentityPage, Kind, classify
 from proxy_addon.settings.model import Settings
 from proxy_addon.settings.modes import UpstreamProxy
 from proxy_addon.settings.names import SettingsError, env_name
@@ -133,7 +132,7 @@ def target_of(site: Site, preferred: str | None) -> Target:
 def cloud_id(site: str, reach: Reach) -> str:
     """The site's cloudId from `/_edge/tenant_info`, which needs no credentials."""
     status, _, body = _get(site, 443, "/_edge/tenant_info", {}, reach)
-    value = _json_object(body).get("cloudId") if status == 200 else None
+    value = json_object(body).get("cloudId") if status == 200 else None
     if not isinstance(value, str) or not value.replace("-", "").isalnum():
         raise Unreachable(f"cannot look up the cloudId of {site}: /_edge/tenant_info answered HTTP {status}")
     return value
@@ -157,9 +156,8 @@ def _get(host: str, port: int, path: str, headers: dict[str, str], reach: Reach)
 def ask_myself(
     site: str, credentials: Credentials, reach: Reach, port: int = 443, path: str = "/rest/api/3/myself"
 ) -> Answer:
-    authorization = {"Authorization": credentials.authorization.get_secret_value()}
-    status, headers, body = _get(site, port, path, authorization, reach)
-    profile = _json_object(body) if status == 200 else {}
+    status, headers, body = fetch(site, port, path, credentials, reach)
+    profile = json_object(body) if status == 200 else {}
     return Answer(
         status,
         rejection_reason(status, headers),
@@ -168,32 +166,18 @@ def ask_myself(
     )
 
 
-def confirm_rejection(page: IdentityPage, credentials: Credentials, reach: Reach) -> str | None:
-    """Ask the site's identity page whether it rejects these credentials: the reason, or None.
+def fetch(host: str, port: int, path: str, credentials: Credentials, reach: Reach) -> tuple[int, dict[str, str], bytes]:
+    """`GET path` on `host:port` as the site's own identity: the status, headers (lowercased) and body.
 
-    The confirmation of an ambiguous 401. It goes over verified TLS, the way proxied requests go, to
-    the identity page only; a scope miss there (a scoped token without the identity scope) says
-    nothing against the token. Blocking: run it off the event loop.
+    The low-level HTTP of the proxy's own credentialed requests: only `credentials.outbound` calls
+    it while the proxy runs, so token health and the clients' rates apply. Blocking: run it off
+    the event loop.
     """
-    authorization = {"Authorization": credentials.authorization.get_secret_value()}
-    status, headers, _ = _get(page.host, page.port, page.path, authorization, reach)
-    if classify(status, headers, from_identity_page=True) is not Kind.REJECTED:
-        return None
-    return f"{rejection_reason(status, headers)} from {page.path}"
+    return _get(host, port, path, {"Authorization": credentials.authorization.get_secret_value()}, reach)
 
 
-def look_up(host: str, port: int, path: str, credentials: Credentials, reach: Reach) -> tuple[int, dict[str, Any]]:
-    """`GET path` on the site as its own identity: the status and the JSON object answered.
-
-    For the boundaries' lookups of which project or space an id belongs to; the same redirect
-    and trust as proxied requests. Blocking: run it off the event loop.
-    """
-    authorization = {"Authorization": credentials.authorization.get_secret_value()}
-    status, _, body = _get(host, port, path, authorization, reach)
-    return status, _json_object(body)
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
+def json_object(body: bytes) -> dict[str, Any]:
+    """The JSON object `body` holds, or an empty one for anything else."""
     try:
         value = json.loads(body)
     except ValueError:

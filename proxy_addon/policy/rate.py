@@ -2,7 +2,8 @@
 
 Pure: the hook passes the clock in. Each client keeps the times of its last `limit` admitted
 requests; a request is admitted when the oldest of them is a minute old or more. Refused
-requests are not counted, so a client that keeps asking is not kept out any longer.
+requests are not counted, so a client that keeps asking is not kept out any longer. The
+boundaries' lookups a request causes count in the same window, several at once.
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ class ClientRates:
         self.window = window
         self._admitted: dict[str, deque[float]] = {}
 
-    def admit(self, client: str, limit: int, now: float) -> int | None:
-        """None if `client` may send one more request now (it is counted), else the whole
-        seconds (at least 1) until it may."""
+    def admit(self, client: str, limit: int, now: float, count: int = 1) -> int | None:
+        """None if `client` may send `count` more requests now (they are counted), else the whole
+        seconds (at least 1) until it may; the whole window for more than `limit` at once."""
         admitted = self._admitted.get(client)
         if admitted is None:
             admitted = self._admitted[client] = deque(maxlen=limit)
-        if len(admitted) == limit and (wait := admitted[0] + self.window - now) > 0:
+        if count > limit:
+            return math.ceil(self.window)
+        if (over := len(admitted) + count - limit) > 0 and (wait := admitted[over - 1] + self.window - now) > 0:
             return max(1, math.ceil(wait))
-        admitted.append(now)
+        admitted.extend([now] * count)
         return None

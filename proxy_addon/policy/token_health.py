@@ -3,14 +3,11 @@
 Atlassian answers a revoked or expired token with 401, or, on endpoints that allow anonymous
 access, with 200 and `X-Seraph-LoginReason: AUTHENTICATED_FAILED` (`AUTHENTICATION_DENIED` once a
 CAPTCHA is required). Repeated failed logins can lock the account or trigger that CAPTCHA, so
-after a rejection the proxy answers clients itself for a growing pause, then lets a single
-request through to test the token again.
+after a rejection the proxy answers clients itself for a growing pause. When the pause is over,
+the proxy checks the token itself (one request to the site's identity page) before anything
+else carries it: no client request is ever the test, so no client can hold the others out.
 
-That probe holds its slot only while its flow lives, and never longer than `probe_seconds`: a
-probe whose flow ended without a verdict (client gone, network error, a crash in mitmproxy)
-frees the slot when the proxy sees it end, and one whose body never arrives, or whose end no
-hook reports, frees it when the bound passes. Otherwise one client could keep every other one
-answered locally for good.
+Pure: the caller passes the clock in and runs the check; this module keeps the states.
 """
 
 from __future__ import annotations
@@ -23,11 +20,8 @@ API_TOKENS_PAGE = "https://id.atlassian.com/manage-profile/security/api-tokens"
 FAILED_LOGIN_REASONS = frozenset({"AUTHENTICATED_FAILED", "AUTHENTICATION_DENIED"})
 FIRST_PAUSE = 30.0
 MAX_PAUSE = 300.0
-PROBE_SECONDS = 60.0
-
-Holder = tuple[str, str]
-"""Who holds a probe slot: (client connection id, flow id)."""
-NO_HOLDER: Holder = ("", "")
+RECHECK_SECONDS = 5.0
+"""After a check that got no answer (the site unreachable), the pause is kept this long, then checked again."""
 
 
 def rejection_reason(status: int, headers: Mapping[str, str]) -> str | None:
@@ -41,46 +35,39 @@ def rejection_reason(status: int, headers: Mapping[str, str]) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Why the token may not go to a (site, host) now."""
+
+    retry_after: int
+    """Whole seconds until the pause is over (at least 1)."""
+    check_due: bool = False
+    """The pause is over, but the token is not trusted again until the proxy's own check says so."""
+
+
 @dataclass
 class Backoff:
-    """When to send the token again after the site rejected it. Times are monotonic seconds."""
+    """When to trust the token again after the site rejected it. Times are monotonic seconds."""
 
     failures: int = 0
     until: float = 0.0
-    probe: Holder | None = None
-    probe_until: float = 0.0
-
-    @property
-    def active(self) -> bool:
-        return self.failures > 0
 
     def pause(self) -> float:
         return min(FIRST_PAUSE * 2 ** (self.failures - 1), MAX_PAUSE)
 
-    def admit(self, now: float, holder: Holder = NO_HOLDER, probe_seconds: float = PROBE_SECONDS) -> bool:
-        """May a request carry the token now? After the pause, one at a time goes as a probe.
-
-        A probe slot older than `probe_seconds` counts as free, whatever became of its holder.
-        """
-        if not self.active:
-            return True
-        if now < self.until or (self.probe is not None and now < self.probe_until):
-            return False
-        self.probe, self.probe_until = holder, now + probe_seconds
-        return True
+    def hold(self, now: float) -> Hold:
+        """During the pause, its rest; after it, a check is due (and requests wait for it)."""
+        if now < self.until:
+            return Hold(max(1, round(self.until - now)))
+        return Hold(1, check_due=True)
 
     def rejected(self, now: float) -> None:
         self.failures += 1
         self.until = now + self.pause()
-        self.probe = None
 
-    def release(self, client: str, flow: str | None = None) -> None:
-        """The flow `flow` of `client` (any of its flows, for None) ended: a probe slot it held is free."""
-        if self.probe is not None and self.probe[0] == client and flow in (None, self.probe[1]):
-            self.probe = None
-
-    def retry_after(self, now: float) -> int:
-        return max(1, round(self.until - now))
+    def kept(self, now: float, seconds: float) -> None:
+        """The check could not tell: the pause goes on for `seconds`, not doubled."""
+        self.until = max(self.until, now + seconds)
 
 
 class Change(StrEnum):
@@ -104,7 +91,6 @@ class TokenHealth:
         self._clock = 0
         self._token_since: dict[str, int] = {}
         self._verdict_since: dict[tuple[str, str], int] = {}
-        self.probe_seconds = PROBE_SECONDS
 
     @property
     def backing_off(self) -> bool:
@@ -119,15 +105,17 @@ class TokenHealth:
         self._token_since[site] = self._clock
         self.backoffs = {key: b for key, b in self.backoffs.items() if key[0] != site}
 
-    def admit(self, site: str, host: str, now: float, holder: Holder = NO_HOLDER) -> int | None:
-        """None when a request to `host` may carry the token now (a probe slot goes to `holder`), else the wait."""
+    def admit(self, site: str, host: str, now: float) -> Hold | None:
+        """None when the token may go to `host` now; else why not (and whether the check is due)."""
         backoff = self.backoffs.get((site, host))
-        if backoff is None or backoff.admit(now, holder, self.probe_seconds):
-            return None
-        return backoff.retry_after(now)
+        return None if backoff is None else backoff.hold(now)
 
     def judge(self, site: str, host: str, stamp: int, rejection: str | None, now: float) -> Change | None:
-        """Record the site's answer to a request sent at `stamp`; the change it makes, if any."""
+        """Record the site's answer to a request sent at `stamp`; the change it makes, if any.
+
+        The answer to the proxy's own check is judged here too: a rejection doubles the pause,
+        anything else ends it.
+        """
         key = (site, host)
         if not self._current(key, stamp):
             return None
@@ -141,10 +129,12 @@ class TokenHealth:
             return Change.ACCEPTED
         return None
 
-    def ended(self, client: str, flow: str | None = None) -> None:
-        """A flow (or every flow of a client connection) ended without a verdict: free the probe slots it held."""
-        for backoff in self.backoffs.values():
-            backoff.release(client, flow)
+    def keep(self, site: str, host: str, stamp: int, now: float, seconds: float | None = RECHECK_SECONDS) -> None:
+        """A check begun at `stamp` got no verdict: the pause goes on for `seconds` (None: as long as it
+        lasts now, for a host the proxy cannot check), then the check is due again."""
+        backoff = self.backoffs.get((site, host))
+        if backoff is not None and self._current((site, host), stamp):
+            backoff.kept(now, backoff.pause() if seconds is None else seconds)
 
     def pause(self, site: str, host: str) -> float:
         return self.backoffs[(site, host)].pause()

@@ -7,7 +7,7 @@ Atlassian answers 401 for three different reasons, and only one of them means th
   The token is fine; pausing it would stop every other route.
 - any other 401: a revoked token, or an endpoint that wants a permission the account lacks
   (`POST /rest/api/3/project` without admin rights). Only the site's identity page can tell
-  which, so the proxy asks it once (`Confirmations`) before it pauses anything.
+  which, so the proxy asks it once before it pauses anything.
 
 Pure code: the hooks gather the status and headers and act on the `Kind`.
 """
@@ -20,7 +20,8 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 
 from proxy_addon.policy.hosts import normalize_host
-from proxy_addon.policy.scoped import GATEWAY
+from proxy_addon.policy.scoped import GATEWAY, Gateway
+from proxy_addon.policy.sites import Scheme, Site, SiteTable
 from proxy_addon.policy.token_health import rejection_reason
 
 SCOPE_CHECK = "FAILURE_CLIENT_SCOPE_CHECK"
@@ -76,21 +77,28 @@ def identity_page(host: str, port: int, bearer: bool, cloud_id: str | None) -> I
     return IdentityPage(host, port, "/rest/api/2/myself" if bearer else "/rest/api/3/myself")
 
 
-class Confirmations:
-    """At most one confirmation in flight per (site, host), so a burst of 401s costs one request."""
+def own_identity_page(site: Site, sent_to: str, port: int, sites: SiteTable, gateway: Gateway) -> IdentityPage | None:
+    """The identity page for `site`'s credentials sent to `sent_to:port`, if it is the site's own.
 
-    def __init__(self) -> None:
-        self._running: set[tuple[str, str]] = set()
+    Asking it carries the token, so it goes only where the token already may go: a host of the
+    same site, or the gateway under the site's own cloudId. (Bitbucket's git host, for one, has
+    its identity page on api.bitbucket.org, which may be another site's: it is never asked.)
+    """
+    cloud_id = gateway.cloud_id(site)
+    page = identity_page(sent_to, port, site.scheme is Scheme.BEARER, cloud_id)
+    own = sites.lookup(page.host, page.port)
+    if (page.host == GATEWAY and cloud_id is not None) or (own is not None and own.name == site.name):
+        return page
+    return None
 
-    def start(self, site: str, host: str) -> bool:
-        """Take the slot; False when a confirmation for this (site, host) is already running."""
-        if (site, host) in self._running:
-            return False
-        self._running.add((site, host))
-        return True
 
-    def finish(self, site: str, host: str) -> None:
-        self._running.discard((site, host))
+def check_page(site: Site, host: str, port: int, sites: SiteTable, gateway: Gateway) -> IdentityPage | None:
+    """Where the proxy checks the token of `site` for `host` after a pause: where that host's requests went.
+
+    A scoped site's requests all go to the gateway, so its token is checked there.
+    """
+    sent_to = GATEWAY if host == GATEWAY or (site.scoped and gateway.cloud_id(site) is not None) else host
+    return own_identity_page(site, sent_to, port, sites, gateway)
 
 
 class OncePer:

@@ -17,7 +17,7 @@ from proxy_addon.policy.readonly import read_only_allows
 from proxy_addon.policy.record import Decision
 from proxy_addon.policy.scoped import Gateway, gateway_path
 from proxy_addon.policy.sites import Site, SiteTable
-from proxy_addon.policy.token_health import NO_HOLDER, Holder, TokenHealth
+from proxy_addon.policy.token_health import TokenHealth
 
 
 @dataclass(slots=True)
@@ -66,6 +66,8 @@ class Verdict:
     gateway_path: str | None = None
     """For a scoped site: the path on the API gateway the request is sent to instead."""
     retry_after: int = 0
+    check_due: bool = False
+    """Backed off, but the pause is over: the proxy's own check of the token decides; wait for it."""
 
 
 def from_browser(origin: str | None, fetch_site: str | None) -> bool:
@@ -76,12 +78,9 @@ def from_browser(origin: str | None, fetch_site: str | None) -> bool:
     return origin is not None or (fetch_site is not None and fetch_site.strip().lower() != "none")
 
 
-def decide(facts: RequestFacts, policy: Policy, health: TokenHealth, now: float, holder: Holder = NO_HOLDER) -> Verdict:
+def decide(facts: RequestFacts, policy: Policy, health: TokenHealth, now: float) -> Verdict:
     """The decision for one request. Only the real destination can earn credentials; client-chosen
     names, a browser origin, the client's bounds, a read-only site or a paused token can only lose them.
-
-    The back-off is asked last, because admitting a request may take the single probe slot
-    (for `holder`, who frees it when its flow ends).
     """
     name = normalize_host(facts.host)
     if facts.scheme != "https":
@@ -112,9 +111,9 @@ def decide(facts: RequestFacts, policy: Policy, health: TokenHealth, now: float,
         rewritten = gateway_path(cloud_id, facts.path)
         if rewritten is None:
             return Verdict(Decision.PASS, site, name)
-    retry_after = health.admit(site.name, name, now, holder)
-    if retry_after is not None:
-        return Verdict(Decision.BACKED_OFF, site, name, retry_after=retry_after)
+    hold = health.admit(site.name, name, now)
+    if hold is not None:
+        return Verdict(Decision.BACKED_OFF, site, name, retry_after=hold.retry_after, check_due=hold.check_due)
     return Verdict(Decision.INJECT, site, name, rewritten)
 
 

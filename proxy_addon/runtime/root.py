@@ -73,7 +73,7 @@ class AtlassianAuthProxy:
         self.given_settings = settings
         self.given = given
         self.injector = CredentialInjector()
-        self.boundaries = Boundaries(self.injector.credentials)
+        self.boundaries = Boundaries(self.injector.outbound)
         self.connect_to = ConnectTo()
         self.watcher = CredentialWatcher(self.injector.use, lambda: self.injector.health.backing_off)
         self.resolved: list[Resolved] = []
@@ -138,7 +138,7 @@ class AtlassianAuthProxy:
         self.safe_options.proxy_auth = settings.login_required
         self._prepare_injector(settings, table, resolved)
         self.faults.timeout = settings.upstream_timeout
-        self.injector.health.probe_seconds = settings.upstream_timeout  # a probe's slot is free by then, at the latest
+        self.injector.outbound.timeout = settings.upstream_timeout  # the longest wait for the check after a pause
         self.client_limits.head_timeout = settings.client_timeout
         self.connect_to.use(settings.connect_to)
         self.request_log.json = settings.log_format == "json"
@@ -149,8 +149,8 @@ class AtlassianAuthProxy:
         self.injector.policy = Policy(table, scoped_gateway(resolved, settings, reach), settings.allow_browsers)
         for entry in resolved:
             self.injector.use(entry.site, entry.credentials)
-        self.injector.reach = reach
-        self.boundaries.use(settings.client_table, reach)
+        self.injector.outbound.reach = reach
+        self.boundaries.use(settings.client_table, self.client_rate.rates)
         self.watcher.watch(resolved)
         self.expiry.use([entry.site for entry in resolved])
         self.resolved = resolved

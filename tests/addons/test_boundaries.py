@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -15,18 +16,26 @@ from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
 from pydantic import SecretStr
 
-from proxy_addon.addons import boundaries as hook
-from proxy_addon.addons.boundaries import Boundaries, KeyCache
-from proxy_addon.credentials.identity import Reach, Unreachable
+from proxy_addon.addons.boundaries import LOOKUPS_AT_ONCE, Boundaries, KeyCache
+from proxy_addon.credentials import outbound as outbound_module
+from proxy_addon.credentials.identity import Unreachable
+from proxy_addon.credentials.outbound import Outbound
 from proxy_addon.credentials.sources import Credentials
 from proxy_addon.policy.boundaries import MAX_BODY, Kind, Ref
 from proxy_addon.policy.clients import Client, ClientTable
+from proxy_addon.policy.hosts import HostPattern
 from proxy_addon.policy.proxy_login import ProxyLogin
+from proxy_addon.policy.rate import ClientRates
 from proxy_addon.policy.record import Decision, FlowRecord
+from proxy_addon.policy.scoped import Gateway
+from proxy_addon.policy.sites import Site, SiteTable
+from proxy_addon.policy.token_health import FIRST_PAUSE
+from proxy_addon.policy.verdict import Policy
 
 from support.query_shape import confined_parts
 
 ACME = "acme.atlassian.net"
+SITE = Site("acme", (HostPattern.parse(ACME),), "me@example.test")
 CREDENTIALS = Credentials.of("me@example.test", SecretStr("tok3n-for-hook-tests"), "test")
 INJECTED = CREDENTIALS.authorization.get_secret_value()
 LOGIN = ProxyLogin.parse("agent:Pr0xy-pa55word-9f3e")
@@ -34,6 +43,7 @@ CLIENTS = ClientTable.of(
     [
         Client("ops-agent", LOGIN, jira_projects=frozenset({"OPS"}), confluence_spaces=frozenset({"ENG"})),
         Client("free", LOGIN),
+        Client("metered", LOGIN, jira_projects=frozenset({"OPS"}), requests_per_minute=3),
     ]
 )
 ANSWERS = {
@@ -42,33 +52,48 @@ ANSWERS = {
     "/rest/api/3/project/10002": (200, {"key": "SEC"}),
     "/rest/api/3/issue/29999?fields=project": (404, {}),
     "/rest/api/3/issue/20500?fields=project": (503, {}),
+    "/rest/api/3/issue/20401?fields=project": (401, {}),
+    "/rest/api/3/myself": (200, {"accountId": "me"}),
 }
+MYSELF = (ACME, 443, "/rest/api/3/myself", INJECTED)
 
 
 class FakeSite:
-    """Stands in for `identity.look_up`: answers from ANSWERS and remembers what it was asked."""
+    """Stands in for `identity.fetch`: answers from ANSWERS and remembers what it was asked.
+
+    `revoked`: every answer is the 401 of a revoked token.
+    """
 
     def __init__(self) -> None:
         self.asked: list[tuple[str, int, str, str]] = []
         self.unreachable = False
+        self.revoked = False
 
     def __call__(self, host, port, path, credentials, reach):
         self.asked.append((host, port, path, credentials.authorization.get_secret_value()))
         if self.unreachable:
             raise Unreachable(f"cannot reach {host}: connection refused")
-        return ANSWERS[path]
+        status, document = (401, {}) if self.revoked else ANSWERS.get(path, (404, {}))
+        return status, {}, json.dumps(document).encode()
+
+    @property
+    def paths(self) -> list[str]:
+        return [path for _, _, path, _ in self.asked]
 
 
 @pytest.fixture
 def site(monkeypatch) -> FakeSite:
     fake = FakeSite()
-    monkeypatch.setattr(hook, "look_up", fake)
+    monkeypatch.setattr(outbound_module, "fetch", fake)
     return fake
 
 
-def addon() -> Boundaries:
-    boundaries = Boundaries({"acme": CREDENTIALS})
-    boundaries.use(CLIENTS, Reach())
+def addon(rates: ClientRates | None = None) -> Boundaries:
+    outbound = Outbound()
+    outbound.policy = Policy(SiteTable.of([SITE]), Gateway())
+    outbound.use(SITE, CREDENTIALS)
+    boundaries = Boundaries(outbound)
+    boundaries.use(CLIENTS, rates or ClientRates())
     return boundaries
 
 
@@ -82,7 +107,7 @@ def flow(method: str, path: str, user: str | None = "ops-agent", body: bytes | N
     )  # fmt: skip
     f = tflow.tflow(req=request)
     record = FlowRecord.of(f.metadata)
-    record.decision, record.user, record.site = Decision.INJECT, user, "acme"
+    record.decision, record.user, record.site, record.host = Decision.INJECT, user, "acme", ACME
     return f
 
 
@@ -241,3 +266,121 @@ def test_the_id_cache_is_per_host_and_forgets_after_its_time():
     stale = KeyCache(ttl=0)
     stale.put(("default", "acme.atlassian.net", 443), ref, "OPS")
     assert stale.missing(("default", "acme.atlassian.net", 443), frozenset({ref})) == [ref], "it may have moved"
+
+
+def test_an_unknown_id_is_remembered_for_a_shorter_while_than_a_known_one():
+    known, unknown, place = Ref(Kind.ISSUE, "20001"), Ref(Kind.ISSUE, "29999"), ("default", ACME, 443)
+    cache = KeyCache(ttl=300.0, unknown_ttl=0.0)
+    cache.put(place, known, "OPS")
+    cache.put(place, unknown, None)
+    assert cache.missing(place, frozenset({known, unknown})) == [unknown], "the site may know it by now"
+
+
+def pause(boundaries: Boundaries, ago: float = 0.0) -> None:
+    """The site rejected the token `ago` seconds ago (more than FIRST_PAUSE: the pause is over)."""
+    health = boundaries.outbound.health
+    health.judge("acme", ACME, health.stamp(), "HTTP 401", time.monotonic() - ago)
+
+
+def bulk(*project_ids: str) -> bytes:
+    issues = [{"fields": {"project": {"id": i}, "summary": "s"}} for i in project_ids]
+    return json.dumps({"issueUpdates": issues}).encode()
+
+
+def test_nothing_is_looked_up_during_a_pause_and_the_client_gets_the_local_401(site):
+    boundaries = addon()
+    pause(boundaries)
+    with taddons.context():
+        f = flow("GET", "/rest/api/3/issue/20001")
+        run(boundaries.requestheaders(f))
+        assert refused(f, 401, Decision.BACKED_OFF)
+        assert b"token_rejected" in f.response.content
+        assert f.response.headers["retry-after"] == str(round(FIRST_PAUSE))
+    assert site.asked == []
+
+
+def test_a_lookups_401_is_confirmed_like_any_other_and_a_rejection_starts_the_pause(site, caplog):
+    boundaries = addon()
+    site.revoked = True
+    with taddons.context():
+        first = flow("GET", "/rest/api/3/issue/20001")
+        run(boundaries.requestheaders(first))
+        assert refused(first, 401, Decision.BACKED_OFF), "the client gets the paused request's local 401"
+        assert site.paths == ["/rest/api/3/issue/20001?fields=project", "/rest/api/3/myself"]
+        assert boundaries.outbound.health.backing_off
+        assert "rejected the API token of site acme" in caplog.text
+        second = flow("GET", "/rest/api/3/issue/20002")
+        run(boundaries.requestheaders(second))
+        assert refused(second, 401, Decision.BACKED_OFF)
+        assert len(site.asked) == 2, "nothing more was sent"
+
+
+def test_a_lookups_401_the_identity_page_contradicts_is_a_failed_lookup_and_pauses_nothing(site):
+    boundaries = addon()
+    with taddons.context():
+        f = flow("GET", "/rest/api/3/issue/20401")
+        run(boundaries.requestheaders(f))
+        assert refused(f, 502, Decision.LOOKUP_FAILED)
+    assert site.paths == ["/rest/api/3/issue/20401?fields=project", "/rest/api/3/myself"]
+    assert not boundaries.outbound.health.backing_off
+
+
+def test_after_a_pause_the_lookup_waits_for_the_proxys_own_check(site):
+    boundaries = addon()
+    pause(boundaries, ago=FIRST_PAUSE + 1)
+    with taddons.context():
+        f = flow("GET", "/rest/api/3/issue/20001")
+        run(boundaries.requestheaders(f))
+        assert f.response is None
+    assert site.paths == ["/rest/api/3/myself", "/rest/api/3/issue/20001?fields=project"]
+    assert not boundaries.outbound.health.backing_off
+
+
+def test_lookups_count_against_the_clients_requests_per_minute_in_the_same_window(site):
+    rates = ClientRates()
+    boundaries = addon(rates)
+    with taddons.context():
+        assert rates.admit("metered", 3, time.monotonic()) is None, "ClientRate counted the request itself"
+        three = flow("POST", "/rest/api/3/issue/bulk", "metered", bulk("10002", "10003", "10004"))
+        assert boundaries.requestheaders(three) is None
+        run(boundaries.request(three))
+        assert refused(three, 429, Decision.RATE_LIMITED), "1 + 3 is more than 3 a minute"
+        assert int(three.response.headers["retry-after"]) >= 1
+        assert b"client metered" in three.response.content
+        assert site.asked == [], "nothing was sent"
+        two = flow("POST", "/rest/api/3/issue/bulk", "metered", bulk("10002", "10003"))
+        boundaries.requestheaders(two)
+        run(boundaries.request(two))
+        assert refused(two, 403, Decision.OUT_OF_BOUNDS)
+        assert len(site.asked) == 2
+        assert rates.admit("metered", 3, time.monotonic()) is not None, "the window is full: 1 request, 2 lookups"
+
+
+def test_at_most_four_lookups_of_a_client_run_at_once():
+    boundaries = addon()
+    asked: list[str] = []
+    release = asyncio.Event()
+
+    async def get(site, host, to, path):
+        asked.append(path)
+        await release.wait()
+        return 404, {}
+
+    boundaries.outbound.get = get  # type: ignore[method-assign]
+    ids = [str(10010 + i) for i in range(2 * LOOKUPS_AT_ONCE)]
+    with taddons.context():
+        f = flow("POST", "/rest/api/3/issue/bulk", body=bulk(*ids))
+        boundaries.requestheaders(f)
+
+        async def lookups_in_flight() -> int:
+            judging = asyncio.ensure_future(boundaries.request(f))
+            for _ in range(50):  # let every lookup that may start, start
+                await asyncio.sleep(0)
+            started = len(asked)
+            release.set()
+            await judging
+            return started
+
+        assert asyncio.run(lookups_in_flight()) == LOOKUPS_AT_ONCE
+        assert refused(f, 403, Decision.OUT_OF_BOUNDS)
+    assert len(asked) == len(ids), "the rest waited, then went"

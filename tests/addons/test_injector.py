@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import threading
+import time
+
+import pytest
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
 from pydantic import SecretStr
 
 from proxy_addon.addons.injector import REDACTED, CredentialInjector
+from proxy_addon.credentials import outbound as outbound_module
+from proxy_addon.credentials.identity import Unreachable
 from proxy_addon.credentials.sources import Credentials
 from proxy_addon.policy.hosts import HostPattern
 from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.scoped import Gateway
 from proxy_addon.policy.sites import Site, SiteTable
+from proxy_addon.policy.token_health import FIRST_PAUSE, RECHECK_SECONDS
 from proxy_addon.policy.verdict import Policy
 
 ACME = "acme.atlassian.net"
@@ -165,3 +174,103 @@ def test_absolute_form_https_without_connect_from_loopback_gets_the_credentials(
         addon.requestheaders(f)
         assert f.response is None
         assert addon.wire_credential(f) == CREDENTIALS.authorization.get_secret_value()
+
+
+class FakeSite:
+    """Stands in for `identity.fetch`, the proxy's own requests: one answer for all, or no answer."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, int, str]] = []
+        self.status = 200
+        self.unreachable = False
+        self.release: threading.Event | None = None
+
+    def __call__(self, host, port, path, credentials, reach):
+        self.asked.append((host, port, path))
+        if self.release is not None:
+            self.release.wait(5)
+        if self.unreachable:
+            raise Unreachable(f"cannot reach {host}: the connection was refused")
+        return self.status, {}, b"{}"
+
+
+@pytest.fixture
+def own(monkeypatch) -> FakeSite:
+    fake = FakeSite()
+    monkeypatch.setattr(outbound_module, "fetch", fake)
+    return fake
+
+
+def paused_until_now(addon: CredentialInjector) -> None:
+    """The site rejected the token a pause ago: the pause is over, the check is due."""
+    addon.health.judge("default", ACME, addon.health.stamp(), "HTTP 401", time.monotonic() - FIRST_PAUSE - 0.1)
+
+
+def after_the_pause(addon: CredentialInjector, count: int = 3, then=lambda: None) -> list[http.HTTPFlow]:
+    """`count` requests arriving together once the pause is over, each run to its verdict; then `then()`."""
+    flows = [flow() for _ in range(count)]
+    waits = [addon.requestheaders(f) for f in flows]
+    assert all(w is not None for w in waits), "every request waits for the check"
+    assert all(f.response is None for f in flows)
+
+    async def together() -> None:
+        await asyncio.gather(*waits)
+        then()
+
+    asyncio.run(together())
+    return flows
+
+
+def test_after_the_pause_one_check_of_the_proxys_own_decides_and_no_request_is_the_probe(own, caplog):
+    caplog.set_level(logging.INFO, "proxy_addon")
+    addon = injector()
+    paused_until_now(addon)
+    with taddons.context(addon):
+        flows = after_the_pause(addon)
+    assert own.asked == [(ACME, 443, "/rest/api/3/myself")], "one check, to the identity page"
+    assert [FlowRecord.of(f.metadata).decision for f in flows] == [Decision.INJECT] * 3
+    assert not addon.health.backing_off
+    assert f"{ACME} accepts the API token again" in caplog.text
+
+
+def test_a_rejected_check_doubles_the_pause(own, caplog):
+    addon = injector()
+    paused_until_now(addon)
+    own.status = 401
+    with taddons.context(addon):
+        flows = after_the_pause(addon)
+    assert len(own.asked) == 1
+    for f in flows:
+        assert f.response is not None
+        assert f.response.status_code == 401
+        assert f.response.headers["retry-after"] == str(round(2 * FIRST_PAUSE))
+        assert FlowRecord.of(f.metadata).decision is Decision.BACKED_OFF
+    assert addon.health.pause("default", ACME) == 2 * FIRST_PAUSE
+    assert "(HTTP 401 from /rest/api/3/myself)" in caplog.text
+
+
+def test_an_unreachable_site_keeps_the_pause_undoubled_and_is_checked_again_soon(own, caplog):
+    addon = injector()
+    paused_until_now(addon)
+    own.unreachable = True
+    with taddons.context(addon):
+        flows = after_the_pause(addon)
+        assert {f.response.headers["retry-after"] for f in flows} == {str(round(RECHECK_SECONDS))}
+        assert addon.health.pause("default", ACME) == FIRST_PAUSE
+        assert f"could not check the API token of site default (cannot reach {ACME}" in caplog.text
+        again = flow()
+        addon.requestheaders(again)
+        assert again.response is not None, "no second check before the short interval"
+    assert len(own.asked) == 1
+
+
+def test_a_check_slower_than_the_upstream_timeout_leaves_requests_the_local_401_for_a_second(own):
+    addon = injector()
+    addon.outbound.timeout = 0.2
+    paused_until_now(addon)
+    own.release = threading.Event()
+    with taddons.context(addon):
+        (f,) = after_the_pause(addon, 1, then=own.release.set)
+    assert f.response is not None
+    assert (f.response.status_code, f.response.headers["retry-after"]) == (401, "1")
+    assert FlowRecord.of(f.metadata).decision is Decision.BACKED_OFF

@@ -43,3 +43,32 @@ def test_no_window_of_a_minute_ever_holds_more_than_the_limit(limit, gaps):
             assert sum(1 for t in admitted if now - t < 60) == limit, "refused only when the window is full"
     for i, start in enumerate(admitted):
         assert sum(1 for t in admitted[i:] if t - start < 60) <= limit
+
+
+def test_several_at_once_need_room_for_all_and_are_all_counted():
+    rates = ClientRates()
+    assert rates.admit("a", 3, 0.0) is None
+    assert rates.admit("a", 3, 10.0, 3) == 50, "room for all three only once the first left the window"
+    assert rates.admit("a", 3, 10.0, 2) is None
+    assert rates.admit("a", 3, 20.0) == 40
+    assert rates.admit("a", 3, 70.0, 4) == 60, "more than the limit at once never fits"
+    assert rates.admit("a", 3, 70.0, 1) is None, "and is not counted"
+
+
+@given(
+    limit=st.integers(1, 5),
+    steps=st.lists(st.tuples(st.floats(0, 40, allow_nan=False), st.integers(1, 6)), min_size=1, max_size=60),
+)
+def test_no_window_of_a_minute_ever_holds_more_than_the_limit_counting_several_at_once(limit, steps):
+    rates = ClientRates()
+    now, admitted = 0.0, []
+    for gap, count in steps:
+        now += gap
+        wait = rates.admit("a", limit, now, count)
+        if wait is None:
+            admitted += [now] * count
+        else:
+            assert wait >= 1
+            assert count > limit or sum(1 for t in admitted if now - t < 60) + count > limit, "refused only when full"
+    for i, start in enumerate(admitted):
+        assert sum(1 for t in admitted[i:] if t - start < 60) <= limit

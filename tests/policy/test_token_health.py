@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from proxy_addon.policy.token_health import FIRST_PAUSE, MAX_PAUSE, Backoff, Change, TokenHealth, rejection_reason
+from proxy_addon.policy.token_health import (
+    FIRST_PAUSE,
+    MAX_PAUSE,
+    RECHECK_SECONDS,
+    Backoff,
+    Change,
+    Hold,
+    TokenHealth,
+    rejection_reason,
+)
 
 
 @pytest.mark.parametrize(
@@ -35,30 +44,53 @@ def test_pause_grows_and_is_capped():
     assert pauses[-1] == MAX_PAUSE
 
 
-def test_one_probe_after_the_pause_then_verdicts():
-    backoff = Backoff()
-    assert backoff.admit(0.0)
-    backoff.rejected(100.0)
-    assert not backoff.admit(100.0 + FIRST_PAUSE - 1)
-    assert backoff.retry_after(100.0) == FIRST_PAUSE
-    assert backoff.admit(100.0 + FIRST_PAUSE, ("client", "flow"))
-    assert not backoff.admit(100.0 + FIRST_PAUSE), "only one probe at a time"
-    backoff.release("client", "another flow")
-    assert not backoff.admit(100.0 + FIRST_PAUSE), "only the probe's own flow frees its slot"
-    backoff.release("client", "flow")
-    assert backoff.admit(100.0 + FIRST_PAUSE), "a probe that ended without a verdict makes room for the next"
-    backoff.rejected(200.0)
-    assert backoff.pause() == 2 * FIRST_PAUSE
+def test_during_the_pause_the_rest_of_it_then_the_check_is_due():
+    health = TokenHealth()
+    assert health.admit("a", "h", 0.0) is None
+    health.judge("a", "h", health.stamp(), "HTTP 401", 100.0)
+    assert health.admit("a", "h", 100.0) == Hold(FIRST_PAUSE)
+    assert health.admit("a", "h", 100.0 + FIRST_PAUSE - 0.2) == Hold(1), "at least a second"
+    due = Hold(1, check_due=True)
+    assert health.admit("a", "h", 100.0 + FIRST_PAUSE) == due, "no request goes: the proxy's own check decides"
+    assert health.admit("a", "h", 100.0 + 10 * MAX_PAUSE) == due, "however long nobody asked"
+    assert health.admit("a", "other", 100.0) is None, "another host of the site is not paused"
 
 
-def test_a_probe_slot_is_freed_by_its_client_leaving_or_by_the_time_bound():
-    backoff = Backoff()
-    backoff.rejected(0.0)
-    assert backoff.admit(FIRST_PAUSE, ("client", "flow"), probe_seconds=10.0)
-    backoff.release("client")
-    assert backoff.admit(FIRST_PAUSE, ("other", "flow"), probe_seconds=10.0), "its client disconnected"
-    assert not backoff.admit(FIRST_PAUSE + 9.9, ("third", "flow"), probe_seconds=10.0)
-    assert backoff.admit(FIRST_PAUSE + 10.0, ("third", "flow"), probe_seconds=10.0), "no hook needed: time frees it"
+def test_a_rejected_check_doubles_the_pause_and_an_accepted_one_ends_it():
+    health = TokenHealth()
+    health.judge("a", "h", health.stamp(), "HTTP 401", 0.0)
+    check = health.stamp()
+    assert health.judge("a", "h", check, "HTTP 401 from /rest/api/3/myself", FIRST_PAUSE) is Change.REJECTED
+    assert health.admit("a", "h", FIRST_PAUSE) == Hold(2 * round(FIRST_PAUSE))
+    assert health.admit("a", "h", 3 * FIRST_PAUSE).check_due
+    check = health.stamp()
+    assert health.judge("a", "h", check, None, 3 * FIRST_PAUSE) is Change.ACCEPTED
+    assert health.admit("a", "h", 3 * FIRST_PAUSE) is None
+    assert not health.backing_off
+    health.judge("a", "h", health.stamp(), "HTTP 401", 200.0)
+    assert health.pause("a", "h") == FIRST_PAUSE, "an accepted token starts over"
+
+
+def test_an_unanswered_check_keeps_the_pause_without_doubling_it():
+    health = TokenHealth()
+    health.judge("a", "h", health.stamp(), "HTTP 401", 0.0)
+    check = health.stamp()
+    health.keep("a", "h", check, FIRST_PAUSE)
+    assert health.admit("a", "h", FIRST_PAUSE) == Hold(round(RECHECK_SECONDS))
+    assert health.admit("a", "h", FIRST_PAUSE + RECHECK_SECONDS).check_due, "checked again soon"
+    assert health.pause("a", "h") == FIRST_PAUSE, "not doubled"
+    health.keep("a", "h", health.stamp(), FIRST_PAUSE + RECHECK_SECONDS, None)
+    assert health.admit("a", "h", FIRST_PAUSE + RECHECK_SECONDS) == Hold(round(FIRST_PAUSE)), "a whole pause again"
+
+
+def test_a_check_of_a_token_that_changed_meanwhile_counts_for_nothing():
+    health = TokenHealth()
+    health.judge("a", "h", health.stamp(), "HTTP 401", 0.0)
+    check = health.stamp()
+    health.token_changed("a")
+    assert health.judge("a", "h", check, "HTTP 401 from /rest/api/3/myself", FIRST_PAUSE) is None
+    health.keep("a", "h", check, FIRST_PAUSE)
+    assert health.admit("a", "h", FIRST_PAUSE) is None
 
 
 def test_one_sites_rejection_never_makes_another_sites_answer_stale():
@@ -89,15 +121,3 @@ def test_a_new_token_ends_only_its_own_sites_pause():
     health.token_changed("a")
     assert health.admit("a", "a.atlassian.net", 1.0) is None
     assert health.admit("b", "b.atlassian.net", 1.0) is not None
-
-
-def test_an_accepted_probe_ends_the_pause_and_a_network_error_frees_the_probe():
-    health = TokenHealth()
-    health.judge("a", "h", health.stamp(), "HTTP 401", 0.0)
-    assert health.admit("a", "h", FIRST_PAUSE, ("c", "f1")) is None, "the probe goes"
-    probe = health.stamp()
-    assert health.admit("a", "h", FIRST_PAUSE) is not None, "one probe at a time"
-    health.ended("c", "f1")
-    assert health.admit("a", "h", FIRST_PAUSE, ("c", "f2")) is None, "the next probe"
-    assert health.judge("a", "h", probe, None, FIRST_PAUSE) is Change.ACCEPTED
-    assert not health.backing_off

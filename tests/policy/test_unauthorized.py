@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
 from proxy_addon.policy.expiry import days_left, due_soon, expired, expiry_timestamp
+from proxy_addon.policy.hosts import HostPattern
+from proxy_addon.policy.scoped import Gateway
+from proxy_addon.policy.sites import Scheme, Site, SiteTable
 from proxy_addon.policy.unauthorized import (
-    Confirmations,
     IdentityPage,
     Kind,
     OncePer,
+    check_page,
     classify,
     identity_page,
+    own_identity_page,
     renamed_to,
 )
 
@@ -57,13 +62,54 @@ def test_identity_page(host, port, bearer, cloud_id, expected):
     assert identity_page(host, port, bearer, cloud_id) == expected
 
 
-def test_one_confirmation_per_site_and_host():
-    confirmations = Confirmations()
-    assert confirmations.start("acme", "acme.atlassian.net")
-    assert not confirmations.start("acme", "acme.atlassian.net")
-    assert confirmations.start("globex", "acme.atlassian.net"), "another site's confirmation is its own"
-    confirmations.finish("acme", "acme.atlassian.net")
-    assert confirmations.start("acme", "acme.atlassian.net")
+def site(name: str, *hosts: str, **options: Any) -> Site:
+    return Site(name, tuple(HostPattern.parse(h) for h in hosts), "me@example.test", **options)
+
+
+CLOUD = site("cloud", "*.atlassian.net")
+SCOPED = site("scoped", "scoped.atlassian.net", scoped=True)
+GIT = site("git", "bitbucket.org")
+BITBUCKET = site("bitbucket", "api.bitbucket.org")
+BOTH = site("both", "bitbucket.org", "api.bitbucket.org")
+DATA_CENTER = site("dc", "jira.corp.example:8443", scheme=Scheme.BEARER)
+
+
+@pytest.mark.parametrize(
+    ("entry", "others", "host", "port", "expected"),
+    [
+        (CLOUD, (), "acme.atlassian.net", 443, IdentityPage("acme.atlassian.net", 443, "/rest/api/3/myself")),
+        (
+            SCOPED,
+            (),
+            "scoped.atlassian.net",
+            443,
+            IdentityPage("api.atlassian.com", 443, "/ex/jira/c1/rest/api/3/myself"),
+        ),
+        (SCOPED, (), "api.atlassian.com", 443, IdentityPage("api.atlassian.com", 443, "/ex/jira/c1/rest/api/3/myself")),
+        (BOTH, (), "bitbucket.org", 443, IdentityPage("api.bitbucket.org", 443, "/2.0/user")),
+        (GIT, (BITBUCKET,), "bitbucket.org", 443, None),
+        (GIT, (), "bitbucket.org", 443, None),
+        (DATA_CENTER, (), "jira.corp.example", 8443, IdentityPage("jira.corp.example", 8443, "/rest/api/2/myself")),
+    ],
+    ids=["cloud", "scoped", "gateway", "bitbucket-one-site", "git-host-beside-api-site", "git-host-alone", "dc"],
+)
+def test_the_check_after_a_pause_goes_only_to_the_sites_own_identity_page(entry, others, host, port, expected):
+    gateway = Gateway()
+    gateway.add(SCOPED, "c1")
+    table = SiteTable.of([entry, *others])
+    assert check_page(entry, host, port, table, gateway) == expected
+
+
+def test_a_401_from_the_gateway_is_confirmed_there_and_one_from_another_sites_page_never():
+    gateway = Gateway()
+    gateway.add(SCOPED, "c1")
+    table = SiteTable.of([SCOPED, GIT, BITBUCKET])
+    page = own_identity_page(SCOPED, "api.atlassian.com", 443, table, gateway)
+    assert page == IdentityPage("api.atlassian.com", 443, "/ex/jira/c1/rest/api/3/myself")
+    assert own_identity_page(GIT, "bitbucket.org", 443, table, gateway) is None
+    assert own_identity_page(BITBUCKET, "api.bitbucket.org", 443, table, gateway) == IdentityPage(
+        "api.bitbucket.org", 443, "/2.0/user"
+    )
 
 
 def test_once_per_key_and_bounded():

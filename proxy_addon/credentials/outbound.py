@@ -1,0 +1,235 @@
+"""The proxy's own credentialed requests: one path, under the same token health as the clients'.
+
+The proxy sends a credential on its own for three things: the boundaries' lookups of which
+project or space an id belongs to, the confirmation of an ambiguous 401 against the site's
+identity page, and the check of the token after a pause. Each goes through `Outbound`, which
+- asks token health first: during a pause nothing is sent (`Withheld`: the caller answers its
+  client with the local 401 a paused request gets), and once a pause is over the one check runs
+  first (`ready`);
+- sends off the event loop, through `Reach` (CONNECT_TO, the upstream CA bundle, UPSTREAM_PROXY);
+- reads the answer as any other (`answered`): a rejection pauses, an ambiguous 401 is confirmed
+  once per (site, host) against the identity page.
+
+The verdicts on clients' requests (the injector) go through `answered` and `record` too, so the
+rules and the lines that say a token was rejected or accepted again exist once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+from proxy_addon.credentials.identity import Reach, Unreachable, fetch, json_object
+from proxy_addon.credentials.sources import Credentials
+from proxy_addon.policy.scoped import Gateway
+from proxy_addon.policy.sites import Site, SiteTable
+from proxy_addon.policy.token_health import API_TOKENS_PAGE, RECHECK_SECONDS, Change, TokenHealth, rejection_reason
+from proxy_addon.policy.unauthorized import IdentityPage, Kind, OncePer, check_page, classify, own_identity_page
+from proxy_addon.policy.verdict import Policy
+
+logger = logging.getLogger(__name__)
+
+WAIT_SECONDS = 60.0
+"""How long a request waits for the check after a pause, or a lookup for a confirmation (the upstream timeout)."""
+
+type Flight = tuple[str, str, str]
+"""One running check or confirmation: (what, site, host)."""
+
+
+class Withheld(Exception):
+    """The token may not go to that host now: its site rejected it and the pause lasts."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"the token is paused for {retry_after} s")
+        self.retry_after = retry_after
+
+
+class Outbound:
+    """Token health, and every request the proxy itself sends with a site's credentials."""
+
+    def __init__(self) -> None:
+        self.health = TokenHealth()
+        self.credentials: dict[str, Credentials] = {}
+        self.sites: dict[str, Site] = {}
+        self.policy = Policy(SiteTable.of(()), Gateway())
+        self.reach = Reach()
+        """How the proxy's own requests reach a site: the way proxied ones go."""
+        self.timeout = WAIT_SECONDS
+        self._logged = OncePer()
+        self._flights: dict[Flight, asyncio.Task[None]] = {}
+
+    def use(self, site: Site, credentials: Credentials) -> None:
+        """A new token for `site`: forget what its hosts said about the previous one."""
+        self.credentials[site.name] = credentials
+        self.sites[site.name] = site
+        self.health.token_changed(site.name)
+
+    async def ready(self, site: str, host: str, port: int) -> int | None:
+        """None when the token may go to (site, host) now; else the Retry-After of the local 401.
+
+        Once a pause is over, the proxy's own check decides: the first caller starts it, every
+        caller waits for it (at most `timeout`; still undecided by then: Retry-After 1).
+        """
+        hold = self.health.admit(site, host, time.monotonic())
+        if hold is not None and hold.check_due:
+            await self._settle(self._flight(("check", site, host), lambda: self._check(site, host, port)))
+            hold = self.health.admit(site, host, time.monotonic())
+        return None if hold is None else hold.retry_after
+
+    async def get(self, site: str, host: str, to: tuple[str, int], path: str) -> tuple[int, dict[str, Any]]:
+        """`GET path` at `to` with `site`'s credentials, on behalf of a request to (site, `host`).
+
+        The status and the JSON object answered. Raises `Withheld` when the token may not go
+        (a pause), or when this very answer shows it rejected (confirmed first if ambiguous);
+        `Unreachable` when the site could not be asked.
+        """
+        to_host, to_port = to
+        retry_after = await self.ready(site, host, to_port)
+        if retry_after is not None:
+            raise Withheld(retry_after)
+        stamp = self.health.stamp()
+        status, headers, body = await self._send(site, to_host, to_port, path)
+        kind = self.answered(site, host, stamp, status, headers, ("GET", to_host, to_port, path))
+        if kind is Kind.AMBIGUOUS and (confirming := self._flights.get(("confirm", site, host))) is not None:
+            await self._settle(confirming)
+        if kind in (Kind.REJECTED, Kind.AMBIGUOUS):
+            hold = self.health.admit(site, host, time.monotonic())
+            if hold is not None:
+                raise Withheld(hold.retry_after)
+        return status, json_object(body)
+
+    def answered(
+        self,
+        site: str,
+        host: str,
+        stamp: int,
+        status: int,
+        headers: Mapping[str, str],
+        request: tuple[str, str, int, str],
+    ) -> Kind | None:
+        """Judge a site's answer to credentials sent at `stamp` to (site, `host`), a client's or the proxy's own.
+
+        `request` is (method, the host it was sent to, port, path). A rejection pauses; any other
+        answer counts for the token; an ambiguous 401 is confirmed against the identity page in
+        the background, once per (site, host). Returns what the answer says of the token.
+        """
+        kind = classify(status, headers, False)
+        if kind is not Kind.AMBIGUOUS:
+            self.record(site, host, stamp, rejection_reason(status, headers) if kind is Kind.REJECTED else None)
+            return kind
+        method, sent_to, port, path = request
+        route = path.partition("?")[0]
+        page = self.identity_page(site, sent_to, port)
+        if page is None:
+            self.record(site, host, stamp, f"HTTP 401, and site {site} has no identity page of its own to confirm it")
+        elif method == "GET" and (sent_to, route) == (page.host, page.path):
+            self.record(site, host, stamp, "HTTP 401")  # the identity page itself answers every valid token
+        else:
+            self._flight(("confirm", site, host), lambda: self._confirm(site, host, stamp, page, f"{method} {route}"))
+        return kind
+
+    def identity_page(self, site: str, sent_to: str, port: int) -> IdentityPage | None:
+        """The identity page for `site`'s credentials sent to `sent_to`, if it is the site's own."""
+        return own_identity_page(self.sites[site], sent_to, port, self.policy.sites, self.policy.gateway)
+
+    def record(self, site: str, host: str, stamp: int, rejection: str | None) -> None:
+        """Record the site's verdict on the token; log once per change of state."""
+        change = self.health.judge(site, host, stamp, rejection, time.monotonic())
+        if change is Change.REJECTED:
+            logger.warning(
+                "%s rejected the API token of site %s (%s): it may be revoked or expired. Create a new one at %s "
+                "and store it (atlassian-auth-proxy login, or the token file); until then requests to %s are "
+                "answered locally with 401 for %.0f s, then the proxy checks the token again itself.",
+                host,
+                site,
+                rejection,
+                API_TOKENS_PAGE,
+                host,
+                self.health.pause(site, host),
+            )
+        elif change is Change.ACCEPTED:
+            logger.info("%s accepts the API token again; requests pass as usual", host)
+
+    async def _check(self, site: str, host: str, port: int) -> None:
+        """After a pause: one `GET` of the identity page decides whether (site, host) trusts the token again."""
+        page = check_page(self.sites[site], host, port, self.policy.sites, self.policy.gateway)
+        stamp = self.health.stamp()
+        if page is None:
+            self.health.keep(site, host, stamp, time.monotonic(), None)
+            if self._logged.first("unchecked", site, host):
+                logger.warning(
+                    "%s: site %s has no identity page of its own there, so the proxy cannot check its token; "
+                    "requests to %s stay answered locally until the token changes",
+                    host,
+                    site,
+                    host,
+                )
+            return
+        try:
+            status, headers, _ = await self._send(site, page.host, page.port, page.path)
+        except Unreachable as e:
+            self.health.keep(site, host, stamp, time.monotonic())
+            logger.warning(
+                "%s: could not check the API token of site %s (%s); requests stay answered locally, "
+                "the next check in %.0f s",
+                host,
+                site,
+                e,
+                RECHECK_SECONDS,
+            )
+            return
+        rejected = classify(status, headers, from_identity_page=True) is Kind.REJECTED
+        self.record(site, host, stamp, f"{rejection_reason(status, headers)} from {page.path}" if rejected else None)
+
+    async def _confirm(self, site: str, host: str, stamp: int, page: IdentityPage, request: str) -> None:
+        """An ambiguous 401 to `request`: does the identity page reject the token too?"""
+        if self.health.admit(site, host, time.monotonic()) is not None:
+            return  # already paused, or the check after a pause decides: nothing more goes until then
+        try:
+            status, headers, _ = await self._send(site, page.host, page.port, page.path)
+        except Unreachable as e:
+            # Unconfirmed, the 401 counts as a rejection: pausing a good token costs a pause, sending a
+            # bad one again and again can lock the account.
+            rejection: str | None = f"HTTP 401, unconfirmed: {e}"
+        else:
+            rejected = classify(status, headers, from_identity_page=True) is Kind.REJECTED
+            rejection = f"{rejection_reason(status, headers)} from {page.path}" if rejected else None
+        if rejection is None and self._logged.first("denied", site, request):
+            logger.warning(
+                "%s answered 401 to %s, but %s%s accepts the API token of site %s: the account lacks a permission "
+                "that request needs; the token stays in use.",
+                host,
+                request,
+                page.host,
+                page.path,
+                site,
+            )
+        self.record(site, host, stamp, rejection)
+
+    async def _send(self, site: str, host: str, port: int, path: str) -> tuple[int, dict[str, str], bytes]:
+        return await asyncio.to_thread(fetch, host, port, path, self.credentials[site], self.reach)
+
+    def _flight(self, key: Flight, start: Callable[[], Coroutine[Any, Any, None]]) -> asyncio.Task[None]:
+        """The running task for `key`, or a new one from `start`: one check or confirmation per (site, host)."""
+        task = self._flights.get(key)
+        if task is None:
+            task = self._flights[key] = asyncio.get_running_loop().create_task(start())
+            task.add_done_callback(lambda done: self._landed(key, done))
+        return task
+
+    def _landed(self, key: Flight, task: asyncio.Task[None]) -> None:
+        if self._flights.get(key) is task:
+            del self._flights[key]
+
+    async def _settle(self, task: asyncio.Task[None]) -> None:
+        """Wait for a check or confirmation, at most `timeout`; it goes on for the others when a waiter leaves."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), self.timeout)
+
+    def done(self) -> None:
+        for task in self._flights.values():
+            task.cancel()
