@@ -110,13 +110,13 @@ def test_an_ambiguous_401_is_confirmed_through_the_upstream_proxy(make_proxy, si
 
 
 def test_reverse_mode_with_proxy_auth_needs_proxy_authorization(make_proxy, site):
-    proxy = make_proxy("--reverse", "https://acme.atlassian.net", ATLASSIAN_PROXY_PROXY_AUTH="ci:secret-pass")
+    proxy = make_proxy("--reverse", "https://acme.atlassian.net", ATLASSIAN_PROXY_PROXY_AUTH="ci:secret-Pa55word-41")
     url = f"{proxy.url}/rest/api/3/myself"
     denied = subprocess.run(
         ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", url], capture_output=True, text=True, env=CLIENT_ENV
     )
     assert denied.stdout == "407"
-    login = "Proxy-Authorization: Basic " + base64.b64encode(b"ci:secret-pass").decode()
+    login = "Proxy-Authorization: Basic " + base64.b64encode(b"ci:secret-Pa55word-41").decode()
     allowed = subprocess.run(["curl", "-sS", "-H", login, url], capture_output=True, text=True, env=CLIENT_ENV)
     assert '"displayName": "Test User"' in allowed.stdout, allowed.stderr
     seen = site.record.last()

@@ -248,6 +248,11 @@ CLIENT_BAD = [
     ('name = "a"\npassword_env = "EMPTY_PW"\n', "client 'a': the password in password_env EMPTY_PW is empty"),
     ('name = "a"\npassword_file = "/nonexistent/pw"\n', "client 'a': cannot read password_file '/nonexistent/pw'"),
     ('name = "a"\npassword_file = "{fifo}"\n', "(not a regular file)"),
+    (
+        'name = "a"\npassword_env = "SHORT_PW"\n',
+        "client 'a': the password in password_env SHORT_PW is shorter than 16 characters",
+    ),
+    ('name = "a"\npassword_file = "{short}"\n', "client 'a': the password in password_file {short} is shorter than 16"),
     ('name = "a:b"\npassword_env = "PW"\n', "name 'a:b' cannot be a proxy-login user"),
     ('name = "none"\npassword_env = "PW"\n', "name 'none' stands for requests without a login"),
     ('name = "a"\npassword_env = "PW"\nsites = ["acmee"]\n', "[[clients]] 'a': sites names 'acmee'"),
@@ -268,11 +273,15 @@ def test_bad_clients_fail_with_one_line_naming_the_key_and_never_the_password(cl
     fifo = clean_env / "fifo"
     os.mkfifo(fifo)
     monkeypatch.setenv("EMPTY_PW", " ")
-    config = client_config(clean_env, ACME_SITE + "[[clients]]\n" + table.format(fifo=fifo), monkeypatch)
+    monkeypatch.setenv("SHORT_PW", "fifteen-chars-x")
+    short = clean_env / "short"
+    short.write_text(" fifteen-chars-x\n")
+    config = client_config(clean_env, ACME_SITE + "[[clients]]\n" + table.format(fifo=fifo, short=short), monkeypatch)
     with pytest.raises(SettingsError) as raised:
         load_settings(config)
     message = str(raised.value)
-    assert expected in message
+    assert expected.format(short=short) in message
+    assert "fifteen-chars-x" not in message
     assert "\n" not in message
     assert CLIENT_PASSWORD not in message
 

@@ -38,7 +38,7 @@ from pydantic_settings import (
 from proxy_addon.policy.clients import NO_CLIENT, Client, ClientTable
 from proxy_addon.policy.connect_rules import ConnectToRule
 from proxy_addon.policy.hosts import HostPattern, HostPatternError, normalize_host
-from proxy_addon.policy.proxy_login import ProxyLogin
+from proxy_addon.policy.proxy_login import ProxyLogin, short_password
 from proxy_addon.policy.sites import Scheme, Site, SiteConflict, SiteTable
 from proxy_addon.policy.tokens import TokenFormatError, parse_token
 from proxy_addon.settings.files import UnreadableFile, read_secret_text
@@ -88,8 +88,22 @@ def _login(value: Any) -> Any:
     return ProxyLogin.parse(value) if isinstance(value, str) else value
 
 
+MAX_PASSWORD_FILE = 4 * 1024
+
+
 def _login_file(value: Any) -> Any:
-    return ProxyLogin.from_file(Path(value)) if isinstance(value, str | Path) else value
+    """The login in a file, read without blocking (a FIFO in its place must not stall the start)."""
+    if not isinstance(value, str | Path):
+        return value
+    path = Path(value).expanduser()
+    try:
+        text = read_secret_text(path, MAX_PASSWORD_FILE, "a proxy login")
+    except UnreadableFile as e:
+        raise ValueError(f"cannot read {str(path)!r} ({e}); fix the path or its permissions") from None
+    try:
+        return ProxyLogin.parse(text)
+    except ValueError as e:
+        raise ValueError(f"the login in {str(path)!r} {e}") from None
 
 
 def _existing_file(path: Path) -> Path:
@@ -187,7 +201,6 @@ class SiteSettings(Table):
 
 JIRA_PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9_]*")
 CONFLUENCE_SPACE_KEY = re.compile(r"~?[A-Z0-9]+")
-MAX_PASSWORD_FILE = 4 * 1024
 
 
 def _keys(kind: str, pattern: re.Pattern[str], rule: str) -> Any:
@@ -239,6 +252,8 @@ class ClientSettings(Table):
             raise ValueError(f"client {self.name!r}: the password in {self._password_source()} is empty")
         if not password.isprintable():
             raise ValueError(f"client {self.name!r}: the password in {self._password_source()} has control characters")
+        if problem := short_password(password):
+            raise ValueError(f"client {self.name!r}: the password in {self._password_source()} {problem}")
         self._login = ProxyLogin.of(self.name, password)
         return self
 
