@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from proxy_addon.credentials.sources import resolve_sites
 from proxy_addon.policy.connect_rules import ConnectToRule
-from proxy_addon.settings.model import load_settings
+from proxy_addon.settings.model import Table, load_settings
 from proxy_addon.settings.names import SettingsError
 
 from support.proxy import EMAIL, TOKEN_24, TOKEN_192, basic, run_cli
@@ -295,3 +295,31 @@ def test_clients_and_the_one_proxy_login_cannot_be_combined(clean_env, monkeypat
     config = client_config(clean_env, '[[clients]]\nname = "a"\npassword_env = "PW"\n', monkeypatch)
     with pytest.raises(SettingsError, match=rf"\[\[clients\]\] and ATLASSIAN_PROXY_{setting.upper()} are both set"):
         load_settings(config)
+
+
+def test_secret_variables_are_the_settings_that_hold_a_secret_and_every_env_key(clean_env, monkeypatch):
+    monkeypatch.setenv("ATLASSIAN_PROXY_API_TOKEN", "Ab3dE6gH9jK2mN5pQ8sT1vWx")
+    monkeypatch.setenv("ATLASSIAN_PROXY_EMAIL", "me@acme.example")
+    monkeypatch.setenv("ATLASSIAN_PROXY_UPSTREAM_PROXY", "http://corp:3128")
+    assert load_settings().secret_variables() == {"ATLASSIAN_PROXY_API_TOKEN"}, "a corporate proxy without password"
+    monkeypatch.setenv("ATLASSIAN_PROXY_UPSTREAM_PROXY", "http://user:pw@corp:3128")
+    monkeypatch.setenv("ATLASSIAN_PROXY_PROXY_AUTH", f"ci:{CLIENT_PASSWORD}")
+    assert load_settings().secret_variables() == {
+        "ATLASSIAN_PROXY_API_TOKEN",
+        "ATLASSIAN_PROXY_UPSTREAM_PROXY",
+        "ATLASSIAN_PROXY_PROXY_AUTH",
+    }
+    for name in ("ATLASSIAN_PROXY_API_TOKEN", "ATLASSIAN_PROXY_EMAIL", "ATLASSIAN_PROXY_PROXY_AUTH"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("T", "Ab3dE6gH9jK2mN5pQ8sT1vWx")
+    config = client_config(clean_env, ACME_SITE + '[[clients]]\nname = "a"\npassword_env = "PW"\n', monkeypatch)
+    assert load_settings(config).secret_variables() == {"T", "PW", "ATLASSIAN_PROXY_UPSTREAM_PROXY"}
+
+
+def test_a_new_env_key_of_a_table_names_a_secret_variable_without_a_list_to_update():
+    class Future(Table):
+        client_secret_env: str | None = None
+        region: str = "eu"
+
+    assert Future(client_secret_env="ACME_CLIENT_SECRET").secret_variables() == {"ACME_CLIENT_SECRET"}
+    assert Future().secret_variables() == set()

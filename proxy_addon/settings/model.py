@@ -7,6 +7,7 @@ here, so the request path only reads what was prepared.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -158,10 +159,18 @@ ConnectToSetting = Annotated[
 ]
 
 
+SECRET_ENV_SUFFIX = "_env"  # noqa: S105 - a key suffix, not a secret
+"""A table key with this suffix names the environment variable that holds a secret."""
+
+
 class Table(BaseModel):
     """A table of the TOML config: a key it does not define is an error, never ignored."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    def secret_variables(self) -> set[str]:
+        """The variables its `*_env` keys name: each holds a secret (a token, a password)."""
+        return {value for key, value in self if key.endswith(SECRET_ENV_SUFFIX) and isinstance(value, str)}
 
 
 class SiteSettings(Table):
@@ -289,6 +298,19 @@ class ClientSettings(Table):
 SINGLE_SITE_FIELDS = ("email", "api_token", "api_token_file", "hosts", "token_expires")
 
 
+def holds_secret(value: Any) -> bool:
+    """Whether a loaded setting holds a non-empty `SecretStr` anywhere inside it."""
+    if isinstance(value, SecretStr):
+        return bool(value.get_secret_value())
+    if isinstance(value, BaseModel):
+        return any(holds_secret(item) for _, item in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return any(holds_secret(getattr(value, item.name)) for item in dataclasses.fields(value))
+    if isinstance(value, tuple | list):
+        return any(holds_secret(item) for item in value)
+    return False
+
+
 class Settings(BaseSettings):
     """Everything the proxy is told; see README's settings table for the meaning of each."""
 
@@ -402,6 +424,26 @@ class Settings(BaseSettings):
     def login_required(self) -> bool:
         """Every request must carry a proxy login: PROXY_AUTH's, or one client's."""
         return self.proxy_login is not None or bool(self._client_table)
+
+    def secret_variables(self) -> frozenset[str]:
+        """The environment variables that hold a secret of these settings: what `exec` keeps from CMD.
+
+        Decided from the loaded values, not a list kept by hand: each setting whose value holds a
+        secret anywhere inside (a `SecretStr`: the token, PROXY_AUTH's login, a corporate-proxy
+        password) is read from its `ATLASSIAN_PROXY_` variable, and every `*_env` key of a table
+        (`token_env`, `password_env`, ...) names a variable that holds one. A new secret setting or
+        key is covered by being one of these.
+        """
+        names: set[str] = set()
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if holds_secret(value):
+                names.add(env_name(name))
+            if isinstance(value, tuple):
+                names.update(
+                    variable for entry in value if isinstance(entry, Table) for variable in entry.secret_variables()
+                )
+        return frozenset(names)
 
     @field_validator("confdir")
     @classmethod
