@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 from collections.abc import Awaitable, Mapping
 
 from mitmproxy import http
@@ -106,7 +105,6 @@ class Boundaries:
         self.credentials = credentials
         self.reach = Reach()
         self.cache = KeyCache()
-        self._awaiting_body: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
 
     def use(self, clients: ClientTable, reach: Reach) -> None:
         """The clients' bounds, and how lookups reach the sites (as proxied requests do)."""
@@ -129,9 +127,10 @@ class Boundaries:
         return self._judge(flow, client, site, None)
 
     def request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
-        if flow not in self._awaiting_body:
+        record = FlowRecord.of(flow.metadata)
+        if not record.held:
             return None
-        self._awaiting_body.discard(flow)
+        record.held = False  # judged now: nothing goes upstream before this hook has finished
         bounded = self._bounded(flow)
         if bounded is None:
             return None
@@ -213,17 +212,18 @@ class Boundaries:
             refuse(flow, 403, Decision.OUT_OF_BOUNDS, f"client {client.name}: this request could not be judged")
 
     def _buffer(self, flow: http.HTTPFlow, client: Client) -> None:
-        """Keep the body back for the `request` hook: it has to be read before anything is sent."""
+        """Keep the body back for the `request` hook: it has to be read before anything is sent.
+
+        `held` tells the wire the same: mitmproxy may still decide to stream the body (options,
+        another addon), and a held request that starts streaming is refused, never sent.
+        """
         headers = flow.request.headers
         length = headers.get("content-length", "")
         if "transfer-encoding" in headers or not length.isdigit() or int(length) > MAX_BODY:
             refuse(flow, 413, Decision.BODY_TOO_LARGE, too_large(client))
             return
         flow.request.stream = False
-        self._awaiting_body.add(flow)
-
-    def error(self, flow: http.HTTPFlow) -> None:
-        self._awaiting_body.discard(flow)
+        FlowRecord.of(flow.metadata).held = True
 
 
 def too_large(client: Client) -> str:
