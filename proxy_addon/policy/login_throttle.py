@@ -12,8 +12,8 @@ counts, not the proxy memory.
 
 from __future__ import annotations
 
-import ipaddress
 import math
+import socket
 from dataclasses import dataclass
 
 MAX_FAILURES = 5
@@ -25,21 +25,23 @@ FORGET_SECONDS = 3600.0
 LOG_SECONDS = 60.0
 """At most one log line per peer in this long; it counts the failures since the previous one."""
 MAX_PEERS = 10_000
+IPV4_MAPPED = bytes(10) + b"\xff\xff"
 
 
 def peer_key(address: str) -> str:
-    """The address failures count against: an IPv6 peer by its /64, which one host may hold whole."""
+    """The address failures count against: an IPv6 peer by its /64, which one host may hold whole.
+
+    `inet_pton`/`inet_ntop` (pure conversions) rather than `ipaddress`, which costs ten times more.
+    """
     if ":" not in address:
         return address
     try:
-        ip = ipaddress.ip_address(address.partition("%")[0])
-    except ValueError:
+        packed = socket.inet_pton(socket.AF_INET6, address.partition("%")[0])
+    except OSError:
         return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)
+    if packed.startswith(IPV4_MAPPED):
+        return socket.inet_ntop(socket.AF_INET, packed[12:])
+    return socket.inet_ntop(socket.AF_INET6, packed[:8] + bytes(8)) + "/64"
 
 
 @dataclass(slots=True)
