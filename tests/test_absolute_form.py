@@ -13,7 +13,7 @@ from support.clients import read_until_closed
 from support.proxy import EMAIL, TOKEN_192, basic
 
 ACME = "acme.atlassian.net"
-LOGIN = "ci:s3cret"
+LOGIN = "ci:s3cret-Pa55word-17"
 PROXY_AUTH = "Basic " + base64.b64encode(LOGIN.encode()).decode()
 CLIENT_AUTH = "Authorization: Basic Y2xpZW50OnNlY3JldA==\r\n"
 

@@ -123,13 +123,14 @@ def test_each_client_logs_in_with_its_own_password_and_is_named_in_the_log(agent
     "args",
     [
         (),
-        ("--proxy-user", "agent-a:wrong"),
-        ("--proxy-user", f"agent-a:{B_PASSWORD}"),
-        ("--proxy-user", f"x:{A_PASSWORD}"),
+        ("--proxy-user", "agent-a:wrong", "--interface", "127.0.0.2"),
+        ("--proxy-user", f"agent-a:{B_PASSWORD}", "--interface", "127.0.0.3"),
+        ("--proxy-user", f"x:{A_PASSWORD}", "--interface", "127.0.0.4"),
     ],
     ids=["no-login", "wrong-password", "another-clients-password", "unknown-client"],
 )
 def test_without_one_clients_exact_login_connect_and_plain_requests_get_407(agents, site, plain_site, args):
+    """Each wrong login from an address of its own: five from one address would lock it out (429)."""
     seen, plain_seen = len(site.record.requests), len(plain_site.record.requests)
     tunnel = curl(agents.url, ACME, agents.ca_file, "-v", *args)
     assert "CONNECT tunnel failed, response 407" in tunnel.stderr
@@ -257,8 +258,15 @@ def test_past_its_rate_a_client_gets_429_and_another_client_still_gets_through(a
 def test_no_password_is_in_the_proxys_output_or_its_replies(agents, plain_site):
     replies = [
         curl(agents.url, ACME, agents.ca_file, "-v", "--proxy-user", A),
-        curl(agents.url, ACME, agents.ca_file, "-v", "--proxy-user", f"agent-a:{B_PASSWORD}"),
-        curl(agents.url, f"http://127.0.0.1:{plain_site.port}/x", agents.ca_file, "-v", "--proxy-user", "agent-b:x"),
+        curl(
+            agents.url, ACME, agents.ca_file, "-v", "--proxy-user", f"agent-a:{B_PASSWORD}", "--interface", "127.0.0.5"
+        ),
+        curl(
+            agents.url,
+            f"http://127.0.0.1:{plain_site.port}/x",
+            agents.ca_file,
+            *("-v", "--proxy-user", "agent-b:x", "--interface", "127.0.0.5"),
+        ),
         curl(agents.url, GLOBEX, agents.ca_file, "-v", "--proxy-user", A),
     ]
     metrics = get(admin_port(agents.output), "/metrics")[2]

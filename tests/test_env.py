@@ -46,7 +46,7 @@ def test_eval_env_then_plain_curl_and_python_requests_get_the_identity(proxy, si
 
 
 def test_with_proxy_auth_the_exported_proxy_url_carries_the_login(make_proxy, site, tmp_path):
-    login = "ci:p@ss w:rd/%"
+    login = "ci:p@ss w:rd/%-and-more-of-it"
     proxy = make_proxy(ATLASSIAN_PROXY_PROXY_AUTH=login)
     denied = with_env_exports(proxy.port, proxy.confdir, tmp_path, f"curl -sS -o /dev/null -w %{{http_code}} {MYSELF}")
     assert "407" in denied.stdout + denied.stderr, "without the login in the environment the proxy refuses"

@@ -9,13 +9,16 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from support.proxy import EMAIL, TOKEN_192, basic, command, proxy_env, wait_for
+from proxy_addon.commands.exec import command_environment
+
+from support import corp_proxy
+from support.proxy import EMAIL, TOKEN_192, basic, command, proxy_env, site_toml, wait_for
 
 MCP_SERVER = Path(__file__).parent / "support" / "mcp_stdio_server.py"
 
@@ -126,3 +129,118 @@ def test_an_mcp_host_starts_a_stdio_server_through_exec(site, ca_file, confdir):
     seen = site.record.last()
     assert seen.path == "/rest/api/3/myself?via=mcp-stdio"
     assert [v for k, v in seen.headers if k.lower() == "authorization"] == [basic(EMAIL, TOKEN_192)]
+
+
+PRINT_ENVIRONMENT = "import os, json; print(json.dumps(dict(os.environ)))"
+
+
+def environment_and_request(env: dict[str, str], *exec_args: str) -> tuple[dict[str, str], str]:
+    """CMD's environment as CMD printed it, and the status of a request CMD made through the proxy."""
+    script = (
+        f"{sys.executable} -c '{PRINT_ENVIRONMENT}'; "
+        "curl -sS -o /dev/null -w '%{http_code}' --max-time 20 https://acme.atlassian.net/rest/api/3/myself"
+    )
+    result = subprocess.run(
+        [*command(), "exec", *exec_args, "--", "sh", "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    printed, status = result.stdout.rsplit("\n", 1)
+    return json.loads(printed), status
+
+
+def test_the_command_gets_no_token_proxy_login_or_corporate_password(site, ca_file, confdir):
+    corp = corp_proxy.start(site.port)
+    proxy_login, corp_password = "ci:Pr0xy-login-of-ci-xyz", "corp-Secret-pw"
+    try:
+        env = exec_env(
+            site,
+            ca_file,
+            confdir,
+            ATLASSIAN_PROXY_PROXY_AUTH=proxy_login,
+            ATLASSIAN_PROXY_CONNECT_TO="",
+        )
+        env["ATLASSIAN_PROXY_UPSTREAM_PROXY"] = f"http://corp-user:{corp_password}@127.0.0.1:{corp.port}"
+        environment, status = environment_and_request(env)
+    finally:
+        corp.shutdown()
+    assert status == "200", "the proxy itself still had every secret"
+    assert site.record.last().header("Authorization") == basic(EMAIL, TOKEN_192)
+    for name in ("ATLASSIAN_PROXY_API_TOKEN", "ATLASSIAN_PROXY_PROXY_AUTH", "ATLASSIAN_PROXY_UPSTREAM_PROXY"):
+        assert name not in environment
+    printed = json.dumps(environment)
+    assert TOKEN_192 not in printed
+    assert corp_password not in printed
+    assert environment["HTTPS_PROXY"].startswith(f"http://{proxy_login}@127.0.0.1:"), "the one login CMD uses"
+    assert environment["ATLASSIAN_PROXY_EMAIL"] == EMAIL, "what is no secret stays"
+
+
+def test_the_command_gets_only_its_own_clients_login_and_no_sites_token(site, ca_file, confdir, tmp_path):
+    passwords = {"agent-a": "agent-a-Pa55word-4e1f", "agent-b": "agent-b-Pa55 w:rd/%", "agent-c": "agent-c-Pa55-file-9"}
+    tokens = {"ACME_TOKEN": TOKEN_192, "GLOBEX_TOKEN": "Gl0bexT0kenAb3dE6gH9jK2m"}
+    c_file = tmp_path / "agent-c.password"
+    c_file.write_text(passwords["agent-c"])
+    config = tmp_path / "clients.toml"
+    config.write_text(
+        site_toml("acme", "acme.atlassian.net", EMAIL, token_env="ACME_TOKEN")
+        + site_toml("globex", "globex.atlassian.net", EMAIL, token_env="GLOBEX_TOKEN")
+        + '[[clients]]\nname = "agent-a"\npassword_env = "AGENT_A_PASSWORD"\n\n'
+        + '[[clients]]\nname = "agent-b"\npassword_env = "AGENT_B_PASSWORD"\nsites = ["acme"]\n\n'
+        + f'[[clients]]\nname = "agent-c"\npassword_file = "{c_file}"\n'
+    )
+    corp = corp_proxy.start(site.port)
+    try:
+        env = exec_env(
+            site,
+            ca_file,
+            confdir,
+            ATLASSIAN_PROXY_EMAIL=None,
+            ATLASSIAN_PROXY_API_TOKEN=None,
+            ATLASSIAN_PROXY_CONFIG=str(config),
+            ATLASSIAN_PROXY_CONNECT_TO="",
+            AGENT_A_PASSWORD=passwords["agent-a"],
+            AGENT_B_PASSWORD=passwords["agent-b"],
+            **tokens,
+        )
+        env["ATLASSIAN_PROXY_UPSTREAM_PROXY"] = f"http://corp-user:corp-Secret-pw@127.0.0.1:{corp.port}"
+        environment, status = environment_and_request(env, "--client", "agent-b")
+    finally:
+        corp.shutdown()
+    assert status == "200"
+    assert site.record.last().header("Authorization") == basic(EMAIL, TOKEN_192)
+    printed = json.dumps(environment)
+    for secret in (*tokens.values(), passwords["agent-a"], passwords["agent-c"], "corp-Secret-pw"):
+        assert secret not in printed
+    for name in (
+        "ACME_TOKEN",
+        "GLOBEX_TOKEN",
+        "AGENT_A_PASSWORD",
+        "AGENT_B_PASSWORD",
+        "ATLASSIAN_PROXY_UPSTREAM_PROXY",
+    ):
+        assert name not in environment
+    assert environment["HTTPS_PROXY"].startswith(f"http://agent-b:{quote(passwords['agent-b'], safe='')}@")
+    assert environment["ATLASSIAN_PROXY_CONFIG"] == str(config)
+
+
+@pytest.mark.parametrize(
+    ("name", "dropped"),
+    [
+        ("ATLASSIAN_PROXY_API_TOKEN", True),
+        ("atlassian_proxy_api_token", True),
+        ("Atlassian_Proxy_Proxy_Auth", True),
+        ("ACME_TOKEN", True),
+        ("acme_token", False),
+        ("ATLASSIAN_PROXY_EMAIL", False),
+        ("PATH", False),
+    ],
+)
+def test_secret_variables_go_by_the_names_the_settings_read(name, dropped):
+    secrets = frozenset({"ATLASSIAN_PROXY_API_TOKEN", "ATLASSIAN_PROXY_PROXY_AUTH", "ACME_TOKEN"})
+    environment = command_environment({name: "value"}, secrets, {"HTTPS_PROXY": "http://127.0.0.1:1"})
+    assert (name not in environment) is dropped
+    assert environment["HTTPS_PROXY"] == "http://127.0.0.1:1"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import os
 import re
+import socket
+import time
 
 import pytest
 from hypothesis import given
@@ -13,6 +16,8 @@ from mitmproxy import io
 from proxy_addon.policy.options import bound_problem, listen_problem
 from proxy_addon.policy.proxy_login import ProxyLogin, basic_credentials
 from proxy_addon.policy.record import FlowRecord
+from proxy_addon.settings.model import load_settings
+from proxy_addon.settings.names import SettingsError
 
 from support.clients import curl, raw_connect, raw_tunnel
 from support.proxy import EMAIL, TOKEN_192, basic, proxy_env, run_cli, saving_mitmdump
@@ -152,12 +157,50 @@ def test_bad_proxy_auth_settings_exit_2_without_echoing_the_password(site, ca_fi
     assert PASSWORD not in result.stderr
 
 
+@pytest.fixture
+def no_outside_settings(monkeypatch, tmp_path):
+    for name in list(os.environ):
+        if name.startswith("ATLASSIAN_PROXY_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+
+
+@pytest.mark.usefixtures("no_outside_settings")
 def test_a_login_file_with_a_bad_login_names_the_file_not_the_content(tmp_path):
     login_file = tmp_path / "login"
     login_file.write_text(PASSWORD)
-    with pytest.raises(ValueError, match=re.escape(str(login_file))) as raised:
-        ProxyLogin.from_file(login_file)
+    with pytest.raises(SettingsError, match=re.escape(str(login_file))) as raised:
+        load_settings(proxy_auth_file=str(login_file))
     assert PASSWORD not in str(raised.value)
+
+
+@pytest.mark.usefixtures("no_outside_settings")
+def test_a_fifo_as_the_login_file_is_refused_at_once_instead_of_blocking_the_start(tmp_path):
+    fifo = tmp_path / "login"
+    os.mkfifo(fifo)
+    with pytest.raises(SettingsError, match=re.escape(f"cannot read {str(fifo)!r} (not a regular file)")):
+        load_settings(proxy_auth_file=str(fifo))
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"ATLASSIAN_PROXY_PROXY_AUTH": "ci:fifteen-chars-"}, "ATLASSIAN_PROXY_PROXY_AUTH: has a password that is "),
+        ({"ATLASSIAN_PROXY_PROXY_AUTH_FILE": "{login_file}"}, "ATLASSIAN_PROXY_PROXY_AUTH_FILE: the login in "),
+    ],
+    ids=["env", "file"],
+)
+def test_a_proxy_password_shorter_than_16_characters_exits_2_with_one_line(site, ca_file, tmp_path, env, expected):
+    login_file = tmp_path / "login"
+    login_file.write_text("ci:fifteen-chars-\n")
+    env = {name: value.format(login_file=login_file) for name, value in env.items()}
+    result = run_cli("run", env=proxy_env(site, ca_file, tmp_path, **env), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"atlassian-auth-proxy: error: {expected}"), result.stderr
+    assert "shorter than 16 characters" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "fifteen-chars-" not in result.stderr
 
 
 def test_login_repr_holds_no_password():
@@ -237,3 +280,34 @@ def test_a_407_is_logged_as_answered_by_the_proxy_not_passed(guarded, plain_site
     line = next(line for line in guarded.lines if "/logged" in line)
     assert " 407 " in line
     assert line.rstrip().endswith("credentials=refused-proxy-auth")
+
+
+def connect_from(proxy, source: str, login: str) -> bytes:
+    """A CONNECT to acme.atlassian.net from the loopback address `source`, with `login`; the proxy's reply head."""
+    with socket.create_connection((proxy.host, proxy.port), timeout=15, source_address=(source, 0)) as sock:
+        sock.sendall(
+            b"CONNECT acme.atlassian.net:443 HTTP/1.1\r\nHost: acme.atlassian.net:443\r\n"
+            + f"Proxy-Authorization: {proxy_authorization(login)}\r\n\r\n".encode()
+        )
+        reply = b""
+        while b"\r\n\r\n" not in reply and (chunk := sock.recv(4096)):
+            reply += chunk
+        return reply
+
+
+def test_guessing_the_login_is_locked_out_per_address_and_the_right_one_works_elsewhere(guarded):
+    started = time.monotonic()
+    replies = [connect_from(guarded, "127.0.0.1", f"ci:guess-{n:03d}-{PASSWORD}") for n in range(300)]
+    assert [reply.split(b" ", 2)[1] for reply in replies[:5]] == [b"407"] * 4 + [b"429"]
+    assert all(reply.startswith(b"HTTP/1.1 429") for reply in replies[5:])
+    assert b"\r\nRetry-After: 30\r\n" in replies[5]
+    locked = connect_from(guarded, "127.0.0.1", LOGIN)
+    assert locked.startswith(b"HTTP/1.1 429"), "the right password does not help a locked-out address"
+    assert connect_from(guarded, "127.0.0.2", LOGIN).startswith(b"HTTP/1.1 200"), "another address gets in at once"
+    assert time.monotonic() - started < 30, "the lockout never slowed anyone but the guesser"
+    warnings = [line for line in guarded.lines if "wrong proxy login" in line or "failed proxy login" in line]
+    assert len(warnings) == 2, warnings
+    assert (
+        "127.0.0.1: 4 failed proxy login(s) since the last line about it; its requests get 429 for 30 s"
+        in (warnings[1])
+    )

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from proxy_addon.credentials.sources import resolve_sites
 from proxy_addon.policy.connect_rules import ConnectToRule
-from proxy_addon.settings.model import load_settings
+from proxy_addon.settings.model import Table, load_settings
 from proxy_addon.settings.names import SettingsError
 
 from support.proxy import EMAIL, TOKEN_24, TOKEN_192, basic, run_cli
@@ -248,6 +248,11 @@ CLIENT_BAD = [
     ('name = "a"\npassword_env = "EMPTY_PW"\n', "client 'a': the password in password_env EMPTY_PW is empty"),
     ('name = "a"\npassword_file = "/nonexistent/pw"\n', "client 'a': cannot read password_file '/nonexistent/pw'"),
     ('name = "a"\npassword_file = "{fifo}"\n', "(not a regular file)"),
+    (
+        'name = "a"\npassword_env = "SHORT_PW"\n',
+        "client 'a': the password in password_env SHORT_PW is shorter than 16 characters",
+    ),
+    ('name = "a"\npassword_file = "{short}"\n', "client 'a': the password in password_file {short} is shorter than 16"),
     ('name = "a:b"\npassword_env = "PW"\n', "name 'a:b' cannot be a proxy-login user"),
     ('name = "none"\npassword_env = "PW"\n', "name 'none' stands for requests without a login"),
     ('name = "a"\npassword_env = "PW"\nsites = ["acmee"]\n', "[[clients]] 'a': sites names 'acmee'"),
@@ -268,11 +273,15 @@ def test_bad_clients_fail_with_one_line_naming_the_key_and_never_the_password(cl
     fifo = clean_env / "fifo"
     os.mkfifo(fifo)
     monkeypatch.setenv("EMPTY_PW", " ")
-    config = client_config(clean_env, ACME_SITE + "[[clients]]\n" + table.format(fifo=fifo), monkeypatch)
+    monkeypatch.setenv("SHORT_PW", "fifteen-chars-x")
+    short = clean_env / "short"
+    short.write_text(" fifteen-chars-x\n")
+    config = client_config(clean_env, ACME_SITE + "[[clients]]\n" + table.format(fifo=fifo, short=short), monkeypatch)
     with pytest.raises(SettingsError) as raised:
         load_settings(config)
     message = str(raised.value)
-    assert expected in message
+    assert expected.format(short=short) in message
+    assert "fifteen-chars-x" not in message
     assert "\n" not in message
     assert CLIENT_PASSWORD not in message
 
@@ -286,3 +295,31 @@ def test_clients_and_the_one_proxy_login_cannot_be_combined(clean_env, monkeypat
     config = client_config(clean_env, '[[clients]]\nname = "a"\npassword_env = "PW"\n', monkeypatch)
     with pytest.raises(SettingsError, match=rf"\[\[clients\]\] and ATLASSIAN_PROXY_{setting.upper()} are both set"):
         load_settings(config)
+
+
+def test_secret_variables_are_the_settings_that_hold_a_secret_and_every_env_key(clean_env, monkeypatch):
+    monkeypatch.setenv("ATLASSIAN_PROXY_API_TOKEN", "Ab3dE6gH9jK2mN5pQ8sT1vWx")
+    monkeypatch.setenv("ATLASSIAN_PROXY_EMAIL", "me@acme.example")
+    monkeypatch.setenv("ATLASSIAN_PROXY_UPSTREAM_PROXY", "http://corp:3128")
+    assert load_settings().secret_variables() == {"ATLASSIAN_PROXY_API_TOKEN"}, "a corporate proxy without password"
+    monkeypatch.setenv("ATLASSIAN_PROXY_UPSTREAM_PROXY", "http://user:pw@corp:3128")
+    monkeypatch.setenv("ATLASSIAN_PROXY_PROXY_AUTH", f"ci:{CLIENT_PASSWORD}")
+    assert load_settings().secret_variables() == {
+        "ATLASSIAN_PROXY_API_TOKEN",
+        "ATLASSIAN_PROXY_UPSTREAM_PROXY",
+        "ATLASSIAN_PROXY_PROXY_AUTH",
+    }
+    for name in ("ATLASSIAN_PROXY_API_TOKEN", "ATLASSIAN_PROXY_EMAIL", "ATLASSIAN_PROXY_PROXY_AUTH"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("T", "Ab3dE6gH9jK2mN5pQ8sT1vWx")
+    config = client_config(clean_env, ACME_SITE + '[[clients]]\nname = "a"\npassword_env = "PW"\n', monkeypatch)
+    assert load_settings(config).secret_variables() == {"T", "PW", "ATLASSIAN_PROXY_UPSTREAM_PROXY"}
+
+
+def test_a_new_env_key_of_a_table_names_a_secret_variable_without_a_list_to_update():
+    class Future(Table):
+        client_secret_env: str | None = None
+        region: str = "eu"
+
+    assert Future(client_secret_env="ACME_CLIENT_SECRET").secret_variables() == {"ACME_CLIENT_SECRET"}
+    assert Future().secret_variables() == set()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 from collections.abc import Awaitable
 
 from mitmproxy import http
@@ -116,7 +115,6 @@ class Boundaries:
         self.outbound = outbound
         self.rates = ClientRates()
         self.cache = KeyCache()
-        self._awaiting_body: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
         self._lookups: dict[str, asyncio.Semaphore] = {}
 
     def use(self, clients: ClientTable, rates: ClientRates) -> None:
@@ -141,9 +139,10 @@ class Boundaries:
         return self._judge(flow, client, site, None)
 
     def request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
-        if flow not in self._awaiting_body:
+        record = FlowRecord.of(flow.metadata)
+        if not record.held:
             return None
-        self._awaiting_body.discard(flow)
+        record.held = False  # judged now: nothing goes upstream before this hook has finished
         bounded = self._bounded(flow)
         if bounded is None:
             return None
@@ -252,17 +251,18 @@ class Boundaries:
             refuse(flow, 403, Decision.OUT_OF_BOUNDS, f"client {client.name}: this request could not be judged")
 
     def _buffer(self, flow: http.HTTPFlow, client: Client) -> None:
-        """Keep the body back for the `request` hook: it has to be read before anything is sent."""
+        """Keep the body back for the `request` hook: it has to be read before anything is sent.
+
+        `held` tells the wire the same: mitmproxy may still decide to stream the body (options,
+        another addon), and a held request that starts streaming is refused, never sent.
+        """
         headers = flow.request.headers
         length = headers.get("content-length", "")
         if "transfer-encoding" in headers or not length.isdigit() or int(length) > MAX_BODY:
             refuse(flow, 413, Decision.BODY_TOO_LARGE, too_large(client))
             return
         flow.request.stream = False
-        self._awaiting_body.add(flow)
-
-    def error(self, flow: http.HTTPFlow) -> None:
-        self._awaiting_body.discard(flow)
+        FlowRecord.of(flow.metadata).held = True
 
 
 def too_large(client: Client) -> str:

@@ -1,14 +1,19 @@
 """Proxy authentication: only clients that know a proxy login may use the proxy.
 
 The login is ATLASSIAN_PROXY_PROXY_AUTH's one user, or one of the `[[clients]]`, each with its
-own. Shaped like mitmproxy's built-in `proxyauth`, with three differences: the password is
-compared in constant time, only a digest of `user:password` is kept (never the password), and
-only the user name goes into the flow's record, so saved flows cannot hold the password.
+own. Shaped like mitmproxy's built-in `proxyauth`, with four differences: the password is
+compared in constant time, only a digest of `user:password` is kept (never the password), only
+the user name goes into the flow's record, so saved flows cannot hold the password, and guessing
+is slow: a peer address whose logins failed too often gets `429` for a growing while, its
+password not checked at all (`policy.login_throttle`), and its failures are logged in one line
+per minute, not one each.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import time
 import weakref
 
 from mitmproxy import connection, http
@@ -16,6 +21,7 @@ from mitmproxy import connection, http
 from proxy_addon.addons import fields
 from proxy_addon.addons.replies import proxy_reply
 from proxy_addon.policy.clients import ClientTable
+from proxy_addon.policy.login_throttle import Failure, LoginThrottle
 from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.policy.record import Decision, FlowRecord
 
@@ -33,6 +39,14 @@ def auth_required() -> http.Response:
     return response
 
 
+def locked_out(seconds: float) -> http.Response:
+    """The answer to a peer locked out after failed logins: whole seconds, at least 1."""
+    retry_after = max(1, math.ceil(seconds))
+    response = proxy_reply(429, f"too many failed proxy logins from this address; try again in {retry_after} s")
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
 class ProxyAuthentication:
     """407 for CONNECT and plain requests without the right Proxy-Authorization.
 
@@ -45,6 +59,7 @@ class ProxyAuthentication:
         self.login: ProxyLogin | None = None
         self.clients = ClientTable()
         self.authenticated: weakref.WeakKeyDictionary[connection.Client, str] = weakref.WeakKeyDictionary()
+        self.throttle = LoginThrottle()
 
     @property
     def required(self) -> bool:
@@ -75,13 +90,42 @@ class ProxyAuthentication:
         return self.login.check(header) if self.login is not None else None
 
     def _authenticate(self, flow: http.HTTPFlow) -> str | None:
-        user = self._check(flow.request.headers.pop("proxy-authorization", None))
+        header = flow.request.headers.pop("proxy-authorization", None)
         record = FlowRecord.of(flow.metadata)
+        peer = flow.client_conn.peername
+        address = str(peer[0]) if peer else ""
+        now = time.monotonic()
+        if (wait := self.throttle.locked(address, now)) is not None:
+            record.decision = Decision.PROXY_AUTH
+            flow.response = locked_out(wait)
+            return None
+        user = self._check(header)
         if user is None:
             record.decision = Decision.PROXY_AUTH
-            flow.response = auth_required()
-            peer = flow.client_conn.peername
-            logger.warning("407: %s from %s without valid proxy credentials", flow.request.method, peer and peer[0])
+            if header is None:  # the challenge many clients wait for before they send a login
+                flow.response = auth_required()
+                return None
+            failure = self.throttle.failed(address, now)
+            flow.response = auth_required() if failure.locked_for is None else locked_out(failure.locked_for)
+            self._log(flow.request.method, failure)
             return None
         record.user = user
         return user
+
+    @staticmethod
+    def _log(method: str, failure: Failure) -> None:
+        if failure.locked_for is not None:
+            logger.warning(
+                "%s: %d failed proxy login(s) since the last line about it; its requests get 429 for %.0f s, "
+                "without a password check",
+                failure.peer,
+                failure.report,
+                failure.locked_for,
+            )
+        elif failure.report:
+            logger.warning(
+                "407: %s from %s with a wrong proxy login (%d since the last line about it; one line a minute at most)",
+                method,
+                failure.peer,
+                failure.report,
+            )

@@ -1,4 +1,5 @@
-"""mitmproxy options that would leak the credential or open the proxy to others are refused."""
+"""mitmproxy options that would leak the credential, send a request before its verdict, or open the
+proxy to others are refused."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from collections.abc import Callable
 
 from mitmproxy import ctx, exceptions
 from mitmproxy.proxy.mode_specs import ProxyMode
+from mitmproxy.utils import human
 
 from proxy_addon.policy.options import (
     bound_problem,
     listen_problem,
     logging_problem,
     mode_problem,
+    streaming_problem,
     upstream_trust_problem,
 )
 
@@ -30,8 +33,12 @@ class SafeOptions:
         """How a bad bound address stops the start; `run` sets it to exit 2 with that one line."""
 
     def configure(self, updated: set[str]) -> None:
-        if "stream_large_bodies" in updated and ctx.options.stream_large_bodies is None:
-            ctx.options.stream_large_bodies = STREAM_LARGE_BODIES
+        if "stream_large_bodies" in updated:
+            setting = ctx.options.stream_large_bodies
+            if setting is None:
+                ctx.options.stream_large_bodies = STREAM_LARGE_BODIES
+            elif problem := streaming_problem(setting, _size(setting)):
+                raise exceptions.OptionsError(problem)
         if updated & {"flow_detail", "proxy_debug", "listen_host", "mode", "ssl_insecure"}:
             flow_detail = ctx.options.flow_detail if "flow_detail" in ctx.options else 0  # only with the dumper
             problem = (
@@ -70,3 +77,11 @@ class SafeOptions:
                 raise exceptions.OptionsError(f"mode {spec!r}: {e}") from None
             modes.append((mode.type_name, mode.listen_host(ctx.options.listen_host)))
         return modes
+
+
+def _size(setting: str) -> int | None:
+    """mitmproxy's reading of a size option; None for one it refuses itself (Proxyserver says why)."""
+    try:
+        return human.parse_size(setting)
+    except ValueError:
+        return None

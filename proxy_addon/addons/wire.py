@@ -13,9 +13,16 @@ that buffer after each read from the client: an unfinished head over `MAX_HEAD_B
 `431` and the connection closed, before the next read, so the memory stays within one read of
 the limit, with or without a proxy login.
 
-Both live in `WireLayer`, mitmproxy's `HttpLayer` with those two additions. mitmproxy's own
+A request a boundary holds until it has judged the body (the record's `held`) must not leave
+before that verdict, yet mitmproxy's HTTP stream starts streaming a request on its own once the
+body passes `stream_large_bodies` (SafeOptions refuses such a setting; another addon may still
+set `stream`). `WireStream`, the layer's streams, answers such a request itself instead of
+streaming it, and no held request's head ever gets the credential.
+
+All live in `WireLayer`, mitmproxy's `HttpLayer` with those additions. mitmproxy's own
 `NextLayer` addon still decides every layer stack; `Wire.next_layer` only gives each `HttpLayer`
-in it this subclass, which adds methods but no state, before the layer sees its first event.
+in it this subclass, which adds methods but no state, before the layer sees its first event, and
+the layer gives each `HttpStream` it makes the `WireStream` subclass the same way.
 """
 
 from __future__ import annotations
@@ -24,18 +31,26 @@ import logging
 from collections.abc import Callable, Generator
 from typing import Any
 
-from mitmproxy import ctx, http
+from mitmproxy import ctx, flow, http
 from mitmproxy.net.http import http1
 from mitmproxy.proxy import commands, events, layer
-from mitmproxy.proxy.layers.http import HttpLayer, HttpStream
+from mitmproxy.proxy.layers.http import ErrorCode, HttpErrorHook, HttpLayer, HttpStream, ResponseProtocolError, SendHttp
 from mitmproxy.proxy.layers.http._events import RequestHeaders
 from mitmproxy.proxy.layers.http._http1 import Http1Server
 
 from proxy_addon.addons.replies import proxy_reply
+from proxy_addon.policy.record import Decision, FlowRecord
 
 logger = logging.getLogger(__name__)
 
 MAX_HEAD_BYTES = 64 * 1024
+HELD_STREAMED = "a request held for its verdict began to stream; refused"
+"""The flow's error, for the log. The reply has a text of its own: `UpstreamFaults` swaps the error
+page whose text is the flow's error for an upstream-fault page, and this is none."""
+HELD_REPLY = (
+    "atlassian-auth-proxy: this request's body must be judged before it is sent, and mitmproxy began to stream it "
+    "(stream_large_bodies, or another addon); it was not sent"
+)
 
 WireCredential = Callable[[http.HTTPFlow], str | None]
 """The Authorization value a flow's request carries on the wire, or None to send it as the flow holds it."""
@@ -88,6 +103,10 @@ class WireLayer(HttpLayer):
             event = self._with_credential(event)
         return HttpLayer.event_to_child(self, child, event)
 
+    def make_stream(self, stream_id: int) -> Generator[commands.Command, Any, None]:
+        yield from HttpLayer.make_stream(self, stream_id)
+        self.streams[stream_id].__class__ = WireStream
+
     def _handle_event(self, event: events.Event) -> Generator[commands.Command, Any, None]:
         if isinstance(event, events.DataReceived) and event.connection is self.context.client:
             return self._read_from_client(event)
@@ -99,8 +118,10 @@ class WireLayer(HttpLayer):
 
     def _with_credential(self, event: RequestHeaders) -> RequestHeaders:
         """A request head on its way to a server: the copy the wire gets carries the credential."""
-        flow = getattr(self.streams.get(event.stream_id), "flow", None)
-        value = self.credential(flow) if flow is not None else None
+        stream_flow = getattr(self.streams.get(event.stream_id), "flow", None)
+        if stream_flow is None or FlowRecord.of(stream_flow.metadata).held:
+            return event
+        value = self.credential(stream_flow)
         if value is None:
             return event
         request = with_authorization(event.request, value)
@@ -123,6 +144,32 @@ class WireLayer(HttpLayer):
         if reading_head:
             yield commands.SendData(self.context.client, head_too_large())
         yield commands.CloseConnection(self.context.client)
+
+
+class WireStream(HttpStream):
+    """mitmproxy's HTTP stream; a request held for its verdict is answered instead of streamed.
+
+    `start_request_stream` is where mitmproxy sends a streaming request's head, before the
+    `request` hook: after `requestheaders` when `stream` is set, or from its body-size check once
+    a buffered body passes `stream_large_bodies`. A held request is refused there as mitmproxy
+    refuses a body over `body_size_limit`: an error hook, an error reply to the client, and
+    every later event of the stream dropped, so nothing of it reaches a server.
+    """
+
+    def start_request_stream(self) -> Generator[commands.Command, Any, None]:
+        if FlowRecord.of(self.flow.metadata).held:
+            return self._refuse_held()
+        return HttpStream.start_request_stream(self)
+
+    def _refuse_held(self) -> Generator[commands.Command, Any, None]:
+        FlowRecord.of(self.flow.metadata).decision = Decision.UNDECIDED
+        self.flow.error = flow.Error(HELD_STREAMED)
+        yield HttpErrorHook(self.flow)
+        yield SendHttp(
+            ResponseProtocolError(self.stream_id, HELD_REPLY, ErrorCode.GENERIC_SERVER_ERROR), self.context.client
+        )
+        self.flow.live = False
+        self.client_state = self.server_state = self.state_errored
 
 
 class Wire:

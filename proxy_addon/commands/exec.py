@@ -9,6 +9,9 @@ proxy when CMD ends.
 The proxy runs as a child process in its own session, so a terminal's Ctrl-C reaches CMD and
 not the proxy (which must outlive CMD's last request); its stdout and stderr both go to our
 stderr, because a stdio MCP server speaks JSON-RPC on stdout.
+
+The proxy inherits the whole environment: it needs the secrets. CMD never gets them: the tool
+would otherwise hold the very token the proxy exists to keep from it (`command_environment`).
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import IO
 
 from proxy_addon.commands.env import login_of, variables
 from proxy_addon.settings.model import load_settings
+from proxy_addon.settings.names import ENV_PREFIX
 
 LISTENING = re.compile(r"atlassian-auth-proxy listening on http://(\S+):(\d+)")
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -90,6 +94,20 @@ def stop(proxy: subprocess.Popen[str]) -> None:
             proxy.wait()
 
 
+def command_environment(
+    environ: Mapping[str, str], secrets: frozenset[str], exports: Mapping[str, str]
+) -> dict[str, str]:
+    """CMD's environment: the caller's without any variable that holds a secret of the proxy, plus the exports.
+
+    `ATLASSIAN_PROXY_` names are matched ignoring case, as the settings read them; the variables
+    `*_env` keys name are matched exactly, as they are read. The exports carry only the chosen
+    client's own proxy login.
+    """
+    prefixed = {name.upper() for name in secrets if name.upper().startswith(ENV_PREFIX)}
+    kept = {name: value for name, value in environ.items() if name not in secrets and name.upper() not in prefixed}
+    return {**kept, **exports}
+
+
 def exit_code(returncode: int) -> int:
     """CMD's exit status as a shell reports it: 128+N when signal N ended it."""
     return 128 - returncode if returncode < 0 else returncode
@@ -147,7 +165,8 @@ def exec_command(args: argparse.Namespace) -> int:
         if early:  # the signal came just now: the proxy is stopping, so CMD must not start
             return 128 + early[0]
         try:
-            running.append(subprocess.Popen(cmd, env={**os.environ, **exports}))  # noqa: S603 - the user's command
+            environment = command_environment(os.environ, settings.secret_variables(), exports)
+            running.append(subprocess.Popen(cmd, env=environment))  # noqa: S603 - the user's command
         except OSError as e:
             print(f"atlassian-auth-proxy: exec: cannot run {cmd[0]}: {e.strerror}", file=sys.stderr)
             return 127 if isinstance(e, FileNotFoundError) else 126

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from proxy_addon.policy.boundaries import MAX_BODY
 from proxy_addon.policy.hosts import is_loopback as is_loopback_address
 
 
@@ -89,3 +90,20 @@ def upstream_trust_problem(ssl_insecure: bool) -> str | None:
             "trust a private CA with ATLASSIAN_PROXY_UPSTREAM_CA_BUNDLE instead"
         )
     return None
+
+
+def streaming_problem(setting: str, size: int | None) -> str | None:
+    """Why streaming request bodies larger than `size` bytes (`stream_large_bodies`) would send a judged
+    body before its verdict, or None.
+
+    mitmproxy's HTTP layer streams a body once it knows it is larger than that, from its
+    Content-Length or while buffering it: the head, the credential and the body then leave before
+    the `request` hook, where the boundaries of `[[clients]]` judge bodies of up to `MAX_BODY`.
+    """
+    if size is None or size >= MAX_BODY:
+        return None
+    limit = f"{MAX_BODY >> 20}m" if MAX_BODY % (1 << 20) == 0 else f"{-(-MAX_BODY // 1024)}k"
+    return (
+        f"stream_large_bodies={setting} would send request bodies before the boundaries of [[clients]] judged "
+        f"them (they read bodies of up to {limit}): set it to at least {limit}, or leave it unset"
+    )

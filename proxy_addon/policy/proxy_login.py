@@ -1,7 +1,7 @@
 """The proxy login: who may use the proxy, checked in constant time, kept only as a digest.
 
-Pure: the settings parse `ATLASSIAN_PROXY_PROXY_AUTH` into a `ProxyLogin`, and the proxy-auth
-hook asks it whether a `Proxy-Authorization` header carries it.
+Pure: the settings parse `ATLASSIAN_PROXY_PROXY_AUTH` (or the text of its file) into a
+`ProxyLogin`, and the proxy-auth hook asks it whether a `Proxy-Authorization` header carries it.
 """
 
 from __future__ import annotations
@@ -10,9 +10,21 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from pydantic import SecretStr
+
+MIN_PASSWORD = 16
+"""Characters a proxy password needs at least: guessing online is slowed (`login_throttle`), not stopped."""
+
+
+def short_password(password: str) -> str | None:
+    """Why `password` is too short to be a proxy password, or None; never the password or its length."""
+    if len(password) >= MIN_PASSWORD:
+        return None
+    return (
+        f"is shorter than {MIN_PASSWORD} characters: use a random one of at least {MIN_PASSWORD} "
+        "(e.g. from `openssl rand -base64 24`)"
+    )
 
 
 def _digest(user: str, password: str) -> bytes:
@@ -36,6 +48,8 @@ class ProxyLogin:
             raise ValueError("is not USER:PASSWORD (both parts non-empty, e.g. ci:a-long-random-password)")
         if not (user + password).isprintable():
             raise ValueError("contains control characters: use printable characters only")
+        if problem := short_password(password):
+            raise ValueError(f"has a password that {problem}")
         return cls.of(user, password)
 
     @classmethod
@@ -50,18 +64,6 @@ class ProxyLogin:
             return None
         user, password = given
         return user if hmac.compare_digest(_digest(user, password), self.digest) else None
-
-    @classmethod
-    def from_file(cls, path: Path) -> ProxyLogin:
-        try:
-            text = path.expanduser().read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            reason = e.strerror if isinstance(e, OSError) and e.strerror else "not UTF-8 text"
-            raise ValueError(f"cannot read {str(path)!r} ({reason}); fix the path or its permissions") from None
-        try:
-            return cls.parse(text)
-        except ValueError as e:
-            raise ValueError(f"the login in {str(path)!r} {e}") from None
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:

@@ -81,6 +81,9 @@ class FlowRecord(dict[str, Any]):
     """The site's answer to the injected credentials was a 401 (not a scope miss) or a login failure."""
     timed_out: Fact[bool] = Fact(False)
     """The upstream did not answer within the upstream timeout."""
+    held: Fact[bool] = Fact(False)
+    """A boundary holds the request until it has read and judged the body: nothing of it may go
+    upstream before (addons/wire.py refuses it if mitmproxy starts streaming it)."""
 
     @property
     def decision(self) -> Decision:

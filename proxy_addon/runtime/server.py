@@ -110,8 +110,8 @@ def line_stream(stream: TextIO) -> TextIO:
     return open(fd, "w", buffering=1, encoding=stream.encoding, errors="backslashreplace", closefd=False)
 
 
-def mitmproxy_addons() -> list[object]:
-    """The mitmproxy addons `run` serves with: what proxying, TLS and our settings need, no more.
+def mitmproxy_addons(*ours: object) -> list[object]:
+    """The mitmproxy addons `run` serves with, `ours` among them: what proxying, TLS and our settings need, no more.
 
     mitmdump loads about thirty more (map/modify/replay/sticky cookies and auth/anticache/
     onboarding/save and others): features for interactive use that `run` has no way to switch
@@ -120,9 +120,12 @@ def mitmproxy_addons() -> list[object]:
     request than everything this proxy does (bench/README.md).
 
     `Block` keeps refusing clients from public addresses (`block_global`), `DisableH2C` keeps
-    refusing h2c upgrades, `UpstreamAuth` serves UPSTREAM_PROXY's credentials, `UpdateAltSvc`
-    keeps reverse-mode clients from being told to go around the proxy, and `ErrorCheck` makes a
-    listener that failed to start stop the process.
+    refusing h2c upgrades, `UpdateAltSvc` keeps reverse-mode clients from being told to go around
+    the proxy, `ErrorCheck` makes a listener that failed to start stop the process, and
+    `UpstreamAuth` serves UPSTREAM_PROXY's credentials. It comes after `ours`, as mitmdump puts
+    it after its scripts: it writes the corporate proxy's login into the `Proxy-Authorization` of
+    plain-http requests in `requestheaders`, and the client's login there has to be checked and
+    removed first, or the check would take the corporate login for the client's (407) or strip it.
     """
     return [
         core.Core(),
@@ -131,9 +134,10 @@ def mitmproxy_addons() -> list[object]:
         next_layer.NextLayer(),
         tlsconfig.TlsConfig(),
         disable_h2c.DisableH2C(),
-        upstream_auth.UpstreamAuth(),
         update_alt_svc.UpdateAltSvc(),
         errorcheck.ErrorCheck(),
+        *ours,
+        upstream_auth.UpstreamAuth(),
     ]
 
 
@@ -148,7 +152,6 @@ async def serve(settings: Settings, given: tuple[SiteTable, list[Resolved]]) -> 
     quiet_records()
     options = Options(listen_host=settings.listen_host, listen_port=settings.listen_port, mode=proxy_modes(settings))
     master = Master(options, with_termlog=False)
-    master.addons.add(*mitmproxy_addons())
     in_flight = InFlight()
     refused: list[str] = []  # why SafeOptions refused the start once the servers were bound: exit 2 with it
     proxy = AtlassianAuthProxy(settings, given, runtime=(in_flight, Listening(refused)))
@@ -156,7 +159,7 @@ async def serve(settings: Settings, given: tuple[SiteTable, list[Resolved]]) -> 
     termlog.logger.addFilter(without_connection_chatter)
     if settings.log_format == "json":
         termlog.logger.setFormatter(JsonLines())
-    master.addons.add(termlog, proxy)
+    master.addons.add(*mitmproxy_addons(termlog, proxy))
     master.addons.invoke_addon_sync(proxy, hooks.ConfigureHook(set(master.options.keys())))
 
     def refuse_start(problem: str) -> None:

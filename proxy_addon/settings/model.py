@@ -7,6 +7,7 @@ here, so the request path only reads what was prepared.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -38,7 +39,7 @@ from pydantic_settings import (
 from proxy_addon.policy.clients import NO_CLIENT, Client, ClientTable
 from proxy_addon.policy.connect_rules import ConnectToRule
 from proxy_addon.policy.hosts import HostPattern, HostPatternError, normalize_host
-from proxy_addon.policy.proxy_login import ProxyLogin
+from proxy_addon.policy.proxy_login import ProxyLogin, short_password
 from proxy_addon.policy.sites import Scheme, Site, SiteConflict, SiteTable
 from proxy_addon.policy.tokens import TokenFormatError, parse_token
 from proxy_addon.settings.files import UnreadableFile, read_secret_text
@@ -88,8 +89,22 @@ def _login(value: Any) -> Any:
     return ProxyLogin.parse(value) if isinstance(value, str) else value
 
 
+MAX_PASSWORD_FILE = 4 * 1024
+
+
 def _login_file(value: Any) -> Any:
-    return ProxyLogin.from_file(Path(value)) if isinstance(value, str | Path) else value
+    """The login in a file, read without blocking (a FIFO in its place must not stall the start)."""
+    if not isinstance(value, str | Path):
+        return value
+    path = Path(value).expanduser()
+    try:
+        text = read_secret_text(path, MAX_PASSWORD_FILE, "a proxy login")
+    except UnreadableFile as e:
+        raise ValueError(f"cannot read {str(path)!r} ({e}); fix the path or its permissions") from None
+    try:
+        return ProxyLogin.parse(text)
+    except ValueError as e:
+        raise ValueError(f"the login in {str(path)!r} {e}") from None
 
 
 def _existing_file(path: Path) -> Path:
@@ -144,10 +159,18 @@ ConnectToSetting = Annotated[
 ]
 
 
+SECRET_ENV_SUFFIX = "_env"  # noqa: S105 - a key suffix, not a secret
+"""A table key with this suffix names the environment variable that holds a secret."""
+
+
 class Table(BaseModel):
     """A table of the TOML config: a key it does not define is an error, never ignored."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    def secret_variables(self) -> set[str]:
+        """The variables its `*_env` keys name: each holds a secret (a token, a password)."""
+        return {value for key, value in self if key.endswith(SECRET_ENV_SUFFIX) and isinstance(value, str)}
 
 
 class SiteSettings(Table):
@@ -187,7 +210,6 @@ class SiteSettings(Table):
 
 JIRA_PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9_]*")
 CONFLUENCE_SPACE_KEY = re.compile(r"~?[A-Z0-9]+")
-MAX_PASSWORD_FILE = 4 * 1024
 
 
 def _keys(kind: str, pattern: re.Pattern[str], rule: str) -> Any:
@@ -239,6 +261,8 @@ class ClientSettings(Table):
             raise ValueError(f"client {self.name!r}: the password in {self._password_source()} is empty")
         if not password.isprintable():
             raise ValueError(f"client {self.name!r}: the password in {self._password_source()} has control characters")
+        if problem := short_password(password):
+            raise ValueError(f"client {self.name!r}: the password in {self._password_source()} {problem}")
         self._login = ProxyLogin.of(self.name, password)
         return self
 
@@ -272,6 +296,19 @@ class ClientSettings(Table):
 
 
 SINGLE_SITE_FIELDS = ("email", "api_token", "api_token_file", "hosts", "token_expires")
+
+
+def holds_secret(value: Any) -> bool:
+    """Whether a loaded setting holds a non-empty `SecretStr` anywhere inside it."""
+    if isinstance(value, SecretStr):
+        return bool(value.get_secret_value())
+    if isinstance(value, BaseModel):
+        return any(holds_secret(item) for _, item in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return any(holds_secret(getattr(value, item.name)) for item in dataclasses.fields(value))
+    if isinstance(value, tuple | list):
+        return any(holds_secret(item) for item in value)
+    return False
 
 
 class Settings(BaseSettings):
@@ -387,6 +424,26 @@ class Settings(BaseSettings):
     def login_required(self) -> bool:
         """Every request must carry a proxy login: PROXY_AUTH's, or one client's."""
         return self.proxy_login is not None or bool(self._client_table)
+
+    def secret_variables(self) -> frozenset[str]:
+        """The environment variables that hold a secret of these settings: what `exec` keeps from CMD.
+
+        Decided from the loaded values, not a list kept by hand: each setting whose value holds a
+        secret anywhere inside (a `SecretStr`: the token, PROXY_AUTH's login, a corporate-proxy
+        password) is read from its `ATLASSIAN_PROXY_` variable, and every `*_env` key of a table
+        (`token_env`, `password_env`, ...) names a variable that holds one. A new secret setting or
+        key is covered by being one of these.
+        """
+        names: set[str] = set()
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if holds_secret(value):
+                names.add(env_name(name))
+            if isinstance(value, tuple):
+                names.update(
+                    variable for entry in value if isinstance(entry, Table) for variable in entry.secret_variables()
+                )
+        return frozenset(names)
 
     @field_validator("confdir")
     @classmethod

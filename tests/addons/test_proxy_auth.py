@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import base64
+import logging
 
 from mitmproxy.test import taddons, tflow
 
 from proxy_addon.addons.proxy_auth import ProxyAuthentication
 from proxy_addon.policy.clients import Client, ClientTable
+from proxy_addon.policy.login_throttle import FIRST_LOCKOUT, MAX_FAILURES
 from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.policy.record import Decision, FlowRecord
 
 
 def authenticating() -> ProxyAuthentication:
     addon = ProxyAuthentication()
-    addon.login = ProxyLogin.parse("carol:s3cret-pw")
+    addon.login = ProxyLogin.parse("carol:s3cret-pw-0123456")
     return addon
 
 
@@ -26,18 +28,18 @@ def test_the_right_login_records_the_user_and_never_forwards_the_header():
     addon = authenticating()
     with taddons.context(addon):
         f = tflow.tflow()
-        f.request.headers["proxy-authorization"] = header("carol:s3cret-pw")
+        f.request.headers["proxy-authorization"] = header("carol:s3cret-pw-0123456")
         addon.requestheaders(f)
         assert f.response is None
         assert "proxy-authorization" not in f.request.headers
         assert FlowRecord.of(f.metadata).user == "carol"
-        assert "s3cret-pw" not in repr(f.metadata)
+        assert "s3cret-pw-0123456" not in repr(f.metadata)
 
 
 def test_a_wrong_or_missing_login_gets_407_recorded_as_refused():
     addon = authenticating()
     with taddons.context(addon):
-        for value in (header("carol:wrong"), header("mallory:s3cret-pw"), None):
+        for value in (header("carol:wrong"), header("mallory:s3cret-pw-0123456"), None):
             f = tflow.tflow()
             if value is not None:
                 f.request.headers["proxy-authorization"] = value
@@ -53,7 +55,7 @@ def test_a_connect_that_authenticates_authenticates_its_connection():
     with taddons.context(addon):
         connect = tflow.tflow()
         connect.request.method = "CONNECT"
-        connect.request.headers["proxy-authorization"] = header("carol:s3cret-pw")
+        connect.request.headers["proxy-authorization"] = header("carol:s3cret-pw-0123456")
         addon.http_connect(connect)
         inside = tflow.tflow()
         inside.client_conn = connect.client_conn
@@ -113,3 +115,78 @@ def test_with_clients_a_connect_authenticates_its_connection_as_that_client():
         assert inside.response is None
         assert FlowRecord.of(inside.metadata).user == "agent-b", "the tunnel's login, not one sent inside it"
         assert addon.user_of(connect.client_conn) == "agent-b"
+
+
+def attempt(addon: ProxyAuthentication, login: str | None, peer: str = "192.0.2.7", connect: bool = False):
+    f = tflow.tflow()
+    f.client_conn.peername = (peer, 40000)
+    if login is not None:
+        f.request.headers["proxy-authorization"] = header(login)
+    if connect:
+        f.request.method = "CONNECT"
+        addon.http_connect(f)
+    else:
+        addon.requestheaders(f)
+    return f
+
+
+class CountingLogin:
+    """A login that counts how often a password is checked against it."""
+
+    def __init__(self, login: ProxyLogin) -> None:
+        self.login, self.checks = login, 0
+        self.user = login.user
+
+    def check(self, value: str | None) -> str | None:
+        self.checks += 1
+        return self.login.check(value)
+
+
+def test_a_peer_that_keeps_failing_gets_429_without_a_password_check_and_other_peers_get_in():
+    addon = authenticating()
+    counting = addon.login = CountingLogin(addon.login)
+    with taddons.context(addon):
+        guesses = [attempt(addon, "carol:wrong-password-guess", connect=n % 2 == 0) for n in range(MAX_FAILURES)]
+        assert [f.response.status_code for f in guesses] == [407] * (MAX_FAILURES - 1) + [429]
+        checks = counting.checks
+        for login in ("carol:s3cret-pw-0123456", "carol:wrong-password-guess", None):
+            for connect in (False, True):
+                f = attempt(addon, login, connect=connect)
+                assert f.response is not None
+                assert f.response.status_code == 429
+                assert f.response.headers["Retry-After"] == str(int(FIRST_LOCKOUT))
+                assert FlowRecord.of(f.metadata).decision is Decision.PROXY_AUTH
+                assert "proxy-authorization" not in f.request.headers
+        assert counting.checks == checks, "a locked-out peer's password is never checked"
+        other = attempt(addon, "carol:s3cret-pw-0123456", peer="192.0.2.8")
+        assert other.response is None
+        assert FlowRecord.of(other.metadata).user == "carol"
+
+
+def test_the_right_login_never_clears_a_peers_failures():
+    addon = authenticating()
+    with taddons.context(addon):
+        for _ in range(MAX_FAILURES - 1):
+            assert attempt(addon, "carol:wrong-password-guess").response.status_code == 407
+            assert attempt(addon, "carol:s3cret-pw-0123456").response is None
+        assert attempt(addon, "carol:wrong-password-guess").response.status_code == 429
+
+
+def test_no_login_at_all_is_the_usual_challenge_and_never_counts():
+    addon = authenticating()
+    with taddons.context(addon):
+        for _ in range(3 * MAX_FAILURES):
+            assert attempt(addon, None).response.status_code == 407
+        assert attempt(addon, "carol:s3cret-pw-0123456").response is None
+
+
+def test_failed_logins_are_logged_once_a_minute_per_peer_with_a_count(caplog):
+    addon = authenticating()
+    caplog.set_level(logging.WARNING, logger="proxy_addon.addons.proxy_auth")
+    with taddons.context(addon):
+        for n in range(300):
+            attempt(addon, f"carol:guess-{n:04d}-aaaaaaaaaa", peer=f"192.0.2.{n % 3}")
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 6, lines
+    assert sum("get 429 for 30 s" in line for line in lines) == 3
+    assert all("guess" not in line for line in lines)

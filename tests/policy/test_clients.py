@@ -22,7 +22,7 @@ SITES = SiteTable.of(
         Site("globex", (HostPattern.parse(GLOBEX),), "g@example.test", read_only=True),
     ]
 )
-PASSWORD = "s3cret-of-agent"
+PASSWORD = "s3cret-of-agent-7d"
 
 
 def client(name: str = "agent", **bounds) -> Client:

@@ -43,6 +43,12 @@ def test_the_protections_mitmproxy_gives_stay():
     )
 
 
+def test_upstream_auth_adds_the_corporate_login_only_after_our_addon_checked_the_clients():
+    ours = object()
+    addons = mitmproxy_addons(ours)
+    assert names(addons[addons.index(ours) + 1 :]) == {"UpstreamAuth"}
+
+
 def test_log_lines_go_to_the_same_descriptor_and_a_stream_without_one_is_kept(tmp_path):
     path = tmp_path / "stderr"
     with path.open("w") as stderr:

@@ -1,4 +1,5 @@
-"""A minimal corporate CONNECT proxy on loopback: records each CONNECT, relays to the stand-in."""
+"""A minimal corporate proxy on loopback: records each CONNECT and relays it to the stand-in;
+answers a plain-http request itself with 200, after recording it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ from dataclasses import dataclass, field
 @dataclass
 class Seen:
     connects: list[tuple[str, str | None]] = field(default_factory=list)
+    """Each CONNECT's target and its (first) Proxy-Authorization."""
+    plain: list[tuple[str, str, str | None]] = field(default_factory=list)
+    """Each plain request's method, target and (first) Proxy-Authorization."""
+    heads: list[str] = field(default_factory=list)
+    """Every request head as it arrived, CONNECT or plain."""
 
 
 class _Handler(socketserver.BaseRequestHandler):
@@ -30,10 +36,12 @@ class _Handler(socketserver.BaseRequestHandler):
             (line.split(":", 1)[1].strip() for line in lines[1:] if line.lower().startswith("proxy-authorization:")),
             None,
         )
-        self.server.seen.connects.append((target, auth))
+        self.server.seen.heads.append(head.decode("latin-1"))
         if method != "CONNECT":
-            self.request.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+            self.server.seen.plain.append((method, target, auth))
+            self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\ncorp")
             return
+        self.server.seen.connects.append((target, auth))
         upstream = socket.create_connection(("127.0.0.1", self.server.relay_port), timeout=30)
         self.request.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
         pipes = [

@@ -35,7 +35,7 @@ STAND_IN_NAMES = (
     "other.example.test",
 )
 LISTENING = re.compile(r"listening on http://([\d.]+):(\d+)")
-MITMDUMP_LISTENING = re.compile(r"proxy listening at ([\d.]+):(\d+)")
+MITMDUMP_LISTENING = re.compile(r"listening at ([\d.]+):(\d+)")
 ADDON = Path(__file__).resolve().parents[2] / "proxy_addon" / "addon.py"
 STARTUP_SECONDS = 30
 
