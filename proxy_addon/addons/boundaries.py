@@ -1,12 +1,13 @@
 """Jira-project and Confluence-space boundaries of `[[clients]]`: the hook that applies `policy.boundaries`.
 
-Only credentialed requests of a client with `jira_projects` or `confluence_spaces` are judged;
-it runs after the injector (which decided that credentials go) and after `Streaming`. The path
-and query are judged at the request head; a route judged by its body (a POST search, a
-create) is buffered instead of streamed, up to `MAX_BODY`, and judged in `request`, before
-anything of it goes upstream. An id in a path or body is looked up once with the site's own
-credentials (in a thread, through CONNECT_TO and the upstream CA bundle, like the proxy's other
-requests), and its key kept for the run; a lookup that fails refuses, it never allows.
+Only credentialed requests of a client with `jira_projects` or `confluence_spaces` are judged,
+in the layout of the site they go to (`policy.layouts`); it runs after the injector (which
+decided that credentials go) and after `Streaming`. The path and query are judged at the
+request head; a route judged by its body (a POST search, a create) is buffered instead of
+streamed, up to `MAX_BODY`, and judged in `request`, before anything of it goes upstream. An id
+in a path or body is looked up once with the site's own credentials (in a thread, through
+CONNECT_TO and the upstream CA bundle, like the proxy's other requests), and its key kept for
+the run; a lookup that fails refuses, it never allows.
 
 A refusal is the proxy's own reply; the injected credentials are dropped from the flow.
 """
@@ -39,6 +40,8 @@ from proxy_addon.policy.boundaries import (
     lookup_path,
 )
 from proxy_addon.policy.clients import Client, ClientTable
+from proxy_addon.policy.hosts import normalize_host
+from proxy_addon.policy.layouts import Prefixes, layout_of
 from proxy_addon.policy.record import Decision, FlowRecord
 
 MAX_LOOKUPS = 50
@@ -105,12 +108,13 @@ class Boundaries:
         self.clients = ClientTable()
         self.credentials = credentials
         self.reach = Reach()
+        self.layouts: Mapping[str, Prefixes | None] = {}
         self.cache = KeyCache()
         self._awaiting_body: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
 
-    def use(self, clients: ClientTable, reach: Reach) -> None:
-        """The clients' bounds, and how lookups reach the sites (as proxied requests do)."""
-        self.clients, self.reach = clients, reach
+    def use(self, clients: ClientTable, reach: Reach, layouts: Mapping[str, Prefixes | None] | None = None) -> None:
+        """The clients' bounds, how lookups reach the sites (as proxied requests do), each site's declared layout."""
+        self.clients, self.reach, self.layouts = clients, reach, layouts or {}
 
     def _bounded(self, flow: http.HTTPFlow) -> tuple[Client, str] | None:
         if flow.response is not None or not self.clients:
@@ -149,15 +153,22 @@ class Boundaries:
     def _judge(self, flow: http.HTTPFlow, client: Client, site: str, body: bytes | None) -> Awaitable[None] | None:
         """Judge with what the cache knows; only a lookup the cache cannot answer makes this wait."""
         known: dict[Ref, str | None] = {}
-        judgement = judge(flow.request.method, flow.request.path, client, body, known)
+        judgement = self._judgement(flow, client, site, body, known)
         while isinstance(judgement, NeedsLookup):
             cached = self.cache.known(place_of(flow, site), judgement.refs)
             if cached is None:
                 return self._look_up_and_judge(flow, client, site, body, known, judgement)
             known.update(cached)
-            judgement = judge(flow.request.method, flow.request.path, client, body, known)
+            judgement = self._judgement(flow, client, site, body, known)
         self._act(flow, client, judgement, body)
         return None
+
+    def _judgement(
+        self, flow: http.HTTPFlow, client: Client, site: str, body: bytes | None, known: dict[Ref, str | None]
+    ) -> Judgement:
+        """`judge` in the layout of where the request goes: the host decides (Cloud, the gateway), else the site."""
+        layout = layout_of(normalize_host(flow.request.host), self.layouts.get(site))
+        return judge(flow.request.method, flow.request.path, client, body, known, layout)
 
     async def _look_up_and_judge(
         self,
@@ -185,7 +196,7 @@ class Boundaries:
                 )
                 return
             known.update(self.cache.known(place_of(flow, site), judgement.refs) or {})
-            judgement = judge(flow.request.method, flow.request.path, client, body, known)
+            judgement = self._judgement(flow, client, site, body, known)
         self._act(flow, client, judgement, body)
 
     async def _look_up(self, flow: http.HTTPFlow, site: str, ref: Ref) -> None:

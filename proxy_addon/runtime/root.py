@@ -150,7 +150,7 @@ class AtlassianAuthProxy:
         for entry in resolved:
             self.injector.use(entry.site, entry.credentials)
         self.injector.reach = reach
-        self.boundaries.use(settings.client_table, reach)
+        self.boundaries.use(settings.client_table, reach, {site.name: site.layout for site in table.sites})
         self.watcher.watch(resolved)
         self.expiry.use([entry.site for entry in resolved])
         self.resolved = resolved
