@@ -184,8 +184,8 @@ REFUSALS = {
     ),
     Decision.METHOD_OVERRIDE: (
         400,
-        "{override} asks the site to run this {method} as another method: refused on a read-only site and for "
-        "read-only or bounded clients, whose requests are judged by their method (see README, Agents and boundaries)",
+        "{restricted}: {override} would let the site run this {method} as another method, and its requests are "
+        "judged by their method (see README, Agents and boundaries)",
     ),
     Decision.BROWSER: (
         403,
@@ -204,7 +204,9 @@ def refusal(verdict: Verdict, facts: RequestFacts) -> tuple[int, str] | None:
     site = verdict.site.name if verdict.site else None
     route = facts.path.partition("?")[0]
     differs = misdirection(facts) if verdict.decision is Decision.MISDIRECTED else ""
-    override = method_override(facts) if verdict.decision is Decision.METHOD_OVERRIDE else None
+    override = restricted = None
+    if verdict.decision is Decision.METHOD_OVERRIDE:
+        override, restricted = method_override(facts), restricted_by(facts.client, site)
     client = facts.client
     bound = ", ".join(sorted(client.sites)) if client is not None and client.sites is not None else ""
     return status, template.format(
@@ -216,7 +218,17 @@ def refusal(verdict: Verdict, facts: RequestFacts) -> tuple[int, str] | None:
         client=client.name if client is not None else None,
         bound=bound,
         override=override,
+        restricted=restricted,
     )
+
+
+def restricted_by(client: Client | None, site: str | None) -> str:
+    """What judges a request by its method: the client's bounds or read-only, else the site's read-only."""
+    if client is not None and client.bounded:
+        return f"client {client.name} has bounds"
+    if client is not None and client.read_only:
+        return f"client {client.name} is read-only"
+    return f"site {site} is read-only"
 
 
 def misdirection(facts: RequestFacts) -> str:

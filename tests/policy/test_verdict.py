@@ -251,9 +251,9 @@ def test_a_method_override_is_refused_wherever_a_rule_judges_the_method(client, 
 @pytest.mark.parametrize(
     ("changes", "named"),
     [
-        ({"method_override": "x-method-override"}, "x-method-override asks the site to run this GET as another"),
-        ({"path": "/rest/api/3/myself?%5Fmethod=PUT"}, "the query parameter _method asks the site"),
-        ({"path": "/rest/api/3/myself?a=1&_METHOD=PUT"}, "the query parameter _method asks the site"),
+        ({"method_override": "x-method-override"}, "x-method-override would let the site run this GET as another"),
+        ({"path": "/rest/api/3/myself?%5Fmethod=PUT"}, "the query parameter _method would let the site"),
+        ({"path": "/rest/api/3/myself?a=1&_METHOD=PUT"}, "the query parameter _method would let the site"),
     ],
 )
 def test_the_method_override_refusal_names_the_override(changes, named):
@@ -264,4 +264,4 @@ def test_the_method_override_refusal_names_the_override(changes, named):
     assert result.decision is Decision.METHOD_OVERRIDE
     status, message = refusal(result, facts)
     assert status == 400
-    assert message.startswith(named), message
+    assert message.startswith("client bounded has bounds: " + named), message
