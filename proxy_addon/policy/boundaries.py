@@ -242,6 +242,21 @@ RENDERED = (
     "of any project or space; ask for `storage` or `atlas_doc_format` instead"
 )
 BOUND_NAMES = {Product.JIRA: "jira_projects", Product.CONFLUENCE: "confluence_spaces"}
+REFERENCES = frozenset({"project", "parent", "issuelinks", "space", "spaceid", "parentid", "ancestors", "container"})
+"""Body keys, in lower case, that name a project, an issue, a space or a page."""
+_ISSUE_FIELDS = frozenset({("fields", "project"), ("fields", "parent")})
+_CONTENT_FIELDS = frozenset({("space",), ("ancestors",), ("container",)})
+_PAGE_FIELDS = frozenset({("spaceId",), ("parentId",)})
+READ_WHERE: dict[Action, frozenset[tuple[str, ...]]] = {
+    Action.CREATE_ISSUES: _ISSUE_FIELDS | {("issueUpdates", "*", *where) for where in _ISSUE_FIELDS},
+    Action.EDIT_ISSUE: _ISSUE_FIELDS,
+    Action.CREATE_CONTENT: _CONTENT_FIELDS,
+    Action.EDIT_CONTENT: _CONTENT_FIELDS,
+    Action.CREATE_PAGE: _PAGE_FIELDS,
+    Action.EDIT_PAGE: _PAGE_FIELDS,
+}
+"""Where a judged body may name one (`*`: any list item), spelt exactly so: the fields the route reads and the
+proxy judges. Anywhere else, or in another case, the site might read it too, so it is refused."""
 
 ISSUE_KEY = re.compile(r"(?P<project>[A-Z][A-Z0-9_]*)-[0-9]+", re.IGNORECASE | re.ASCII)
 PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9_]*", re.IGNORECASE | re.ASCII)
@@ -465,6 +480,7 @@ class _Judge:
         if self.body is None:
             return NEEDS_BODY
         document = _json_object(self.body)
+        _only_where_read(document, READ_WHERE[action])
         self._body_references(action, document)
         return NeedsLookup(frozenset(self.missing)) if self.missing else ALLOWED
 
@@ -654,6 +670,20 @@ class _Out(Exception):
 
 class _Bad(Exception):
     """Malformed: 400 with this reason."""
+
+
+def _only_where_read(document: Any, where: frozenset[tuple[str, ...]]) -> None:
+    """Refuse a body naming a project, issue, space or page anywhere but `where` (see `READ_WHERE`)."""
+    stack: list[tuple[tuple[str, ...], Any]] = [((), document)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, list):
+            stack += [((*path, "*"), item) for item in value]
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if key.lower() in REFERENCES and (*path, key) not in where:
+                    raise _Out(f"the body names `{'.'.join((*path, key))}`, which this route is not judged by")
+                stack.append(((*path, key), item))
 
 
 def _json_object(body: bytes) -> dict[str, Any]:

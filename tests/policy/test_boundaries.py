@@ -632,3 +632,25 @@ def test_default_deny_refuses_what_no_row_holds_and_names_the_family():
         "client jira-only has jira_projects: GET /rest/api/3/filter/10000 is in route family `/rest/api/{v}/**`, "
         "which reaches Jira but does not judge jira_projects (see README, Agents and boundaries)"
     )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/rest/api/3/issue", {"fields": {"project": {"key": "OPS"}}, "project": {"key": "SEC"}}),
+        ("POST", "/rest/api/3/issue", {"fields": {"project": {"key": "OPS"}, "Project": {"key": "SEC"}}}),
+        ("POST", "/rest/api/3/issue", {"Fields": {"project": {"key": "SEC"}}, "fields": {"project": {"key": "OPS"}}}),
+        ("PUT", "/rest/api/3/issue/OPS-1", {"fields": {"summary": "s", "customfield_1": {"parent": {"key": "SEC-1"}}}}),
+        ("POST", "/rest/api/3/issue/bulk", {"issueUpdates": [{"fields": {"project": {"key": "OPS"}}, "project": 1}]}),
+        ("POST", "/wiki/rest/api/content", {"space": {"key": "ENG"}, "spaceId": "40002"}),
+        ("POST", "/wiki/rest/api/content", {"space": {"key": "ENG"}, "metadata": {"space": {"key": "HR"}}}),
+        ("PUT", "/wiki/rest/api/content/30001", {"title": "t", "Space": {"key": "HR"}}),
+        ("POST", "/wiki/api/v2/pages", {"spaceId": "40001", "space": {"key": "HR"}}),
+        ("POST", "/wiki/api/v2/pages", {"spaceId": "40001", "SpaceId": "40002"}),
+        ("PUT", "/wiki/api/v2/pages/30001", {"title": "t", "ancestors": [{"id": "30002"}]}),
+    ],
+)
+def test_a_body_naming_a_project_or_space_where_the_route_does_not_read_it_is_refused(method, path, body):
+    judgement = judge(method, path, OPS_AGENT, json.dumps(body).encode(), KNOWN)
+    assert out_of_bounds(judgement), judgement
+    assert "which this route is not judged by" in judgement.reason
