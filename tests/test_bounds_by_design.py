@@ -97,8 +97,7 @@ JIRA_MACRO = (
 )
 
 
-def start(site, ca_file, confdir: Path, config_text: str) -> Proxy:
-    config = confdir.parent / f"bounds-{abs(hash(config_text))}.toml"
+def start(site, ca_file, confdir: Path, config: Path, config_text: str) -> Proxy:
     config.write_text(config_text)
     env = proxy_env(
         site,
@@ -118,15 +117,15 @@ def start(site, ca_file, confdir: Path, config_text: str) -> Proxy:
 
 
 @pytest.fixture(scope="module")
-def legacy(site, ca_file, confdir) -> Iterator[Proxy]:
-    running = start(site, ca_file, confdir, LEGACY)
+def legacy(site, ca_file, confdir, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    running = start(site, ca_file, confdir, tmp_path_factory.mktemp("legacy") / "config.toml", LEGACY)
     yield running
     running.stop()
 
 
 @pytest.fixture(scope="module")
-def declared(site, ca_file, confdir) -> Iterator[Proxy]:
-    running = start(site, ca_file, confdir, DECLARED)
+def declared(site, ca_file, confdir, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    running = start(site, ca_file, confdir, tmp_path_factory.mktemp("declared") / "config.toml", DECLARED)
     yield running
     running.stop()
 
