@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from proxy_addon.credentials.sources import resolve_sites
 from proxy_addon.policy.connect_rules import ConnectToRule
+from proxy_addon.policy.layouts import Prefixes
 from proxy_addon.settings.model import Table, load_settings
 from proxy_addon.settings.names import SettingsError
 
@@ -323,3 +324,54 @@ def test_a_new_env_key_of_a_table_names_a_secret_variable_without_a_list_to_upda
 
     assert Future(client_secret_env="ACME_CLIENT_SECRET").secret_variables() == {"ACME_CLIENT_SECRET"}
     assert Future().secret_variables() == set()
+
+
+DC_SITE = '[[sites]]\nname = "dc"\nhosts = ["wiki.corp.example"]\nscheme = "bearer"\ntoken_env = "T"\n'
+
+
+def test_a_data_center_site_declares_its_product_and_context_path(clean_env, monkeypatch):
+    config = clean_env / "dc.toml"
+    config.write_text(
+        DC_SITE
+        + 'product = "confluence"\n'
+        + '[[sites]]\nname = "jira"\nhosts = ["jira.corp.example:8443"]\nscheme = "bearer"\ntoken_env = "T"\n'
+        + 'product = "jira"\ncontext_path = "/jira/"\n'
+        + ACME_SITE
+    )
+    sites = {site.name: site for site in load_settings(config).site_list()}
+    assert sites["dc"].layout == Prefixes(confluence="")
+    assert sites["jira"].layout == Prefixes(jira="/jira")
+    assert sites["acme"].layout is None
+
+
+SITE_BAD = [
+    ('product = "bamboo"\n', "[[sites]] number 1, product: Input should be 'jira' or 'confluence'"),
+    ('context_path = "/jira"\n', "[[sites]] number 1: context_path needs product"),
+    ('product = "jira"\ncontext_path = "jira"\n', "context_path: 'jira' is not a context path"),
+    ('product = "jira"\ncontext_path = "/a/../b"\n', "context_path: '/a/../b' is not a context path"),
+    ('product = "jira"\ncontext_path = "/a//b"\n', "context_path: '/a//b' is not a context path"),
+    ('product = "jira"\ncontext_path = "/a?b"\n', "context_path: '/a?b' is not a context path"),
+    ('product = "jira"\ncontext_path = "/%2e%2e"\n', "context_path: '/%2e%2e' is not a context path"),
+    ('product = "jira"\nscoped = true\n', "product and context_path are for Data Center and Server sites"),
+    ('product = "jira"\nprodcut = "x"\n', "unknown key 'prodcut' in [[sites]] number 1; did you mean 'product'?"),
+]
+
+
+@pytest.mark.parametrize(("keys", "expected"), SITE_BAD, ids=[e for _, e in SITE_BAD])
+def test_bad_product_or_context_path_fails_with_one_line_naming_it(clean_env, monkeypatch, keys, expected):
+    config = clean_env / "dc.toml"
+    config.write_text(DC_SITE + keys)
+    with pytest.raises(SettingsError) as raised:
+        load_settings(config)
+    assert expected in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_cloud_site_takes_no_product(clean_env):
+    config = clean_env / "cloud.toml"
+    config.write_text(ACME_SITE + 'product = "confluence"\n')
+    with pytest.raises(SettingsError, match="Atlassian Cloud hosts and scoped sites have Cloud's layout"):
+        load_settings(config)
+    result = run_cli("check", env={**os.environ, "ATLASSIAN_PROXY_CONFIG": str(config), "T": TOKEN_24})
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -1,14 +1,15 @@
 """Jira-project and Confluence-space boundaries of `[[clients]]`: the hook that applies `policy.boundaries`.
 
-Only credentialed requests of a client with `jira_projects` or `confluence_spaces` are judged;
-it runs after the injector (which decided that credentials go) and after `Streaming`. The path
-and query are judged at the request head; a route judged by its body (a POST search, a
-create) is buffered instead of streamed, up to `MAX_BODY`, and judged in `request`, before
-anything of it goes upstream. An id in a path or body is looked up with the site's own
-credentials through `credentials.outbound` (token health applies: nothing is looked up during a
-pause) and its key kept for a while; a lookup that fails refuses, it never allows. The lookups
-a request causes count against its client's `requests_per_minute`, in the window `ClientRate`
-keeps, and at most `LOOKUPS_AT_ONCE` of a client's run at a time.
+Only credentialed requests of a client with `jira_projects` or `confluence_spaces` are judged,
+in the layout of the site they go to (`policy.layouts`); it runs after the injector (which
+decided that credentials go) and after `Streaming`. The path and query are judged at the
+request head; a route judged by its body (a POST search, a create) is buffered instead of
+streamed, up to `MAX_BODY`, and judged in `request`, before anything of it goes upstream. An id
+in a path or body is looked up with the site's own credentials through `credentials.outbound`
+(token health applies: nothing is looked up during a pause) and its key kept for a while; a
+lookup that fails refuses, it never allows. The lookups a request causes count against its
+client's `requests_per_minute`, in the window `ClientRate` keeps, and at most `LOOKUPS_AT_ONCE`
+of a client's run at a time.
 
 A refusal is the proxy's own reply; the injected credentials are dropped from the flow.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 
 from mitmproxy import http
 
@@ -40,6 +41,8 @@ from proxy_addon.policy.boundaries import (
     lookup_path,
 )
 from proxy_addon.policy.clients import Client, ClientTable
+from proxy_addon.policy.hosts import normalize_host
+from proxy_addon.policy.layouts import Prefixes, layout_of
 from proxy_addon.policy.rate import ClientRates
 from proxy_addon.policy.record import Decision, FlowRecord
 
@@ -114,12 +117,16 @@ class Boundaries:
         self.clients = ClientTable()
         self.outbound = outbound
         self.rates = ClientRates()
+        self.layouts: Mapping[str, Prefixes | None] = {}
         self.cache = KeyCache()
         self._lookups: dict[str, asyncio.Semaphore] = {}
 
-    def use(self, clients: ClientTable, rates: ClientRates) -> None:
-        """The clients' bounds, and the `requests_per_minute` windows their lookups count in (`ClientRate`'s)."""
-        self.clients, self.rates = clients, rates
+    def use(
+        self, clients: ClientTable, rates: ClientRates, layouts: Mapping[str, Prefixes | None] | None = None
+    ) -> None:
+        """The clients' bounds, the `requests_per_minute` windows their lookups count in (`ClientRate`'s),
+        and each site's declared layout."""
+        self.clients, self.rates, self.layouts = clients, rates, layouts or {}
         self._lookups = {}
 
     def _bounded(self, flow: http.HTTPFlow) -> tuple[Client, str] | None:
@@ -160,15 +167,22 @@ class Boundaries:
     def _judge(self, flow: http.HTTPFlow, client: Client, site: str, body: bytes | None) -> Awaitable[None] | None:
         """Judge with what the cache knows; only a lookup the cache cannot answer makes this wait."""
         known: dict[Ref, str | None] = {}
-        judgement = judge(flow.request.method, flow.request.path, client, body, known)
+        judgement = self._judgement(flow, client, site, body, known)
         while isinstance(judgement, NeedsLookup):
             cached = self.cache.known(place_of(flow, site), judgement.refs)
             if cached is None:
                 return self._look_up_and_judge(flow, client, site, body, known, judgement)
             known.update(cached)
-            judgement = judge(flow.request.method, flow.request.path, client, body, known)
+            judgement = self._judgement(flow, client, site, body, known)
         self._act(flow, client, judgement, body)
         return None
+
+    def _judgement(
+        self, flow: http.HTTPFlow, client: Client, site: str, body: bytes | None, known: dict[Ref, str | None]
+    ) -> Judgement:
+        """`judge` in the layout of where the request goes: the host decides (Cloud, the gateway), else the site."""
+        layout = layout_of(normalize_host(flow.request.host), self.layouts.get(site))
+        return judge(flow.request.method, flow.request.path, client, body, known, layout)
 
     async def _look_up_and_judge(
         self,
@@ -188,7 +202,7 @@ class Boundaries:
             if not await self._look_up_all(flow, client, site, missing):
                 return
             known.update(self.cache.known(place, judgement.refs) or {})
-            judgement = judge(flow.request.method, flow.request.path, client, body, known)
+            judgement = self._judgement(flow, client, site, body, known)
         self._act(flow, client, judgement, body)
 
     async def _look_up_all(self, flow: http.HTTPFlow, client: Client, site: str, refs: list[Ref]) -> bool:

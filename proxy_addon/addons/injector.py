@@ -23,7 +23,15 @@ from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.scoped import GATEWAY
 from proxy_addon.policy.sites import Site
 from proxy_addon.policy.unauthorized import Kind, OncePer, classify, renamed_to
-from proxy_addon.policy.verdict import Policy, RequestFacts, Verdict, decide, refusal, should_intercept
+from proxy_addon.policy.verdict import (
+    METHOD_OVERRIDES,
+    Policy,
+    RequestFacts,
+    Verdict,
+    decide,
+    refusal,
+    should_intercept,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +53,7 @@ def facts_of(flow: http.HTTPFlow, client: Client | None = None) -> RequestFacts:
     """
     request = flow.request
     names: list[str] = []
-    origin = fetch_site = None
+    origin = fetch_site = override = None
     for name, value in request.headers.fields:
         field = name.lower()
         if field == b"host":
@@ -54,6 +62,8 @@ def facts_of(flow: http.HTTPFlow, client: Client | None = None) -> RequestFacts:
             origin = value.decode("latin-1")
         elif field == b"sec-fetch-site":
             fetch_site = value.decode("latin-1")
+        elif field in METHOD_OVERRIDES:
+            override = name.decode("latin-1")
     if request.authority:
         names.append(request.authority)
     reverse = isinstance(flow.client_conn.proxy_mode, ReverseMode)
@@ -73,6 +83,7 @@ def facts_of(flow: http.HTTPFlow, client: Client | None = None) -> RequestFacts:
         plain_hop=plain_hop,
         client_loopback=plain_hop and is_loopback(peer[0] if peer else None),
         client=client,
+        method_override=override,
     )
 
 

@@ -2,19 +2,29 @@
 
 A client with `jira_projects` reaches only those projects, one with `confluence_spaces` only
 those spaces; an API token cannot be narrowed like that, so the proxy judges every request of
-such a client against `ROUTES`, the one table (README, "Agents and boundaries", lists it):
+such a client against `ROUTES`, the one table (README, "Agents and boundaries", lists it).
+Default deny: a bounded client may use only the table's routes, in either product.
+
+Each row says which products' data its routes can reach (`reaches`) and what its action judges.
+A bounded client may use a row only if the action judges every bound the client has in what
+the row reaches; a row reaching only products the client is not bounded in passes unjudged:
 
 - a project-neutral read passes;
 - a route naming an issue, project, page or space in its path is judged by that key; a numeric
   id is looked up once (with the site's credentials) and judged by the key it belongs to;
 - a search has its JQL/CQL confined: `project in ("OPS") AND (<the client's query>)`;
 - a create (or edit) is judged by the project or space its body names;
-- every other route of a bounded product is refused: it could reach across the boundary.
+- a rendered Confluence body reaches what its macros pull in (issues of any project, pages of any
+  space), which no bound can judge;
+- every other route (unknown roots, plugin servlets, GraphQL, the gateway's other APIs) is in no
+  row, and refused.
 
-Paths are judged in canonical form only (no dot segments, empty segments, `;` parameters,
-backslashes or encoded separators); anything else is refused rather than normalized, because
-the site might normalize it differently. `judge()` is pure: lookups and the body are asked for
-(`NeedsLookup`, `NeedsBody`) and the caller calls again with them.
+The product comes from the site (`policy.layouts`): a path is placed in canonical form, Cloud's,
+before it is judged, and lookups go back to the site's own layout. Paths are judged in canonical
+form only (no dot segments, empty segments, `;` parameters, backslashes or encoded separators);
+anything else is refused rather than normalized, because the site might normalize it
+differently. `judge()` is pure: lookups and the body are asked for (`NeedsLookup`, `NeedsBody`)
+and the caller calls again with them.
 """
 
 from __future__ import annotations
@@ -28,18 +38,12 @@ from typing import Any
 from urllib.parse import quote, unquote, unquote_plus
 
 from proxy_addon.policy.clients import Client
+from proxy_addon.policy.layouts import CLOUD, Layout, Product
 from proxy_addon.policy.query_language import BadQuery, confine
 from proxy_addon.policy.record import Decision
 
 MAX_BODY = 1 << 20
 """Bodies judged by a boundary are buffered up to this size; larger ones get 413."""
-
-
-class Product(StrEnum):
-    JIRA = "Jira"
-    CONFLUENCE = "Confluence"
-    ANY = "any"
-    """Routes that reach both products (GraphQL, the gateway's other APIs): refused for any boundary."""
 
 
 class Kind(StrEnum):
@@ -69,9 +73,32 @@ class Action(StrEnum):
     CREATE_PAGE = "judged by the body's `spaceId` and `parentId` (looked up)"
     EDIT_PAGE = "judged by the page's space, and by the `spaceId`/`parentId` the body names"
     CQL = "CQL confined: the `cql` parameter is wrapped"
-    REFUSE = "refused: it can reach across projects or spaces"
+    REFUSE = "judges nothing: it reaches across projects or spaces"
+    UNJUDGED = "judges nothing: the rest of this API"
+
+    @property
+    def judges(self) -> Product | None:
+        """The product whose bound this action judges; None: it judges no bound."""
+        return JUDGES.get(self)
 
 
+JUDGES = {
+    **dict.fromkeys((Action.ISSUE, Action.EDIT_ISSUE, Action.PROJECT, Action.CREATE_ISSUES, Action.JQL), Product.JIRA),
+    **dict.fromkeys(
+        (
+            Action.CONTENT,
+            Action.EDIT_CONTENT,
+            Action.CREATE_CONTENT,
+            Action.SPACE_PARAM,
+            Action.SPACE,
+            Action.SPACE_ID,
+            Action.CREATE_PAGE,
+            Action.EDIT_PAGE,
+            Action.CQL,
+        ),
+        Product.CONFLUENCE,
+    ),
+}
 ALL = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
 READ = frozenset({"GET", "HEAD"})
 BODY_ACTIONS = frozenset(
@@ -91,6 +118,7 @@ PARAMETERS = {
     "{content}": r"(?P<content>[^/]+)",
     "{space}": r"(?P<space>[^/]+)",
     "{spaceid}": r"(?P<spaceid>[^/]+)",
+    "{*}": r"[^/]*",
     "/**": r"(?:/.*)?",
 }
 TEMPLATE_PART = re.compile("|".join(re.escape(p) for p in PARAMETERS))
@@ -99,108 +127,143 @@ TEMPLATE_PART = re.compile("|".join(re.escape(p) for p in PARAMETERS))
 @dataclass(frozen=True)
 class Route:
     product: Product
+    """Whose paths these are: the canonical form's `/rest/...` (Jira) or `/wiki/...` (Confluence)."""
     methods: frozenset[str]
     template: str
-    """`{v}` is 2 or 3, `{issue}` etc. one path segment, `/**` anything below."""
+    """`{v}` is 2 or 3, `{issue}` etc. one path segment, `{*}` any text within one segment, `/**` anything below."""
+    reaches: frozenset[Product]
+    """Whose data the route can read or change (empty: nobody's project or space)."""
     action: Action
     pattern: re.Pattern[str]
 
     @classmethod
-    def of(cls, product: Product, methods: frozenset[str], template: str, action: Action) -> Route:
+    def of(
+        cls, product: Product, methods: frozenset[str], template: str, reaches: frozenset[Product], action: Action
+    ) -> Route:
         parts, last = [], 0
         for match in TEMPLATE_PART.finditer(template):
             parts += [re.escape(template[last : match.start()]), PARAMETERS[match[0]]]
             last = match.end()
         parts.append(re.escape(template[last:]))
-        return cls(product, methods, template, action, re.compile("".join(parts), re.IGNORECASE | re.ASCII))
+        pattern = re.compile("".join(parts), re.IGNORECASE | re.ASCII)
+        return cls(product, methods, template, reaches, action, pattern)
 
     def allows(self, method: str, route: str) -> bool:
         return method in self.methods and self.pattern.fullmatch(route) is not None
 
 
-J, C, X = Product.JIRA, Product.CONFLUENCE, Product.ANY
+J, C = Product.JIRA, Product.CONFLUENCE
+NOTHING, JIRA, WIKI, BOTH = frozenset(), frozenset({J}), frozenset({C}), frozenset({J, C})
+GET_POST, POST, PUT = frozenset({"GET", "POST"}), frozenset({"POST"}), frozenset({"PUT"})
 A = Action
 ROUTES: tuple[Route, ...] = tuple(
     Route.of(*row)
     for row in (
         # Jira: project-neutral reads.
-        (J, READ, "/rest/api/{v}/myself", A.NEUTRAL),
-        (J, READ, "/rest/api/{v}/serverInfo", A.NEUTRAL),
-        (J, READ, "/rest/api/{v}/field", A.NEUTRAL),
-        (J, READ, "/rest/api/{v}/issuetype", A.NEUTRAL),
-        (J, READ, "/rest/api/{v}/priority", A.NEUTRAL),
-        (J, READ, "/rest/api/{v}/status", A.NEUTRAL),
-        (J, READ, "/rest/api/{v}/statuscategory", A.NEUTRAL),
-        (J, READ, "/rest/api/{v}/resolution", A.NEUTRAL),
-        (J, READ, "/rest/api/{v}/issueLinkType", A.NEUTRAL),
-        (J, READ, "/rest/api/{v}/configuration", A.NEUTRAL),
-        (J, READ, "/rest/api/{v}/jql/autocompletedata", A.NEUTRAL),
+        (J, READ, "/rest/api/{v}/myself", NOTHING, A.NEUTRAL),
+        (J, READ, "/rest/api/{v}/serverInfo", NOTHING, A.NEUTRAL),
+        (J, READ, "/rest/api/{v}/field", NOTHING, A.NEUTRAL),
+        (J, READ, "/rest/api/{v}/issuetype", NOTHING, A.NEUTRAL),
+        (J, READ, "/rest/api/{v}/priority", NOTHING, A.NEUTRAL),
+        (J, READ, "/rest/api/{v}/status", NOTHING, A.NEUTRAL),
+        (J, READ, "/rest/api/{v}/statuscategory", NOTHING, A.NEUTRAL),
+        (J, READ, "/rest/api/{v}/resolution", NOTHING, A.NEUTRAL),
+        (J, READ, "/rest/api/{v}/issueLinkType", NOTHING, A.NEUTRAL),
+        (J, READ, "/rest/api/{v}/configuration", NOTHING, A.NEUTRAL),
+        (J, READ, "/rest/api/{v}/jql/autocompletedata", NOTHING, A.NEUTRAL),
         # Jira: searches.
-        (J, frozenset({"GET", "POST"}), "/rest/api/{v}/search", A.JQL),
-        (J, frozenset({"GET", "POST"}), "/rest/api/{v}/search/jql", A.JQL),
-        (J, frozenset({"POST"}), "/rest/api/{v}/search/approximate-count", A.JQL),
+        (J, GET_POST, "/rest/api/{v}/search", JIRA, A.JQL),
+        (J, GET_POST, "/rest/api/{v}/search/jql", JIRA, A.JQL),
+        (J, POST, "/rest/api/{v}/search/approximate-count", JIRA, A.JQL),
         # Jira: issues.
-        (J, frozenset({"POST"}), "/rest/api/{v}/issue", A.CREATE_ISSUES),
-        (J, frozenset({"POST"}), "/rest/api/{v}/issue/bulk", A.CREATE_ISSUES),
-        (J, ALL, "/rest/api/{v}/issue/picker", A.REFUSE),
-        (J, ALL, "/rest/api/{v}/issue/createmeta", A.REFUSE),
-        (J, READ, "/rest/api/{v}/issue/createmeta/{project}/issuetypes/**", A.PROJECT),
-        (J, frozenset({"PUT"}), "/rest/api/{v}/issue/{issue}", A.EDIT_ISSUE),
-        (J, frozenset({"POST"}), "/rest/api/{v}/issue/{issue}/transitions", A.EDIT_ISSUE),
-        (J, ALL, "/rest/api/{v}/issue/{issue}/**", A.ISSUE),
-        (J, ALL, "/rest/agile/1.0/issue/{issue}/**", A.ISSUE),
+        (J, POST, "/rest/api/{v}/issue", JIRA, A.CREATE_ISSUES),
+        (J, POST, "/rest/api/{v}/issue/bulk", JIRA, A.CREATE_ISSUES),
+        (J, ALL, "/rest/api/{v}/issue/picker", JIRA, A.REFUSE),
+        (J, ALL, "/rest/api/{v}/issue/createmeta", JIRA, A.REFUSE),
+        (J, READ, "/rest/api/{v}/issue/createmeta/{project}/issuetypes/**", JIRA, A.PROJECT),
+        (J, PUT, "/rest/api/{v}/issue/{issue}", JIRA, A.EDIT_ISSUE),
+        (J, POST, "/rest/api/{v}/issue/{issue}/transitions", JIRA, A.EDIT_ISSUE),
+        (J, ALL, "/rest/api/{v}/issue/{issue}/**", JIRA, A.ISSUE),
+        (J, ALL, "/rest/agile/1.0/issue/{issue}/**", JIRA, A.ISSUE),
         # Jira: projects.
-        (J, ALL, "/rest/api/{v}/project/search", A.REFUSE),
-        (J, ALL, "/rest/api/{v}/project/recent", A.REFUSE),
-        (J, ALL, "/rest/api/{v}/project/type/**", A.REFUSE),
-        (J, ALL, "/rest/api/{v}/project/{project}/**", A.PROJECT),
+        (J, ALL, "/rest/api/{v}/project/search", JIRA, A.REFUSE),
+        (J, ALL, "/rest/api/{v}/project/recent", JIRA, A.REFUSE),
+        (J, ALL, "/rest/api/{v}/project/type/**", JIRA, A.REFUSE),
+        (J, ALL, "/rest/api/{v}/project/{project}/**", JIRA, A.PROJECT),
+        # Service Management's knowledge base searches Confluence, in every form and at any depth.
+        (J, ALL, "/rest/servicedeskapi/**/{*}knowledge{*}/**", BOTH, A.REFUSE),
+        (J, ALL, "/rest/servicedeskapi/**/{*}article{*}/**", BOTH, A.REFUSE),
+        # Jira: the rest of its REST APIs, which reach only Jira.
+        (J, ALL, "/rest/api/{v}/**", JIRA, A.UNJUDGED),
+        (J, ALL, "/rest/agile/1.0/**", JIRA, A.UNJUDGED),
+        (J, ALL, "/rest/servicedeskapi/**", JIRA, A.UNJUDGED),
         # Confluence: space-neutral reads.
-        (C, READ, "/wiki/rest/api/user/current", A.NEUTRAL),
-        (C, READ, "/wiki/rest/api/settings/systemInfo", A.NEUTRAL),
+        (C, READ, "/wiki/rest/api/user/current", NOTHING, A.NEUTRAL),
+        (C, READ, "/wiki/rest/api/settings/systemInfo", NOTHING, A.NEUTRAL),
         # Confluence: searches.
-        (C, READ, "/wiki/rest/api/search", A.CQL),
-        (C, READ, "/wiki/rest/api/content/search", A.CQL),
+        (C, READ, "/wiki/rest/api/search", WIKI, A.CQL),
+        (C, READ, "/wiki/rest/api/content/search", WIKI, A.CQL),
         # Confluence v1: content.
-        (C, READ, "/wiki/rest/api/content", A.SPACE_PARAM),
-        (C, frozenset({"POST"}), "/wiki/rest/api/content", A.CREATE_CONTENT),
-        (C, ALL, "/wiki/rest/api/content/{content}/move/**", A.REFUSE),
-        (C, ALL, "/wiki/rest/api/content/{content}/copy", A.REFUSE),
-        (C, ALL, "/wiki/rest/api/content/{content}/pagehierarchy/**", A.REFUSE),
-        (C, frozenset({"PUT"}), "/wiki/rest/api/content/{content}/child/attachment/**", A.REFUSE),
-        (C, frozenset({"PUT"}), "/wiki/rest/api/content/{content}", A.EDIT_CONTENT),
-        (C, ALL, "/wiki/rest/api/content/{content}/**", A.CONTENT),
-        (C, ALL, "/wiki/rest/api/space/{space}/**", A.SPACE),
-        (C, READ, "/wiki/download/attachments/{content}/**", A.CONTENT),
+        (C, READ, "/wiki/rest/api/content", WIKI, A.SPACE_PARAM),
+        (C, POST, "/wiki/rest/api/content", WIKI, A.CREATE_CONTENT),
+        (C, ALL, "/wiki/rest/api/content/{content}/move/**", WIKI, A.REFUSE),
+        (C, ALL, "/wiki/rest/api/content/{content}/copy", WIKI, A.REFUSE),
+        (C, ALL, "/wiki/rest/api/content/{content}/pagehierarchy/**", WIKI, A.REFUSE),
+        (C, PUT, "/wiki/rest/api/content/{content}/child/attachment/**", WIKI, A.REFUSE),
+        (C, PUT, "/wiki/rest/api/content/{content}", WIKI, A.EDIT_CONTENT),
+        (C, ALL, "/wiki/rest/api/content/{content}/**", WIKI, A.CONTENT),
+        (C, ALL, "/wiki/rest/api/space/{space}/**", WIKI, A.SPACE),
+        (C, READ, "/wiki/download/attachments/{content}/**", WIKI, A.CONTENT),
         # Confluence v2.
-        (C, frozenset({"POST"}), "/wiki/api/v2/pages", A.CREATE_PAGE),
-        (C, frozenset({"POST"}), "/wiki/api/v2/blogposts", A.CREATE_PAGE),
-        (C, frozenset({"PUT"}), "/wiki/api/v2/pages/{content}", A.EDIT_PAGE),
-        (C, frozenset({"PUT"}), "/wiki/api/v2/blogposts/{content}", A.EDIT_PAGE),
-        (C, ALL, "/wiki/api/v2/pages/{content}/**", A.CONTENT),
-        (C, ALL, "/wiki/api/v2/blogposts/{content}/**", A.CONTENT),
-        (C, ALL, "/wiki/api/v2/footer-comments/{content}/**", A.CONTENT),
-        (C, ALL, "/wiki/api/v2/inline-comments/{content}/**", A.CONTENT),
-        (C, ALL, "/wiki/api/v2/spaces/{spaceid}/**", A.SPACE_ID),
-        # Both products.
-        (X, ALL, "/gateway/**", A.REFUSE),
-        (X, ALL, "/graphql/**", A.REFUSE),
-        (X, ALL, "/ex/**", A.REFUSE),
+        (C, POST, "/wiki/api/v2/pages", WIKI, A.CREATE_PAGE),
+        (C, POST, "/wiki/api/v2/blogposts", WIKI, A.CREATE_PAGE),
+        (C, PUT, "/wiki/api/v2/pages/{content}", WIKI, A.EDIT_PAGE),
+        (C, PUT, "/wiki/api/v2/blogposts/{content}", WIKI, A.EDIT_PAGE),
+        (C, ALL, "/wiki/api/v2/pages/{content}/**", WIKI, A.CONTENT),
+        (C, ALL, "/wiki/api/v2/blogposts/{content}/**", WIKI, A.CONTENT),
+        (C, ALL, "/wiki/api/v2/footer-comments/{content}/**", WIKI, A.CONTENT),
+        (C, ALL, "/wiki/api/v2/inline-comments/{content}/**", WIKI, A.CONTENT),
+        (C, ALL, "/wiki/api/v2/spaces/{spaceid}/**", WIKI, A.SPACE_ID),
+        # Converting a body renders its macros: `jira` shows issues, `include` pages of any space.
+        (C, ALL, "/wiki/rest/api/contentbody/**", BOTH, A.REFUSE),
+        # Confluence: the rest of its REST APIs, which reach only Confluence (a rendered body aside).
+        (C, ALL, "/wiki/rest/api/**", WIKI, A.UNJUDGED),
+        (C, ALL, "/wiki/api/v2/**", WIKI, A.UNJUDGED),
     )
 )
-"""First match wins; a bounded product's route that matches none is refused."""
+"""First match wins; a path that matches no row is refused for any bounded client."""
+IDENTITY = Route.of(J, READ, "/rest/api/{v}/myself", NOTHING, A.NEUTRAL)
+"""The one route a bounded client may use on a site whose layout is not known: who am I."""
+RENDERING_PARAMETERS = frozenset({"expand", "bodyformat"})
+"""Confluence's parameters that choose a representation (`expand=body.view`, v2 `body-format=view`), spelt
+without `-` or `_` and in lower case."""
+RENDERED = (
+    "asks for a rendered body (an `expand` or `body-format` naming a view), whose macros show issues and pages "
+    "of any project or space; ask for `storage` or `atlas_doc_format` instead"
+)
+BOUND_NAMES = {Product.JIRA: "jira_projects", Product.CONFLUENCE: "confluence_spaces"}
+REFERENCES = frozenset({"project", "parent", "issuelinks", "space", "spaceid", "parentid", "ancestors", "container"})
+"""Body keys, in lower case, that name a project, an issue, a space or a page."""
+_ISSUE_FIELDS = frozenset({("fields", "project"), ("fields", "parent")})
+_CONTENT_FIELDS = frozenset({("space",), ("ancestors",), ("container",)})
+_PAGE_FIELDS = frozenset({("spaceId",), ("parentId",)})
+READ_WHERE: dict[Action, frozenset[tuple[str, ...]]] = {
+    Action.CREATE_ISSUES: _ISSUE_FIELDS | {("issueUpdates", "*", *where) for where in _ISSUE_FIELDS},
+    Action.EDIT_ISSUE: _ISSUE_FIELDS,
+    Action.CREATE_CONTENT: _CONTENT_FIELDS,
+    Action.EDIT_CONTENT: _CONTENT_FIELDS,
+    Action.CREATE_PAGE: _PAGE_FIELDS,
+    Action.EDIT_PAGE: _PAGE_FIELDS,
+}
+"""Where a judged body may name one (`*`: any list item), spelt exactly so: the fields the route reads and the
+proxy judges. Anywhere else, or in another case, the site might read it too, so it is refused."""
 
 ISSUE_KEY = re.compile(r"(?P<project>[A-Z][A-Z0-9_]*)-[0-9]+", re.IGNORECASE | re.ASCII)
 PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9_]*", re.IGNORECASE | re.ASCII)
 SPACE_KEY = re.compile(r"[A-Z0-9]+|~[A-Z0-9:_-]+", re.IGNORECASE | re.ASCII)
 NUMBER = re.compile(r"[0-9]{1,18}", re.ASCII)
 ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
-GATEWAY_PREFIX = re.compile(r"/ex/(jira|confluence)/[0-9a-f-]+(?=/|$)", re.IGNORECASE | re.ASCII)
 UNSAFE_DECODED = frozenset("/\\;%?#")
-JIRA_ROOTS = ("/rest/", "/secure/", "/browse/")
-"""Where Jira's own APIs and pages live. Any other root (`/cgraphql`, `/graphql`, `/gateway`, `/ex`,
-what Atlassian adds later) may reach Confluence too, so it is refused for any bounded client."""
-BOTH_PRODUCTS = ("/rest/servicedeskapi/knowledgebase/",)
-"""Under Jira's roots, but searching Confluence: Service Management's knowledge base."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +273,8 @@ class Ref:
     kind: Kind
     id: str
     prefix: str = ""
-    """The API gateway's `/ex/{product}/{cloudId}` when the request went through it."""
+    """Where the id's product lives on the site, in the site's own layout (`Placed.base`): `/wiki` for
+    Cloud's Confluence, `/ex/jira/{cloudId}` on the gateway, a Data Center context path."""
     version: str = "3"
     """The Jira REST version of the request (lookups use the same)."""
 
@@ -260,8 +324,9 @@ class Target:
 
     product: Product
     route: str
-    """Decoded, with the gateway prefix replaced by the site's own form (`/rest/...`, `/wiki/...`)."""
-    prefix: str
+    """Decoded and placed in canonical form (`/rest/...`, `/wiki/...`) by the site's layout."""
+    base: str
+    """Where the product lives on the site (`Placed.base`): lookups go there."""
     raw: str
     """The path as sent, without its query: a confined query is appended to it."""
     query: str
@@ -271,8 +336,8 @@ class Unjudgeable(ValueError):
     """The path is not in canonical form; the message says what is wrong with it."""
 
 
-def target_of(path: str) -> Target:
-    """Split and check a request path (with its query); raises `Unjudgeable`."""
+def split_path(path: str) -> tuple[str, str, str]:
+    """`(route, raw, query)` of a request path: the route decoded and checked; raises `Unjudgeable`."""
     raw, _, query = path.partition("?")
     if not raw.startswith("/") or not raw.isascii() or "\\" in raw or ";" in raw or ESCAPE.search(raw):
         raise Unjudgeable("the path is not a plain ASCII path without `;` or `\\`")
@@ -285,63 +350,95 @@ def target_of(path: str) -> Target:
         if text in ("", ".", "..") or any(c in UNSAFE_DECODED or not c.isprintable() for c in text):
             raise Unjudgeable("the path has an empty, dot or encoded-separator segment")
         decoded.append(text)
-    route = "/" + "/".join(decoded)
-    prefix = ""
-    if gateway := GATEWAY_PREFIX.match(route):
-        prefix, rest = gateway[0], route[gateway.end() :]
-        if gateway[1].lower() == "confluence" and not rest.lower().startswith("/wiki/"):
-            rest = "/wiki" + rest
-        route = rest or "/"
-    head = route.lower() + "/"
-    if head.startswith("/wiki/"):
-        product = Product.CONFLUENCE
-    elif head.startswith(JIRA_ROOTS) and not head.startswith(BOTH_PRODUCTS):
-        product = Product.JIRA
-    else:
-        product = Product.ANY
-    return Target(product, route, prefix, raw, query)
+    return "/" + "/".join(decoded), raw, query
 
 
-def judge(method: str, path: str, client: Client, body: bytes | None = None, known: Known | None = None) -> Judgement:
-    """The judgement of one credentialed request of `client`.
+def judge(
+    method: str,
+    path: str,
+    client: Client,
+    body: bytes | None = None,
+    known: Known | None = None,
+    layout: Layout = CLOUD,
+) -> Judgement:
+    """The judgement of one credentialed request of `client` to a site of this `layout`.
 
     Call with `body=None` first (at the request head); on `NeedsBody` again with the body, on
     `NeedsLookup` again with those refs in `known`.
     """
-    try:
-        target = target_of(path)
-    except (Unjudgeable, UnicodeDecodeError) as e:
-        if not client.bounded:
-            return ALLOWED
-        return Refused(400, Decision.BAD_QUERY, f"client {client.name}: {e}; it cannot be judged against its bounds")
-    bound = _bound(client, target.product)
-    if bound is None:
+    if not client.bounded:
         return ALLOWED
     method = method.upper()
-    route = next((r for r in ROUTES if r.product is target.product and r.allows(method, target.route)), None)
-    if route is None or route.action is Action.REFUSE:
-        return _crossing(client, target, method)
-    return _Judge(client, target, method, route, body, known or {}).run()
+    try:
+        route, raw, query = split_path(path)
+    except (Unjudgeable, UnicodeDecodeError) as e:
+        return Refused(400, Decision.BAD_QUERY, f"client {client.name}: {e}; it cannot be judged against its bounds")
+    placed = layout.place(route)
+    if placed is None:
+        if not layout.known and IDENTITY.allows(method, route):
+            return ALLOWED
+        return _refused(client, method, raw, _unplaced(layout), _bounds(client))
+    target = Target(placed.product, placed.route, placed.base, raw, query)
+    row = next((r for r in ROUTES if r.product is target.product and r.allows(method, target.route)), None)
+    if row is None:
+        return _refused(client, method, raw, f"is in no {target.product} route family of the table", _bounds(client))
+    try:
+        if target.product is Product.CONFLUENCE and renders(query):
+            return _refused(client, method, raw, RENDERED, _bounds(client))
+    except _Bad as bad:
+        return Refused(400, Decision.BAD_QUERY, f"client {client.name}: {bad}")
+    judged = row.action.judges
+    bounded = frozenset(product for product in row.reaches if _bound(client, product) is not None)
+    if not bounded:
+        return ALLOWED
+    if bounded != {judged}:
+        reach = " and ".join(product for product in Product if product in row.reaches)
+        unjudged = bounded - {judged}
+        why = f"is in route family `{row.template}`, which reaches {reach} but does not judge {_names(unjudged)}"
+        return _refused(client, method, raw, why, unjudged)
+    return _Judge(client, target, method, row, body, known or {}).run()
+
+
+def renders(query: str) -> bool:
+    """Does a Confluence request ask for a body the site renders (`body.view`, `export_view`, v2 `body-format=view`)?
+
+    Rendering runs the page's macros on the site: `jira` shows issues of any project, `include`,
+    `excerpt-include` and their kin pages of any space. No bound can judge what they pull in, so
+    every value of a representation parameter that mentions `view`, in any case, counts.
+    """
+    return any(
+        name.lower().replace("-", "").replace("_", "") in RENDERING_PARAMETERS and "view" in value.lower()
+        for name, value in _parameters(query)
+    )
 
 
 def _bound(client: Client, product: Product) -> frozenset[str] | None:
-    if product is Product.JIRA:
-        return client.jira_projects
-    if product is Product.CONFLUENCE:
-        return client.confluence_spaces
-    return frozenset() if client.bounded else None
+    return client.jira_projects if product is Product.JIRA else client.confluence_spaces
 
 
-def _crossing(client: Client, target: Target, method: str) -> Refused:
-    what = "jira_projects" if target.product is Product.JIRA else "confluence_spaces"
-    if target.product is Product.ANY:
-        what = "a boundary"
+def _bounds(client: Client) -> frozenset[Product]:
+    return frozenset(product for product in Product if _bound(client, product) is not None)
+
+
+def _names(bounds: frozenset[Product]) -> str:
+    return " and ".join(BOUND_NAMES[product] for product in Product if product in bounds)
+
+
+def _refused(client: Client, method: str, raw: str, why: str, bounds: frozenset[Product]) -> Refused:
     return Refused(
         403,
         Decision.OUT_OF_BOUNDS,
-        f"client {client.name} has {what}: {method} {target.route} is not a route judged against it "
-        "(see README, Agents and boundaries)",
+        f"client {client.name} has {_names(bounds)}: {method} {raw} {why} (see README, Agents and boundaries)",
     )
+
+
+def _unplaced(layout: Layout) -> str:
+    if not layout.known:
+        return (
+            "goes to a site whose product is not known (not Atlassian Cloud, and its [[sites]] table sets no "
+            "`product`), where only GET /rest/api/{2,3}/myself passes"
+        )
+    return f"is on no product this site serves ({layout})"
 
 
 class _Judge:
@@ -383,6 +480,7 @@ class _Judge:
         if self.body is None:
             return NEEDS_BODY
         document = _json_object(self.body)
+        _only_where_read(document, READ_WHERE[action])
         self._body_references(action, document)
         return NeedsLookup(frozenset(self.missing)) if self.missing else ALLOWED
 
@@ -405,14 +503,14 @@ class _Judge:
         if key := ISSUE_KEY.fullmatch(text):
             self._check(Kind.PROJECT, key["project"], f"issue {text}")
         elif NUMBER.fullmatch(text):
-            self._by_id(Ref(Kind.ISSUE, text, self.target.prefix, self.version), f"issue {text}", Kind.PROJECT)
+            self._by_id(Ref(Kind.ISSUE, text, self.target.base, self.version), f"issue {text}", Kind.PROJECT)
         else:
             raise _Out(f"{where} names no issue key or id it can judge")
 
     def _project(self, value: Any, where: str) -> None:
         text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
         if NUMBER.fullmatch(text):
-            self._by_id(Ref(Kind.PROJECT, text, self.target.prefix, self.version), f"project {text}", Kind.PROJECT)
+            self._by_id(Ref(Kind.PROJECT, text, self.target.base, self.version), f"project {text}", Kind.PROJECT)
         elif PROJECT_KEY.fullmatch(text):
             self._check(Kind.PROJECT, text, f"project {text}")
         else:
@@ -422,7 +520,7 @@ class _Judge:
         text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
         if not NUMBER.fullmatch(text):
             raise _Out(f"{where} names no content id it can judge")
-        self._by_id(Ref(Kind.CONTENT, text, self.target.prefix), f"content {text}", Kind.SPACE)
+        self._by_id(Ref(Kind.CONTENT, text, self.target.base), f"content {text}", Kind.SPACE)
 
     def _space_key(self, value: Any, where: str) -> None:
         if not isinstance(value, str) or not SPACE_KEY.fullmatch(value):
@@ -433,7 +531,7 @@ class _Judge:
         text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
         if not NUMBER.fullmatch(text):
             raise _Out(f"{where} names no space id it can judge")
-        self._by_id(Ref(Kind.SPACE, text, self.target.prefix), f"space {text}", Kind.SPACE)
+        self._by_id(Ref(Kind.SPACE, text, self.target.base), f"space {text}", Kind.SPACE)
 
     def _by_id(self, ref: Ref, what: str, kind: Kind) -> None:
         if not self._bound(kind):  # nothing is inside an empty bound: no lookup spends the token on it
@@ -490,6 +588,8 @@ class _Judge:
         if self.body is None:
             return NEEDS_BODY
         document = _json_object(self.body)
+        if any(key.lower() == name and key != name for key in document):
+            raise _Bad(f"the body spells `{name}` another way too; a search takes exactly one `{name}`, in lower case")
         query = document.get(name, "")
         if query is None:
             query = ""
@@ -572,6 +672,20 @@ class _Bad(Exception):
     """Malformed: 400 with this reason."""
 
 
+def _only_where_read(document: Any, where: frozenset[tuple[str, ...]]) -> None:
+    """Refuse a body naming a project, issue, space or page anywhere but `where` (see `READ_WHERE`)."""
+    stack: list[tuple[tuple[str, ...], Any]] = [((), document)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, list):
+            stack += [((*path, "*"), item) for item in value]
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if key.lower() in REFERENCES and (*path, key) not in where:
+                    raise _Out(f"the body names `{'.'.join((*path, key))}`, which this route is not judged by")
+                stack.append(((*path, key), item))
+
+
 def _json_object(body: bytes) -> dict[str, Any]:
     def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         keys = [k for k, _ in pairs]
@@ -611,14 +725,14 @@ class LookupFailed(Exception):
 
 
 def lookup_path(ref: Ref) -> str:
-    """Where the site tells the project or space of an id, under the request's own gateway prefix."""
+    """Where the site tells the project or space of an id, in the site's own layout (`Ref.prefix`)."""
     if ref.kind is Kind.ISSUE:
         return f"{ref.prefix}/rest/api/{ref.version}/issue/{ref.id}?fields=project"
     if ref.kind is Kind.PROJECT:
         return f"{ref.prefix}/rest/api/{ref.version}/project/{ref.id}"
     if ref.kind is Kind.CONTENT:
-        return f"{ref.prefix}/wiki/rest/api/content/{ref.id}?expand=space"
-    return f"{ref.prefix}/wiki/api/v2/spaces/{ref.id}"
+        return f"{ref.prefix}/rest/api/content/{ref.id}?expand=space"
+    return f"{ref.prefix}/api/v2/spaces/{ref.id}"
 
 
 def key_of(ref: Ref, status: int, document: Mapping[str, Any]) -> str | None:

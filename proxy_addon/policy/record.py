@@ -47,6 +47,8 @@ class Decision(StrEnum):
     """A body a boundary must read is larger than it reads, or of unknown length."""
     LOOKUP_FAILED = "refused-lookup-failed"
     """The project or space of an id could not be looked up."""
+    METHOD_OVERRIDE = "refused-method-override"
+    """A method-override header or `_method` parameter on a request a bounded or read-only rule judges by its method."""
 
 
 class Fact[T]:

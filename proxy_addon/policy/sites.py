@@ -12,8 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from proxy_addon.policy.hosts import HostPattern
+
+if TYPE_CHECKING:
+    from proxy_addon.policy.layouts import Prefixes
 
 # Hosts that carry their own auth (attachment downloads redirect to the media host with a token
 # in the URL): never credentialed, even when a wildcard covers them.
@@ -41,6 +45,8 @@ class Site:
     scoped: bool = False
     token_expires: date | None = None
     """When the user says the token expires (Atlassian does not tell the proxy)."""
+    layout: Prefixes | None = None
+    """Where a Data Center or Server site serves its product (`product`, `context_path`); Cloud hosts need none."""
 
 
 def never_credentialed(name: str) -> bool:

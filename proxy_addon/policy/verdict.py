@@ -3,13 +3,15 @@
 `decide()` is the only place that turns a request's facts into a decision: the site lookup
 (and the shared gateway for scoped tokens), plain http to a claimed host, client-chosen names
 that differ from the real destination, browsers, a `[[clients]]` client's sites and read-only
-bound, read-only sites, scoped paths and the rejected-token back-off. The hooks gather
-`RequestFacts` from mitmproxy and act on the `Verdict`; nothing else decides.
+bound, method overrides where a rule judges the method, read-only sites, scoped paths and the
+rejected-token back-off. The hooks gather `RequestFacts` from mitmproxy and act on the
+`Verdict`; nothing else decides.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import unquote_plus
 
 from proxy_addon.policy.clients import Client
 from proxy_addon.policy.hosts import malformed_authority, normalize_host, path_authority, split_authority
@@ -31,7 +33,8 @@ class RequestFacts:
     tunnel (axios before 1.16.1 does this): the proxy's own TLS then goes to the URL's host,
     but the request crossed the hop from the client unencrypted, which is harmless only when
     that hop is loopback (`client_loopback`). `client` is the `[[clients]]` client the request
-    authenticated as, whose bounds it must stay within.
+    authenticated as, whose bounds it must stay within. `method_override` is the name of a
+    method-override header the request carries (`METHOD_OVERRIDES`), as sent.
     """
 
     scheme: str
@@ -46,6 +49,7 @@ class RequestFacts:
     plain_hop: bool = False
     client_loopback: bool = False
     client: Client | None = None
+    method_override: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,25 @@ class Verdict:
     retry_after: int = 0
     check_due: bool = False
     """Backed off, but the pause is over: the proxy's own check of the token decides; wait for it."""
+
+
+METHOD_OVERRIDES = frozenset({b"x-http-method-override", b"x-http-method", b"x-method-override"})
+"""Header fields (lower case) with which frameworks let a request run as another method than its own."""
+METHOD_PARAMETER = "_method"
+"""The query parameter that does the same (Jersey's and Rails' filters)."""
+
+
+def method_override(facts: RequestFacts) -> str | None:
+    """What would let the site run the request as another method than the one judged: a header, or `_method`."""
+    if facts.method_override is not None:
+        return facts.method_override
+    query = facts.path.partition("?")[2]
+    if METHOD_PARAMETER not in query.lower() and "%" not in query:
+        return None
+    for part in query.split("&"):
+        if unquote_plus(part.partition("=")[0]).lower() == METHOD_PARAMETER:
+            return f"the query parameter {METHOD_PARAMETER}"
+    return None
 
 
 def from_browser(origin: str | None, fetch_site: str | None) -> bool:
@@ -104,6 +127,8 @@ def decide(facts: RequestFacts, policy: Policy, health: TokenHealth, now: float)
     if client is not None and not client.may_use(site.name):
         return Verdict(Decision.CLIENT_SITE, site, name)
     read_only = site.read_only or (client is not None and client.read_only)
+    if (read_only or (client is not None and client.bounded)) and method_override(facts) is not None:
+        return Verdict(Decision.METHOD_OVERRIDE, site, name)
     if read_only and not read_only_allows(facts.method, facts.path):
         return Verdict(Decision.READ_ONLY if site.read_only else Decision.CLIENT_READ_ONLY, site, name)
     rewritten = None
@@ -156,6 +181,11 @@ REFUSALS = {
         403,
         "client {client} is read-only: {method} {route} is not a read (see README, read-only)",
     ),
+    Decision.METHOD_OVERRIDE: (
+        400,
+        "{restricted}: {override} would let the site run this {method} as another method, and its requests are "
+        "judged by their method (see README, Agents and boundaries)",
+    ),
     Decision.BROWSER: (
         403,
         "refused to add credentials to a browser request (Origin or Sec-Fetch-Site): "
@@ -173,6 +203,9 @@ def refusal(verdict: Verdict, facts: RequestFacts) -> tuple[int, str] | None:
     site = verdict.site.name if verdict.site else None
     route = facts.path.partition("?")[0]
     differs = misdirection(facts) if verdict.decision is Decision.MISDIRECTED else ""
+    override = restricted = None
+    if verdict.decision is Decision.METHOD_OVERRIDE:
+        override, restricted = method_override(facts), restricted_by(facts.client, site)
     client = facts.client
     bound = ", ".join(sorted(client.sites)) if client is not None and client.sites is not None else ""
     return status, template.format(
@@ -183,7 +216,18 @@ def refusal(verdict: Verdict, facts: RequestFacts) -> tuple[int, str] | None:
         differs=differs,
         client=client.name if client is not None else None,
         bound=bound,
+        override=override,
+        restricted=restricted,
     )
+
+
+def restricted_by(client: Client | None, site: str | None) -> str:
+    """What judges a request by its method: the client's bounds or read-only, else the site's read-only."""
+    if client is not None and client.bounded:
+        return f"client {client.name} has bounds"
+    if client is not None and client.read_only:
+        return f"client {client.name} is read-only"
+    return f"site {site} is read-only"
 
 
 def misdirection(facts: RequestFacts) -> str:

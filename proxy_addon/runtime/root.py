@@ -150,7 +150,9 @@ class AtlassianAuthProxy:
         for entry in resolved:
             self.injector.use(entry.site, entry.credentials)
         self.injector.outbound.reach = reach
-        self.boundaries.use(settings.client_table, self.client_rate.rates)
+        self.boundaries.use(
+            settings.client_table, self.client_rate.rates, {site.name: site.layout for site in table.sites}
+        )
         self.watcher.watch(resolved)
         self.expiry.use([entry.site for entry in resolved])
         self.resolved = resolved

@@ -39,6 +39,7 @@ from pydantic_settings import (
 from proxy_addon.policy.clients import NO_CLIENT, Client, ClientTable
 from proxy_addon.policy.connect_rules import ConnectToRule
 from proxy_addon.policy.hosts import HostPattern, HostPatternError, normalize_host
+from proxy_addon.policy.layouts import Product, declared, is_cloud_host
 from proxy_addon.policy.proxy_login import ProxyLogin, short_password
 from proxy_addon.policy.sites import Scheme, Site, SiteConflict, SiteTable
 from proxy_addon.policy.tokens import TokenFormatError, parse_token
@@ -122,6 +123,19 @@ def _email(value: str) -> str:
     return value
 
 
+CONTEXT_PATH = re.compile(r"(?:/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*/?")
+
+
+def _context_path(value: str) -> str:
+    """Where a Data Center product is served: `/`, or plain segments such as `/jira` (a trailing `/` is dropped)."""
+    if not value.startswith("/") or not CONTEXT_PATH.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a context path: write / or the path the product is served under, such as /jira "
+            "(letters, digits, . _ ~ -, no dot segments)"
+        )
+    return value.rstrip("/") or "/"
+
+
 def parse_date(value: Any) -> Any:
     """An ISO date (`2026-12-31`), as text or as a TOML date; parsed once, here."""
     if isinstance(value, str):
@@ -185,11 +199,20 @@ class SiteSettings(Table):
     read_only: bool = False
     scoped: bool = False
     token_expires: DateSetting | None = None
+    product: Literal["jira", "confluence"] | None = None
+    context_path: Annotated[str, AfterValidator(_context_path)] | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> SiteSettings:
         if self.token_env is not None and self.token_file is not None:
             raise ValueError("set token_env or token_file, not both")
+        if self.context_path is not None and self.product is None:
+            raise ValueError("context_path needs product: the product served there, jira or confluence")
+        if self.product is not None and (self.scoped or any(is_cloud_host(p.domain) for p in self.hosts)):
+            raise ValueError(
+                "product and context_path are for Data Center and Server sites: Atlassian Cloud hosts and scoped "
+                "sites have Cloud's layout (Jira at /, Confluence at /wiki); remove them"
+            )
         if self.email is None and (self.scheme == "basic" or (self.token_env is None and self.token_file is None)):
             raise ValueError("needs email: the Basic user, and the keyring user when no token_env/token_file is set")
         if self.email is not None and (":" in self.email or not self.email.isprintable()):
@@ -205,6 +228,7 @@ class SiteSettings(Table):
             self.read_only,
             self.scoped,
             self.token_expires,
+            declared(Product[self.product.upper()], self.context_path or "/") if self.product else None,
         )
 
 

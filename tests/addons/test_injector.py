@@ -12,11 +12,13 @@ from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
 from pydantic import SecretStr
 
-from proxy_addon.addons.injector import REDACTED, CredentialInjector
+from proxy_addon.addons.injector import REDACTED, CredentialInjector, facts_of
 from proxy_addon.credentials import outbound as outbound_module
 from proxy_addon.credentials.identity import Unreachable
 from proxy_addon.credentials.sources import Credentials
+from proxy_addon.policy.clients import Client, ClientTable
 from proxy_addon.policy.hosts import HostPattern
+from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.scoped import Gateway
 from proxy_addon.policy.sites import Site, SiteTable
@@ -274,3 +276,20 @@ def test_a_check_slower_than_the_upstream_timeout_leaves_requests_the_local_401_
     assert f.response is not None
     assert (f.response.status_code, f.response.headers["retry-after"]) == (401, "1")
     assert FlowRecord.of(f.metadata).decision is Decision.BACKED_OFF
+
+
+@pytest.mark.parametrize("name", ["X-HTTP-Method-Override", "x-http-method", "X-METHOD-OVERRIDE", "x-Method-Override"])
+def test_a_method_override_header_in_any_case_is_a_fact_and_refused_for_a_bounded_client(name):
+    assert facts_of(flow(**{name: "DELETE"})).method_override == name
+    assert facts_of(flow(x_http_method_overrides="DELETE")).method_override is None
+    addon = injector()
+    addon.clients = ClientTable.of([Client("bounded", ProxyLogin.parse("a:Pr0xy-pa55word-9f3e"), read_only=True)])
+    with taddons.context(addon):
+        f = flow(**{name: "DELETE"})
+        FlowRecord.of(f.metadata).user = "bounded"
+        addon.requestheaders(f)
+        assert f.response is not None
+        assert f.response.status_code == 400
+        assert name.encode() in f.response.content
+        assert FlowRecord.of(f.metadata).decision is Decision.METHOD_OVERRIDE
+        assert "authorization" not in f.request.headers or f.request.headers["authorization"] != REDACTED

@@ -29,6 +29,7 @@ from proxy_addon.policy.boundaries import (
     lookup_path,
 )
 from proxy_addon.policy.clients import Client
+from proxy_addon.policy.layouts import ON_GATEWAY, UNKNOWN, Product, declared
 from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.policy.record import Decision
 
@@ -45,10 +46,10 @@ KNOWN = {
     Ref(Kind.ISSUE, "29999"): None,
     Ref(Kind.PROJECT, "10001"): "OPS",
     Ref(Kind.PROJECT, "10002"): "SEC",
-    Ref(Kind.CONTENT, "30001"): "ENG",
-    Ref(Kind.CONTENT, "30002"): "HR",
-    Ref(Kind.SPACE, "40001"): "ENG",
-    Ref(Kind.SPACE, "40002"): "HR",
+    Ref(Kind.CONTENT, "30001", "/wiki"): "ENG",
+    Ref(Kind.CONTENT, "30002", "/wiki"): "HR",
+    Ref(Kind.SPACE, "40001", "/wiki"): "ENG",
+    Ref(Kind.SPACE, "40002", "/wiki"): "HR",
 }
 
 
@@ -77,7 +78,6 @@ def bad(judgement) -> bool:
         ("GET", "/REST/API/3/issue/OPS-1"),
         ("GET", "/rest/api/3/issue/OPS-1/"),
         ("GET", "/rest/api/3/issue/%4FPS-1"),
-        ("GET", "/ex/jira/c0ffee00-1234/rest/api/3/issue/OPS-1"),
         ("GET", "/wiki/rest/api/space/ENG/content"),
         ("GET", "/wiki/rest/api/content?spaceKey=ENG&title=Runbook"),
         ("GET", "/wiki/rest/api/user/current"),
@@ -185,12 +185,12 @@ def test_a_jira_only_bound_leaves_confluence_alone_and_the_reverse():
         ("/rest/api/3/issue/29999", Ref(Kind.ISSUE, "29999"), False),
         ("/rest/api/3/project/10001", Ref(Kind.PROJECT, "10001"), True),
         ("/rest/api/3/project/10002/versions", Ref(Kind.PROJECT, "10002"), False),
-        ("/wiki/rest/api/content/30001", Ref(Kind.CONTENT, "30001"), True),
-        ("/wiki/rest/api/content/30002/child/page", Ref(Kind.CONTENT, "30002"), False),
-        ("/wiki/api/v2/pages/30001", Ref(Kind.CONTENT, "30001"), True),
-        ("/wiki/api/v2/pages/30002/footer-comments", Ref(Kind.CONTENT, "30002"), False),
-        ("/wiki/api/v2/spaces/40001/pages", Ref(Kind.SPACE, "40001"), True),
-        ("/wiki/download/attachments/30002/secret.pdf", Ref(Kind.CONTENT, "30002"), False),
+        ("/wiki/rest/api/content/30001", Ref(Kind.CONTENT, "30001", "/wiki"), True),
+        ("/wiki/rest/api/content/30002/child/page", Ref(Kind.CONTENT, "30002", "/wiki"), False),
+        ("/wiki/api/v2/pages/30001", Ref(Kind.CONTENT, "30001", "/wiki"), True),
+        ("/wiki/api/v2/pages/30002/footer-comments", Ref(Kind.CONTENT, "30002", "/wiki"), False),
+        ("/wiki/api/v2/spaces/40001/pages", Ref(Kind.SPACE, "40001", "/wiki"), True),
+        ("/wiki/download/attachments/30002/secret.pdf", Ref(Kind.CONTENT, "30002", "/wiki"), False),
     ],
 )
 def test_an_id_is_looked_up_then_judged_by_its_key(path, ref, inside):
@@ -213,8 +213,11 @@ def test_a_refusal_after_a_lookup_names_neither_the_other_project_nor_whether_it
 
 def test_a_lookup_through_the_gateway_stays_under_its_prefix():
     path = "/ex/confluence/c0ffee00-1234/wiki/rest/api/content/30001"
-    (ref,) = judge("GET", path, OPS_AGENT).refs
+    (ref,) = judge("GET", path, OPS_AGENT, layout=ON_GATEWAY).refs
     assert lookup_path(ref) == "/ex/confluence/c0ffee00-1234/wiki/rest/api/content/30001?expand=space"
+    (ref,) = judge("GET", "/ex/confluence/c0ffee00-1234/rest/api/content/30001", OPS_AGENT, layout=ON_GATEWAY).refs
+    assert lookup_path(ref) == "/ex/confluence/c0ffee00-1234/rest/api/content/30001?expand=space"
+    assert judge("GET", "/ex/jira/c0ffee00-1234/rest/api/3/issue/OPS-1", OPS_AGENT, layout=ON_GATEWAY) is ALLOWED
     (ref,) = judge("GET", "/rest/api/2/issue/20001", OPS_AGENT).refs
     assert lookup_path(ref) == "/rest/api/2/issue/20001?fields=project"
 
@@ -375,7 +378,7 @@ def test_no_generated_path_around_an_issue_passes_unless_it_is_plainly_inside(su
 
 
 def example_path(template: str) -> str:
-    return re.sub(r"\{[a-z]+\}", "X1", template.replace("{v}", "3").replace("/**", ""))
+    return re.sub(r"\{[a-z*]+\}", "X1", template.replace("{v}", "3").replace("/**", ""))
 
 
 def test_no_refusal_in_the_table_is_shadowed_by_an_earlier_row():
@@ -394,12 +397,13 @@ def table_row(route: Route) -> str:
     methods = (
         "any" if route.methods == ALL else ", ".join(sorted(route.methods, key=["GET", "HEAD", "POST", "PUT"].index))
     )
-    return f"| {route.product} | {methods} | `{route.template}` | {route.action} |"
+    reaches = ", ".join(p for p in (Product.JIRA, Product.CONFLUENCE) if p in route.reaches) or "nothing"
+    return f"| {route.product} | {methods} | `{route.template}` | {reaches} | {route.action} |"
 
 
 def test_the_readme_route_table_is_the_modules():
     text = README.read_text()
-    start = text.index("| product | methods | route | what the boundary does |")
+    start = text.index("| product | methods | route | reaches | what the boundary does |")
     table = text[start:].split("\n\n")[0].splitlines()[2:]
     assert table == [table_row(route) for route in ROUTES]
 
@@ -454,3 +458,199 @@ def test_a_body_nested_too_deeply_to_read_is_a_400_not_a_crash():
 def test_an_empty_bound_refuses_ids_without_looking_them_up():
     nothing = Client("nothing", LOGIN, jira_projects=frozenset({"OPS"}), confluence_spaces=frozenset())
     assert out_of_bounds(judge("GET", "/wiki/rest/api/content/30001", nothing))
+
+
+# Issue 20: bounds that hold everywhere, by design.
+
+DC_WIKI = declared(Product.CONFLUENCE, "/")
+DC_JIRA = declared(Product.JIRA, "/jira")
+
+
+def test_every_row_judges_at_most_the_product_it_reaches():
+    for route in ROUTES:
+        judged = route.action.judges
+        if route.action is Action.NEUTRAL:
+            assert route.reaches == frozenset(), route.template
+        elif judged is None:
+            assert route.action in (Action.REFUSE, Action.UNJUDGED), route.template
+        else:
+            assert judged in route.reaches, route.template
+        assert route.template.startswith("/wiki/" if route.product is Product.CONFLUENCE else "/rest/"), route.template
+
+
+def test_no_family_shadows_a_judged_row():
+    for index, route in enumerate(ROUTES):
+        if route.action.judges is None:
+            continue
+        path = example_path(route.template)
+        for method in route.methods:
+            first = next(r for r in ROUTES if r.product is route.product and r.allows(method, path))
+            assert first.action.judges is route.action.judges, (method, route.template, first.template)
+            assert ROUTES.index(first) <= index
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/rest/servicedeskapi/servicedesk/1/knowledgebase/article?query=salary",
+        "/rest/servicedeskapi/servicedesk/projectKey:ITS/knowledgebase/article?query=salary",
+        "/rest/servicedeskapi/knowledgebase/article?query=salary",
+        "/rest/servicedeskapi/servicedesk/1/knowledgebase",
+        "/REST/ServiceDeskAPI/servicedesk/1/KnowledgeBase/article",
+        "/rest/servicedeskapi/servicedesk/1/knowledgebase/article/view/9",
+        "/rest/servicedeskapi/servicedesk/1/articles",
+        "/rest/servicedeskapi/servicedesk/1/requesttype/2/knowledge",
+    ],
+)
+def test_finding_1_every_knowledge_base_form_is_refused_for_a_space_bounded_client(path):
+    judgement = judge("GET", path, WIKI_ONLY)
+    assert out_of_bounds(judgement), judgement
+    assert "confluence_spaces" in judgement.reason
+    assert out_of_bounds(judge("GET", path, JIRA_ONLY)), "it reaches Jira too, and judges nothing"
+
+
+def test_service_management_outside_its_knowledge_base_is_jira_only():
+    assert judge("GET", "/rest/servicedeskapi/request", WIKI_ONLY) is ALLOWED
+    refused = judge("GET", "/rest/servicedeskapi/request", JIRA_ONLY)
+    assert out_of_bounds(refused)
+    assert "route family `/rest/servicedeskapi/**`" in refused.reason
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/wiki/rest/api/contentbody/convert/view"),
+        ("POST", "/wiki/rest/api/contentbody/convert/export_view"),
+        ("POST", "/wiki/rest/api/contentbody/convert/styled_view?expand=webresource"),
+        ("POST", "/wiki/rest/api/contentbody/convert/async/view"),
+        ("GET", "/wiki/rest/api/contentbody/convert/async/bulk/tasks"),
+        ("POST", "/WIKI/REST/API/ContentBody/convert/view"),
+        ("GET", "/wiki/plugins/servlet/applinks/proxy?appId=1&path=/rest/api/2/search?jql=project=SEC"),
+        ("GET", "/plugins/servlet/applinks/proxy?appId=1&path=/rest/api/2/search"),
+        ("GET", "/wiki/rest/jiraanywhere/1.0/servers"),
+        ("GET", "/wiki/rest/api/content/30002?expand=body.view"),
+        ("GET", "/wiki/rest/api/content/30002?expand=version,body.EXPORT_VIEW"),
+        ("GET", "/wiki/rest/api/content/30002?Expand=body.styled_view"),
+        ("GET", "/wiki/rest/api/content/30002?expand=body.anonymous_export_view"),
+        ("GET", "/wiki/rest/api/content/30002?expand=body.%76iew"),
+        ("GET", "/wiki/rest/api/content?spaceKey=HR&expand=body.view"),
+        ("GET", "/wiki/rest/api/search?cql=type=page&expand=content.body.view"),
+        ("GET", "/wiki/rest/api/space/HR?expand=description.view"),
+        ("GET", "/wiki/api/v2/pages/30002?body-format=view"),
+        ("GET", "/wiki/api/v2/pages/30002?BODY-FORMAT=Export_View"),
+        ("GET", "/wiki/api/v2/pages?body_format=styled_view"),
+        ("GET", "/wiki/api/v2/blogposts/30002?bodyFormat=anonymous_export_view"),
+    ],
+)
+def test_finding_2_confluence_routes_that_render_or_proxy_jira_are_refused_for_a_project_bounded_client(method, path):
+    judgement = judge(method, path, JIRA_ONLY)
+    assert out_of_bounds(judgement), judgement
+    assert out_of_bounds(judge(method, path, WIKI_ONLY)), "they show pages of any space too"
+
+
+def test_confluence_stays_open_to_a_client_bounded_only_in_jira_where_it_cannot_reach_jira():
+    assert judge("GET", "/wiki/rest/api/content/30002?expand=body.storage,version", JIRA_ONLY) is ALLOWED
+    assert judge("GET", "/wiki/api/v2/pages/30002?body-format=atlas_doc_format", JIRA_ONLY) is ALLOWED
+    assert judge("GET", "/wiki/rest/api/space", JIRA_ONLY) is ALLOWED
+    assert judge("POST", "/wiki/rest/api/content/30002/move/append/30001", JIRA_ONLY) is ALLOWED
+    rendered = judge("GET", "/wiki/rest/api/content/30001?expand=body.view", OPS_AGENT)
+    assert out_of_bounds(rendered)
+    assert "rendered body" in rendered.reason
+    assert "storage" in rendered.reason
+
+
+def test_finding_3_on_data_center_confluence_at_the_root_paths_are_judged_as_confluence():
+    first = judge("GET", "/rest/api/content/30002", WIKI_ONLY, layout=DC_WIKI)
+    (ref,) = first.refs
+    assert ref == Ref(Kind.CONTENT, "30002", "")
+    assert lookup_path(ref) == "/rest/api/content/30002?expand=space"
+    assert out_of_bounds(judge("GET", "/rest/api/content/30002", WIKI_ONLY, known={ref: "HR"}, layout=DC_WIKI))
+    assert judge("GET", "/rest/api/content/30002", WIKI_ONLY, known={ref: "ENG"}, layout=DC_WIKI) is ALLOWED
+    assert out_of_bounds(judge("GET", "/rest/api/space/HR/content", WIKI_ONLY, layout=DC_WIKI))
+    assert judge("GET", "/rest/api/space/ENG", WIKI_ONLY, layout=DC_WIKI) is ALLOWED
+    search = judge("GET", "/rest/api/search?cql=space%3DHR", WIKI_ONLY, layout=DC_WIKI)
+    assert isinstance(search, Rewritten)
+    assert urlsplit(search.path).path == "/rest/api/search"
+    (cql,) = parse_qs(urlsplit(search.path).query)["cql"]
+    assert confined_parts(cql, "space") == (["ENG"], "space=HR", [])
+    assert out_of_bounds(judge("GET", "/rest/api/2/issue/SEC-1", WIKI_ONLY, layout=DC_WIKI)), "Confluence's path"
+    assert judge("GET", "/rest/api/2/issue/SEC-1", JIRA_ONLY, layout=DC_WIKI) is ALLOWED, "no Jira there to reach"
+
+
+def test_on_data_center_jira_under_a_context_path_ids_are_looked_up_there():
+    assert judge("GET", "/jira/rest/api/2/issue/OPS-1", JIRA_ONLY, layout=DC_JIRA) is ALLOWED
+    assert out_of_bounds(judge("GET", "/jira/rest/api/2/issue/SEC-1", JIRA_ONLY, layout=DC_JIRA))
+    (ref,) = judge("GET", "/jira/rest/api/2/issue/20002", JIRA_ONLY, layout=DC_JIRA).refs
+    assert lookup_path(ref) == "/jira/rest/api/2/issue/20002?fields=project"
+    search = judge("GET", "/jira/rest/api/2/search?jql=project%3DSEC", JIRA_ONLY, layout=DC_JIRA)
+    assert urlsplit(search.path).path == "/jira/rest/api/2/search"
+    outside = judge("GET", "/rest/api/2/issue/OPS-1", JIRA_ONLY, layout=DC_JIRA)
+    assert out_of_bounds(outside)
+    assert "Jira at /jira" in outside.reason
+
+
+@pytest.mark.parametrize("layout", [UNKNOWN, declared(Product.JIRA, "/")])
+def test_on_a_site_of_unknown_layout_a_bounded_client_gets_only_the_identity_page(layout):
+    for client in (JIRA_ONLY, WIKI_ONLY):
+        assert judge("GET", "/rest/api/2/myself", client, layout=UNKNOWN) is ALLOWED
+        assert judge("HEAD", "/rest/api/3/myself", client, layout=UNKNOWN) is ALLOWED
+        for method, path in [
+            ("POST", "/rest/api/2/myself"),
+            ("GET", "/rest/api/content/30002"),
+            ("GET", "/rest/api/search?cql=type=page"),
+            ("GET", "/rest/api/space/HR/content"),
+            ("GET", "/2.0/repositories"),
+        ]:
+            judgement = judge(method, path, client, layout=UNKNOWN)
+            assert out_of_bounds(judgement), (method, path)
+            assert "product is not known" in judgement.reason
+    assert judge("GET", "/rest/api/content/30002", FREE, layout=layout) is ALLOWED, "an unbounded client is not judged"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"jql": "status = Done", "JQL": "project = SEC"},
+        {"JQL": "project = SEC"},
+        {"Jql": "project = SEC", "maxResults": 5},
+        {"jQL": ""},
+    ],
+)
+def test_finding_10_a_search_body_with_jql_in_another_case_is_refused_with_400(body):
+    assert bad(judge("POST", "/rest/api/3/search/jql", JIRA_ONLY, json.dumps(body).encode()))
+
+
+def test_default_deny_refuses_what_no_row_holds_and_names_the_family():
+    for client in (JIRA_ONLY, WIKI_ONLY, OPS_AGENT):
+        for path in ["/rest/greenhopper/1.0/rapidview", "/rest/internal/2/x", "/secure/Dashboard.jspa", "/cgraphql"]:
+            judgement = judge("GET", path, client)
+            assert out_of_bounds(judgement), (client.name, path)
+            assert "is in no Jira route family of the table" in judgement.reason
+    assert judge("GET", "/rest/api/3/filter/10000", WIKI_ONLY) is ALLOWED
+    refused = judge("GET", "/rest/api/3/filter/10000", JIRA_ONLY)
+    assert refused.reason == (
+        "client jira-only has jira_projects: GET /rest/api/3/filter/10000 is in route family `/rest/api/{v}/**`, "
+        "which reaches Jira but does not judge jira_projects (see README, Agents and boundaries)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/rest/api/3/issue", {"fields": {"project": {"key": "OPS"}}, "project": {"key": "SEC"}}),
+        ("POST", "/rest/api/3/issue", {"fields": {"project": {"key": "OPS"}, "Project": {"key": "SEC"}}}),
+        ("POST", "/rest/api/3/issue", {"Fields": {"project": {"key": "SEC"}}, "fields": {"project": {"key": "OPS"}}}),
+        ("PUT", "/rest/api/3/issue/OPS-1", {"fields": {"summary": "s", "customfield_1": {"parent": {"key": "SEC-1"}}}}),
+        ("POST", "/rest/api/3/issue/bulk", {"issueUpdates": [{"fields": {"project": {"key": "OPS"}}, "project": 1}]}),
+        ("POST", "/wiki/rest/api/content", {"space": {"key": "ENG"}, "spaceId": "40002"}),
+        ("POST", "/wiki/rest/api/content", {"space": {"key": "ENG"}, "metadata": {"space": {"key": "HR"}}}),
+        ("PUT", "/wiki/rest/api/content/30001", {"title": "t", "Space": {"key": "HR"}}),
+        ("POST", "/wiki/api/v2/pages", {"spaceId": "40001", "space": {"key": "HR"}}),
+        ("POST", "/wiki/api/v2/pages", {"spaceId": "40001", "SpaceId": "40002"}),
+        ("PUT", "/wiki/api/v2/pages/30001", {"title": "t", "ancestors": [{"id": "30002"}]}),
+    ],
+)
+def test_a_body_naming_a_project_or_space_where_the_route_does_not_read_it_is_refused(method, path, body):
+    judgement = judge(method, path, OPS_AGENT, json.dumps(body).encode(), KNOWN)
+    assert out_of_bounds(judgement), judgement
+    assert "which this route is not judged by" in judgement.reason

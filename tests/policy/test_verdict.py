@@ -6,7 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from proxy_addon.policy.clients import Client
 from proxy_addon.policy.hosts import HostPattern, is_loopback, normalize_host
+from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.policy.readonly import read_only_allows
 from proxy_addon.policy.record import Decision
 from proxy_addon.policy.scoped import Gateway
@@ -220,3 +222,46 @@ def test_a_misdirected_refusal_says_what_differed(changes, named):
 )
 def test_loopback_peers(address, loopback):
     assert is_loopback(address) is loopback
+
+
+LOGIN = ProxyLogin.parse("agent:Pr0xy-pa55word-9f3e")
+BOUNDED = Client("bounded", LOGIN, jira_projects=frozenset({"OPS"}))
+READER = Client("reader", LOGIN, read_only=True)
+WRITER = Client("writer", LOGIN)
+
+
+@pytest.mark.parametrize(
+    ("client", "read_only_site", "expected"),
+    [
+        (BOUNDED, False, Decision.METHOD_OVERRIDE),
+        (READER, False, Decision.METHOD_OVERRIDE),
+        (WRITER, True, Decision.METHOD_OVERRIDE),
+        (None, True, Decision.METHOD_OVERRIDE),
+        (WRITER, False, Decision.INJECT),
+        (None, False, Decision.INJECT),
+    ],
+)
+def test_a_method_override_is_refused_wherever_a_rule_judges_the_method(client, read_only_site, expected):
+    table = SiteTable.of([site("all", "*.atlassian.net", read_only=read_only_site)])
+    for override in ({"method_override": "X-HTTP-Method-Override"}, {"path": "/rest/api/3/issue/OPS-1?_method=DELETE"}):
+        assert verdict(table=table, client=client, **override) is expected, override
+    assert verdict(table=table, client=client, path="/rest/api/3/issue/OPS-1?method=x") is Decision.INJECT
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"method_override": "x-method-override"}, "x-method-override would let the site run this GET as another"),
+        ({"path": "/rest/api/3/myself?%5Fmethod=PUT"}, "the query parameter _method would let the site"),
+        ({"path": "/rest/api/3/myself?a=1&_METHOD=PUT"}, "the query parameter _method would let the site"),
+    ],
+)
+def test_the_method_override_refusal_names_the_override(changes, named):
+    facts = RequestFacts("https", "GET", "/", ACME, 443, ACME, (ACME,), client=BOUNDED)
+    for name, value in changes.items():
+        setattr(facts, name, value)
+    result = decide(facts, Policy(TABLE, Gateway()), TokenHealth(), 0.0)
+    assert result.decision is Decision.METHOD_OVERRIDE
+    status, message = refusal(result, facts)
+    assert status == 400
+    assert message.startswith("client bounded has bounds: " + named), message

@@ -30,6 +30,8 @@ STAND_IN_NAMES = (
     "api.bitbucket.org",
     "bitbucket.org",
     "jira.corp.example",
+    "confluence.corp.example",
+    "tracker.corp.example",
     "evilatlassian.net",
     "acme.atlassian.net.example.test",
     "other.example.test",

@@ -47,6 +47,16 @@ CONFLUENCE_ITEM = re.compile(r"/wiki/(?:rest/api/content|api/v2/pages|api/v2/spa
 JQL_SEARCH = re.compile(r"/rest/api/[23]/search(/jql)?")
 CQL_SEARCH = re.compile(r"/wiki/rest/api/(content/)?search")
 CREATE = re.compile(r"/rest/api/[23]/issue(/bulk)?|/wiki/rest/api/content|/wiki/api/v2/pages")
+KNOWLEDGE_BASE = re.compile(r"/rest/servicedeskapi/(servicedesk/[^/]+/)?knowledgebase/article")
+CONVERT = re.compile(r"/wiki/rest/api/contentbody/convert/(async/)?[a-z_]+")
+APPLINKS_PROXY = re.compile(r"(/wiki)?/plugins/servlet/applinks/proxy")
+DATA_CENTER = {"confluence.corp.example": ("/wiki", ""), "tracker.corp.example": ("", "/jira")}
+"""Data Center hosts by name: (the canonical prefix of their product, their context path). Confluence
+at the root of one, Jira under /jira on the other; every other host has Cloud's layout."""
+SEC_ISSUE = "SEC-1: the SEC-1 summary"
+"""What a rendered `jira` macro, the application-link proxy or a conversion shows of project SEC."""
+HR_ARTICLE = "the HR page: salaries"
+"""What the knowledge base shows of space HR."""
 
 
 def event(number: int) -> bytes:
@@ -218,7 +228,7 @@ class Handler(BaseHTTPRequestHandler):
             self._events(query.get("framing", ["chunked"])[0])
         elif url.path == "/ratelimited":
             self._json(429, {"message": "rate limited"}, RATE_LIMIT_HEADERS)
-        elif self._projects_and_spaces(url.path, query):
+        elif self._projects_and_spaces(self._canonical(url.path), query):
             pass
         else:
             self._json(
@@ -227,9 +237,32 @@ class Handler(BaseHTTPRequestHandler):
                 {"Set-Cookie": "cloud.session.token=site-session; Path=/; Secure; HttpOnly"},
             )
 
+    def _canonical(self, path: str) -> str:
+        """The path in Cloud's form, by the Host header; outside a Data Center host's context, nothing is served."""
+        canonical, context = DATA_CENTER.get(self.headers.get("Host", "").partition(":")[0], ("", ""))
+        if context and not (path == context or path.startswith(context + "/")):
+            return "/not-served" + path
+        return canonical + path[len(context) :]
+
+    def _across_products(self, path: str, query: dict[str, list[str]]) -> bool:
+        """Routes that show one product's data through the other, as the real sites do."""
+        if KNOWLEDGE_BASE.fullmatch(path):
+            self._json(200, {"values": [{"title": HR_ARTICLE, "source": {"type": "confluence", "pageId": "30002"}}]})
+        elif APPLINKS_PROXY.fullmatch(path):
+            self._json(200, {"issues": [{"key": "SEC-1", "fields": {"summary": SEC_ISSUE}}]})
+        elif CONVERT.fullmatch(path):
+            self._json(200, {"value": f"<table><tr><td>{SEC_ISSUE}</td></tr></table>", "representation": "view"})
+        elif CONFLUENCE_ITEM.fullmatch(path) and "view" in query.get("expand", [""])[0]:
+            self._json(200, {"id": "30001", "body": {"view": {"value": f"<p>{SEC_ISSUE}</p>"}}})
+        else:
+            return False
+        return True
+
     def _projects_and_spaces(self, path: str, query: dict[str, list[str]]) -> bool:
         """Jira projects OPS and SEC with their issues, Confluence spaces ENG and HR with a page each."""
-        if JQL_SEARCH.fullmatch(path) or CQL_SEARCH.fullmatch(path):
+        if self._across_products(path, query):
+            pass
+        elif JQL_SEARCH.fullmatch(path) or CQL_SEARCH.fullmatch(path):
             key = "jql" if "jql" in query or path.startswith("/rest/") else "cql"
             self._searched(query.get(key, [""])[0])
         elif item := JIRA_ITEM.fullmatch(path):
@@ -332,7 +365,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == MCP_PATH:
             self._mcp()
             return
-        if self.command == "POST" and self._json_post(urlsplit(self.path).path):
+        if self.command == "POST" and self._json_post(self._canonical(urlsplit(self.path).path)):
             return
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             self._chunked_upload()
@@ -349,8 +382,11 @@ class Handler(BaseHTTPRequestHandler):
         self._json(200, {"sha256": digest.hexdigest(), "bytes": length - remaining})
 
     def _json_post(self, path: str) -> bool:
-        """A POST search (its JQL recorded) or a create (its body recorded); False for any other path."""
+        """A POST search (its JQL recorded), a create (its body recorded) or a conversion; False for any other path."""
         search, create = JQL_SEARCH.fullmatch(path), CREATE.fullmatch(path)
+        if CONVERT.fullmatch(path):
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            return self._across_products(path, {})
         if not (search or create) or "content-length" not in self.headers:
             return False
         data = self.rfile.read(int(self.headers["Content-Length"]))
