@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+from types import SimpleNamespace
 
 from mitmproxy.test import taddons
 
@@ -79,9 +80,9 @@ def test_healthz_is_503_once_the_proxy_stops_listening(make_proxy, site):
 
 
 def test_a_credential_problem_makes_healthz_503_with_its_reason():
-    """The hook the rejected-token back-off plugs into: any reason from CredentialHealth is a 503."""
+    """The hook the rejected-token back-off plugs into: any reason of Readiness is a 503."""
     reason: list[str | None] = [None]
-    admin = AdminEndpoint(lambda: reason[0], Metrics().registry)
+    admin = AdminEndpoint(SimpleNamespace(problem=lambda: reason[0], paused=tuple), Metrics().registry)
     admin._listening = lambda: True  # type: ignore[method-assign]
     status, content_type, body = admin.reply("GET", "/healthz")
     assert (status, content_type, body) == (200, "application/json", b'{"status": "ok"}\n')
@@ -93,7 +94,7 @@ def test_a_credential_problem_makes_healthz_503_with_its_reason():
 
 def test_a_paused_host_no_setting_names_is_reported_but_leaves_healthz_ready_and_livez_follows_listening():
     paused: list[str] = ["x.atlassian.net"]
-    admin = AdminEndpoint(lambda: None, Metrics().registry, lambda: tuple(paused))
+    admin = AdminEndpoint(SimpleNamespace(problem=lambda: None, paused=lambda: tuple(paused)), Metrics().registry)
     listening = [True]
     admin._listening = lambda: listening[0]  # type: ignore[method-assign]
     assert admin.reply("GET", "/healthz") == (
@@ -110,7 +111,7 @@ def test_a_paused_host_no_setting_names_is_reported_but_leaves_healthz_ready_and
 def test_the_root_addon_reports_missing_credentials():
     proxy = AtlassianAuthProxy()
     with taddons.context(proxy):
-        assert proxy.credential_problem() == "no credentials loaded"
+        assert proxy.readiness.problem() == "no credentials loaded"
 
 
 def test_a_taken_admin_port_is_a_one_line_setting_error(make_proxy, site, ca_file, confdir):

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from typing import Any
 
+from proxy_addon.addons.prepared import Prepared
 from proxy_addon.policy.connect_rules import ConnectToRule, find_rule
 
 logger = logging.getLogger(__name__)
@@ -28,8 +29,8 @@ class ConnectTo:
         self.rules: tuple[ConnectToRule, ...] = ()
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def use(self, rules: tuple[ConnectToRule, ...]) -> None:
-        self.rules = rules
+    def use(self, prepared: Prepared) -> None:
+        self.rules = prepared.settings.connect_to
         try:
             asyncio.get_running_loop()
         except RuntimeError:

@@ -38,12 +38,12 @@ from mitmproxy.proxy.layers.http import ErrorCode, HttpErrorHook, HttpLayer, Htt
 from mitmproxy.proxy.layers.http._events import RequestHeaders
 from mitmproxy.proxy.layers.http._http1 import Http1Server
 
-from proxy_addon.addons.replies import proxy_reply
+from proxy_addon.addons.replies import made
 from proxy_addon.policy.record import Decision, FlowRecord
+from proxy_addon.policy.refusals import MAX_HEAD_BYTES, Refusal
 
 logger = logging.getLogger(__name__)
 
-MAX_HEAD_BYTES = 64 * 1024
 HELD_STREAMED = "a request held for its verdict began to stream; refused"
 """The flow's error, for the log. The reply has a text of its own: `UpstreamFaults` swaps the error
 page whose text is the flow's error for an upstream-fault page, and this is none."""
@@ -81,10 +81,7 @@ def _shallow[T](original: T) -> T:
 
 
 def head_too_large() -> bytes:
-    reply = proxy_reply(
-        431, f"the request head is unfinished after {MAX_HEAD_BYTES} bytes; the limit is {MAX_HEAD_BYTES} bytes"
-    )
-    return http1.assemble_response(reply)
+    return http1.assemble_response(made(Refusal.HEAD_UNFINISHED, limit=MAX_HEAD_BYTES))
 
 
 class WireLayer(HttpLayer):
