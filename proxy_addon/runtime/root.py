@@ -77,7 +77,10 @@ HOOK_ORDER: tuple[Link, ...] = (
     ),
     Link(ClientLimits, "431 for an oversized head, a deadline to send one: before any work on the request"),
     Link(HeadCheck, "400 for a head other parsers could read differently: before any credential is added"),
-    Link(ClientRate, "429 past a client's requests per minute: after the login that names it, before anything goes up"),
+    Link(
+        ClientRate,
+        "429 past a client's requests per minute: after the login that names it, before anything goes upstream",
+    ),
     Link(UpstreamFaults, "502 for an untrusted upstream before any credential; the upstream timeout and fault pages"),
     Link(ConnectTo, "CONNECT_TO: where the upstream TCP connection goes, below every decision"),
     Link(CredentialInjector, "the verdict: intercept or tunnel, then the placeholder or a refusal on the head"),
@@ -168,10 +171,10 @@ class AtlassianAuthProxy:
             self.request_log,
             self.admin,
         ]
-        ordered = in_hook_order(children)
-        self.configured = [child for child in ordered if isinstance(child, Configured)]
-        # Each child is Guarded: a security hook that raises refuses its request (fail_closed.py).
-        chain(self, [*(Guarded(child, link.failed) for child, link in zip(ordered, HOOK_ORDER, strict=True)), *runtime])
+        self.children = in_hook_order(children)
+        self.configured = [child for child in self.children if isinstance(child, Configured)]
+        guarded = [Guarded(child, link.failed) for child, link in zip(self.children, HOOK_ORDER, strict=True)]
+        chain(self, [*guarded, *runtime])
 
     def load(self, loader: Any) -> None:
         loader.add_option(
