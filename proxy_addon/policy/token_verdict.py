@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from proxy_addon.policy.sites import Site
 from proxy_addon.policy.token_health import rejection_reason
@@ -31,9 +32,11 @@ class TokenVerdict(StrEnum):
     """An ambiguous 401: the site's identity page decides whether the token pauses."""
 
 
-@dataclass(frozen=True, slots=True)
-class Sent:
-    """Where credentials went: the method, the host and port the request was sent to, and its path."""
+class Sent(NamedTuple):
+    """Where credentials went: the method, the host and port the request was sent to, and its path.
+
+    A tuple: one is made for every answer to a credential, and a frozen dataclass costs three times as much.
+    """
 
     method: str
     host: str
