@@ -108,13 +108,14 @@ class Outbound:
         A rejection pauses; a pass or a scope miss counts for the token; a 401 to confirm is
         confirmed against the identity page in the background, once per (site, host).
         """
-        if reading.verdict is TokenVerdict.CONFIRM and reading.page is not None:
-            page, request = reading.page, f"{sent.method} {sent.route}"
-            self._flight(("confirm", site, host), lambda: self._confirm(site, host, stamp, page, request))
-        else:
-            self.record(site, host, stamp, reading.rejection)
+        page = reading.page  # set only on CONFIRM
+        if page is None:
+            self._record(site, host, stamp, reading.rejection)
+            return
+        request = f"{sent.method} {sent.route}"
+        self._flight(("confirm", site, host), lambda: self._confirm(site, host, stamp, page, request))
 
-    def record(self, site: str, host: str, stamp: int, rejection: str | None) -> None:
+    def _record(self, site: str, host: str, stamp: int, rejection: str | None) -> None:
         """Record the site's verdict on the token; log once per change of state."""
         change = self.health.judge(site, host, stamp, rejection, time.monotonic())
         if change is Change.REJECTED:
@@ -161,7 +162,7 @@ class Outbound:
             )
             return
         rejected = classify(status, headers, from_identity_page=True) is Kind.REJECTED
-        self.record(site, host, stamp, f"{rejection_reason(status, headers)} from {page.path}" if rejected else None)
+        self._record(site, host, stamp, f"{rejection_reason(status, headers)} from {page.path}" if rejected else None)
 
     async def _confirm(self, site: str, host: str, stamp: int, page: IdentityPage, request: str) -> None:
         """An ambiguous 401 to `request`: does the identity page reject the token too?"""
@@ -186,7 +187,7 @@ class Outbound:
                 page.path,
                 site,
             )
-        self.record(site, host, stamp, rejection)
+        self._record(site, host, stamp, rejection)
 
     async def _send(self, site: str, host: str, port: int, path: str) -> tuple[int, dict[str, str], bytes]:
         return await asyncio.to_thread(fetch, host, port, path, self.credentials[site], self.reach)
