@@ -16,7 +16,15 @@ import tomlkit
 from pydantic import SecretStr
 
 from proxy_addon.credentials import keyring_store
-from proxy_addon.credentials.identity import Answer, Reach, Target, Unreachable, ask_myself, identity_path, target_of
+from proxy_addon.credentials.identity import (
+    Answer,
+    CheckTarget,
+    Reach,
+    Unreachable,
+    ask_myself,
+    check_target,
+    identity_path,
+)
 from proxy_addon.credentials.sources import (
     Credentials,
     checked_token,
@@ -66,7 +74,7 @@ def check(settings: Settings, out: TextIO) -> None:
     for entry in resolved:
         prefix = f"site {entry.site.name}: " if len(resolved) > 1 else ""
         try:
-            target = target_of(entry.site, settings.site)
+            target = check_target(entry.site, settings.site)
             if target.path is None:
                 print(f"{prefix}{target.host}: not checked (no identity page there)", file=out)
                 continue
@@ -112,13 +120,13 @@ def login(
     pin = None
     if named is not None:
         user, scheme = email or named.user, named.scheme
-        target = target_of(named, None) if verify else None
+        target = check_target(named, None) if verify else None
     else:
         user, scheme = email or require_email(settings), Scheme.BASIC
         pin = _parse_site_flag(site, settings) if site else None
         default = Site("default", settings.hosts, user)
         target = (
-            (Target(pin, 443, identity_path(pin, False)) if pin else target_of(default, settings.site))
+            (CheckTarget(pin, 443, identity_path(pin, False)) if pin else check_target(default, settings.site))
             if verify
             else None
         )
@@ -200,7 +208,7 @@ def _read_token(user: str, stdin: TextIO) -> SecretStr:
     return checked_token(text, "the token " + ("typed" if stdin.isatty() else "read from stdin"))
 
 
-def _ask(target: Target, path: str, credentials: Credentials, settings: Settings) -> Answer:
+def _ask(target: CheckTarget, path: str, credentials: Credentials, settings: Settings) -> Answer:
     try:
         answer = ask_myself(target.host, credentials, Reach.of(settings), target.port, path)
     except Unreachable as e:

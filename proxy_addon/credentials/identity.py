@@ -108,7 +108,7 @@ def identity_path(host: str, bearer: bool) -> str | None:
 
 
 @dataclass(frozen=True)
-class Target:
+class CheckTarget:
     """Where to verify a site's token: a host, its port, and the identity page there."""
 
     host: str
@@ -116,16 +116,16 @@ class Target:
     path: str | None
 
 
-def target_of(site: Site, preferred: str | None) -> Target:
+def check_target(site: Site, preferred: str | None) -> CheckTarget:
     """`preferred` (ATLASSIAN_PROXY_SITE) when it belongs to this site, else the site's only exact host."""
     exact = [p for p in site.patterns if not p.wildcard]
     bearer = site.scheme is Scheme.BEARER
     matching = [p for p in site.patterns if preferred is not None and p.matches(preferred)]
     if preferred is not None and matching:
-        return Target(preferred, matching[0].port, identity_path(preferred, bearer))
+        return CheckTarget(preferred, matching[0].port, identity_path(preferred, bearer))
     if len(exact) == 1:
         host = exact[0].domain
-        return Target(host, exact[0].port, identity_path(host, bearer))
+        return CheckTarget(host, exact[0].port, identity_path(host, bearer))
     raise SettingsError(f"{env_name('site')} is not set: set it to your site (e.g. acme.atlassian.net), or pass --site")
 
 

@@ -46,7 +46,7 @@ MAX_BODY = 1 << 20
 """Bodies judged by a boundary are buffered up to this size; larger ones get 413."""
 
 
-class Kind(StrEnum):
+class RefKind(StrEnum):
     """What a key names; with an id, what is looked up."""
 
     ISSUE = "issue"
@@ -270,7 +270,7 @@ UNSAFE_DECODED = frozenset("/\\;%?#")
 class Ref:
     """Something an id names, to be looked up: the kind, the id, and where the site's API is."""
 
-    kind: Kind
+    kind: RefKind
     id: str
     prefix: str = ""
     """Where the id's product lives on the site, in the site's own layout (`Placed.base`): `/wiki` for
@@ -319,7 +319,7 @@ NEEDS_BODY = NeedsBody()
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
+class CanonicalPath:
     """A request path in canonical form, split for judging."""
 
     product: Product
@@ -378,7 +378,7 @@ def judge(
         if not layout.known and IDENTITY.allows(method, route):
             return ALLOWED
         return _refused(client, method, raw, _unplaced(layout), _bounds(client))
-    target = Target(placed.product, placed.route, placed.base, raw, query)
+    target = CanonicalPath(placed.product, placed.route, placed.base, raw, query)
     row = next((r for r in ROUTES if r.product is target.product and r.allows(method, target.route)), None)
     if row is None:
         return _refused(client, method, raw, f"is in no {target.product} route family of the table", _bounds(client))
@@ -445,7 +445,7 @@ class _Judge:
     """One request's judgement: the references it makes, each checked against the client's bound."""
 
     def __init__(
-        self, client: Client, target: Target, method: str, route: Route, body: bytes | None, known: Known
+        self, client: Client, target: CanonicalPath, method: str, route: Route, body: bytes | None, known: Known
     ) -> None:
         self.client, self.target, self.method, self.route = client, target, method, route
         self.body, self.known = body, known
@@ -501,18 +501,18 @@ class _Judge:
     def _issue(self, value: Any, where: str) -> None:
         text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
         if key := ISSUE_KEY.fullmatch(text):
-            self._check(Kind.PROJECT, key["project"], f"issue {text}")
+            self._check(RefKind.PROJECT, key["project"], f"issue {text}")
         elif NUMBER.fullmatch(text):
-            self._by_id(Ref(Kind.ISSUE, text, self.target.base, self.version), f"issue {text}", Kind.PROJECT)
+            self._by_id(Ref(RefKind.ISSUE, text, self.target.base, self.version), f"issue {text}", RefKind.PROJECT)
         else:
             raise _Out(f"{where} names no issue key or id it can judge")
 
     def _project(self, value: Any, where: str) -> None:
         text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
         if NUMBER.fullmatch(text):
-            self._by_id(Ref(Kind.PROJECT, text, self.target.base, self.version), f"project {text}", Kind.PROJECT)
+            self._by_id(Ref(RefKind.PROJECT, text, self.target.base, self.version), f"project {text}", RefKind.PROJECT)
         elif PROJECT_KEY.fullmatch(text):
-            self._check(Kind.PROJECT, text, f"project {text}")
+            self._check(RefKind.PROJECT, text, f"project {text}")
         else:
             raise _Out(f"{where} names no project key or id it can judge")
 
@@ -520,20 +520,20 @@ class _Judge:
         text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
         if not NUMBER.fullmatch(text):
             raise _Out(f"{where} names no content id it can judge")
-        self._by_id(Ref(Kind.CONTENT, text, self.target.base), f"content {text}", Kind.SPACE)
+        self._by_id(Ref(RefKind.CONTENT, text, self.target.base), f"content {text}", RefKind.SPACE)
 
     def _space_key(self, value: Any, where: str) -> None:
         if not isinstance(value, str) or not SPACE_KEY.fullmatch(value):
             raise _Out(f"{where} names no space key it can judge")
-        self._check(Kind.SPACE, value, f"space {value}")
+        self._check(RefKind.SPACE, value, f"space {value}")
 
     def _space_id(self, value: Any, where: str) -> None:
         text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
         if not NUMBER.fullmatch(text):
             raise _Out(f"{where} names no space id it can judge")
-        self._by_id(Ref(Kind.SPACE, text, self.target.base), f"space {text}", Kind.SPACE)
+        self._by_id(Ref(RefKind.SPACE, text, self.target.base), f"space {text}", RefKind.SPACE)
 
-    def _by_id(self, ref: Ref, what: str, kind: Kind) -> None:
+    def _by_id(self, ref: Ref, what: str, kind: RefKind) -> None:
         if not self._bound(kind):  # nothing is inside an empty bound: no lookup spends the token on it
             raise _Out(f"{what} is not in {self._bound_text(kind)}, or does not exist")
         if ref not in self.known:
@@ -544,17 +544,17 @@ class _Judge:
             raise _Out(f"{what} is not in {self._bound_text(kind)}, or does not exist")
         self._check(kind, key, what)
 
-    def _check(self, kind: Kind, key: str, what: str) -> None:
+    def _check(self, kind: RefKind, key: str, what: str) -> None:
         if key.upper() not in self._bound(kind):
             # The same words for "elsewhere" and "nowhere", and no key learned from a lookup.
             raise _Out(f"{what} is not in {self._bound_text(kind)}, or does not exist")
 
-    def _bound(self, kind: Kind) -> frozenset[str]:
-        bound = self.client.jira_projects if kind is Kind.PROJECT else self.client.confluence_spaces
+    def _bound(self, kind: RefKind) -> frozenset[str]:
+        bound = self.client.jira_projects if kind is RefKind.PROJECT else self.client.confluence_spaces
         return bound or frozenset()
 
-    def _bound_text(self, kind: Kind) -> str:
-        name = "Jira projects" if kind is Kind.PROJECT else "Confluence spaces"
+    def _bound_text(self, kind: RefKind) -> str:
+        name = "Jira projects" if kind is RefKind.PROJECT else "Confluence spaces"
         return f"its {name} ({', '.join(sorted(self._bound(kind))) or 'none'})"
 
     # -- query and body -----------------------------------------------------------------------
@@ -569,7 +569,8 @@ class _Judge:
         self._space_key(values[0], "the spaceKey parameter")
 
     def _search(self, action: Action) -> Judgement:
-        name, field, kind = ("jql", "project", Kind.PROJECT) if action is Action.JQL else ("cql", "space", Kind.SPACE)
+        jql = action is Action.JQL
+        name, field, kind = ("jql", "project", RefKind.PROJECT) if jql else ("cql", "space", RefKind.SPACE)
         keys = self._bound(kind)
         if not keys:
             raise _Out(f"a search cannot be confined to {self._bound_text(kind)}")
@@ -726,11 +727,11 @@ class LookupFailed(Exception):
 
 def lookup_path(ref: Ref) -> str:
     """Where the site tells the project or space of an id, in the site's own layout (`Ref.prefix`)."""
-    if ref.kind is Kind.ISSUE:
+    if ref.kind is RefKind.ISSUE:
         return f"{ref.prefix}/rest/api/{ref.version}/issue/{ref.id}?fields=project"
-    if ref.kind is Kind.PROJECT:
+    if ref.kind is RefKind.PROJECT:
         return f"{ref.prefix}/rest/api/{ref.version}/project/{ref.id}"
-    if ref.kind is Kind.CONTENT:
+    if ref.kind is RefKind.CONTENT:
         return f"{ref.prefix}/rest/api/content/{ref.id}?expand=space"
     return f"{ref.prefix}/api/v2/spaces/{ref.id}"
 
@@ -741,13 +742,13 @@ def key_of(ref: Ref, status: int, document: Mapping[str, Any]) -> str | None:
         return None
     if status != 200:
         raise LookupFailed(f"HTTP {status}")
-    if ref.kind is Kind.ISSUE:
+    if ref.kind is RefKind.ISSUE:
         key = _dig(document, "fields", "project", "key")
-    elif ref.kind is Kind.CONTENT:
+    elif ref.kind is RefKind.CONTENT:
         key = _dig(document, "space", "key")
     else:
         key = document.get("key")
-    pattern = PROJECT_KEY if ref.kind in (Kind.ISSUE, Kind.PROJECT) else SPACE_KEY
+    pattern = PROJECT_KEY if ref.kind in (RefKind.ISSUE, RefKind.PROJECT) else SPACE_KEY
     if not isinstance(key, str) or not pattern.fullmatch(key):
         raise LookupFailed("the answer names no key")
     return key.upper()
