@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy_addon.policy.boundaries import (
+from proxy_addon.policy.boundaries.judge import (
     ALL,
     ALLOWED,
     NEEDS_BODY,

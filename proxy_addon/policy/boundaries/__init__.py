@@ -1,0 +1,1 @@
+"""Jira-project and Confluence-space boundaries of bounded clients (see `judge`)."""
