@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from proxy_addon.policy.boundaries.judge import MAX_BODY
+from proxy_addon.policy.boundaries.body import MAX_BODY
 from proxy_addon.policy.hosts import is_loopback_address
 
 

@@ -21,7 +21,8 @@ from proxy_addon.credentials import outbound as outbound_module
 from proxy_addon.credentials.identity import Unreachable
 from proxy_addon.credentials.outbound import Outbound
 from proxy_addon.credentials.sources import Credentials
-from proxy_addon.policy.boundaries.judge import MAX_BODY, Ref, RefKind
+from proxy_addon.policy.boundaries.body import MAX_BODY
+from proxy_addon.policy.boundaries.lookups import Ref, RefKind
 from proxy_addon.policy.clients import Client, ClientTable
 from proxy_addon.policy.hosts import HostPattern
 from proxy_addon.policy.proxy_login import ProxyLogin

@@ -23,16 +23,9 @@ from hypothesis import strategies as st
 from mitmproxy.test import tflow, tutils
 
 from proxy_addon.addons.injector import facts_of
-from proxy_addon.policy.boundaries.judge import (
-    Allowed,
-    NeedsBody,
-    NeedsLookup,
-    Ref,
-    RefKind,
-    Rewritten,
-    judge,
-    lookup_path,
-)
+from proxy_addon.policy.boundaries.judge import judge
+from proxy_addon.policy.boundaries.judgements import Allowed, NeedsBody, NeedsLookup, Rewritten
+from proxy_addon.policy.boundaries.lookups import Ref, RefKind, lookup_path
 from proxy_addon.policy.clients import Client
 from proxy_addon.policy.hosts import HostPattern, normalize_host
 from proxy_addon.policy.layouts import Layout, Prefixes, Product, declared, layout_of

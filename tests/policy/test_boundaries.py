@@ -11,23 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy_addon.policy.boundaries.judge import (
-    ALL,
-    ALLOWED,
-    NEEDS_BODY,
-    ROUTES,
-    Action,
-    LookupFailed,
-    NeedsLookup,
-    Ref,
-    RefKind,
-    Refused,
-    Rewritten,
-    Route,
-    judge,
-    key_of,
-    lookup_path,
-)
+from proxy_addon.policy.boundaries.judge import judge
+from proxy_addon.policy.boundaries.judgements import ALLOWED, NEEDS_BODY, NeedsLookup, Refused, Rewritten
+from proxy_addon.policy.boundaries.lookups import LookupFailed, Ref, RefKind, key_of, lookup_path
+from proxy_addon.policy.boundaries.routes import ALL, ROUTES, Action, Route
 from proxy_addon.policy.clients import Client
 from proxy_addon.policy.layouts import ON_GATEWAY, UNKNOWN, Product, declared
 from proxy_addon.policy.proxy_login import ProxyLogin
