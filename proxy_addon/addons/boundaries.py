@@ -24,7 +24,7 @@ from mitmproxy import http
 
 from proxy_addon.addons.fail_closed import DROPPED_HEADERS
 from proxy_addon.addons.replies import backed_off_reply, proxy_reply, rate_limited_reply
-from proxy_addon.credentials.identity import Unreachable
+from proxy_addon.credentials.http_client import Unreachable
 from proxy_addon.credentials.outbound import Outbound, Withheld
 from proxy_addon.policy.boundaries.body import MAX_BODY
 from proxy_addon.policy.boundaries.judge import judge

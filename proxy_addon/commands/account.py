@@ -16,15 +16,8 @@ import tomlkit
 from pydantic import SecretStr
 
 from proxy_addon.credentials import keyring_store
-from proxy_addon.credentials.identity import (
-    Answer,
-    CheckTarget,
-    Reach,
-    Unreachable,
-    ask_myself,
-    check_target,
-    identity_path,
-)
+from proxy_addon.credentials.http_client import Reach, Unreachable
+from proxy_addon.credentials.identity import Answer, CheckTarget, ask_myself, check_target, identity_path
 from proxy_addon.credentials.sources import (
     Credentials,
     checked_token,

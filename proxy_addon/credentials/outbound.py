@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
-from proxy_addon.credentials.identity import Reach, Unreachable, fetch, json_object
+from proxy_addon.credentials.http_client import Reach, Unreachable, fetch, json_object
 from proxy_addon.credentials.sources import Credentials
 from proxy_addon.policy.scoped import Gateway
 from proxy_addon.policy.sites import Site, SiteTable

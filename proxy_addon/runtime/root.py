@@ -32,7 +32,8 @@ from proxy_addon.addons.token_expiry import TokenExpiry
 from proxy_addon.addons.token_watcher import CredentialWatcher
 from proxy_addon.addons.upstream_faults import UpstreamFaults
 from proxy_addon.addons.wire import Wire
-from proxy_addon.credentials.identity import Reach, Unreachable, check_target, cloud_id
+from proxy_addon.credentials.http_client import Reach, Unreachable
+from proxy_addon.credentials.identity import check_target, cloud_id
 from proxy_addon.credentials.sources import Resolved, resolve_sites
 from proxy_addon.policy.scoped import Gateway
 from proxy_addon.policy.sites import SiteTable

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from proxy_addon.addons.boundaries import LOOKUPS_AT_ONCE, Boundaries, KeyCache
 from proxy_addon.credentials import outbound as outbound_module
-from proxy_addon.credentials.identity import Unreachable
+from proxy_addon.credentials.http_client import Unreachable
 from proxy_addon.credentials.outbound import Outbound
 from proxy_addon.credentials.sources import Credentials
 from proxy_addon.policy.boundaries.body import MAX_BODY
@@ -60,7 +60,7 @@ MYSELF = (ACME, 443, "/rest/api/3/myself", INJECTED)
 
 
 class FakeSite:
-    """Stands in for `identity.fetch`: answers from ANSWERS and remembers what it was asked.
+    """Stands in for `http_client.fetch`: answers from ANSWERS and remembers what it was asked.
 
     `revoked`: every answer is the 401 of a revoked token.
     """
