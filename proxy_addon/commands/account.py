@@ -28,8 +28,10 @@ from proxy_addon.credentials.sources import (
 from proxy_addon.policy.expiry import days, days_left
 from proxy_addon.policy.sites import Scheme, Site, pinnable_site
 from proxy_addon.policy.token_health import API_TOKENS_PAGE
-from proxy_addon.settings.model import Settings, load_settings, parse_site, user_config_path
+from proxy_addon.settings.loading import load_settings, user_config_path
+from proxy_addon.settings.model import Settings
 from proxy_addon.settings.names import CONFIG_ENV, SettingsError
+from proxy_addon.settings.values import parse_site
 
 
 class Rejected(Exception):

@@ -40,7 +40,8 @@ from proxy_addon.policy.sites import SiteTable
 from proxy_addon.policy.verdict import Policy
 from proxy_addon.runtime.chain import chain
 from proxy_addon.runtime.trust import write_client_bundle, write_client_truststore, write_upstream_bundle
-from proxy_addon.settings.model import Settings, load_settings
+from proxy_addon.settings.loading import load_settings
+from proxy_addon.settings.model import Settings
 from proxy_addon.settings.names import SettingsError
 
 logger = logging.getLogger(__name__)
