@@ -18,11 +18,11 @@ from proxy_addon.addons.replies import backed_off_reply, proxy_reply
 from proxy_addon.credentials.outbound import Outbound
 from proxy_addon.credentials.sources import Credentials
 from proxy_addon.policy.clients import Client, ClientTable
-from proxy_addon.policy.hosts import is_loopback
+from proxy_addon.policy.hosts import is_loopback_address
 from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.scoped import GATEWAY
 from proxy_addon.policy.sites import Site
-from proxy_addon.policy.unauthorized import Kind, OncePer, classify, renamed_to
+from proxy_addon.policy.unauthorized import AnswerKind, OncePer, classify, renamed_to
 from proxy_addon.policy.verdict import (
     METHOD_OVERRIDES,
     Policy,
@@ -81,7 +81,7 @@ def facts_of(flow: http.HTTPFlow, client: Client | None = None) -> RequestFacts:
         origin=origin,
         fetch_site=fetch_site,
         plain_hop=plain_hop,
-        client_loopback=plain_hop and is_loopback(peer[0] if peer else None),
+        client_loopback=plain_hop and is_loopback_address(peer[0] if peer else None),
         client=client,
         method_override=override,
     )
@@ -193,7 +193,7 @@ class CredentialInjector:
             sent_to = GATEWAY if flow.request.host == GATEWAY else host
             request = (flow.request.method, sent_to, flow.request.port, flow.request.path)
             kind = self.outbound.answered(site, host, stamp, status, seen, request)
-        if kind is Kind.SCOPE_MISS:
+        if kind is AnswerKind.SCOPE_MISS:
             self._note_scope_miss(site, flow)
         elif kind is not None:
             record.auth_failed = True

@@ -23,12 +23,12 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
-from proxy_addon.credentials.identity import Reach, Unreachable, fetch, json_object
+from proxy_addon.credentials.http_client import Reach, Unreachable, fetch, json_object
 from proxy_addon.credentials.sources import Credentials
 from proxy_addon.policy.scoped import Gateway
 from proxy_addon.policy.sites import Site, SiteTable
 from proxy_addon.policy.token_health import API_TOKENS_PAGE, RECHECK_SECONDS, Change, TokenHealth, rejection_reason
-from proxy_addon.policy.unauthorized import IdentityPage, Kind, OncePer, check_page, classify, own_identity_page
+from proxy_addon.policy.unauthorized import AnswerKind, IdentityPage, OncePer, check_page, classify, own_identity_page
 from proxy_addon.policy.verdict import Policy
 
 logger = logging.getLogger(__name__)
@@ -94,9 +94,9 @@ class Outbound:
         stamp = self.health.stamp()
         status, headers, body = await self._send(site, to_host, to_port, path)
         kind = self.answered(site, host, stamp, status, headers, ("GET", to_host, to_port, path))
-        if kind is Kind.AMBIGUOUS and (confirming := self._flights.get(("confirm", site, host))) is not None:
+        if kind is AnswerKind.AMBIGUOUS and (confirming := self._flights.get(("confirm", site, host))) is not None:
             await self._settle(confirming)
-        if kind in (Kind.REJECTED, Kind.AMBIGUOUS):
+        if kind in (AnswerKind.REJECTED, AnswerKind.AMBIGUOUS):
             hold = self.health.admit(site, host, time.monotonic())
             if hold is not None:
                 raise Withheld(hold.retry_after)
@@ -110,7 +110,7 @@ class Outbound:
         status: int,
         headers: Mapping[str, str],
         request: tuple[str, str, int, str],
-    ) -> Kind | None:
+    ) -> AnswerKind | None:
         """Judge a site's answer to credentials sent at `stamp` to (site, `host`), a client's or the proxy's own.
 
         `request` is (method, the host it was sent to, port, path). A rejection pauses; any other
@@ -118,8 +118,8 @@ class Outbound:
         the background, once per (site, host). Returns what the answer says of the token.
         """
         kind = classify(status, headers, False)
-        if kind is not Kind.AMBIGUOUS:
-            self.record(site, host, stamp, rejection_reason(status, headers) if kind is Kind.REJECTED else None)
+        if kind is not AnswerKind.AMBIGUOUS:
+            self.record(site, host, stamp, rejection_reason(status, headers) if kind is AnswerKind.REJECTED else None)
             return kind
         method, sent_to, port, path = request
         route = path.partition("?")[0]
@@ -182,7 +182,7 @@ class Outbound:
                 RECHECK_SECONDS,
             )
             return
-        rejected = classify(status, headers, from_identity_page=True) is Kind.REJECTED
+        rejected = classify(status, headers, from_identity_page=True) is AnswerKind.REJECTED
         self.record(site, host, stamp, f"{rejection_reason(status, headers)} from {page.path}" if rejected else None)
 
     async def _confirm(self, site: str, host: str, stamp: int, page: IdentityPage, request: str) -> None:
@@ -196,7 +196,7 @@ class Outbound:
             # bad one again and again can lock the account.
             rejection: str | None = f"HTTP 401, unconfirmed: {e}"
         else:
-            rejected = classify(status, headers, from_identity_page=True) is Kind.REJECTED
+            rejected = classify(status, headers, from_identity_page=True) is AnswerKind.REJECTED
             rejection = f"{rejection_reason(status, headers)} from {page.path}" if rejected else None
         if rejection is None and self._logged.first("denied", site, request):
             logger.warning(

@@ -32,14 +32,16 @@ from proxy_addon.addons.token_expiry import TokenExpiry
 from proxy_addon.addons.token_watcher import CredentialWatcher
 from proxy_addon.addons.upstream_faults import UpstreamFaults
 from proxy_addon.addons.wire import Wire
-from proxy_addon.credentials.identity import Reach, Unreachable, cloud_id, target_of
+from proxy_addon.credentials.http_client import Reach, Unreachable
+from proxy_addon.credentials.identity import check_target, cloud_id
 from proxy_addon.credentials.sources import Resolved, resolve_sites
 from proxy_addon.policy.scoped import Gateway
 from proxy_addon.policy.sites import SiteTable
 from proxy_addon.policy.verdict import Policy
 from proxy_addon.runtime.chain import chain
 from proxy_addon.runtime.trust import write_client_bundle, write_client_truststore, write_upstream_bundle
-from proxy_addon.settings.model import Settings, load_settings
+from proxy_addon.settings.loading import load_settings
+from proxy_addon.settings.model import Settings
 from proxy_addon.settings.names import SettingsError
 
 logger = logging.getLogger(__name__)
@@ -51,7 +53,7 @@ def scoped_gateway(resolved: list[Resolved], settings: Settings, reach: Reach) -
     for entry in resolved:
         if entry.site.scoped:
             try:
-                target = target_of(entry.site, settings.site)
+                target = check_target(entry.site, settings.site)
                 gateway.add(entry.site, cloud_id(target.host, reach))
             except (Unreachable, SettingsError) as e:
                 raise exceptions.OptionsError(f"site {entry.site.name}: {e}") from None

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from proxy_addon.addons.injector import REDACTED, CredentialInjector, facts_of
 from proxy_addon.credentials import outbound as outbound_module
-from proxy_addon.credentials.identity import Unreachable
+from proxy_addon.credentials.http_client import Unreachable
 from proxy_addon.credentials.sources import Credentials
 from proxy_addon.policy.clients import Client, ClientTable
 from proxy_addon.policy.hosts import HostPattern
@@ -179,7 +179,7 @@ def test_absolute_form_https_without_connect_from_loopback_gets_the_credentials(
 
 
 class FakeSite:
-    """Stands in for `identity.fetch`, the proxy's own requests: one answer for all, or no answer."""
+    """Stands in for `http_client.fetch`, the proxy's own requests: one answer for all, or no answer."""
 
     def __init__(self) -> None:
         self.asked: list[tuple[str, int, str]] = []
