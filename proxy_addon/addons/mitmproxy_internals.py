@@ -4,15 +4,15 @@ mitmproxy's addon API (hooks, flows, options) cannot express five things this pr
 put the credential only into the copy of a request head its HTTP layer sends, bound a request
 head while it arrives, refuse a held request that begins to stream, replace the error page its
 layers render, and close a live connection. CONNECT_TO also redirects the event loop's name
-resolution. Those reach past the API, into code mitmproxy may change in any release, so they
-all live here: the addons that need them (`wire.py`, `upstream_faults.py`, `client_limits.py`,
-`connect_to.py`) call the functions below and touch no internal themselves.
+resolution, and the start-up checks read the addresses mitmproxy really bound. Those reach past
+the API, into code mitmproxy may change in any release, so they all live here: the modules that
+need them call the functions below and touch no internal themselves.
 
 Each internal is looked up by name once, when this module loads, and never fails there: one
 that is missing leaves a stand-in. `check()` looks every one up again and verifies its shape
-(attributes, parameters, which global a method reads); `run` calls it before it builds the
-proxy and the root addon in its `configure`, so an incompatible mitmproxy stops the start with
-one line naming its version and what is missing, instead of failing at the first request.
+(attributes, parameters, which global a method reads); the root addon calls it in `configure`,
+which `run` and mitmdump both reach before they listen, so an incompatible mitmproxy stops the
+start with one line naming its version and what is missing, instead of failing at the first request.
 docs/architecture.md ("mitmproxy internals") says what each is for and what breaks without it;
 tests/addons/test_mitmproxy_internals.py pins how each behaves.
 """
@@ -147,11 +147,12 @@ def check() -> None:
     if found := problems():
         raise exceptions.OptionsError(
             f"mitmproxy {version.VERSION} is not compatible with atlassian-auth-proxy, which needs "
-            f"{_required()}: {'; '.join(found)}"
+            f"{required_mitmproxy()}: {'; '.join(found)}"
         )
 
 
-def _required() -> str:
+def required_mitmproxy() -> str:
+    """The mitmproxy versions this package declares it works with."""
     try:
         requires = importlib.metadata.requires("atlassian-auth-proxy") or []
     except importlib.metadata.PackageNotFoundError:
@@ -161,9 +162,8 @@ def _required() -> str:
 
 # The HTTP layer: the credential on the wire, bounded heads, held requests never streamed.
 
-_HTTP = "mitmproxy.proxy.layers.http"
 HttpLayer = internal(
-    f"{_HTTP}.HttpLayer",
+    "mitmproxy.proxy.layers.http.HttpLayer",
     object,
     methods={
         "event_to_child": ("self", "child", "event"),
@@ -174,25 +174,27 @@ HttpLayer = internal(
     instance_dict=True,
 )
 HttpStream = internal(
-    f"{_HTTP}.HttpStream",
+    "mitmproxy.proxy.layers.http.HttpStream",
     object,
     methods={"start_request_stream": ("self",), "state_errored": ("self",)},
     attributes=("context", "flow", "stream_id", "client_state", "server_state"),
     instance_dict=True,
 )
 RequestHeaders = internal(
-    f"{_HTTP}._events.RequestHeaders", fields=("stream_id", "request", "end_stream", "replay_flow")
+    "mitmproxy.proxy.layers.http._events.RequestHeaders", fields=("stream_id", "request", "end_stream", "replay_flow")
 )
 Http1Server = internal(
-    f"{_HTTP}._http1.Http1Server",
+    "mitmproxy.proxy.layers.http._http1.Http1Server",
     methods={"read_headers": ("self", "event"), "wait": ("self", "event"), "done": ("self", "event")},
     attributes=("buf", "state"),
     reads={"send": "make_error_response"},
 )
-HttpErrorHook = internal(f"{_HTTP}.HttpErrorHook", params=("flow",))
-SendHttp = internal(f"{_HTTP}.SendHttp", params=("event", "connection"))
-ResponseProtocolError = internal(f"{_HTTP}.ResponseProtocolError", params=("stream_id", "message", "code"))
-ErrorCode = internal(f"{_HTTP}.ErrorCode", members=("GENERIC_SERVER_ERROR",))
+HttpErrorHook = internal("mitmproxy.proxy.layers.http.HttpErrorHook", params=("flow",))
+SendHttp = internal("mitmproxy.proxy.layers.http.SendHttp", params=("event", "connection"))
+ResponseProtocolError = internal(
+    "mitmproxy.proxy.layers.http.ResponseProtocolError", params=("stream_id", "message", "code")
+)
+ErrorCode = internal("mitmproxy.proxy.layers.http.ErrorCode", members=("GENERIC_SERVER_ERROR",))
 SendData = internal("mitmproxy.proxy.commands.SendData", params=("connection", "data"))
 CloseConnection = internal("mitmproxy.proxy.commands.CloseConnection", params=("connection",))
 DataReceived = internal("mitmproxy.proxy.events.DataReceived", params=("connection", "data"))
@@ -358,14 +360,14 @@ def extend_http_layers(nextlayer: Any, wire: HttpExtension) -> None:
 
 # Error pages: mitmproxy renders them from a message in functions its layers look up by name.
 
-_http1 = internal(f"{_HTTP}._http1")
-_http2 = internal(f"{_HTTP}._http2")
-_http3 = internal(f"{_HTTP}._http3")
-internal(f"{_HTTP}._http1.make_error_response", params=("status_code", "message"))
-internal(f"{_HTTP}._http2.format_error", params=("status_code", "message"))
-internal(f"{_HTTP}._http3.format_error", params=("status_code", "message"))
-internal(f"{_HTTP}._http2.Http2Connection", reads={"_handle_event": "format_error"})
-internal(f"{_HTTP}._http3.Http3Connection", reads={"_handle_event": "format_error"})
+_http1 = internal("mitmproxy.proxy.layers.http._http1")
+_http2 = internal("mitmproxy.proxy.layers.http._http2")
+_http3 = internal("mitmproxy.proxy.layers.http._http3")
+internal("mitmproxy.proxy.layers.http._http1.make_error_response", params=("status_code", "message"))
+internal("mitmproxy.proxy.layers.http._http2.format_error", params=("status_code", "message"))
+internal("mitmproxy.proxy.layers.http._http3.format_error", params=("status_code", "message"))
+internal("mitmproxy.proxy.layers.http._http2.Http2Connection", reads={"_handle_event": "format_error"})
+internal("mitmproxy.proxy.layers.http._http3.Http3Connection", reads={"_handle_event": "format_error"})
 
 ErrorPage = Callable[[str], http.Response | None]
 

@@ -124,7 +124,7 @@ class AtlassianAuthProxy:
     def configure(self, updated: set[str]) -> None:
         if "atlassian_proxy_config" not in updated:
             return
-        check()  # under mitmdump the first moment to refuse an incompatible mitmproxy
+        check()  # `run` and mitmdump both configure the root before they listen
         config = ctx.options.atlassian_proxy_config
         try:
             settings = self.given_settings or load_settings(Path(config) if config else None)

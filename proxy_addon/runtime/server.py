@@ -28,7 +28,7 @@ from mitmproxy.addons.termlog import TermLog
 from mitmproxy.master import Master
 from mitmproxy.options import Options
 
-from proxy_addon.addons.mitmproxy_internals import check, listen_addresses
+from proxy_addon.addons.mitmproxy_internals import listen_addresses
 from proxy_addon.addons.request_log import JsonLines
 from proxy_addon.credentials.sources import Resolved
 from proxy_addon.policy.sites import SiteTable
@@ -147,7 +147,6 @@ def proxy_modes(settings: Settings) -> list[str]:
 
 
 async def serve(settings: Settings, given: tuple[SiteTable, list[Resolved]]) -> None:
-    check()
     logging.getLogger().setLevel(logging.INFO)
     quiet_records()
     options = Options(listen_host=settings.listen_host, listen_port=settings.listen_port, mode=proxy_modes(settings))
