@@ -24,13 +24,10 @@ import dataclasses
 import importlib
 import importlib.metadata
 import inspect
-import logging
 from collections.abc import Callable, Generator, Mapping
 from typing import Any, Protocol
 
 from mitmproxy import connection, ctx, exceptions, flow, http, version
-
-logger = logging.getLogger(__name__)
 
 
 class Missing:
