@@ -19,9 +19,9 @@ from collections.abc import Callable
 from http.client import responses
 from typing import Any
 
-from mitmproxy import ctx
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from proxy_addon.addons.mitmproxy_internals import listen_addresses
 from proxy_addon.settings.names import ADMIN_HOST, SettingsError, env_name
 
 logger = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class AdminEndpoint:
         self.bind(None)
 
     def _listening(self) -> bool:
-        return bool(ctx.master.addons.get("proxyserver").listen_addrs())
+        return bool(listen_addresses())
 
     def reply(self, method: str, path: str) -> tuple[int, str, bytes]:
         """Status, content type and body for one admin request."""

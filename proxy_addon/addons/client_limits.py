@@ -16,8 +16,8 @@ import logging
 
 from mitmproxy import connection, http, tcp, tls
 
-from proxy_addon.addons.connections import close
 from proxy_addon.addons.deadlines import Deadlines
+from proxy_addon.addons.mitmproxy_internals import close_connection
 from proxy_addon.addons.replies import proxy_reply
 from proxy_addon.policy.record import Decision, FlowRecord
 
@@ -98,4 +98,4 @@ class ClientLimits:
         logger.info(
             "closing a client that sent no complete request within %g s (%s)", self.head_timeout, peer and peer[0]
         )
-        close(client, client)
+        close_connection(client, client)

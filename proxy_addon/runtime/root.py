@@ -24,6 +24,7 @@ from proxy_addon.addons.fail_closed import FailClosed, Guarded
 from proxy_addon.addons.head_check import HeadCheck
 from proxy_addon.addons.injector import CredentialInjector
 from proxy_addon.addons.metrics import Metrics
+from proxy_addon.addons.mitmproxy_internals import check
 from proxy_addon.addons.proxy_auth import ProxyAuthentication, auth_required
 from proxy_addon.addons.request_log import RequestLog
 from proxy_addon.addons.safe_options import SafeOptions
@@ -125,6 +126,7 @@ class AtlassianAuthProxy:
     def configure(self, updated: set[str]) -> None:
         if "atlassian_proxy_config" not in updated:
             return
+        check()  # `run` and mitmdump both configure the root before they listen
         config = ctx.options.atlassian_proxy_config
         try:
             settings = self.given_settings or load_settings(Path(config) if config else None)
