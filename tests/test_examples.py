@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from proxy_addon.credentials.sources import sites_with_sources
-from proxy_addon.settings.model import load_settings
+from proxy_addon.settings.loading import load_settings
 
 from support.proxy import TOKEN_24
 

@@ -21,19 +21,32 @@ def imported_layers(path: Path) -> set[str]:
     return names & set(LAYERS)
 
 
-@pytest.mark.parametrize("path", sorted(p for layer in LAYERS for p in (PACKAGE / layer).glob("*.py")), ids=str)
+def modules(layer: str) -> list[Path]:
+    """Every module of a role, its sub-packages' (`policy/boundaries/`) included."""
+    return sorted((PACKAGE / layer).rglob("*.py"))
+
+
+def role_of(path: Path) -> str:
+    return path.relative_to(PACKAGE).parts[0]
+
+
+def test_sub_packages_are_walked():
+    assert PACKAGE / "policy" / "boundaries" / "judge.py" in modules("policy")
+
+
+@pytest.mark.parametrize("path", [p for layer in LAYERS for p in modules(layer)], ids=str)
 def test_no_module_imports_a_higher_role(path):
-    mine = LAYERS.index(path.parent.name)
+    mine = LAYERS.index(role_of(path))
     higher = {layer for layer in imported_layers(path) if LAYERS.index(layer) > mine}
     assert not higher, f"{path.relative_to(PACKAGE)} imports {higher}"
 
 
 def test_pure_decisions_never_import_mitmproxy():
-    for path in (PACKAGE / "policy").glob("*.py"):
+    for path in modules("policy"):
         tree = ast.parse(path.read_text())
-        modules = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
-        modules += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
-        assert not [m for m in modules if m.startswith("mitmproxy")], path.name
+        imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
+        imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        assert not [m for m in imported if m.startswith("mitmproxy")], str(path.relative_to(PACKAGE))
 
 
 def test_every_module_sits_in_a_role_folder():

@@ -16,7 +16,7 @@ from mitmproxy import io
 from proxy_addon.policy.options import bound_problem, listen_problem
 from proxy_addon.policy.proxy_login import ProxyLogin, basic_credentials
 from proxy_addon.policy.record import FlowRecord
-from proxy_addon.settings.model import load_settings
+from proxy_addon.settings.loading import load_settings
 from proxy_addon.settings.names import SettingsError
 
 from support.clients import curl, raw_connect, raw_tunnel

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from proxy_addon.credentials.sources import resolve_sites
 from proxy_addon.policy.connect_rules import ConnectToRule
 from proxy_addon.policy.layouts import Prefixes
-from proxy_addon.settings.model import Table, load_settings
+from proxy_addon.settings.loading import load_settings
 from proxy_addon.settings.names import SettingsError
+from proxy_addon.settings.tables import Table
 
 from support.proxy import EMAIL, TOKEN_24, TOKEN_192, basic, run_cli
 

@@ -20,9 +20,9 @@ from datetime import date
 from http.client import responses
 from typing import Any
 
-from mitmproxy import ctx
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from proxy_addon.addons.mitmproxy_internals import listen_addresses
 from proxy_addon.addons.prepared import Prepared
 from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.policy.expiry import expiry_dates, expiry_problem
@@ -137,7 +137,7 @@ class AdminEndpoint:
         self.bind(None)
 
     def _listening(self) -> bool:
-        return bool(ctx.master.addons.get("proxyserver").listen_addrs())
+        return bool(listen_addresses())
 
     def reply(self, method: str, path: str) -> tuple[int, str, bytes]:
         """Status, content type and body for one admin request."""

@@ -24,22 +24,12 @@ from mitmproxy import http
 
 from proxy_addon.addons.prepared import Prepared
 from proxy_addon.addons.replies import refuse
-from proxy_addon.credentials.identity import Unreachable
+from proxy_addon.credentials.http_client import Unreachable
 from proxy_addon.credentials.outbound import Outbound, Withheld
-from proxy_addon.policy.boundaries import (
-    MAX_BODY,
-    Allowed,
-    Judgement,
-    LookupFailed,
-    NeedsBody,
-    NeedsLookup,
-    Ref,
-    Refused,
-    Rewritten,
-    judge,
-    key_of,
-    lookup_path,
-)
+from proxy_addon.policy.boundaries.body import MAX_BODY
+from proxy_addon.policy.boundaries.judge import judge
+from proxy_addon.policy.boundaries.judgements import Allowed, Judgement, NeedsBody, NeedsLookup, Refused, Rewritten
+from proxy_addon.policy.boundaries.lookups import LookupFailed, Ref, key_of, lookup_path
 from proxy_addon.policy.clients import Client, ClientTable
 from proxy_addon.policy.hosts import normalize_host
 from proxy_addon.policy.layouts import Prefixes, layout_of

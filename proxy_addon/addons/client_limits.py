@@ -16,8 +16,8 @@ import logging
 
 from mitmproxy import connection, http, tcp, tls
 
-from proxy_addon.addons.connections import close
 from proxy_addon.addons.deadlines import Deadlines
+from proxy_addon.addons.mitmproxy_internals import close_connection
 from proxy_addon.addons.prepared import DEFAULTS, Prepared
 from proxy_addon.addons.replies import refuse
 from proxy_addon.policy.refusals import MAX_HEAD_BYTES, Refusal
@@ -99,4 +99,4 @@ class ClientLimits:
         logger.info(
             "closing a client that sent no complete request within %g s (%s)", self.head_timeout, peer and peer[0]
         )
-        close(client, client)
+        close_connection(client, client)

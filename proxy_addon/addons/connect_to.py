@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
+from proxy_addon.addons.mitmproxy_internals import redirect_name_resolution
 from proxy_addon.addons.prepared import Prepared
 from proxy_addon.policy.connect_rules import ConnectToRule, find_rule
 
@@ -19,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 
 class ConnectTo:
-    """Wraps the event loop's resolver while the proxy runs; restores it when done.
+    """Redirects the running loop's name resolution while the proxy runs; restores it when done.
 
     It is installed as soon as rules are set inside a running loop (at configure time), so no
     connection accepted before the `running` hook can slip past it to real DNS.
@@ -27,7 +29,7 @@ class ConnectTo:
 
     def __init__(self) -> None:
         self.rules: tuple[ConnectToRule, ...] = ()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._restore: Callable[[], None] | None = None
 
     def use(self, prepared: Prepared) -> None:
         self.rules = prepared.settings.connect_to
@@ -38,21 +40,17 @@ class ConnectTo:
         self.running()
 
     def running(self) -> None:
-        if not self.rules or self._loop is not None:
-            return
-        self._loop = asyncio.get_running_loop()
-        original = self._loop.getaddrinfo
-
-        async def getaddrinfo(host: Any, port: Any, **kwargs: Any) -> Any:
-            rule = find_rule(self.rules, host) if isinstance(host, str) else None
-            if rule is None:
-                return await original(host, port, **kwargs)
-            logger.debug("connect-to: %s:%s -> %s:%s", host, port, rule.host, rule.port)
-            return await original(rule.host, rule.port, **kwargs)
-
-        self._loop.getaddrinfo = getaddrinfo  # type: ignore[method-assign]
+        if self.rules and self._restore is None:
+            self._restore = redirect_name_resolution(asyncio.get_running_loop(), self._target)
 
     def done(self) -> None:
-        if self._loop is not None:
-            del self._loop.getaddrinfo
-            self._loop = None
+        if self._restore is not None:
+            self._restore()
+            self._restore = None
+
+    def _target(self, host: str, port: Any) -> tuple[str, int] | None:
+        rule = find_rule(self.rules, host)
+        if rule is None:
+            return None
+        logger.debug("connect-to: %s:%s -> %s:%s", host, port, rule.host, rule.port)
+        return rule.host, rule.port

@@ -22,7 +22,7 @@ from proxy_addon.addons.replies import refuse
 from proxy_addon.credentials.outbound import Outbound
 from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.policy.clients import Client, ClientTable
-from proxy_addon.policy.hosts import is_loopback
+from proxy_addon.policy.hosts import is_loopback_address
 from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.scoped import GATEWAY
 from proxy_addon.policy.token_health import TokenHealth
@@ -79,7 +79,7 @@ def facts_of(flow: http.HTTPFlow, client: Client | None = None) -> RequestFacts:
         origin=origin,
         fetch_site=fetch_site,
         plain_hop=plain_hop,
-        client_loopback=plain_hop and is_loopback(peer[0] if peer else None),
+        client_loopback=plain_hop and is_loopback_address(peer[0] if peer else None),
         client=client,
         method_override=override,
     )

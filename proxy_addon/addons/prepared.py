@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from proxy_addon.credentials.identity import Reach
+from proxy_addon.credentials.http_client import Reach
 from proxy_addon.credentials.sources import Resolved
 from proxy_addon.policy.clients import ClientTable
 from proxy_addon.policy.proxy_login import ProxyLogin

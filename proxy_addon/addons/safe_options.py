@@ -10,6 +10,7 @@ from mitmproxy import ctx, exceptions
 from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.utils import human
 
+from proxy_addon.addons.mitmproxy_internals import listen_addresses
 from proxy_addon.addons.prepared import Prepared
 from proxy_addon.policy.options import (
     bound_problem,
@@ -61,8 +62,7 @@ class SafeOptions:
         mitmdump an error logged here stops the start: its ErrorCheck exits (code 1) right after
         the `running` hooks.
         """
-        server = ctx.master.addons.get("proxyserver")
-        bound = [address[0] for address in server.listen_addrs()] if server is not None else []
+        bound = [address[0] for address in listen_addresses()]
         if problem := bound_problem(bound, self.proxy_auth):
             if self.refuse_start is not None:
                 self.refuse_start(problem)

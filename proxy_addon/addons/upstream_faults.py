@@ -19,11 +19,9 @@ import logging
 from collections.abc import Callable
 
 from mitmproxy import http
-from mitmproxy.net.http import http1
-from mitmproxy.proxy.layers.http import _http1, _http2
 
-from proxy_addon.addons.connections import close
 from proxy_addon.addons.deadlines import Deadlines
+from proxy_addon.addons.mitmproxy_internals import close_connection, replace_error_pages
 from proxy_addon.addons.prepared import DEFAULTS, Prepared
 from proxy_addon.addons.replies import made, refuse
 from proxy_addon.policy.failures import failure_kind
@@ -38,16 +36,16 @@ class ErrorPages:
 
     mitmproxy runs each hook in a task of its own and, once the hook returns, continues the
     flow in that same task: the `error` hook, then rendering the page from the message it
-    stored in `flow.error.msg` (HTTP/1: `make_error_response`, HTTP/2: `format_error`). A
-    context variable set in the hook is therefore seen by exactly that rendering, and by no
-    other flow's. Pages nobody registered (client errors) are left as mitmproxy makes them.
+    stored in `flow.error.msg` (`mitmproxy_internals.replace_error_pages` makes that rendering
+    ask `take`). A context variable set in the hook is therefore seen by exactly that rendering,
+    and by no other flow's. Pages nobody registered (client errors) are left as mitmproxy makes them.
     """
 
     def __init__(self) -> None:
         self._page: contextvars.ContextVar[tuple[str, http.Response] | None] = contextvars.ContextVar(
             "atlassian_auth_proxy_error_page", default=None
         )
-        self._originals: tuple[Callable[..., bytes], Callable[..., bytes]] | None = None
+        self._restore: Callable[[], None] | None = None
 
     def register(self, message: str, response: http.Response) -> None:
         self._page.set((message, response))
@@ -60,30 +58,13 @@ class ErrorPages:
         return entry[1]
 
     def install(self) -> None:
-        if self._originals is not None:
-            return
-        h1_page, h2_body = _http1.make_error_response, _http2.format_error
-        self._originals = (h1_page, h2_body)
-
-        def make_error_response(status_code: int, message: str = "") -> bytes:
-            response = self.take(message)
-            if response is None:
-                return h1_page(status_code, message)
-            return http1.assemble_response(response)
-
-        def format_error(status_code: int, message: str) -> bytes:
-            response = self.take(message)
-            if response is None:
-                return h2_body(status_code, message)
-            return response.content or b""
-
-        _http1.make_error_response = make_error_response
-        _http2.format_error = format_error
+        if self._restore is None:
+            self._restore = replace_error_pages(self.take)
 
     def uninstall(self) -> None:
-        if self._originals is not None:
-            _http1.make_error_response, _http2.format_error = self._originals
-            self._originals = None
+        if self._restore is not None:
+            self._restore()
+            self._restore = None
 
 
 class UpstreamFaults:
@@ -131,5 +112,5 @@ class UpstreamFaults:
 
     def _expire(self, flow: http.HTTPFlow) -> None:
         FlowRecord.of(flow.metadata).timed_out = True
-        if close(flow.client_conn, flow.server_conn):
+        if close_connection(flow.client_conn, flow.server_conn):
             logger.warning("%s did not answer within %g s; closed its connection", flow.request.host, self.timeout)

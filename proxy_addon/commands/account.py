@@ -16,7 +16,8 @@ import tomlkit
 from pydantic import SecretStr
 
 from proxy_addon.credentials import keyring_store
-from proxy_addon.credentials.identity import Answer, Reach, Target, Unreachable, ask_myself, identity_path, target_of
+from proxy_addon.credentials.http_client import Reach, Unreachable
+from proxy_addon.credentials.identity import Answer, CheckTarget, ask_myself, check_target, identity_path
 from proxy_addon.credentials.sources import (
     Credentials,
     checked_token,
@@ -27,8 +28,10 @@ from proxy_addon.credentials.sources import (
 from proxy_addon.policy.expiry import days, days_left
 from proxy_addon.policy.sites import Scheme, Site, pinnable_site
 from proxy_addon.policy.token_health import API_TOKENS_PAGE
-from proxy_addon.settings.model import Settings, load_settings, parse_site, user_config_path
+from proxy_addon.settings.loading import load_settings, user_config_path
+from proxy_addon.settings.model import Settings
 from proxy_addon.settings.names import CONFIG_ENV, SettingsError
+from proxy_addon.settings.values import parse_site
 
 
 class Rejected(Exception):
@@ -66,7 +69,7 @@ def check(settings: Settings, out: TextIO) -> None:
     for entry in resolved:
         prefix = f"site {entry.site.name}: " if len(resolved) > 1 else ""
         try:
-            target = target_of(entry.site, settings.site)
+            target = check_target(entry.site, settings.site)
             if target.path is None:
                 print(f"{prefix}{target.host}: not checked (no identity page there)", file=out)
                 continue
@@ -112,13 +115,13 @@ def login(
     pin = None
     if named is not None:
         user, scheme = email or named.user, named.scheme
-        target = target_of(named, None) if verify else None
+        target = check_target(named, None) if verify else None
     else:
         user, scheme = email or require_email(settings), Scheme.BASIC
         pin = _parse_site_flag(site, settings) if site else None
         default = Site("default", settings.hosts, user)
         target = (
-            (Target(pin, 443, identity_path(pin, False)) if pin else target_of(default, settings.site))
+            (CheckTarget(pin, 443, identity_path(pin, False)) if pin else check_target(default, settings.site))
             if verify
             else None
         )
@@ -200,7 +203,7 @@ def _read_token(user: str, stdin: TextIO) -> SecretStr:
     return checked_token(text, "the token " + ("typed" if stdin.isatty() else "read from stdin"))
 
 
-def _ask(target: Target, path: str, credentials: Credentials, settings: Settings) -> Answer:
+def _ask(target: CheckTarget, path: str, credentials: Credentials, settings: Settings) -> Answer:
     try:
         answer = ask_myself(target.host, credentials, Reach.of(settings), target.port, path)
     except Unreachable as e:

@@ -18,7 +18,8 @@ from urllib.parse import quote
 
 from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.runtime.trust import CA_CERT_NAME, CLIENT_BUNDLE_NAME, TRUSTSTORE_NAME, TRUSTSTORE_PASSWORD
-from proxy_addon.settings.model import Settings, load_settings
+from proxy_addon.settings.loading import load_settings
+from proxy_addon.settings.model import Settings
 from proxy_addon.settings.names import SettingsError, env_name
 
 NO_PROXY = "localhost,127.0.0.1,::1"

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import IO
 
 from proxy_addon.commands.env import login_of, variables
-from proxy_addon.settings.model import load_settings
+from proxy_addon.settings.loading import load_settings
 from proxy_addon.settings.names import ENV_PREFIX
 
 LISTENING = re.compile(r"atlassian-auth-proxy listening on http://(\S+):(\d+)")

@@ -34,7 +34,7 @@ def admin_port(args: argparse.Namespace) -> int | None:
     text = os.environ.get(env_name("admin_port"), "")
     if args.config is None and text.isascii() and text.isdigit() and 0 < int(text) < 65536:
         return int(text)
-    from proxy_addon.settings.model import load_settings
+    from proxy_addon.settings.loading import load_settings
 
     return load_settings(args.config).admin_port
 

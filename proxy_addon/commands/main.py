@@ -17,7 +17,7 @@ SHELLS = ("sh", "fish", "powershell")
 
 def iso_date(text: str) -> date:
     """`--expires`: argparse names the flag and exits 2 on a malformed date."""
-    from proxy_addon.settings.model import parse_date
+    from proxy_addon.settings.values import parse_date
 
     try:
         return parse_date(text)

@@ -9,7 +9,7 @@ from mitmproxy.exceptions import OptionsError
 
 from proxy_addon.credentials.sources import resolve_sites
 from proxy_addon.runtime.server import serve
-from proxy_addon.settings.model import load_settings
+from proxy_addon.settings.loading import load_settings
 from proxy_addon.settings.names import SettingsError
 
 

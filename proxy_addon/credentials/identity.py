@@ -1,101 +1,28 @@
-"""Ask a site who the credentials belong to: `GET /rest/api/3/myself`, as the proxy would send it.
+"""Ask a site who the credentials belong to (`GET /rest/api/3/myself`), and a Cloud site's cloudId.
 
-Uses the same CONNECT_TO redirect, upstream trust and upstream proxy as the proxy (`Reach`), so
-`check` and `login` test exactly the path `run` uses, and the proxy's own requests (a scoped
-site's cloudId; and through `credentials.outbound`, the confirmation of an ambiguous 401, the
-check after a pause and the boundaries' lookups) go where proxied ones go.
+Both go through the proxy's own HTTP client (`credentials.http_client`), so `check` and `login`
+test exactly the path `run` uses.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
-import socket
-import ssl
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import certifi
-from pydantic import SecretStr
-
+from proxy_addon.credentials.http_client import Reach, Unreachable, fetch, get, json_object
 from proxy_addon.credentials.sources import Credentials
-from proxy_addon.policy.connect_rules import ConnectToRule, find_rule
-from proxy_addon.policy.failures import failure_kind
 from proxy_addon.policy.sites import Scheme, Site
 from proxy_addon.policy.token_health import rejection_reason
-from proxy_addon.policy.tokens import authorization_value
-from proxy_addon.settings.model import Settings
-from proxy_addon.settings.modes import UpstreamProxy
 from proxy_addon.settings.names import SettingsError, env_name
-
-TIMEOUT = 15.0
-
-
-class Unreachable(Exception):
-    """The site could not be asked; the message names the host and the kind of failure."""
 
 
 @dataclass(frozen=True)
 class Answer:
+    """What the identity page said: the status, why it rejected the credentials, and whose they are."""
+
     status: int
     rejection: str | None
     display_name: str | None
     account_id: str | None
-
-
-@dataclass(frozen=True)
-class Reach:
-    """How the proxy's own requests reach a site: CONNECT_TO, the extra upstream CA, UPSTREAM_PROXY."""
-
-    connect_to: tuple[ConnectToRule, ...] = ()
-    extra_ca: Path | None = None
-    via: UpstreamProxy | None = None
-
-    @classmethod
-    def of(cls, settings: Settings) -> Reach:
-        return cls(settings.connect_to, settings.upstream_ca_bundle, settings.upstream_proxy)
-
-    def connection(self, host: str, port: int) -> http.client.HTTPSConnection:
-        """HTTPS to `host:port` (SNI, Host, certificate name), verified, the way proxied requests go.
-
-        Through UPSTREAM_PROXY it is a CONNECT tunnel, as mitmproxy's upstream mode makes: the
-        corporate proxy resolves the site, and CONNECT_TO applies to the proxy's own name.
-        """
-        context = trust(self.extra_ca)
-        if self.via is None:
-            rule = find_rule(self.connect_to, host)
-            return _RedirectedHTTPS(host, port, (rule.host, rule.port) if rule else (host, port), context)
-        rule = find_rule(self.connect_to, self.via.host)
-        proxy_host, proxy_port = (rule.host, rule.port) if rule else (self.via.host, self.via.port)
-        connection = http.client.HTTPSConnection(proxy_host, proxy_port, context=context, timeout=TIMEOUT)
-        via = self.via
-        if via.user is not None:
-            login = authorization_value(via.user, via.password or SecretStr(""))
-            connection.set_tunnel(host, port, {"Proxy-Authorization": login.get_secret_value()})
-        else:
-            connection.set_tunnel(host, port)
-        return connection
-
-
-class _RedirectedHTTPS(http.client.HTTPSConnection):
-    """HTTPS to `host` (SNI, Host, certificate name) over a TCP connection to `target`."""
-
-    def __init__(self, host: str, port: int, target: tuple[str, int], context: ssl.SSLContext) -> None:
-        super().__init__(host, port, context=context, timeout=TIMEOUT)
-        self.target = target
-        self.tls_context = context
-
-    def connect(self) -> None:
-        raw = socket.create_connection(self.target, self.timeout)
-        self.sock = self.tls_context.wrap_socket(raw, server_hostname=self.host)
-
-
-def trust(extra_ca: Path | None) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=certifi.where())
-    if extra_ca is not None:
-        context.load_verify_locations(cafile=str(extra_ca))
-    return context
 
 
 def identity_path(host: str, bearer: bool) -> str | None:
@@ -108,7 +35,7 @@ def identity_path(host: str, bearer: bool) -> str | None:
 
 
 @dataclass(frozen=True)
-class Target:
+class CheckTarget:
     """Where to verify a site's token: a host, its port, and the identity page there."""
 
     host: str
@@ -116,41 +43,26 @@ class Target:
     path: str | None
 
 
-def target_of(site: Site, preferred: str | None) -> Target:
+def check_target(site: Site, preferred: str | None) -> CheckTarget:
     """`preferred` (ATLASSIAN_PROXY_SITE) when it belongs to this site, else the site's only exact host."""
     exact = [p for p in site.patterns if not p.wildcard]
     bearer = site.scheme is Scheme.BEARER
     matching = [p for p in site.patterns if preferred is not None and p.matches(preferred)]
     if preferred is not None and matching:
-        return Target(preferred, matching[0].port, identity_path(preferred, bearer))
+        return CheckTarget(preferred, matching[0].port, identity_path(preferred, bearer))
     if len(exact) == 1:
         host = exact[0].domain
-        return Target(host, exact[0].port, identity_path(host, bearer))
+        return CheckTarget(host, exact[0].port, identity_path(host, bearer))
     raise SettingsError(f"{env_name('site')} is not set: set it to your site (e.g. acme.atlassian.net), or pass --site")
 
 
 def cloud_id(site: str, reach: Reach) -> str:
     """The site's cloudId from `/_edge/tenant_info`, which needs no credentials."""
-    status, _, body = _get(site, 443, "/_edge/tenant_info", {}, reach)
+    status, _, body = get(site, 443, "/_edge/tenant_info", {}, reach)
     value = json_object(body).get("cloudId") if status == 200 else None
     if not isinstance(value, str) or not value.replace("-", "").isalnum():
         raise Unreachable(f"cannot look up the cloudId of {site}: /_edge/tenant_info answered HTTP {status}")
     return value
-
-
-def _get(host: str, port: int, path: str, headers: dict[str, str], reach: Reach) -> tuple[int, dict[str, str], bytes]:
-    connection = reach.connection(host, port)
-    try:
-        connection.request("GET", path, headers={"Accept": "application/json", **headers})
-        response = connection.getresponse()
-        body = response.read(1 << 20)
-    except ssl.SSLCertVerificationError:
-        raise Unreachable(f"cannot reach {host}: its TLS certificate is not trusted") from None
-    except (OSError, http.client.HTTPException) as e:
-        raise Unreachable(f"cannot reach {host}: {failure_kind(str(e))}") from None
-    finally:
-        connection.close()
-    return response.status, {k.lower(): v for k, v in response.getheaders()}, body
 
 
 def ask_myself(
@@ -164,22 +76,3 @@ def ask_myself(
         profile.get("displayName") or profile.get("display_name"),
         profile.get("accountId"),
     )
-
-
-def fetch(host: str, port: int, path: str, credentials: Credentials, reach: Reach) -> tuple[int, dict[str, str], bytes]:
-    """`GET path` on `host:port` as the site's own identity: the status, headers (lowercased) and body.
-
-    The low-level HTTP of the proxy's own credentialed requests: only `credentials.outbound` calls
-    it while the proxy runs, so token health and the clients' rates apply. Blocking: run it off
-    the event loop.
-    """
-    return _get(host, port, path, {"Authorization": credentials.authorization.get_secret_value()}, reach)
-
-
-def json_object(body: bytes) -> dict[str, Any]:
-    """The JSON object `body` holds, or an empty one for anything else."""
-    try:
-        value = json.loads(body)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}

@@ -23,13 +23,13 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from proxy_addon.credentials.identity import Reach, Unreachable, fetch, json_object
+from proxy_addon.credentials.http_client import Reach, Unreachable, fetch, json_object
 from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.policy.scoped import Gateway
 from proxy_addon.policy.sites import SiteTable
 from proxy_addon.policy.token_health import API_TOKENS_PAGE, RECHECK_SECONDS, Change, TokenHealth, rejection_reason
 from proxy_addon.policy.token_verdict import Reading, Sent, TokenVerdict, read_answer
-from proxy_addon.policy.unauthorized import IdentityPage, Kind, OncePer, check_page, classify
+from proxy_addon.policy.unauthorized import AnswerKind, IdentityPage, OncePer, check_page, classify
 from proxy_addon.policy.verdict import Policy
 from proxy_addon.settings.model import Settings
 
@@ -161,7 +161,7 @@ class Outbound:
                 RECHECK_SECONDS,
             )
             return
-        rejected = classify(status, headers, from_identity_page=True) is Kind.REJECTED
+        rejected = classify(status, headers, from_identity_page=True) is AnswerKind.REJECTED
         self._record(site, host, stamp, f"{rejection_reason(status, headers)} from {page.path}" if rejected else None)
 
     async def _confirm(self, site: str, host: str, stamp: int, page: IdentityPage, request: str) -> None:
@@ -175,7 +175,7 @@ class Outbound:
             # bad one again and again can lock the account.
             rejection: str | None = f"HTTP 401, unconfirmed: {e}"
         else:
-            rejected = classify(status, headers, from_identity_page=True) is Kind.REJECTED
+            rejected = classify(status, headers, from_identity_page=True) is AnswerKind.REJECTED
             rejection = f"{rejection_reason(status, headers)} from {page.path}" if rejected else None
         if rejection is None and self._logged.first("denied", site, request):
             logger.warning(

@@ -13,8 +13,9 @@ from proxy_addon.credentials import keyring_store
 from proxy_addon.policy.sites import Scheme, Site, SiteTable
 from proxy_addon.policy.tokens import TokenFormatError, authorization_value, parse_token
 from proxy_addon.settings.files import UnreadableFile, read_secret_text
-from proxy_addon.settings.model import Settings, SiteSettings
+from proxy_addon.settings.model import Settings
 from proxy_addon.settings.names import SettingsError, env_name
+from proxy_addon.settings.tables import SiteSettings
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,7 +91,7 @@ def split_authority(authority: str) -> tuple[str, int | None]:
     return host, port if port < 65536 else -1
 
 
-def is_loopback(address: str | None) -> bool:
+def is_loopback_address(address: str | None) -> bool:
     """Is a peer address loopback (127.0.0.0/8, ::1, or an IPv4-mapped loopback)? Anything else is not."""
     try:
         ip = ipaddress.ip_address((address or "").partition("%")[0])

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 
-from proxy_addon.policy.boundaries import MAX_BODY
-from proxy_addon.policy.hosts import is_loopback as is_loopback_address
+from proxy_addon.policy.boundaries.body import MAX_BODY
+from proxy_addon.policy.hosts import is_loopback_address
 
 
-def is_loopback(host: str) -> bool:
+def is_loopback_listen_host(host: str) -> bool:
+    """Is a listen host, as configured, loopback: `localhost` or a loopback address (`bound_problem` checks what
+    the name really bound)."""
     if host == "localhost":
         return True
     try:
@@ -32,7 +34,7 @@ def listen_problem(listen_host: str, proxy_auth: bool) -> str | None:
     With proxy authentication (PROXY_AUTH or `[[clients]]`), only clients that know a proxy
     login can use it, so any listen address is allowed.
     """
-    if proxy_auth or is_loopback(listen_host):
+    if proxy_auth or is_loopback_listen_host(listen_host):
         return None
     return (
         f"refusing to listen on {listen_host or 'every interface'}: anyone who can reach the proxy would act "

@@ -26,7 +26,7 @@ class BadQuery(ValueError):
     """The query cannot be confined; the message says why, without quoting the query."""
 
 
-class Kind(StrEnum):
+class TokenKind(StrEnum):
     WORD = "word"
     STRING = "string"
     OPEN = "("
@@ -36,13 +36,13 @@ class Kind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Token:
-    kind: Kind
+    kind: TokenKind
     text: str
     start: int
     end: int
 
     def is_word(self, word: str) -> bool:
-        return self.kind is Kind.WORD and self.text.upper() == word
+        return self.kind is TokenKind.WORD and self.text.upper() == word
 
 
 def tokenize(text: str) -> list[Token]:
@@ -57,10 +57,10 @@ def tokenize(text: str) -> list[Token]:
             raise BadQuery(f"it holds a control or invisible character (U+{ord(char):04X})")
         elif char in QUOTES:
             stop = _string_end(text, position)
-            tokens.append(Token(Kind.STRING, text[position:stop], position, stop))
+            tokens.append(Token(TokenKind.STRING, text[position:stop], position, stop))
             position = stop
         elif char in SINGLE:
-            tokens.append(Token(Kind(char), char, position, position + 1))
+            tokens.append(Token(TokenKind(char), char, position, position + 1))
             position += 1
         elif char == "\\":
             raise BadQuery("it has a backslash outside a quoted string")
@@ -68,7 +68,7 @@ def tokenize(text: str) -> list[Token]:
             stop = position
             while stop < end and _in_word(text[stop]):
                 stop += 1
-            tokens.append(Token(Kind.WORD, text[position:stop], position, stop))
+            tokens.append(Token(TokenKind.WORD, text[position:stop], position, stop))
             position = stop
     return tokens
 
@@ -109,9 +109,9 @@ def split(text: str) -> Split:
     depth = 0
     order_at: int | None = None
     for index, token in enumerate(tokens):
-        if token.kind is Kind.OPEN:
+        if token.kind is TokenKind.OPEN:
             depth += 1
-        elif token.kind is Kind.CLOSE:
+        elif token.kind is TokenKind.CLOSE:
             depth -= 1
             if depth < 0:
                 raise BadQuery("a closing parenthesis has no opening one")
@@ -134,12 +134,13 @@ def _field_list(tokens: list[Token]) -> bool:
     expect_field = True
     for token in tokens:
         if expect_field:
-            if not (token.kind is Kind.STRING or (token.kind is Kind.WORD and token.text.upper() not in KEYWORDS)):
+            plain_word = token.kind is TokenKind.WORD and token.text.upper() not in KEYWORDS
+            if not (token.kind is TokenKind.STRING or plain_word):
                 return False
             expect_field, directed = False, False
-        elif token.kind is Kind.COMMA:
+        elif token.kind is TokenKind.COMMA:
             expect_field = True
-        elif token.kind is Kind.WORD and token.text.upper() in DIRECTIONS and not directed:
+        elif token.kind is TokenKind.WORD and token.text.upper() in DIRECTIONS and not directed:
             directed = True
         else:
             return False

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from proxy_addon.policy.sites import Site
 from proxy_addon.policy.token_health import rejection_reason
-from proxy_addon.policy.unauthorized import IdentityPage, Kind, classify, own_identity_page
+from proxy_addon.policy.unauthorized import AnswerKind, IdentityPage, classify, own_identity_page
 from proxy_addon.policy.verdict import Policy
 
 
@@ -71,9 +71,9 @@ def read_answer(status: int, fields: Mapping[str, str], sent: Sent, site: Site, 
     kind = classify(status, fields, False)
     if kind is None:
         return PASSED
-    if kind is Kind.SCOPE_MISS:
+    if kind is AnswerKind.SCOPE_MISS:
         return SCOPE_MISSED
-    if kind is Kind.REJECTED:
+    if kind is AnswerKind.REJECTED:
         return Reading(TokenVerdict.REJECTED, rejection_reason(status, fields))
     page = own_identity_page(site, sent.host, sent.port, policy.sites, policy.gateway)
     if page is None:

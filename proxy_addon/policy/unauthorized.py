@@ -9,7 +9,7 @@ Atlassian answers 401 for three different reasons, and only one of them means th
   (`POST /rest/api/3/project` without admin rights). Only the site's identity page can tell
   which, so the proxy asks it once before it pauses anything.
 
-Pure code: the hooks gather the status and headers and act on the `Kind`.
+Pure code: the hooks gather the status and headers and act on the `AnswerKind`.
 """
 
 from __future__ import annotations
@@ -32,26 +32,26 @@ SCOPE_MISSES_REMEMBERED = 1000
 """Routes whose scope miss was already logged; bounded, as routes carry issue keys and ids."""
 
 
-class Kind(StrEnum):
+class AnswerKind(StrEnum):
     REJECTED = "rejected"
     SCOPE_MISS = "scope-miss"
     AMBIGUOUS = "ambiguous"
 
 
-def classify(status: int, headers: Mapping[str, str], from_identity_page: bool) -> Kind | None:
+def classify(status: int, headers: Mapping[str, str], from_identity_page: bool) -> AnswerKind | None:
     """What this answer to a credentialed request says about the token; None: nothing against it.
 
     A plain 401 from the identity page itself is definitive: that page answers every valid
     token, so there is nothing left to confirm.
     """
     if status == 401 and headers.get("x-failure-category", "").strip().upper() == SCOPE_CHECK:
-        return Kind.SCOPE_MISS
+        return AnswerKind.SCOPE_MISS
     reason = rejection_reason(status, headers)
     if reason is None:
         return None
     if status == 401 and reason == "HTTP 401" and not from_identity_page:
-        return Kind.AMBIGUOUS
-    return Kind.REJECTED
+        return AnswerKind.AMBIGUOUS
+    return AnswerKind.REJECTED
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from proxy_addon.addons.fail_closed import FailClosed, Guarded
 from proxy_addon.addons.head_check import HeadCheck
 from proxy_addon.addons.injector import CredentialInjector, WireSource
 from proxy_addon.addons.metrics import Metrics
+from proxy_addon.addons.mitmproxy_internals import check
 from proxy_addon.addons.prepared import Configured, Prepared
 from proxy_addon.addons.proxy_auth import Logins, ProxyAuthentication
 from proxy_addon.addons.request_log import RequestLog
@@ -39,7 +40,8 @@ from proxy_addon.addons.token_verdicts import TokenVerdicts
 from proxy_addon.addons.token_watcher import CredentialWatcher
 from proxy_addon.addons.upstream_faults import UpstreamFaults
 from proxy_addon.addons.wire import Wire
-from proxy_addon.credentials.identity import Reach, Unreachable, cloud_id, target_of
+from proxy_addon.credentials.http_client import Reach, Unreachable
+from proxy_addon.credentials.identity import check_target, cloud_id
 from proxy_addon.credentials.outbound import Outbound
 from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.credentials.sources import Resolved, resolve_sites
@@ -50,7 +52,8 @@ from proxy_addon.policy.token_health import TokenHealth
 from proxy_addon.policy.verdict import Policy
 from proxy_addon.runtime.chain import chain
 from proxy_addon.runtime.trust import write_client_bundle, write_client_truststore, write_upstream_bundle
-from proxy_addon.settings.model import Settings, load_settings
+from proxy_addon.settings.loading import load_settings
+from proxy_addon.settings.model import Settings
 from proxy_addon.settings.names import SettingsError
 
 logger = logging.getLogger(__name__)
@@ -105,7 +108,7 @@ def scoped_gateway(resolved: tuple[Resolved, ...], settings: Settings, reach: Re
     for entry in resolved:
         if entry.site.scoped:
             try:
-                target = target_of(entry.site, settings.site)
+                target = check_target(entry.site, settings.site)
                 gateway.add(entry.site, cloud_id(target.host, reach))
             except (Unreachable, SettingsError) as e:
                 raise exceptions.OptionsError(f"site {entry.site.name}: {e}") from None
@@ -188,6 +191,7 @@ class AtlassianAuthProxy:
         """Prepare the settings once, then let each child read its own from them."""
         if "atlassian_proxy_config" not in updated:
             return
+        check()  # `run` and mitmdump both configure the root before they listen
         config = ctx.options.atlassian_proxy_config
         try:
             settings = self.given_settings or load_settings(Path(config) if config else None)

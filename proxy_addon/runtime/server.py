@@ -28,6 +28,7 @@ from mitmproxy.addons.termlog import TermLog
 from mitmproxy.master import Master
 from mitmproxy.options import Options
 
+from proxy_addon.addons.mitmproxy_internals import listen_addresses
 from proxy_addon.addons.request_log import JsonLines
 from proxy_addon.credentials.sources import Resolved
 from proxy_addon.policy.sites import SiteTable
@@ -77,11 +78,9 @@ class Listening:
         self.refused = refused
 
     def running(self) -> None:
-        from mitmproxy import ctx
-
         if self.refused:
             return
-        for address in ctx.master.addons.get("proxyserver").listen_addrs():
+        for address in listen_addresses():
             host, port = address[:2]
             logger.info("atlassian-auth-proxy listening on http://%s:%s", host, port)
 

@@ -18,11 +18,12 @@ from pydantic import SecretStr
 
 from proxy_addon.addons.boundaries import LOOKUPS_AT_ONCE, Boundaries, KeyCache
 from proxy_addon.credentials import outbound as outbound_module
-from proxy_addon.credentials.identity import Unreachable
+from proxy_addon.credentials.http_client import Unreachable
 from proxy_addon.credentials.outbound import Outbound
 from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.credentials.sources import Credentials
-from proxy_addon.policy.boundaries import MAX_BODY, Kind, Ref
+from proxy_addon.policy.boundaries.body import MAX_BODY
+from proxy_addon.policy.boundaries.lookups import Ref, RefKind
 from proxy_addon.policy.clients import Client, ClientTable
 from proxy_addon.policy.hosts import HostPattern
 from proxy_addon.policy.proxy_login import ProxyLogin
@@ -59,7 +60,7 @@ MYSELF = (ACME, 443, "/rest/api/3/myself", INJECTED)
 
 
 class FakeSite:
-    """Stands in for `identity.fetch`: answers from ANSWERS and remembers what it was asked.
+    """Stands in for `http_client.fetch`: answers from ANSWERS and remembers what it was asked.
 
     `revoked`: every answer is the 401 of a revoked token.
     """
@@ -259,12 +260,12 @@ def test_the_request_hook_judges_only_flows_whose_body_it_asked_for(site):
 
 
 def test_the_id_cache_is_per_host_and_forgets_after_its_time():
-    ref = Ref(Kind.ISSUE, "20001")
+    ref = Ref(RefKind.ISSUE, "20001")
     cache = KeyCache()
     cache.put(("default", "acme.atlassian.net", 443), ref, "OPS")
     assert cache.known(("default", "acme.atlassian.net", 443), frozenset({ref})) == {ref: "OPS"}
     assert cache.known(("default", "beta.atlassian.net", 443), frozenset({ref})) is None, "another host's issue"
-    gateway = Ref(Kind.ISSUE, "20001", "/ex/jira/c0ffee00-1234-4abc-9def-00000000acme")
+    gateway = Ref(RefKind.ISSUE, "20001", "/ex/jira/c0ffee00-1234-4abc-9def-00000000acme")
     assert cache.known(("default", "acme.atlassian.net", 443), frozenset({gateway})) is None
     stale = KeyCache(ttl=0)
     stale.put(("default", "acme.atlassian.net", 443), ref, "OPS")
@@ -272,7 +273,7 @@ def test_the_id_cache_is_per_host_and_forgets_after_its_time():
 
 
 def test_an_unknown_id_is_remembered_for_a_shorter_while_than_a_known_one():
-    known, unknown, place = Ref(Kind.ISSUE, "20001"), Ref(Kind.ISSUE, "29999"), ("default", ACME, 443)
+    known, unknown, place = Ref(RefKind.ISSUE, "20001"), Ref(RefKind.ISSUE, "29999"), ("default", ACME, 443)
     cache = KeyCache(ttl=300.0, unknown_ttl=0.0)
     cache.put(place, known, "OPS")
     cache.put(place, unknown, None)

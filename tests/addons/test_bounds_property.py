@@ -23,7 +23,9 @@ from hypothesis import strategies as st
 from mitmproxy.test import tflow, tutils
 
 from proxy_addon.addons.injector import facts_of
-from proxy_addon.policy.boundaries import Allowed, Kind, NeedsBody, NeedsLookup, Ref, Rewritten, judge, lookup_path
+from proxy_addon.policy.boundaries.judge import judge
+from proxy_addon.policy.boundaries.judgements import Allowed, NeedsBody, NeedsLookup, Rewritten
+from proxy_addon.policy.boundaries.lookups import Ref, RefKind, lookup_path
 from proxy_addon.policy.clients import Client
 from proxy_addon.policy.hosts import HostPattern, normalize_host
 from proxy_addon.policy.layouts import Layout, Prefixes, Product, declared, layout_of
@@ -295,15 +297,15 @@ def answer(ref: Ref, truth: Truth) -> str | None:
 
     The lookup must go to the site's own paths for the id's product, or it would ask something else.
     """
-    expected = JIRA if ref.kind in (Kind.ISSUE, Kind.PROJECT) else CONFLUENCE
+    expected = JIRA if ref.kind in (RefKind.ISSUE, RefKind.PROJECT) else CONFLUENCE
     placed = truth.place(lookup_path(ref).partition("?")[0])
     assert placed is not None, lookup_path(ref)
     assert placed[0] == expected, lookup_path(ref)
     table = {
-        Kind.ISSUE: site_model.ISSUES,
-        Kind.PROJECT: site_model.PROJECTS,
-        Kind.CONTENT: site_model.CONTENT,
-        Kind.SPACE: site_model.SPACES,
+        RefKind.ISSUE: site_model.ISSUES,
+        RefKind.PROJECT: site_model.PROJECTS,
+        RefKind.CONTENT: site_model.CONTENT,
+        RefKind.SPACE: site_model.SPACES,
     }
     return table[ref.kind].get(ref.id)
 

@@ -20,7 +20,7 @@ from proxy_addon.addons.safe_options import STREAM_LARGE_BODIES, SafeOptions
 from proxy_addon.credentials.outbound import Outbound
 from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.credentials.sources import Credentials
-from proxy_addon.policy.boundaries import MAX_BODY
+from proxy_addon.policy.boundaries.body import MAX_BODY
 from proxy_addon.policy.clients import Client, ClientTable
 from proxy_addon.policy.options import streaming_problem
 from proxy_addon.policy.proxy_login import ProxyLogin

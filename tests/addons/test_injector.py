@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from proxy_addon.addons.injector import REDACTED, CredentialInjector, WireSource, facts_of
 from proxy_addon.addons.token_verdicts import TokenVerdicts
 from proxy_addon.credentials import outbound as outbound_module
-from proxy_addon.credentials.identity import Unreachable
+from proxy_addon.credentials.http_client import Unreachable
 from proxy_addon.credentials.outbound import Outbound
 from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.credentials.sources import Credentials
@@ -204,7 +204,7 @@ def test_absolute_form_https_without_connect_from_loopback_gets_the_credentials(
 
 
 class FakeSite:
-    """Stands in for `identity.fetch`, the proxy's own requests: one answer for all, or no answer."""
+    """Stands in for `http_client.fetch`, the proxy's own requests: one answer for all, or no answer."""
 
     def __init__(self) -> None:
         self.asked: list[tuple[str, int, str]] = []

@@ -11,23 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy_addon.policy.boundaries import (
-    ALL,
-    ALLOWED,
-    NEEDS_BODY,
-    ROUTES,
-    Action,
-    Kind,
-    LookupFailed,
-    NeedsLookup,
-    Ref,
-    Refused,
-    Rewritten,
-    Route,
-    judge,
-    key_of,
-    lookup_path,
-)
+from proxy_addon.policy.boundaries.judge import judge
+from proxy_addon.policy.boundaries.judgements import ALLOWED, NEEDS_BODY, NeedsLookup, Refused, Rewritten
+from proxy_addon.policy.boundaries.lookups import LookupFailed, Ref, RefKind, key_of, lookup_path
+from proxy_addon.policy.boundaries.routes import ALL, ROUTES, Action, Route
 from proxy_addon.policy.clients import Client
 from proxy_addon.policy.layouts import ON_GATEWAY, UNKNOWN, Product, declared
 from proxy_addon.policy.proxy_login import ProxyLogin
@@ -41,15 +28,15 @@ JIRA_ONLY = Client("jira-only", LOGIN, jira_projects=frozenset({"OPS"}))
 WIKI_ONLY = Client("wiki-only", LOGIN, confluence_spaces=frozenset({"ENG"}))
 FREE = Client("free", LOGIN)
 KNOWN = {
-    Ref(Kind.ISSUE, "20001"): "OPS",
-    Ref(Kind.ISSUE, "20002"): "SEC",
-    Ref(Kind.ISSUE, "29999"): None,
-    Ref(Kind.PROJECT, "10001"): "OPS",
-    Ref(Kind.PROJECT, "10002"): "SEC",
-    Ref(Kind.CONTENT, "30001", "/wiki"): "ENG",
-    Ref(Kind.CONTENT, "30002", "/wiki"): "HR",
-    Ref(Kind.SPACE, "40001", "/wiki"): "ENG",
-    Ref(Kind.SPACE, "40002", "/wiki"): "HR",
+    Ref(RefKind.ISSUE, "20001"): "OPS",
+    Ref(RefKind.ISSUE, "20002"): "SEC",
+    Ref(RefKind.ISSUE, "29999"): None,
+    Ref(RefKind.PROJECT, "10001"): "OPS",
+    Ref(RefKind.PROJECT, "10002"): "SEC",
+    Ref(RefKind.CONTENT, "30001", "/wiki"): "ENG",
+    Ref(RefKind.CONTENT, "30002", "/wiki"): "HR",
+    Ref(RefKind.SPACE, "40001", "/wiki"): "ENG",
+    Ref(RefKind.SPACE, "40002", "/wiki"): "HR",
 }
 
 
@@ -180,17 +167,17 @@ def test_a_jira_only_bound_leaves_confluence_alone_and_the_reverse():
 @pytest.mark.parametrize(
     ("path", "ref", "inside"),
     [
-        ("/rest/api/3/issue/20001", Ref(Kind.ISSUE, "20001"), True),
-        ("/rest/api/3/issue/20002/comment", Ref(Kind.ISSUE, "20002"), False),
-        ("/rest/api/3/issue/29999", Ref(Kind.ISSUE, "29999"), False),
-        ("/rest/api/3/project/10001", Ref(Kind.PROJECT, "10001"), True),
-        ("/rest/api/3/project/10002/versions", Ref(Kind.PROJECT, "10002"), False),
-        ("/wiki/rest/api/content/30001", Ref(Kind.CONTENT, "30001", "/wiki"), True),
-        ("/wiki/rest/api/content/30002/child/page", Ref(Kind.CONTENT, "30002", "/wiki"), False),
-        ("/wiki/api/v2/pages/30001", Ref(Kind.CONTENT, "30001", "/wiki"), True),
-        ("/wiki/api/v2/pages/30002/footer-comments", Ref(Kind.CONTENT, "30002", "/wiki"), False),
-        ("/wiki/api/v2/spaces/40001/pages", Ref(Kind.SPACE, "40001", "/wiki"), True),
-        ("/wiki/download/attachments/30002/secret.pdf", Ref(Kind.CONTENT, "30002", "/wiki"), False),
+        ("/rest/api/3/issue/20001", Ref(RefKind.ISSUE, "20001"), True),
+        ("/rest/api/3/issue/20002/comment", Ref(RefKind.ISSUE, "20002"), False),
+        ("/rest/api/3/issue/29999", Ref(RefKind.ISSUE, "29999"), False),
+        ("/rest/api/3/project/10001", Ref(RefKind.PROJECT, "10001"), True),
+        ("/rest/api/3/project/10002/versions", Ref(RefKind.PROJECT, "10002"), False),
+        ("/wiki/rest/api/content/30001", Ref(RefKind.CONTENT, "30001", "/wiki"), True),
+        ("/wiki/rest/api/content/30002/child/page", Ref(RefKind.CONTENT, "30002", "/wiki"), False),
+        ("/wiki/api/v2/pages/30001", Ref(RefKind.CONTENT, "30001", "/wiki"), True),
+        ("/wiki/api/v2/pages/30002/footer-comments", Ref(RefKind.CONTENT, "30002", "/wiki"), False),
+        ("/wiki/api/v2/spaces/40001/pages", Ref(RefKind.SPACE, "40001", "/wiki"), True),
+        ("/wiki/download/attachments/30002/secret.pdf", Ref(RefKind.CONTENT, "30002", "/wiki"), False),
     ],
 )
 def test_an_id_is_looked_up_then_judged_by_its_key(path, ref, inside):
@@ -223,7 +210,7 @@ def test_a_lookup_through_the_gateway_stays_under_its_prefix():
 
 
 def test_lookup_answers():
-    issue, content = Ref(Kind.ISSUE, "1"), Ref(Kind.CONTENT, "1")
+    issue, content = Ref(RefKind.ISSUE, "1"), Ref(RefKind.CONTENT, "1")
     assert key_of(issue, 200, {"fields": {"project": {"key": "ops"}}}) == "OPS"
     assert key_of(content, 200, {"space": {"key": "ENG"}}) == "ENG"
     assert key_of(issue, 404, {}) is None
@@ -562,7 +549,7 @@ def test_confluence_stays_open_to_a_client_bounded_only_in_jira_where_it_cannot_
 def test_finding_3_on_data_center_confluence_at_the_root_paths_are_judged_as_confluence():
     first = judge("GET", "/rest/api/content/30002", WIKI_ONLY, layout=DC_WIKI)
     (ref,) = first.refs
-    assert ref == Ref(Kind.CONTENT, "30002", "")
+    assert ref == Ref(RefKind.CONTENT, "30002", "")
     assert lookup_path(ref) == "/rest/api/content/30002?expand=space"
     assert out_of_bounds(judge("GET", "/rest/api/content/30002", WIKI_ONLY, known={ref: "HR"}, layout=DC_WIKI))
     assert judge("GET", "/rest/api/content/30002", WIKI_ONLY, known={ref: "ENG"}, layout=DC_WIKI) is ALLOWED

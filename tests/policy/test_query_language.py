@@ -6,7 +6,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from proxy_addon.policy.query_language import BadQuery, Kind, confine, split, tokenize
+from proxy_addon.policy.query_language import BadQuery, TokenKind, confine, split, tokenize
 
 from support.query_shape import confined_parts, top_level
 
@@ -17,8 +17,8 @@ SPACES = frozenset({"ENG", "~ME"})
 def test_strings_of_both_quote_kinds_keep_their_escapes_and_parentheses():
     tokens = tokenize("""summary ~ "a \\" ) b" OR text ~ 'it\\'s (x' AND (x)""")
     assert [t.kind for t in tokens] == [
-        Kind.WORD, Kind.WORD, Kind.STRING, Kind.WORD, Kind.WORD, Kind.WORD, Kind.STRING,
-        Kind.WORD, Kind.OPEN, Kind.WORD, Kind.CLOSE,
+        TokenKind.WORD, TokenKind.WORD, TokenKind.STRING, TokenKind.WORD, TokenKind.WORD, TokenKind.WORD,
+        TokenKind.STRING, TokenKind.WORD, TokenKind.OPEN, TokenKind.WORD, TokenKind.CLOSE,
     ]  # fmt: skip
     assert tokens[2].text == '"a \\" ) b"'
 

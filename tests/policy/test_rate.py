@@ -40,9 +40,9 @@ def test_no_window_of_a_minute_ever_holds_more_than_the_limit(limit, gaps):
             admitted.append(now)
         else:
             assert wait >= 1
-            assert sum(1 for t in admitted if now - t < 60) == limit, "refused only when the window is full"
+            assert sum(1 for t in admitted if t + 60 - now > 0) == limit, "refused only when the window is full"
     for i, start in enumerate(admitted):
-        assert sum(1 for t in admitted[i:] if t - start < 60) <= limit
+        assert sum(1 for t in admitted[i:] if start + 60 - t > 0) <= limit
 
 
 def test_several_at_once_need_room_for_all_and_are_all_counted():
@@ -69,6 +69,8 @@ def test_no_window_of_a_minute_ever_holds_more_than_the_limit_counting_several_a
             admitted += [now] * count
         else:
             assert wait >= 1
-            assert count > limit or sum(1 for t in admitted if now - t < 60) + count > limit, "refused only when full"
+            assert count > limit or sum(1 for t in admitted if t + 60 - now > 0) + count > limit, (
+                "refused only when full"
+            )
     for i, start in enumerate(admitted):
-        assert sum(1 for t in admitted[i:] if t - start < 60) <= limit
+        assert sum(1 for t in admitted[i:] if start + 60 - t > 0) <= limit

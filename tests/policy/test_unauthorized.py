@@ -12,8 +12,8 @@ from proxy_addon.policy.hosts import HostPattern
 from proxy_addon.policy.scoped import Gateway
 from proxy_addon.policy.sites import Scheme, Site, SiteTable
 from proxy_addon.policy.unauthorized import (
+    AnswerKind,
     IdentityPage,
-    Kind,
     OncePer,
     check_page,
     classify,
@@ -28,12 +28,12 @@ SCOPE = {"x-failure-category": "FAILURE_CLIENT_SCOPE_CHECK"}
 @pytest.mark.parametrize(
     ("status", "headers", "from_page", "expected"),
     [
-        (401, SCOPE, False, Kind.SCOPE_MISS),
-        (401, SCOPE, True, Kind.SCOPE_MISS),
-        (401, {}, False, Kind.AMBIGUOUS),
-        (401, {}, True, Kind.REJECTED),
-        (401, {"x-seraph-loginreason": "AUTHENTICATED_FAILED"}, False, Kind.REJECTED),
-        (200, {"x-seraph-loginreason": "AUTHENTICATION_DENIED"}, False, Kind.REJECTED),
+        (401, SCOPE, False, AnswerKind.SCOPE_MISS),
+        (401, SCOPE, True, AnswerKind.SCOPE_MISS),
+        (401, {}, False, AnswerKind.AMBIGUOUS),
+        (401, {}, True, AnswerKind.REJECTED),
+        (401, {"x-seraph-loginreason": "AUTHENTICATED_FAILED"}, False, AnswerKind.REJECTED),
+        (200, {"x-seraph-loginreason": "AUTHENTICATION_DENIED"}, False, AnswerKind.REJECTED),
         (403, {}, False, None),
         (200, {}, True, None),
     ],

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from proxy_addon.policy.clients import Client
-from proxy_addon.policy.hosts import HostPattern, is_loopback, normalize_host
+from proxy_addon.policy.hosts import HostPattern, is_loopback_address, normalize_host
 from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.policy.readonly import read_only_allows
 from proxy_addon.policy.record import Decision
@@ -228,7 +228,7 @@ def test_a_misdirected_refusal_says_what_differed(changes, named):
     ],
 )
 def test_loopback_peers(address, loopback):
-    assert is_loopback(address) is loopback
+    assert is_loopback_address(address) is loopback
 
 
 LOGIN = ProxyLogin.parse("agent:Pr0xy-pa55word-9f3e")

@@ -13,7 +13,8 @@ from mitmproxy.test import taddons
 from proxy_addon.addons.prepared import DEFAULTS
 from proxy_addon.runtime import root as root_module
 from proxy_addon.runtime.root import HOOK_ORDER, AtlassianAuthProxy
-from proxy_addon.settings.model import Settings, load_settings
+from proxy_addon.settings.loading import load_settings
+from proxy_addon.settings.model import Settings
 
 DOC = Path(__file__).parents[2] / "docs" / "architecture.md"
 ROW = re.compile(r"\| (\d+) \| `(\w+)` \| `([\w.]+)` \| (.+) \|")

@@ -1,0 +1,123 @@
+"""The proxy's own outbound HTTP client: a verified HTTPS `GET` that goes where proxied requests go.
+
+Uses the same CONNECT_TO redirect, upstream trust and upstream proxy as the proxy (`Reach`), so
+`check` and `login` test exactly the path `run` uses, and the proxy's own requests (a scoped
+site's cloudId; and through `credentials.outbound`, the confirmation of an ambiguous 401, the
+check after a pause and the boundaries' lookups) go where proxied ones go.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import certifi
+from pydantic import SecretStr
+
+from proxy_addon.credentials.sources import Credentials
+from proxy_addon.policy.connect_rules import ConnectToRule, find_rule
+from proxy_addon.policy.failures import failure_kind
+from proxy_addon.policy.tokens import authorization_value
+from proxy_addon.settings.model import Settings
+from proxy_addon.settings.modes import UpstreamProxy
+
+TIMEOUT = 15.0
+
+
+class Unreachable(Exception):
+    """The site could not be asked; the message names the host and the kind of failure."""
+
+
+@dataclass(frozen=True)
+class Reach:
+    """How the proxy's own requests reach a site: CONNECT_TO, the extra upstream CA, UPSTREAM_PROXY."""
+
+    connect_to: tuple[ConnectToRule, ...] = ()
+    extra_ca: Path | None = None
+    via: UpstreamProxy | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> Reach:
+        return cls(settings.connect_to, settings.upstream_ca_bundle, settings.upstream_proxy)
+
+    def connection(self, host: str, port: int) -> http.client.HTTPSConnection:
+        """HTTPS to `host:port` (SNI, Host, certificate name), verified, the way proxied requests go.
+
+        Through UPSTREAM_PROXY it is a CONNECT tunnel, as mitmproxy's upstream mode makes: the
+        corporate proxy resolves the site, and CONNECT_TO applies to the proxy's own name.
+        """
+        context = trust(self.extra_ca)
+        if self.via is None:
+            rule = find_rule(self.connect_to, host)
+            return _RedirectedHTTPS(host, port, (rule.host, rule.port) if rule else (host, port), context)
+        rule = find_rule(self.connect_to, self.via.host)
+        proxy_host, proxy_port = (rule.host, rule.port) if rule else (self.via.host, self.via.port)
+        connection = http.client.HTTPSConnection(proxy_host, proxy_port, context=context, timeout=TIMEOUT)
+        via = self.via
+        if via.user is not None:
+            login = authorization_value(via.user, via.password or SecretStr(""))
+            connection.set_tunnel(host, port, {"Proxy-Authorization": login.get_secret_value()})
+        else:
+            connection.set_tunnel(host, port)
+        return connection
+
+
+class _RedirectedHTTPS(http.client.HTTPSConnection):
+    """HTTPS to `host` (SNI, Host, certificate name) over a TCP connection to `target`."""
+
+    def __init__(self, host: str, port: int, target: tuple[str, int], context: ssl.SSLContext) -> None:
+        super().__init__(host, port, context=context, timeout=TIMEOUT)
+        self.target = target
+        self.tls_context = context
+
+    def connect(self) -> None:
+        raw = socket.create_connection(self.target, self.timeout)
+        self.sock = self.tls_context.wrap_socket(raw, server_hostname=self.host)
+
+
+def trust(extra_ca: Path | None) -> ssl.SSLContext:
+    """What the proxy's own requests trust upstream: the public CAs, and `UPSTREAM_CA_BUNDLE` if set."""
+    context = ssl.create_default_context(cafile=certifi.where())
+    if extra_ca is not None:
+        context.load_verify_locations(cafile=str(extra_ca))
+    return context
+
+
+def get(host: str, port: int, path: str, headers: dict[str, str], reach: Reach) -> tuple[int, dict[str, str], bytes]:
+    """`GET path` on `host:port` with `headers`: the status, headers (lowercased) and at most 1 MiB of body."""
+    connection = reach.connection(host, port)
+    try:
+        connection.request("GET", path, headers={"Accept": "application/json", **headers})
+        response = connection.getresponse()
+        body = response.read(1 << 20)
+    except ssl.SSLCertVerificationError:
+        raise Unreachable(f"cannot reach {host}: its TLS certificate is not trusted") from None
+    except (OSError, http.client.HTTPException) as e:
+        raise Unreachable(f"cannot reach {host}: {failure_kind(str(e))}") from None
+    finally:
+        connection.close()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+
+
+def fetch(host: str, port: int, path: str, credentials: Credentials, reach: Reach) -> tuple[int, dict[str, str], bytes]:
+    """`GET path` on `host:port` as the site's own identity: the status, headers (lowercased) and body.
+
+    The low-level HTTP of the proxy's own credentialed requests: only `credentials.outbound` calls
+    it while the proxy runs, so token health and the clients' rates apply. Blocking: run it off
+    the event loop.
+    """
+    return get(host, port, path, {"Authorization": credentials.authorization.get_secret_value()}, reach)
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """The JSON object `body` holds, or an empty one for anything else."""
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,179 @@
+"""The tables of the TOML config, `[[sites]]` and `[[clients]]`: one model each, where an unknown key is an error."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from proxy_addon.policy.clients import NO_CLIENT, Client
+from proxy_addon.policy.layouts import Product, declared, is_cloud_host
+from proxy_addon.policy.proxy_login import ProxyLogin, short_password
+from proxy_addon.policy.sites import Scheme, Site
+from proxy_addon.settings.files import UnreadableFile, read_secret_text
+from proxy_addon.settings.values import MAX_PASSWORD_FILE, DateSetting, ExistingFile, HostsSetting
+
+CONTEXT_PATH = re.compile(r"(?:/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*/?")
+
+
+def _context_path(value: str) -> str:
+    """Where a Data Center product is served: `/`, or plain segments such as `/jira` (a trailing `/` is dropped)."""
+    if not value.startswith("/") or not CONTEXT_PATH.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a context path: write / or the path the product is served under, such as /jira "
+            "(letters, digits, . _ ~ -, no dot segments)"
+        )
+    return value.rstrip("/") or "/"
+
+
+SECRET_ENV_SUFFIX = "_env"  # noqa: S105 - a key suffix, not a secret
+"""A table key with this suffix names the environment variable that holds a secret."""
+
+
+class Table(BaseModel):
+    """A table of the TOML config: a key it does not define is an error, never ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    def secret_variables(self) -> set[str]:
+        """The variables its `*_env` keys name: each holds a secret (a token, a password)."""
+        return {value for key, value in self if key.endswith(SECRET_ENV_SUFFIX) and isinstance(value, str)}
+
+
+class SiteSettings(Table):
+    """One `[[sites]]` table of the TOML config."""
+
+    name: str = Field(min_length=1)
+    hosts: HostsSetting
+    email: str | None = None
+    token_env: str | None = None
+    token_file: ExistingFile | None = None
+    scheme: Literal["basic", "bearer"] = "basic"
+    read_only: bool = False
+    scoped: bool = False
+    token_expires: DateSetting | None = None
+    product: Literal["jira", "confluence"] | None = None
+    context_path: Annotated[str, AfterValidator(_context_path)] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> SiteSettings:
+        if self.token_env is not None and self.token_file is not None:
+            raise ValueError("set token_env or token_file, not both")
+        if self.context_path is not None and self.product is None:
+            raise ValueError("context_path needs product: the product served there, jira or confluence")
+        if self.product is not None and (self.scoped or any(is_cloud_host(p.domain) for p in self.hosts)):
+            raise ValueError(
+                "product and context_path are for Data Center and Server sites: Atlassian Cloud hosts and scoped "
+                "sites have Cloud's layout (Jira at /, Confluence at /wiki); remove them"
+            )
+        if self.email is None and (self.scheme == "basic" or (self.token_env is None and self.token_file is None)):
+            raise ValueError("needs email: the Basic user, and the keyring user when no token_env/token_file is set")
+        if self.email is not None and (":" in self.email or not self.email.isprintable()):
+            raise ValueError(f"email {self.email!r} cannot be a Basic user (no ':' or control characters)")
+        return self
+
+    def site(self) -> Site:
+        return Site(
+            self.name,
+            self.hosts,
+            self.email or "",
+            Scheme(self.scheme),
+            self.read_only,
+            self.scoped,
+            self.token_expires,
+            declared(Product[self.product.upper()], self.context_path or "/") if self.product else None,
+        )
+
+
+JIRA_PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9_]*")
+CONFLUENCE_SPACE_KEY = re.compile(r"~?[A-Z0-9]+")
+
+
+def _keys(kind: str, pattern: re.Pattern[str], rule: str) -> Any:
+    """An after-validator: every key matches `pattern` once upper-cased; the bound holds upper-case keys."""
+
+    def check(keys: tuple[str, ...] | None) -> frozenset[str] | None:
+        if keys is None:
+            return None
+        for key in keys:
+            if not key.isascii() or not pattern.fullmatch(key.upper()):
+                raise ValueError(f"{key!r} is not a {kind} key: {rule}")
+        return frozenset(key.upper() for key in keys)
+
+    return AfterValidator(check)
+
+
+class ClientSettings(Table):
+    """One `[[clients]]` table: who may use the proxy, with which login, within which bounds."""
+
+    name: str = Field(min_length=1)
+    password_env: str | None = Field(default=None, min_length=1)
+    password_file: Path | None = None
+    sites: tuple[str, ...] | None = Field(default=None, min_length=1)
+    read_only: bool = False
+    jira_projects: Annotated[
+        tuple[str, ...] | None,
+        _keys("Jira project", JIRA_PROJECT_KEY, "letters, digits and _, starting with a letter (e.g. OPS)"),
+    ] = None
+    confluence_spaces: Annotated[
+        tuple[str, ...] | None,
+        _keys("Confluence space", CONFLUENCE_SPACE_KEY, "letters and digits, or ~ and them for a personal space"),
+    ] = None
+    requests_per_minute: int | None = Field(default=None, ge=1, strict=True)
+    _login: ProxyLogin = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _complete(self) -> ClientSettings:
+        """The login is read once, here, and kept as a digest (and a secret for `env --client`)."""
+        if ":" in self.name or not self.name.isprintable() or self.name != self.name.strip():
+            raise ValueError(
+                f"name {self.name!r} cannot be a proxy-login user (no ':', spaces around or control characters)"
+            )
+        if self.name == NO_CLIENT:
+            raise ValueError(f"name {NO_CLIENT!r} stands for requests without a login in /metrics: choose another")
+        if (self.password_env is None) == (self.password_file is None):
+            raise ValueError(f"client {self.name!r}: set password_env or password_file (exactly one)")
+        password = self._password().strip()
+        if not password:
+            raise ValueError(f"client {self.name!r}: the password in {self._password_source()} is empty")
+        if not password.isprintable():
+            raise ValueError(f"client {self.name!r}: the password in {self._password_source()} has control characters")
+        if problem := short_password(password):
+            raise ValueError(f"client {self.name!r}: the password in {self._password_source()} {problem}")
+        self._login = ProxyLogin.of(self.name, password)
+        return self
+
+    def _password_source(self) -> str:
+        return f"password_env {self.password_env}" if self.password_env else f"password_file {self.password_file}"
+
+    def _password(self) -> str:
+        if self.password_env is not None:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise ValueError(
+                    f"client {self.name!r}: {self.password_env} is not set: it should hold the client's proxy password"
+                )
+            return value
+        path = Path(self.password_file or "").expanduser()
+        try:
+            return read_secret_text(path, MAX_PASSWORD_FILE, "a password")
+        except UnreadableFile as e:
+            raise ValueError(f"client {self.name!r}: cannot read password_file {str(path)!r} ({e})") from None
+
+    def client(self) -> Client:
+        return Client(
+            self.name,
+            self._login,
+            frozenset(self.sites) if self.sites is not None else None,
+            self.read_only,
+            self.jira_projects,
+            self.confluence_spaces,
+            self.requests_per_minute,
+        )
+
+
+TABLES: dict[str, type[Table]] = {"sites": SiteSettings, "clients": ClientSettings}
+"""The TOML tables by key, for naming the keys a misspelt one might have meant."""
