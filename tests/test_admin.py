@@ -8,16 +8,23 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from types import SimpleNamespace
 
 from mitmproxy.test import taddons
 
-from proxy_addon.addons.admin_endpoint import AdminEndpoint
+from proxy_addon.addons.admin_endpoint import AdminEndpoint, Readiness
 from proxy_addon.addons.metrics import Metrics
+from proxy_addon.credentials.registry import CredentialRegistry
+from proxy_addon.policy.hosts import HostPattern
+from proxy_addon.policy.sites import Site
+from proxy_addon.policy.token_health import TokenHealth
 from proxy_addon.runtime.root import AtlassianAuthProxy
 
 from support.adminclient import admin_port, get, healthz, samples, value
 from support.clients import curl
 from support.image import free_port
+from support.prepared import prepared, resolved
 from support.proxy import EMAIL, TOKEN_192, command, proxy_env, wait_for
 
 SITE = "https://acme.atlassian.net"
@@ -79,9 +86,9 @@ def test_healthz_is_503_once_the_proxy_stops_listening(make_proxy, site):
 
 
 def test_a_credential_problem_makes_healthz_503_with_its_reason():
-    """The hook the rejected-token back-off plugs into: any reason from CredentialHealth is a 503."""
+    """The hook the rejected-token back-off plugs into: any reason of Readiness is a 503."""
     reason: list[str | None] = [None]
-    admin = AdminEndpoint(lambda: reason[0], Metrics().registry)
+    admin = AdminEndpoint(SimpleNamespace(problem=lambda: reason[0], paused=tuple), Metrics().registry)
     admin._listening = lambda: True  # type: ignore[method-assign]
     status, content_type, body = admin.reply("GET", "/healthz")
     assert (status, content_type, body) == (200, "application/json", b'{"status": "ok"}\n')
@@ -93,7 +100,7 @@ def test_a_credential_problem_makes_healthz_503_with_its_reason():
 
 def test_a_paused_host_no_setting_names_is_reported_but_leaves_healthz_ready_and_livez_follows_listening():
     paused: list[str] = ["x.atlassian.net"]
-    admin = AdminEndpoint(lambda: None, Metrics().registry, lambda: tuple(paused))
+    admin = AdminEndpoint(SimpleNamespace(problem=lambda: None, paused=lambda: tuple(paused)), Metrics().registry)
     listening = [True]
     admin._listening = lambda: listening[0]  # type: ignore[method-assign]
     assert admin.reply("GET", "/healthz") == (
@@ -110,7 +117,7 @@ def test_a_paused_host_no_setting_names_is_reported_but_leaves_healthz_ready_and
 def test_the_root_addon_reports_missing_credentials():
     proxy = AtlassianAuthProxy()
     with taddons.context(proxy):
-        assert proxy.credential_problem() == "no credentials loaded"
+        assert proxy.readiness.problem() == "no credentials loaded"
 
 
 def test_a_taken_admin_port_is_a_one_line_setting_error(make_proxy, site, ca_file, confdir):
@@ -140,3 +147,22 @@ def test_the_health_probe_imports_neither_mitmproxy_nor_the_settings_model_when_
     env = {**os.environ, "ATLASSIAN_PROXY_ADMIN_PORT": str(free_port())}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False)
     assert done.stdout.strip().splitlines()[-1] == "1 False False", done.stdout + done.stderr
+
+
+def test_readiness_counts_a_paused_host_only_where_the_settings_name_it():
+    """/healthz's reason, from the credentials registry and token health the root hands it."""
+    named = Site("acme", (HostPattern.parse("acme.atlassian.net"), HostPattern.parse("*.atlassian.net")), EMAIL)
+    health = TokenHealth()
+    credentials = CredentialRegistry(health)
+    readiness = Readiness(credentials, health)
+    readiness.use(prepared([named], TOKEN_192))
+    assert readiness.problem() == "no credentials loaded"
+    credentials.adopt(named, resolved(named, TOKEN_192).credentials)
+    assert (readiness.problem(), readiness.paused()) == (None, ())
+    now = time.monotonic()
+    health.judge("acme", "other.atlassian.net", health.stamp(), "HTTP 401", now)
+    assert (readiness.problem(), readiness.paused()) == (None, ("other.atlassian.net",))
+    health.judge("acme", "acme.atlassian.net", health.stamp(), "HTTP 401", now)
+    assert readiness.problem() == (
+        "acme.atlassian.net rejected the API token; requests are answered locally until it is replaced"
+    )

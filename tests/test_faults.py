@@ -11,9 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import trustme
 
-from proxy_addon.addons.replies import proxy_reply
+from proxy_addon.addons.replies import made, proxy_reply
 from proxy_addon.addons.upstream_faults import ErrorPages
-from proxy_addon.policy.failures import fault_reply
+from proxy_addon.policy.failures import failure_kind
+from proxy_addon.policy.refusals import Refusal
 
 from support import upstream
 from support.clients import assert_still_serving, curl, status_and_body, with_requests
@@ -153,8 +154,10 @@ def test_429_passes_through_with_its_headers_and_is_never_retried(proxy, site):
     ],
 )
 def test_fault_reply(error, timed_out, expected):
-    status, message = fault_reply("h.test", error, timed_out, 2.5)
-    assert (status, message[: len(expected[1])]) == expected
+    refusal = Refusal.UPSTREAM_TIMEOUT if timed_out else Refusal.UPSTREAM_FAILED
+    page = made(refusal, host="h.test", kind=failure_kind(error), timeout=2.5)
+    message = page.text.removeprefix("atlassian-auth-proxy: ")
+    assert (page.status_code, message[: len(expected[1])]) == expected
     assert "10.0.0.7" not in message
 
 

@@ -1,9 +1,9 @@
 """The admin endpoint on loopback: `/healthz` (ready), `/livez` (alive), `/metrics` for Prometheus.
 
-`/healthz` is readiness: it asks the root addon why credentials cannot be served right now (a
-`CredentialHealth` callable) and whether the proxy still listens. A paused token of a host a
-client chose under a wildcard is only reported in its body (`Paused`): any client can make
-such a host answer 401, and that must not make the whole proxy unready. `/livez` is liveness,
+`/healthz` is readiness: it asks `Readiness` why credentials cannot be served right now and
+whether the proxy still listens. A paused token of a host a client chose under a wildcard is
+only reported in its body (`Readiness.paused`): any client can make such a host answer 401, and
+that must not make the whole proxy unready. `/livez` is liveness,
 for probes that restart the proxy: 503 only when it does not listen, which a restart can cure
 and a rejected token cannot.
 """
@@ -15,13 +15,18 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Callable
+import time
+from datetime import date
 from http.client import responses
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from proxy_addon.addons.mitmproxy_internals import listen_addresses
+from proxy_addon.addons.prepared import Prepared
+from proxy_addon.credentials.registry import CredentialRegistry
+from proxy_addon.policy.expiry import expiry_dates, expiry_problem
+from proxy_addon.policy.token_health import TokenHealth
 from proxy_addon.settings.names import ADMIN_HOST, SettingsError, env_name
 
 logger = logging.getLogger(__name__)
@@ -32,10 +37,6 @@ READ_SECONDS = 5.0
 
 MAX_PAUSED_NAMES = 20
 
-CredentialHealth = Callable[[], str | None]
-"""Why the proxy cannot serve credentials right now (a short, secret-free reason), or None."""
-Paused = Callable[[], tuple[str, ...]]
-"""Hosts whose token is paused but that no setting names: reported by /healthz, never a 503."""
 NOT_LISTENING = {"status": "unavailable", "reason": "the proxy is not listening"}
 
 
@@ -56,6 +57,41 @@ def liveness(listening: bool) -> tuple[int, dict[str, Any]]:
     return (200, {"status": "ok"}) if listening else (503, NOT_LISTENING)
 
 
+class Readiness:
+    """Whether credentials can be served now, from the credentials and token health it is handed."""
+
+    def __init__(self, credentials: CredentialRegistry, health: TokenHealth) -> None:
+        self.credentials = credentials
+        self.health = health
+        self.named: frozenset[tuple[str, str]] = frozenset()
+        """(site, host) pairs the settings name exactly (a site's exact hosts, ATLASSIAN_PROXY_SITE)."""
+        self.expires: dict[str, date] = {}
+
+    def use(self, prepared: Prepared) -> None:
+        resolved, site = prepared.resolved, prepared.settings.site
+        named = {(e.site.name, p.domain) for e in resolved for p in e.site.patterns if not p.wildcard}
+        if site is not None and (owner := prepared.table.lookup(site, 443)) is not None:
+            named.add((owner.name, site))
+        self.named = frozenset(named)
+        self.expires = expiry_dates(entry.site for entry in resolved)
+
+    def problem(self) -> str | None:
+        """What makes /healthz 503: why credentials cannot be served right now (short, secret-free), or None.
+
+        Only a paused token of a host the settings name counts: a host under a wildcard is any
+        client's choice, and its 401 must not make the proxy unready for everyone.
+        """
+        if not self.credentials:
+            return "no credentials loaded"
+        if paused := sorted(host for site, host in self.health.backoffs if (site, host) in self.named):
+            return f"{', '.join(paused)} rejected the API token; requests are answered locally until it is replaced"
+        return expiry_problem(self.expires, time.time())
+
+    def paused(self) -> tuple[str, ...]:
+        """Paused hosts that a client chose under a wildcard: /healthz names them but stays ready."""
+        return tuple(sorted({host for site, host in self.health.backoffs if (site, host) not in self.named}))
+
+
 class AdminEndpoint:
     """Serves `/healthz` and `/metrics` on 127.0.0.1, in the proxy's own event loop.
 
@@ -63,14 +99,15 @@ class AdminEndpoint:
     served once the proxy runs. Sharing the event loop means a wedged proxy fails its probe.
     """
 
-    def __init__(
-        self, credential_problem: CredentialHealth, registry: CollectorRegistry, paused: Paused = tuple
-    ) -> None:
-        self.credential_problem = credential_problem
-        self.paused = paused
+    def __init__(self, readiness: Readiness, registry: CollectorRegistry) -> None:
+        self.readiness = readiness
         self.registry = registry
         self._socket: socket.socket | None = None
         self._server: asyncio.Server | None = None
+
+    def use(self, prepared: Prepared) -> None:
+        self.bind(prepared.settings.admin_port)
+        self.readiness.use(prepared)
 
     def bind(self, port: int | None) -> None:
         if self._socket is not None:
@@ -112,7 +149,7 @@ class AdminEndpoint:
             if route == "/livez":
                 status, body = liveness(listening)
             else:
-                status, body = health(listening, self.credential_problem(), self.paused())
+                status, body = health(listening, self.readiness.problem(), self.readiness.paused())
             return status, "application/json", json.dumps(body).encode() + b"\n"
         if route == "/metrics":
             return 200, CONTENT_TYPE_LATEST, generate_latest(self.registry)

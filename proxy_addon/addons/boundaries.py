@@ -11,7 +11,7 @@ lookup that fails refuses, it never allows. The lookups a request causes count a
 client's `requests_per_minute`, in the window `ClientRate` keeps, and at most `LOOKUPS_AT_ONCE`
 of a client's run at a time.
 
-A refusal is the proxy's own reply; the injected credentials are dropped from the flow.
+A refusal is the proxy's own reply (`addons.replies.refuse`): the injected credentials leave the flow.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from collections.abc import Awaitable, Mapping
 
 from mitmproxy import http
 
-from proxy_addon.addons.fail_closed import DROPPED_HEADERS
-from proxy_addon.addons.replies import backed_off_reply, proxy_reply, rate_limited_reply
+from proxy_addon.addons.prepared import Prepared
+from proxy_addon.addons.replies import refuse
 from proxy_addon.credentials.http_client import Unreachable
 from proxy_addon.credentials.outbound import Outbound, Withheld
 from proxy_addon.policy.boundaries.body import MAX_BODY
@@ -35,6 +35,7 @@ from proxy_addon.policy.hosts import normalize_host
 from proxy_addon.policy.layouts import Prefixes, layout_of
 from proxy_addon.policy.rate import ClientRates
 from proxy_addon.policy.record import Decision, FlowRecord
+from proxy_addon.policy.refusals import REFUSAL_OF, Refusal
 
 MAX_LOOKUPS = 50
 """Distinct ids one request may make the proxy look up."""
@@ -111,12 +112,11 @@ class Boundaries:
         self.cache = KeyCache()
         self._lookups: dict[str, asyncio.Semaphore] = {}
 
-    def use(
-        self, clients: ClientTable, rates: ClientRates, layouts: Mapping[str, Prefixes | None] | None = None
-    ) -> None:
+    def use(self, prepared: Prepared) -> None:
         """The clients' bounds, the `requests_per_minute` windows their lookups count in (`ClientRate`'s),
         and each site's declared layout."""
-        self.clients, self.rates, self.layouts = clients, rates, layouts or {}
+        self.clients, self.rates = prepared.clients, prepared.rates
+        self.layouts = {site.name: site.layout for site in prepared.table.sites}
         self._lookups = {}
 
     def _bounded(self, flow: http.HTTPFlow) -> tuple[Client, str] | None:
@@ -147,10 +147,10 @@ class Boundaries:
         try:
             body = flow.request.get_content(strict=True) or b""
         except ValueError:
-            refuse(flow, 400, Decision.BAD_QUERY, f"client {client.name}: the body's Content-Encoding is unknown")
+            refuse(flow, Refusal.UNKNOWN_ENCODING, client=client.name)
             return None
         if len(body) > MAX_BODY:
-            refuse(flow, 413, Decision.BODY_TOO_LARGE, too_large(client))
+            too_large(flow, client)
             return None
         return self._judge(flow, client, site, body)
 
@@ -187,7 +187,7 @@ class Boundaries:
         while isinstance(judgement, NeedsLookup):
             missing = self.cache.missing(place, judgement.refs)
             if len(missing) + len(known) > MAX_LOOKUPS:
-                refuse(flow, 403, Decision.OUT_OF_BOUNDS, f"client {client.name}: too many ids to look up at once")
+                refuse(flow, Refusal.TOO_MANY_LOOKUPS, client=client.name)
                 return
             if not await self._look_up_all(flow, client, site, missing):
                 return
@@ -205,13 +205,13 @@ class Boundaries:
         host = FlowRecord.of(flow.metadata).host or flow.request.host
         retry_after = await self.outbound.ready(site, host, flow.request.port)
         if retry_after is not None:
-            answer(flow, Decision.BACKED_OFF, backed_off_reply(host, retry_after))
+            refuse(flow, Refusal.BACKED_OFF, host=host, retry_after=retry_after)
             return False
         limit = client.requests_per_minute
         if limit is not None:
             retry_after = self.rates.admit(client.name, limit, time.monotonic(), len(refs))
             if retry_after is not None:
-                answer(flow, Decision.RATE_LIMITED, rate_limited_reply(client.name, limit, retry_after))
+                refuse(flow, Refusal.RATE_LIMITED, client=client.name, limit=limit, retry_after=retry_after)
                 return False
         slots = self._lookups.setdefault(client.name, asyncio.Semaphore(LOOKUPS_AT_ONCE))
         try:
@@ -220,16 +220,10 @@ class Boundaries:
                     group.create_task(self._look_up(flow, site, host, ref, slots))
         except* Withheld as paused:
             retry_after = max(e.retry_after for e in paused.exceptions if isinstance(e, Withheld))
-            answer(flow, Decision.BACKED_OFF, backed_off_reply(host, retry_after))
+            refuse(flow, Refusal.BACKED_OFF, host=host, retry_after=retry_after)
         except* LookupFailed as failed:
             if flow.response is None:  # a pause that began meanwhile says more
-                refuse(
-                    flow,
-                    502,
-                    Decision.LOOKUP_FAILED,
-                    f"client {client.name}: could not look up the project or space of an id in this request "
-                    f"({failed.exceptions[0]}), so it was not sent",
-                )
+                refuse(flow, Refusal.LOOKUP_FAILED, client=client.name, error=failed.exceptions[0])
         return flow.response is None
 
     async def _look_up(self, flow: http.HTTPFlow, site: str, host: str, ref: Ref, slots: asyncio.Semaphore) -> None:
@@ -243,7 +237,7 @@ class Boundaries:
 
     def _act(self, flow: http.HTTPFlow, client: Client, judgement: Judgement, body: bytes | None) -> None:
         if isinstance(judgement, Refused):
-            refuse(flow, judgement.status, judgement.decision, judgement.reason)
+            refuse(flow, REFUSAL_OF[judgement.decision], reason=judgement.reason)
         elif isinstance(judgement, Rewritten):
             if judgement.path is not None:
                 flow.request.path = judgement.path
@@ -252,7 +246,7 @@ class Boundaries:
         elif isinstance(judgement, NeedsBody) and body is None:
             self._buffer(flow, client)
         elif not isinstance(judgement, Allowed):
-            refuse(flow, 403, Decision.OUT_OF_BOUNDS, f"client {client.name}: this request could not be judged")
+            refuse(flow, Refusal.UNJUDGED, client=client.name)
 
     def _buffer(self, flow: http.HTTPFlow, client: Client) -> None:
         """Keep the body back for the `request` hook: it has to be read before anything is sent.
@@ -263,31 +257,11 @@ class Boundaries:
         headers = flow.request.headers
         length = headers.get("content-length", "")
         if "transfer-encoding" in headers or not length.isdigit() or int(length) > MAX_BODY:
-            refuse(flow, 413, Decision.BODY_TOO_LARGE, too_large(client))
+            too_large(flow, client)
             return
         flow.request.stream = False
         FlowRecord.of(flow.metadata).held = True
 
 
-def too_large(client: Client) -> str:
-    return (
-        f"client {client.name}: this route is judged by its body, which must come with a Content-Length "
-        f"of at most {MAX_BODY // 1024} KiB"
-    )
-
-
-def refuse(flow: http.HTTPFlow, status: int, decision: Decision, reason: str) -> None:
-    """Answer locally with a one-line reason; see `answer`."""
-    answer(flow, decision, proxy_reply(status, reason))
-
-
-def answer(flow: http.HTTPFlow, decision: Decision, response: http.Response) -> None:
-    """Answer locally; nothing of the request goes to the site, and the injected credentials leave the flow.
-
-    `stream` is cleared: `Streaming` may have set it, and mitmproxy cannot answer a streaming request.
-    """
-    FlowRecord.of(flow.metadata).decision = decision
-    for name in DROPPED_HEADERS:
-        flow.request.headers.pop(name, None)
-    flow.request.stream = False
-    flow.response = response
+def too_large(flow: http.HTTPFlow, client: Client) -> None:
+    refuse(flow, Refusal.BODY_TOO_LARGE, client=client.name, limit_kib=MAX_BODY // 1024)

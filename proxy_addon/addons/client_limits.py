@@ -18,12 +18,11 @@ from mitmproxy import connection, http, tcp, tls
 
 from proxy_addon.addons.deadlines import Deadlines
 from proxy_addon.addons.mitmproxy_internals import close_connection
-from proxy_addon.addons.replies import proxy_reply
-from proxy_addon.policy.record import Decision, FlowRecord
+from proxy_addon.addons.prepared import DEFAULTS, Prepared
+from proxy_addon.addons.replies import refuse
+from proxy_addon.policy.refusals import MAX_HEAD_BYTES, Refusal
 
 logger = logging.getLogger(__name__)
-
-MAX_HEAD_BYTES = 64 * 1024
 
 
 def head_size(method: str, path: str, fields: list[tuple[bytes, bytes]]) -> int:
@@ -35,9 +34,12 @@ class ClientLimits:
     """431 for oversized heads; closes clients that take longer than `head_timeout` to send one."""
 
     def __init__(self) -> None:
-        self.head_timeout = 60.0
+        self.head_timeout = DEFAULTS.client_timeout
         self._deadlines = Deadlines()
         self._open: collections.Counter[str] = collections.Counter()
+
+    def use(self, prepared: Prepared) -> None:
+        self.head_timeout = prepared.settings.client_timeout
 
     def client_connected(self, client: connection.Client) -> None:
         self._arm(client)
@@ -67,8 +69,7 @@ class ClientLimits:
         request = flow.request
         size = head_size(request.method, request.path, request.headers.fields)
         if flow.response is None and size > MAX_HEAD_BYTES:
-            FlowRecord.of(flow.metadata).decision = Decision.HEAD_TOO_LARGE
-            flow.response = proxy_reply(431, f"the request head is {size} bytes; the limit is {MAX_HEAD_BYTES} bytes")
+            refuse(flow, Refusal.HEAD_TOO_LARGE, size=size, limit=MAX_HEAD_BYTES)
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._finished(flow)

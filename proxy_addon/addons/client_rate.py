@@ -12,10 +12,12 @@ import time
 
 from mitmproxy import http
 
-from proxy_addon.addons.replies import rate_limited_reply
+from proxy_addon.addons.prepared import Prepared
+from proxy_addon.addons.replies import refuse
 from proxy_addon.policy.clients import ClientTable
 from proxy_addon.policy.rate import ClientRates
-from proxy_addon.policy.record import Decision, FlowRecord
+from proxy_addon.policy.record import FlowRecord
+from proxy_addon.policy.refusals import Refusal
 
 
 class ClientRate:
@@ -25,9 +27,8 @@ class ClientRate:
         self.clients = ClientTable()
         self.rates = ClientRates()
 
-    def use(self, clients: ClientTable) -> None:
-        self.clients = clients
-        self.rates = ClientRates()
+    def use(self, prepared: Prepared) -> None:
+        self.clients, self.rates = prepared.clients, prepared.rates
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None or not self.clients:
@@ -36,7 +37,7 @@ class ClientRate:
         client = self.clients.get(record.user)
         if client is None or client.requests_per_minute is None:
             return
-        retry_after = self.rates.admit(client.name, client.requests_per_minute, time.monotonic())
+        limit = client.requests_per_minute
+        retry_after = self.rates.admit(client.name, limit, time.monotonic())
         if retry_after is not None:
-            record.decision = Decision.RATE_LIMITED
-            flow.response = rate_limited_reply(client.name, client.requests_per_minute, retry_after)
+            refuse(flow, Refusal.RATE_LIMITED, client=client.name, limit=limit, retry_after=retry_after)

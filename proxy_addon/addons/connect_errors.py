@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from mitmproxy import http
 
-from proxy_addon.addons.replies import proxy_reply
+from proxy_addon.addons.replies import refuse
 from proxy_addon.policy.failures import failure_kind
+from proxy_addon.policy.refusals import Refusal
 
 
 class ConnectErrors:
@@ -14,5 +15,11 @@ class ConnectErrors:
     def http_connect_error(self, flow: http.HTTPFlow) -> None:
         if flow.response is None or flow.response.status_code != 502:
             return
-        host, port = flow.request.host, flow.request.port
-        flow.response = proxy_reply(502, f"cannot reach {host}:{port}: {failure_kind(flow.server_conn.error)}")
+        request = flow.request
+        refuse(
+            flow,
+            Refusal.CONNECT_FAILED,
+            host=request.host,
+            port=request.port,
+            kind=failure_kind(flow.server_conn.error),
+        )

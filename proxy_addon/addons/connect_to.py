@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from proxy_addon.addons.mitmproxy_internals import redirect_name_resolution
+from proxy_addon.addons.prepared import Prepared
 from proxy_addon.policy.connect_rules import ConnectToRule, find_rule
 
 logger = logging.getLogger(__name__)
@@ -30,8 +31,8 @@ class ConnectTo:
         self.rules: tuple[ConnectToRule, ...] = ()
         self._restore: Callable[[], None] | None = None
 
-    def use(self, rules: tuple[ConnectToRule, ...]) -> None:
-        self.rules = rules
+    def use(self, prepared: Prepared) -> None:
+        self.rules = prepared.settings.connect_to
         try:
             asyncio.get_running_loop()
         except RuntimeError:

@@ -22,37 +22,20 @@ import functools
 import inspect
 import logging
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 from mitmproxy import http
 
-from proxy_addon.addons.replies import proxy_reply
+from proxy_addon.addons.prepared import Prepared
+from proxy_addon.addons.replies import cut_off, refuse
 from proxy_addon.policy.record import Decision, FlowRecord
+from proxy_addon.policy.refusals import Refusal
 
 logger = logging.getLogger(__name__)
 
 SECURITY_HOOKS = frozenset({"http_connect", "requestheaders", "request", "responseheaders"})
 """The hooks that decide whether and how a request goes on; `responseheaders` redacts."""
-DROPPED_HEADERS = ("authorization", "cookie", "proxy-authorization")
-UNDECIDED = "this request could not be checked, so it was not sent"
-
-
-def undecided_reply() -> http.Response:
-    return proxy_reply(502, UNDECIDED)
-
-
-def refuse(flow: http.HTTPFlow, reply: Callable[[], http.Response], hook: str) -> None:
-    """Answer the flow locally (or, once the upstream answered, drop it) and keep no credential in it."""
-    FlowRecord.of(flow.metadata).decision = Decision.UNDECIDED
-    for name in DROPPED_HEADERS:
-        flow.request.headers.pop(name, None)
-    if hook == "responseheaders":
-        # The upstream's body would overwrite a reply set now; closing the stream sends nothing on.
-        flow.kill()
-    else:
-        flow.request.stream = False  # mitmproxy cannot answer a request it streams (Streaming may have set it)
-        flow.response = reply()
 
 
 class Guarded:
@@ -64,9 +47,10 @@ class Guarded:
     `__getattr__` would run on every miss.
     """
 
-    def __init__(self, addon: Any, reply: Callable[[], http.Response] = undecided_reply) -> None:
+    def __init__(self, addon: Any, refusal: Refusal = Refusal.UNDECIDED) -> None:
         self.addon = addon
-        self.reply = reply
+        self.refusal = refusal
+        """The answer when a hook raises before the site answered; after, the stream is cut off."""
         self.name = getattr(addon, "name", None) or type(addon).__name__.lower()
         for attribute in dir(type(addon)):
             method = getattr(addon, attribute)
@@ -108,25 +92,30 @@ class Guarded:
             frame.filename.rpartition("/")[2],
             frame.lineno,
         )
-        refuse(flow, self.reply, hook)
+        if hook == "responseheaders":
+            cut_off(flow)
+        else:
+            refuse(flow, self.refusal)
 
 
 class FailClosed:
     """Runs after every check: refuses a CONNECT or request that no check let through."""
 
-    def __init__(self, login_reply: Callable[[], http.Response]) -> None:
+    def __init__(self) -> None:
         self.login_required = False
-        self.login_reply = login_reply
+
+    def use(self, prepared: Prepared) -> None:
+        self.login_required = prepared.login_required
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         if flow.response is None and self.login_required and FlowRecord.of(flow.metadata).user is None:
-            refuse(flow, self.login_reply, "http_connect")
+            refuse(flow, Refusal.UNDECIDED_LOGIN)
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None:
             return
         record = FlowRecord.of(flow.metadata)
         if self.login_required and record.user is None:
-            refuse(flow, self.login_reply, "requestheaders")
+            refuse(flow, Refusal.UNDECIDED_LOGIN)
         elif record.decision is Decision.NONE:
-            refuse(flow, undecided_reply, "requestheaders")
+            refuse(flow, Refusal.UNDECIDED)

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from mitmproxy.http import Headers
 
+CREDENTIALS = frozenset({b"authorization", b"cookie", b"proxy-authorization"})
+"""The request fields that carry a credential: the client's, or the placeholder the injector puts there."""
+
 
 def _text(value: bytes) -> str:
     return value.decode("utf-8", "surrogateescape")  # as mitmproxy's Headers decodes

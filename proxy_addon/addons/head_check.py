@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from mitmproxy import http
 
-from proxy_addon.addons.replies import proxy_reply
-from proxy_addon.policy.record import Decision, FlowRecord
+from proxy_addon.addons.replies import refuse
+from proxy_addon.policy.refusals import Refusal
 from proxy_addon.policy.text import ambiguous_head
 
 
@@ -14,5 +14,4 @@ class HeadCheck:
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response is None and ambiguous_head(tuple(flow.request.headers.fields)):
-            FlowRecord.of(flow.metadata).decision = Decision.AMBIGUOUS_HEAD
-            flow.response = proxy_reply(400, "a header holds NUL, CR or a folded line: send each header on one line")
+            refuse(flow, Refusal.AMBIGUOUS_HEAD)

@@ -1,7 +1,10 @@
 """Credential injection: gather the facts of where a request really goes, ask the verdict, act on it.
 
-The decision itself is `policy.verdict.decide`; this hook only reads mitmproxy's view of the
-connection, writes what was decided into the flow's record, and swaps the credentials.
+The decision itself is `policy.verdict.decide`; this module only reads mitmproxy's view of the
+connection and request (the TLS ClientHello, the request head), writes what was decided into
+the flow's record, and puts the credential in place: a placeholder in the flow, the real value
+only in the copy the wire sends (`WireSource`). What the site's answer says of the token is
+`addons.token_verdicts`.
 """
 
 from __future__ import annotations
@@ -14,18 +17,17 @@ from mitmproxy import http, tls
 from mitmproxy.proxy.mode_specs import ReverseMode
 
 from proxy_addon.addons import fields
-from proxy_addon.addons.replies import backed_off_reply, proxy_reply
+from proxy_addon.addons.prepared import Prepared, no_sites
+from proxy_addon.addons.replies import refuse
 from proxy_addon.credentials.outbound import Outbound
-from proxy_addon.credentials.sources import Credentials
+from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.policy.clients import Client, ClientTable
 from proxy_addon.policy.hosts import is_loopback_address
 from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.scoped import GATEWAY
-from proxy_addon.policy.sites import Site
-from proxy_addon.policy.unauthorized import AnswerKind, OncePer, classify, renamed_to
+from proxy_addon.policy.token_health import TokenHealth
 from proxy_addon.policy.verdict import (
     METHOD_OVERRIDES,
-    Policy,
     RequestFacts,
     Verdict,
     decide,
@@ -36,10 +38,6 @@ from proxy_addon.policy.verdict import (
 logger = logging.getLogger(__name__)
 
 REDACTED = "[redacted by atlassian-auth-proxy]"
-CLIENT_CREDENTIAL_FIELDS = frozenset({b"authorization", b"cookie", b"proxy-authorization"})
-VERDICT_FIELDS = frozenset({b"x-failure-category", b"x-seraph-loginreason", b"location"})
-"""The response fields the token verdict and the rename check read, gathered in one pass."""
-SET_COOKIE = frozenset({b"set-cookie"})
 
 
 def facts_of(flow: http.HTTPFlow, client: Client | None = None) -> RequestFacts:
@@ -90,32 +88,20 @@ def facts_of(flow: http.HTTPFlow, client: Client | None = None) -> RequestFacts:
 class CredentialInjector:
     """Replaces the client's credentials with the site's identity on requests the verdict allows.
 
-    It also reads each site's answers for its verdict on the token (`Outbound.answered`): after
-    a rejection, requests to that (site, host) are answered locally until the proxy's own check
-    succeeds or the token changes. Only a definitive rejection pauses: a scope miss never does,
-    and any other 401 is first confirmed by the site's identity page (see `policy.unauthorized`).
+    After a rejection, requests to that (site, host) are answered locally until the proxy's own
+    check succeeds or the token changes: `decide` reads token health, and a request that finds
+    the pause over waits for the check (`Outbound.ready`).
     """
 
-    def __init__(self) -> None:
-        self.outbound = Outbound()
-        """Token health and the proxy's own credentialed requests (the confirmations, the check after a pause)."""
-        self.health = self.outbound.health
-        self.credentials = self.outbound.credentials
+    def __init__(self, health: TokenHealth, outbound: Outbound) -> None:
+        self.health = health
+        self.outbound = outbound
+        self.policy = no_sites()
         self.clients = ClientTable()
         """The `[[clients]]`: the record's user names the client whose bounds a request must keep."""
-        self._logged = OncePer()
 
-    @property
-    def policy(self) -> Policy:
-        return self.outbound.policy
-
-    @policy.setter
-    def policy(self, policy: Policy) -> None:
-        self.outbound.policy = policy
-
-    def use(self, site: Site, credentials: Credentials) -> None:
-        """A new token for `site`: forget what its hosts said about the previous one."""
-        self.outbound.use(site, credentials)
+    def use(self, prepared: Prepared) -> None:
+        self.policy, self.clients = prepared.policy, prepared.clients
 
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         address = data.context.server.address
@@ -152,94 +138,33 @@ class CredentialInjector:
         if verdict.decision is Decision.INJECT and verdict.site is not None and verdict.host is not None:
             self._inject(flow.request, verdict.gateway_path)
             record.host = verdict.host
-        elif verdict.decision is Decision.BACKED_OFF:
-            flow.response = backed_off_reply(facts.host, verdict.retry_after)
         elif (refused := refusal(verdict, facts)) is not None:
-            flow.response = proxy_reply(*refused)
+            which, named = refused
+            refuse(flow, which, **named)
 
     @staticmethod
     def _inject(request: http.Request, path: str | None) -> None:
-        """The flow gets a placeholder; the real value goes only into what is sent (`wire_credential`)."""
+        """The flow gets a placeholder; the real value goes only into what is sent (`WireSource`)."""
         if path is not None:
             request.host, request.port, request.path = GATEWAY, 443, path
             request.host_header = GATEWAY
-        fields.replace(request.headers, CLIENT_CREDENTIAL_FIELDS, b"authorization", REDACTED.encode())
+        fields.replace(request.headers, fields.CREDENTIALS, b"authorization", REDACTED.encode())
 
-    def wire_credential(self, flow: http.HTTPFlow) -> str | None:
-        """The real Authorization value, for the copy of the request the wire gets (see addons/wire.py).
 
-        Asked once, when the head goes to the server; that is also when the token counts as sent.
-        """
+class WireSource:
+    """The real Authorization value of an injected request, for the copy the wire sends (addons/wire.py).
+
+    Asked once, when the head goes to the server; that is also when the token counts as sent
+    (the record's `stamp`, which the token verdict on the answer reads).
+    """
+
+    def __init__(self, health: TokenHealth, credentials: CredentialRegistry) -> None:
+        self.health = health
+        self.credentials = credentials
+
+    def __call__(self, flow: http.HTTPFlow) -> str | None:
         record = FlowRecord.of(flow.metadata)
         if record.decision is not Decision.INJECT or record.site is None or flow.response is not None:
             return None
         record.stamp = self.health.stamp()
         return self.credentials[record.site].authorization.get_secret_value()
-
-    def responseheaders(self, flow: http.HTTPFlow) -> None:
-        record = FlowRecord.of(flow.metadata)
-        if record.decision is not Decision.INJECT or flow.response is None:
-            return
-        response = flow.response
-        fields.drop(response.headers, SET_COOKIE)
-        site, host, stamp = record.site, record.host, record.stamp
-        if site is None or host is None:
-            return
-        status, seen = response.status_code, fields.values(response.headers, VERDICT_FIELDS)
-        self._note_rename(site, host, status, seen.get("location"))
-        if stamp is None:  # the credential never went out: the answer says nothing of it
-            kind = classify(status, seen, False)
-        else:
-            sent_to = GATEWAY if flow.request.host == GATEWAY else host
-            request = (flow.request.method, sent_to, flow.request.port, flow.request.path)
-            kind = self.outbound.answered(site, host, stamp, status, seen, request)
-        if kind is AnswerKind.SCOPE_MISS:
-            self._note_scope_miss(site, flow)
-        elif kind is not None:
-            record.auth_failed = True
-
-    def _note_scope_miss(self, site: str, flow: http.HTTPFlow) -> None:
-        route = _route(flow.request.path)
-        if self._logged.first("scope", site, route):
-            logger.warning(
-                "%s: the API token of site %s lacks the scope for %s %s (401 %s); the answer goes to the client "
-                "and the token stays in use. Scoped tokens get scopes per route: give the token the scope this "
-                "route needs.",
-                flow.request.host,
-                site,
-                flow.request.method,
-                route,
-                "FAILURE_CLIENT_SCOPE_CHECK",
-            )
-
-    def _note_rename(self, site: str, host: str, status: int, location: str | None) -> None:
-        """A credential host redirecting to another atlassian.net name: the site was probably renamed."""
-        target = renamed_to(status, location, host)
-        if target is None or not self._logged.first("rename", host, target):
-            return
-        where = "HOSTS" if site == "default" else f"the hosts of site {site} in [[sites]]"
-        new_site = self.policy.sites.lookup(target, 443)
-        gets = (
-            f"{target} already gets the credentials of site {new_site.name}"
-            if new_site is not None
-            else f"{target} gets no credentials until then"
-        )
-        logger.warning(
-            "%s redirects to %s (HTTP %d): the site was probably renamed. Change %s from %s to %s; %s. "
-            "The redirect is passed to the client unchanged.",
-            host,
-            target,
-            status,
-            where,
-            host,
-            target,
-            gets,
-        )
-
-    def done(self) -> None:
-        self.outbound.done()
-
-
-def _route(path: str) -> str:
-    """The path without its query: queries carry JQL and other data that stays out of the log."""
-    return path.partition("?")[0]

@@ -7,12 +7,12 @@ user, `none` without one): never a path, a query, a header or anything else a cl
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from mitmproxy import connection, http, tls
+from mitmproxy import http, tls
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from proxy_addon.addons.proxy_auth import Logins
 from proxy_addon.addons.request_log import elapsed_seconds
 from proxy_addon.policy.clients import NO_CLIENT
 from proxy_addon.policy.record import Decision, FlowRecord
@@ -32,12 +32,12 @@ def status_class(status: int | None) -> str:
 
 
 class Metrics:
-    """Prometheus metrics in a registry of their own (so several proxies can share a process)."""
+    """Prometheus metrics in a registry of the proxy's own (so several proxies can share a process)."""
 
-    def __init__(self, user_of: Callable[[connection.Client], str | None] = lambda _: None) -> None:
-        """`user_of` names who a connection's CONNECT authenticated as, for tunnels nobody decrypts."""
-        self.user_of = user_of
-        self.registry = CollectorRegistry()
+    def __init__(self, registry: CollectorRegistry | None = None, logins: Logins | None = None) -> None:
+        """`logins` names who a connection's CONNECT authenticated as, for tunnels nobody decrypts."""
+        self.logins = Logins() if logins is None else logins
+        self.registry = CollectorRegistry() if registry is None else registry
         self.requests = Counter(
             "atlassian_proxy_requests",
             "Requests by site, decision, status class and client (tunnelled: connections, which are not decrypted)",
@@ -61,7 +61,7 @@ class Metrics:
 
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         if data.ignore_connection:
-            client = self.user_of(data.context.client) or NO_CLIENT
+            client = self.logins.user_of(data.context.client) or NO_CLIENT
             self.requests.labels(OTHER_SITE, TUNNELLED, NO_STATUS, client).inc()
 
     def http_connect_error(self, flow: http.HTTPFlow) -> None:

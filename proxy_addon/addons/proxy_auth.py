@@ -19,32 +19,36 @@ import weakref
 from mitmproxy import connection, http
 
 from proxy_addon.addons import fields
-from proxy_addon.addons.replies import proxy_reply
+from proxy_addon.addons.prepared import Prepared
+from proxy_addon.addons.replies import refuse
 from proxy_addon.policy.clients import ClientTable
 from proxy_addon.policy.login_throttle import Failure, LoginThrottle
 from proxy_addon.policy.proxy_login import ProxyLogin
-from proxy_addon.policy.record import Decision, FlowRecord
+from proxy_addon.policy.record import FlowRecord
+from proxy_addon.policy.refusals import Refusal
 
 logger = logging.getLogger(__name__)
 
-REALM = "atlassian-auth-proxy"
 PROXY_AUTHORIZATION = frozenset({b"proxy-authorization"})
 
 
-def auth_required() -> http.Response:
-    response = proxy_reply(
-        407, "proxy authentication required: send Proxy-Authorization with the user and password the proxy was given"
-    )
-    response.headers["Proxy-Authenticate"] = f'Basic realm="{REALM}"'
-    return response
+class Logins:
+    """Who each client connection's CONNECT authenticated as: the proxy login writes it, the metrics
+    read it for tunnels nobody decrypts. Forgotten with the connection."""
+
+    def __init__(self) -> None:
+        self._users: weakref.WeakKeyDictionary[connection.Client, str] = weakref.WeakKeyDictionary()
+
+    def user_of(self, client: connection.Client) -> str | None:
+        return self._users.get(client)
+
+    def remember(self, client: connection.Client, user: str) -> None:
+        self._users[client] = user
 
 
-def locked_out(seconds: float) -> http.Response:
+def locked_out(flow: http.HTTPFlow, seconds: float) -> None:
     """The answer to a peer locked out after failed logins: whole seconds, at least 1."""
-    retry_after = max(1, math.ceil(seconds))
-    response = proxy_reply(429, f"too many failed proxy logins from this address; try again in {retry_after} s")
-    response.headers["Retry-After"] = str(retry_after)
-    return response
+    refuse(flow, Refusal.LOCKED_OUT, retry_after=max(1, math.ceil(seconds)))
 
 
 class ProxyAuthentication:
@@ -55,27 +59,26 @@ class ProxyAuthentication:
     it is removed from every request, authenticated or not, before anything goes upstream.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, logins: Logins | None = None) -> None:
+        self.logins = Logins() if logins is None else logins
         self.login: ProxyLogin | None = None
         self.clients = ClientTable()
-        self.authenticated: weakref.WeakKeyDictionary[connection.Client, str] = weakref.WeakKeyDictionary()
         self.throttle = LoginThrottle()
+
+    def use(self, prepared: Prepared) -> None:
+        self.login, self.clients = prepared.login, prepared.clients
 
     @property
     def required(self) -> bool:
         return self.login is not None or bool(self.clients)
 
-    def user_of(self, client: connection.Client) -> str | None:
-        """Who the connection's CONNECT authenticated as, if it did."""
-        return self.authenticated.get(client)
-
     def http_connect(self, flow: http.HTTPFlow) -> None:
         if self.required and (user := self._authenticate(flow)):
-            self.authenticated[flow.client_conn] = user
+            self.logins.remember(flow.client_conn, user)
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if self.required:
-            user = self.authenticated.get(flow.client_conn)
+            user = self.logins.user_of(flow.client_conn)
             if user is not None:
                 FlowRecord.of(flow.metadata).user = user
             else:
@@ -91,25 +94,25 @@ class ProxyAuthentication:
 
     def _authenticate(self, flow: http.HTTPFlow) -> str | None:
         header = flow.request.headers.pop("proxy-authorization", None)
-        record = FlowRecord.of(flow.metadata)
         peer = flow.client_conn.peername
         address = str(peer[0]) if peer else ""
         now = time.monotonic()
         if (wait := self.throttle.locked(address, now)) is not None:
-            record.decision = Decision.PROXY_AUTH
-            flow.response = locked_out(wait)
+            locked_out(flow, wait)
             return None
         user = self._check(header)
         if user is None:
-            record.decision = Decision.PROXY_AUTH
             if header is None:  # the challenge many clients wait for before they send a login
-                flow.response = auth_required()
+                refuse(flow, Refusal.PROXY_AUTH)
                 return None
             failure = self.throttle.failed(address, now)
-            flow.response = auth_required() if failure.locked_for is None else locked_out(failure.locked_for)
+            if failure.locked_for is None:
+                refuse(flow, Refusal.PROXY_AUTH)
+            else:
+                locked_out(flow, failure.locked_for)
             self._log(flow.request.method, failure)
             return None
-        record.user = user
+        FlowRecord.of(flow.metadata).user = user
         return user
 
     @staticmethod

@@ -18,6 +18,7 @@ from mitmproxy import http
 from mitmproxy.log import LegacyLogEvents
 from mitmproxy.utils.human import format_address
 
+from proxy_addon.addons.prepared import Prepared
 from proxy_addon.policy.failures import failure_kind
 from proxy_addon.policy.record import FlowRecord
 from proxy_addon.policy.text import escape_controls
@@ -115,6 +116,9 @@ class RequestLog:
 
     def __init__(self) -> None:
         self.json = False
+
+    def use(self, prepared: Prepared) -> None:
+        self.json = prepared.settings.log_format == "json"
 
     def running(self) -> None:
         """Every handler on the root logger (mitmproxy's, ours) escapes control characters a client

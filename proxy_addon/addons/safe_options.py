@@ -11,6 +11,7 @@ from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.utils import human
 
 from proxy_addon.addons.mitmproxy_internals import listen_addresses
+from proxy_addon.addons.prepared import Prepared
 from proxy_addon.policy.options import (
     bound_problem,
     listen_problem,
@@ -28,10 +29,13 @@ STREAM_LARGE_BODIES = "1m"
 class SafeOptions:
     """Keeps mitmproxy's options inside what this proxy can promise."""
 
-    def __init__(self) -> None:
+    def __init__(self, refuse_start: Callable[[str], None] | None = None) -> None:
         self.proxy_auth = False
-        self.refuse_start: Callable[[str], None] | None = None
-        """How a bad bound address stops the start; `run` sets it to exit 2 with that one line."""
+        self.refuse_start = refuse_start
+        """How a bad bound address stops the start; `run` passes one that exits 2 with that one line."""
+
+    def use(self, prepared: Prepared) -> None:
+        self.proxy_auth = prepared.login_required
 
     def configure(self, updated: set[str]) -> None:
         if "stream_large_bodies" in updated:

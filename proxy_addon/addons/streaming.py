@@ -6,8 +6,8 @@ close, HTTP/2 without content-length). A slow stream of small events (MCP's stre
 long poll) never gets there, so the client would see nothing until the site closes it. Known
 bodies stay as they are: small ones buffered, large ones streamed by `stream_large_bodies`.
 
-This hook only flips `stream`; it runs after the injector, whose header work (credentials in
-`requestheaders`, Set-Cookie removal, redaction and the token verdict in `responseheaders`)
+This hook only flips `stream`; it runs after the injector and the token verdicts, whose work
+(credentials in `requestheaders`; Set-Cookie removal and the token verdict in `responseheaders`)
 is done on the head alone and so is the same for streamed and buffered bodies.
 """
 

@@ -1,4 +1,5 @@
-"""Recorded token expiry dates: a warning before, a gauge always, and a /healthz reason after.
+"""Recorded token expiry dates: a warning before, a gauge always (the /healthz reason after is the admin
+endpoint's, `policy.expiry.expiry_problem`).
 
 Atlassian does not tell the proxy when a token expires; the user records the date
 (TOKEN_EXPIRES, `token_expires` in [[sites]], `login --expires`). Requests still go once it
@@ -14,8 +15,8 @@ from datetime import date
 
 from prometheus_client import CollectorRegistry, Gauge
 
-from proxy_addon.policy.expiry import days, days_left, due_soon, expired, expiry_timestamp
-from proxy_addon.policy.sites import Site
+from proxy_addon.addons.prepared import Prepared
+from proxy_addon.policy.expiry import days, days_left, due_soon, expired, expiry_dates, expiry_timestamp
 from proxy_addon.policy.token_health import API_TOKENS_PAGE
 
 logger = logging.getLogger(__name__)
@@ -37,8 +38,8 @@ class TokenExpiry:
         )
         self._task: asyncio.Task[None] | None = None
 
-    def use(self, sites: list[Site]) -> None:
-        self.dates = {site.name: site.token_expires for site in sites if site.token_expires is not None}
+    def use(self, prepared: Prepared) -> None:
+        self.dates = expiry_dates(entry.site for entry in prepared.resolved)
         self.gauge.clear()
         for name, day in self.dates.items():
             self.gauge.labels(name).set(expiry_timestamp(day))
@@ -72,10 +73,3 @@ class TokenExpiry:
                 count,
                 API_TOKENS_PAGE,
             )
-
-    def problem(self, now: float) -> str | None:
-        """The /healthz reason once a recorded date has passed, else None."""
-        gone = [f"site {name} expired on {day.isoformat()}" for name, day in self.dates.items() if expired(day, now)]
-        if not gone:
-            return None
-        return "the API token of " + ", ".join(gone) + "; requests still go, but replace the token"

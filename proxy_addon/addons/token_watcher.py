@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from proxy_addon.addons.prepared import Prepared
+from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.credentials.sources import Credentials, FileToken, KeyringToken, Resolved
-from proxy_addon.policy.sites import Site
+from proxy_addon.policy.token_health import TokenHealth
 from proxy_addon.settings.names import SettingsError
 
 logger = logging.getLogger(__name__)
@@ -44,24 +45,24 @@ class CredentialWatcher:
     """Keeps every site's credentials current without a restart and off the request path.
 
     A token file is checked every second (a stat; re-read only when it changed). The keyring
-    is read only while `wants_fresh()` says so (during a rejected-token back-off), since a new
-    token is what ends it. `reload()` (SIGHUP) reads every source now. A source that fails
-    keeps the previous token and logs why.
+    is read only while token health backs off a rejected token, since a new token is what ends
+    it. `reload()` (SIGHUP) reads every source now. A source that fails keeps the previous
+    token and logs why; a new one goes to the credentials registry.
     """
 
     interval = 1.0
     keyring_interval = 5.0
 
-    def __init__(self, on_change: Callable[[Site, Credentials], None], wants_fresh: Callable[[], bool]) -> None:
-        self.on_change = on_change
-        self.wants_fresh = wants_fresh
+    def __init__(self, credentials: CredentialRegistry, health: TokenHealth) -> None:
+        self.credentials = credentials
+        self.health = health
         self.watched: list[_Watched] = []
         self._task: asyncio.Task[None] | None = None
 
-    def watch(self, resolved: list[Resolved]) -> None:
+    def use(self, prepared: Prepared) -> None:
         self.watched = [
             _Watched(r, r.credentials, FileStamp.of(r.source.path) if isinstance(r.source, FileToken) else None)
-            for r in resolved
+            for r in prepared.resolved
         ]
 
     def running(self) -> None:
@@ -77,7 +78,7 @@ class CredentialWatcher:
         while True:
             await asyncio.sleep(self.interval)
             since_keyring += self.interval
-            keyring_due = since_keyring >= self.keyring_interval and self.wants_fresh()
+            keyring_due = since_keyring >= self.keyring_interval and self.health.backing_off
             if keyring_due:
                 since_keyring = 0.0
             for watched in self.watched:
@@ -105,5 +106,5 @@ class CredentialWatcher:
         fresh = Credentials.of(site.user, token, source.description, site.scheme)
         if fresh.authorization != watched.credentials.authorization:
             watched.credentials = fresh
-            self.on_change(site, fresh)
+            self.credentials.adopt(site, fresh)
             logger.info("site %s: token reloaded from %s", site.name, source.description)

@@ -22,9 +22,11 @@ from mitmproxy import http
 
 from proxy_addon.addons.deadlines import Deadlines
 from proxy_addon.addons.mitmproxy_internals import close_connection, replace_error_pages
-from proxy_addon.addons.replies import proxy_reply
-from proxy_addon.policy.failures import fault_reply
-from proxy_addon.policy.record import Decision, FlowRecord
+from proxy_addon.addons.prepared import DEFAULTS, Prepared
+from proxy_addon.addons.replies import made, refuse
+from proxy_addon.policy.failures import failure_kind
+from proxy_addon.policy.record import FlowRecord
+from proxy_addon.policy.refusals import Refusal
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +68,16 @@ class ErrorPages:
 
 
 class UpstreamFaults:
-    """Answers upstream failures with `fault_reply`, and cuts off an upstream that stalls."""
+    """Answers upstream failures with a page naming the host and the kind of failure, and cuts off an
+    upstream that stalls."""
 
     def __init__(self) -> None:
-        self.timeout = 60.0
+        self.timeout = DEFAULTS.upstream_timeout
         self.pages = ErrorPages()
         self._timers = Deadlines()
+
+    def use(self, prepared: Prepared) -> None:
+        self.timeout = prepared.settings.upstream_timeout
 
     def running(self) -> None:
         self.pages.install()
@@ -83,8 +89,7 @@ class UpstreamFaults:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         server = flow.server_conn
         if flow.response is None and server.error and server.tls and not server.tls_established:
-            FlowRecord.of(flow.metadata).decision = Decision.UNTRUSTED_UPSTREAM
-            flow.response = proxy_reply(*fault_reply(flow.request.host, server.error, False, self.timeout))
+            refuse(flow, Refusal.UNTRUSTED_UPSTREAM, host=flow.request.host, kind=failure_kind(server.error))
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response is None:
@@ -97,9 +102,10 @@ class UpstreamFaults:
         self._stop_timer(flow)
         if flow.error is None:
             return
-        timed_out = FlowRecord.of(flow.metadata).timed_out
-        status, message = fault_reply(flow.request.host, flow.error.msg, timed_out, self.timeout)
-        self.pages.register(flow.error.msg, proxy_reply(status, message))
+        message = flow.error.msg
+        refusal = Refusal.UPSTREAM_TIMEOUT if FlowRecord.of(flow.metadata).timed_out else Refusal.UPSTREAM_FAILED
+        page = made(refusal, host=flow.request.host, kind=failure_kind(message), timeout=self.timeout)
+        self.pages.register(message, page)
 
     def _stop_timer(self, flow: http.HTTPFlow) -> None:
         self._timers.clear(flow.id)

@@ -32,12 +32,12 @@ from mitmproxy import connection, http
 from mitmproxy.proxy import layer
 
 from proxy_addon.addons.mitmproxy_internals import extend_http_layers
-from proxy_addon.addons.replies import proxy_reply
+from proxy_addon.addons.replies import made
 from proxy_addon.policy.record import Decision, FlowRecord
+from proxy_addon.policy.refusals import MAX_HEAD_BYTES, Refusal
 
 logger = logging.getLogger(__name__)
 
-MAX_HEAD_BYTES = 64 * 1024
 HELD_STREAMED = "a request held for its verdict began to stream; refused"
 """The flow's error, for the log. The reply has a text of its own: `UpstreamFaults` swaps the error
 page whose text is the flow's error for an upstream-fault page, and this is none."""
@@ -51,9 +51,7 @@ WireCredential = Callable[[http.HTTPFlow], str | None]
 
 
 def head_too_large() -> http.Response:
-    return proxy_reply(
-        431, f"the request head is unfinished after {MAX_HEAD_BYTES} bytes; the limit is {MAX_HEAD_BYTES} bytes"
-    )
+    return made(Refusal.HEAD_UNFINISHED, limit=MAX_HEAD_BYTES)
 
 
 class Wire:

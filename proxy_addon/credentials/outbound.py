@@ -7,10 +7,10 @@ identity page, and the check of the token after a pause. Each goes through `Outb
   client with the local 401 a paused request gets), and once a pause is over the one check runs
   first (`ready`);
 - sends off the event loop, through `Reach` (CONNECT_TO, the upstream CA bundle, UPSTREAM_PROXY);
-- reads the answer as any other (`answered`): a rejection pauses, an ambiguous 401 is confirmed
-  once per (site, host) against the identity page.
+- acts on what each answer says of the token (`act`, on `policy.token_verdict`'s reading): a
+  rejection pauses, an ambiguous 401 is confirmed once per (site, host) against the identity page.
 
-The verdicts on clients' requests (the injector) go through `answered` and `record` too, so the
+The token verdicts on clients' answers (`addons.token_verdicts`) go through `act` too, so the
 rules and the lines that say a token was rejected or accepted again exist once.
 """
 
@@ -20,21 +20,20 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from proxy_addon.credentials.http_client import Reach, Unreachable, fetch, json_object
-from proxy_addon.credentials.sources import Credentials
+from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.policy.scoped import Gateway
-from proxy_addon.policy.sites import Site, SiteTable
+from proxy_addon.policy.sites import SiteTable
 from proxy_addon.policy.token_health import API_TOKENS_PAGE, RECHECK_SECONDS, Change, TokenHealth, rejection_reason
-from proxy_addon.policy.unauthorized import AnswerKind, IdentityPage, OncePer, check_page, classify, own_identity_page
+from proxy_addon.policy.token_verdict import Reading, Sent, TokenVerdict, read_answer
+from proxy_addon.policy.unauthorized import AnswerKind, IdentityPage, OncePer, check_page, classify
 from proxy_addon.policy.verdict import Policy
+from proxy_addon.settings.model import Settings
 
 logger = logging.getLogger(__name__)
-
-WAIT_SECONDS = 60.0
-"""How long a request waits for the check after a pause, or a lookup for a confirmation (the upstream timeout)."""
 
 type Flight = tuple[str, str, str]
 """One running check or confirmation: (what, site, host)."""
@@ -49,24 +48,22 @@ class Withheld(Exception):
 
 
 class Outbound:
-    """Token health, and every request the proxy itself sends with a site's credentials."""
+    """Every request the proxy itself sends with a site's credentials, and what answers do to token health."""
 
-    def __init__(self) -> None:
-        self.health = TokenHealth()
-        self.credentials: dict[str, Credentials] = {}
-        self.sites: dict[str, Site] = {}
+    def __init__(self, health: TokenHealth, credentials: CredentialRegistry) -> None:
+        self.health = health
+        self.credentials = credentials
         self.policy = Policy(SiteTable.of(()), Gateway())
         self.reach = Reach()
         """How the proxy's own requests reach a site: the way proxied ones go."""
-        self.timeout = WAIT_SECONDS
+        self.timeout: float = Settings.model_fields["upstream_timeout"].default
+        """How long a request waits for the check after a pause, or a lookup for a confirmation."""
         self._logged = OncePer()
         self._flights: dict[Flight, asyncio.Task[None]] = {}
 
-    def use(self, site: Site, credentials: Credentials) -> None:
-        """A new token for `site`: forget what its hosts said about the previous one."""
-        self.credentials[site.name] = credentials
-        self.sites[site.name] = site
-        self.health.token_changed(site.name)
+    def use(self, policy: Policy, reach: Reach, timeout: float) -> None:
+        """The sites and gateway, how to reach them, and the upstream timeout, as configured."""
+        self.policy, self.reach, self.timeout = policy, reach, timeout
 
     async def ready(self, site: str, host: str, port: int) -> int | None:
         """None when the token may go to (site, host) now; else the Retry-After of the local 401.
@@ -93,50 +90,32 @@ class Outbound:
             raise Withheld(retry_after)
         stamp = self.health.stamp()
         status, headers, body = await self._send(site, to_host, to_port, path)
-        kind = self.answered(site, host, stamp, status, headers, ("GET", to_host, to_port, path))
-        if kind is AnswerKind.AMBIGUOUS and (confirming := self._flights.get(("confirm", site, host))) is not None:
+        sent = Sent("GET", to_host, to_port, path)
+        reading = read_answer(status, headers, sent, self.credentials.site(site), self.policy)
+        self.act(site, host, stamp, reading, sent)
+        verdict = reading.verdict
+        if verdict is TokenVerdict.CONFIRM and (confirming := self._flights.get(("confirm", site, host))) is not None:
             await self._settle(confirming)
-        if kind in (AnswerKind.REJECTED, AnswerKind.AMBIGUOUS):
+        if verdict in (TokenVerdict.REJECTED, TokenVerdict.CONFIRM):
             hold = self.health.admit(site, host, time.monotonic())
             if hold is not None:
                 raise Withheld(hold.retry_after)
         return status, json_object(body)
 
-    def answered(
-        self,
-        site: str,
-        host: str,
-        stamp: int,
-        status: int,
-        headers: Mapping[str, str],
-        request: tuple[str, str, int, str],
-    ) -> AnswerKind | None:
-        """Judge a site's answer to credentials sent at `stamp` to (site, `host`), a client's or the proxy's own.
+    def act(self, site: str, host: str, stamp: int, reading: Reading, sent: Sent) -> None:
+        """Act on what the answer to credentials sent at `stamp` to (site, `host`) says of the token.
 
-        `request` is (method, the host it was sent to, port, path). A rejection pauses; any other
-        answer counts for the token; an ambiguous 401 is confirmed against the identity page in
-        the background, once per (site, host). Returns what the answer says of the token.
+        A rejection pauses; a pass or a scope miss counts for the token; a 401 to confirm is
+        confirmed against the identity page in the background, once per (site, host).
         """
-        kind = classify(status, headers, False)
-        if kind is not AnswerKind.AMBIGUOUS:
-            self.record(site, host, stamp, rejection_reason(status, headers) if kind is AnswerKind.REJECTED else None)
-            return kind
-        method, sent_to, port, path = request
-        route = path.partition("?")[0]
-        page = self.identity_page(site, sent_to, port)
+        page = reading.page  # set only on CONFIRM
         if page is None:
-            self.record(site, host, stamp, f"HTTP 401, and site {site} has no identity page of its own to confirm it")
-        elif method == "GET" and (sent_to, route) == (page.host, page.path):
-            self.record(site, host, stamp, "HTTP 401")  # the identity page itself answers every valid token
-        else:
-            self._flight(("confirm", site, host), lambda: self._confirm(site, host, stamp, page, f"{method} {route}"))
-        return kind
+            self._record(site, host, stamp, reading.rejection)
+            return
+        request = f"{sent.method} {sent.route}"
+        self._flight(("confirm", site, host), lambda: self._confirm(site, host, stamp, page, request))
 
-    def identity_page(self, site: str, sent_to: str, port: int) -> IdentityPage | None:
-        """The identity page for `site`'s credentials sent to `sent_to`, if it is the site's own."""
-        return own_identity_page(self.sites[site], sent_to, port, self.policy.sites, self.policy.gateway)
-
-    def record(self, site: str, host: str, stamp: int, rejection: str | None) -> None:
+    def _record(self, site: str, host: str, stamp: int, rejection: str | None) -> None:
         """Record the site's verdict on the token; log once per change of state."""
         change = self.health.judge(site, host, stamp, rejection, time.monotonic())
         if change is Change.REJECTED:
@@ -156,7 +135,7 @@ class Outbound:
 
     async def _check(self, site: str, host: str, port: int) -> None:
         """After a pause: one `GET` of the identity page decides whether (site, host) trusts the token again."""
-        page = check_page(self.sites[site], host, port, self.policy.sites, self.policy.gateway)
+        page = check_page(self.credentials.site(site), host, port, self.policy.sites, self.policy.gateway)
         stamp = self.health.stamp()
         if page is None:
             self.health.keep(site, host, stamp, time.monotonic(), None)
@@ -183,7 +162,7 @@ class Outbound:
             )
             return
         rejected = classify(status, headers, from_identity_page=True) is AnswerKind.REJECTED
-        self.record(site, host, stamp, f"{rejection_reason(status, headers)} from {page.path}" if rejected else None)
+        self._record(site, host, stamp, f"{rejection_reason(status, headers)} from {page.path}" if rejected else None)
 
     async def _confirm(self, site: str, host: str, stamp: int, page: IdentityPage, request: str) -> None:
         """An ambiguous 401 to `request`: does the identity page reject the token too?"""
@@ -208,7 +187,7 @@ class Outbound:
                 page.path,
                 site,
             )
-        self.record(site, host, stamp, rejection)
+        self._record(site, host, stamp, rejection)
 
     async def _send(self, site: str, host: str, port: int, path: str) -> tuple[int, dict[str, str], bytes]:
         return await asyncio.to_thread(fetch, host, port, path, self.credentials[site], self.reach)

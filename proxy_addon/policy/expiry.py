@@ -6,7 +6,10 @@ creating it. The proxy cannot read it, so the user records it (TOKEN_EXPIRES, `l
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time
+
+from proxy_addon.policy.sites import Site
 
 WARN_DAYS = 14
 
@@ -32,3 +35,16 @@ def due_soon(day: date, now: float) -> bool:
 
 def days(count: int) -> str:
     return f"{count} day" if count == 1 else f"{count} days"
+
+
+def expiry_dates(sites: Iterable[Site]) -> dict[str, date]:
+    """The recorded expiry date of each site that has one, by site name."""
+    return {site.name: site.token_expires for site in sites if site.token_expires is not None}
+
+
+def expiry_problem(dates: Mapping[str, date], now: float) -> str | None:
+    """The /healthz reason once a recorded date has passed, else None."""
+    gone = [f"site {name} expired on {day.isoformat()}" for name, day in dates.items() if expired(day, now)]
+    if not gone:
+        return None
+    return "the API token of " + ", ".join(gone) + "; requests still go, but replace the token"

@@ -30,10 +30,3 @@ def failure_kind(error: str | None) -> str:
         if any(needle in text for needle in needles):
             return kind
     return "the connection failed"
-
-
-def fault_reply(host: str, error: str | None, timed_out: bool, timeout: float) -> tuple[int, str]:
-    """Status and one-line message for a request that failed upstream; no address, no detail."""
-    if timed_out:
-        return 504, f"{host} did not answer within {timeout:g} s (ATLASSIAN_PROXY_UPSTREAM_TIMEOUT)"
-    return 502, f"the request to {host} failed: {failure_kind(error)}"

@@ -17,6 +17,7 @@ from proxy_addon.policy.clients import Client
 from proxy_addon.policy.hosts import malformed_authority, normalize_host, path_authority, split_authority
 from proxy_addon.policy.readonly import read_only_allows
 from proxy_addon.policy.record import Decision
+from proxy_addon.policy.refusals import REFUSAL_OF, Refusal
 from proxy_addon.policy.scoped import Gateway, gateway_path
 from proxy_addon.policy.sites import Site, SiteTable
 from proxy_addon.policy.token_health import TokenHealth
@@ -166,59 +167,31 @@ def should_intercept(policy: Policy, host: str | None, port: int | None, sni: st
     return could_earn and normalize_host(sni) == name
 
 
-REFUSALS = {
-    Decision.CLEARTEXT: (403, "refused to send credentials over plain http to {host}: use https://"),
-    Decision.BAD_AUTHORITY: (400, "the Host, :authority or URL of this request is not a valid host[:port]"),
-    Decision.MISDIRECTED: (421, "this connection goes to {host}; {differs}"),
-    Decision.CLEARTEXT_HOP: (
-        403,
-        "refused to add credentials: this https:// request reached the proxy in plain text from another "
-        "address, not through a CONNECT tunnel; use CONNECT (axios: upgrade to 1.16.1 or later)",
-    ),
-    Decision.READ_ONLY: (403, "site {site} is read-only: {method} {route} is not a read (see README, read-only)"),
-    Decision.CLIENT_SITE: (403, "client {client} may not use site {site}: its sites are {bound}"),
-    Decision.CLIENT_READ_ONLY: (
-        403,
-        "client {client} is read-only: {method} {route} is not a read (see README, read-only)",
-    ),
-    Decision.METHOD_OVERRIDE: (
-        400,
-        "{restricted}: {override} would let the site run this {method} as another method, and its requests are "
-        "judged by their method (see README, Agents and boundaries)",
-    ),
-    Decision.BROWSER: (
-        403,
-        "refused to add credentials to a browser request (Origin or Sec-Fetch-Site): "
-        "set ATLASSIAN_PROXY_ALLOW_BROWSERS=true to allow",
-    ),
-}
-
-
-def refusal(verdict: Verdict, facts: RequestFacts) -> tuple[int, str] | None:
-    """The status and one-line message of a refusing verdict, or None when the request goes on."""
-    entry = REFUSALS.get(verdict.decision)
-    if entry is None:
+def refusal(verdict: Verdict, facts: RequestFacts) -> tuple[Refusal, dict[str, object]] | None:
+    """The refusal of a refusing verdict and the facts its text names (`policy.refusals`), or None when
+    the request goes on."""
+    refused = REFUSAL_OF.get(verdict.decision)
+    if refused is None:
         return None
-    status, template = entry
     site = verdict.site.name if verdict.site else None
-    route = facts.path.partition("?")[0]
     differs = misdirection(facts) if verdict.decision is Decision.MISDIRECTED else ""
     override = restricted = None
     if verdict.decision is Decision.METHOD_OVERRIDE:
         override, restricted = method_override(facts), restricted_by(facts.client, site)
     client = facts.client
     bound = ", ".join(sorted(client.sites)) if client is not None and client.sites is not None else ""
-    return status, template.format(
-        host=facts.host,
-        site=site,
-        method=facts.method,
-        route=route,
-        differs=differs,
-        client=client.name if client is not None else None,
-        bound=bound,
-        override=override,
-        restricted=restricted,
-    )
+    return refused, {
+        "host": facts.host,
+        "site": site,
+        "method": facts.method,
+        "route": facts.path.partition("?")[0],
+        "differs": differs,
+        "client": client.name if client is not None else None,
+        "bound": bound,
+        "override": override,
+        "restricted": restricted,
+        "retry_after": verdict.retry_after,
+    }
 
 
 def restricted_by(client: Client | None, site: str | None) -> str:

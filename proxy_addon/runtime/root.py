@@ -2,19 +2,24 @@
 
 `atlassian-auth-proxy run` builds it with the settings and credentials it already checked;
 `mitmdump -s proxy_addon/addon.py` builds it with nothing, and it reads the same settings.
+
+It makes what several children share (token health, the credentials registry, `Outbound`, the
+proxy logins of connections, the metrics registry) and hands each child the parts it needs when
+it is built; at each configuration it builds one `Prepared` and calls each child's `use` with
+it. The order of the children's hooks is `HOOK_ORDER` (docs/architecture.md says why).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 from mitmproxy import ctx, exceptions
+from prometheus_client import CollectorRegistry
 
-from proxy_addon.addons.admin_endpoint import AdminEndpoint
+from proxy_addon.addons.admin_endpoint import AdminEndpoint, Readiness
 from proxy_addon.addons.boundaries import Boundaries
 from proxy_addon.addons.client_limits import ClientLimits
 from proxy_addon.addons.client_rate import ClientRate
@@ -22,22 +27,28 @@ from proxy_addon.addons.connect_errors import ConnectErrors
 from proxy_addon.addons.connect_to import ConnectTo
 from proxy_addon.addons.fail_closed import FailClosed, Guarded
 from proxy_addon.addons.head_check import HeadCheck
-from proxy_addon.addons.injector import CredentialInjector
+from proxy_addon.addons.injector import CredentialInjector, WireSource
 from proxy_addon.addons.metrics import Metrics
 from proxy_addon.addons.mitmproxy_internals import check
-from proxy_addon.addons.proxy_auth import ProxyAuthentication, auth_required
+from proxy_addon.addons.prepared import Configured, Prepared
+from proxy_addon.addons.proxy_auth import Logins, ProxyAuthentication
 from proxy_addon.addons.request_log import RequestLog
 from proxy_addon.addons.safe_options import SafeOptions
 from proxy_addon.addons.streaming import Streaming
 from proxy_addon.addons.token_expiry import TokenExpiry
+from proxy_addon.addons.token_verdicts import TokenVerdicts
 from proxy_addon.addons.token_watcher import CredentialWatcher
 from proxy_addon.addons.upstream_faults import UpstreamFaults
 from proxy_addon.addons.wire import Wire
 from proxy_addon.credentials.http_client import Reach, Unreachable
 from proxy_addon.credentials.identity import check_target, cloud_id
+from proxy_addon.credentials.outbound import Outbound
+from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.credentials.sources import Resolved, resolve_sites
+from proxy_addon.policy.refusals import Refusal
 from proxy_addon.policy.scoped import Gateway
 from proxy_addon.policy.sites import SiteTable
+from proxy_addon.policy.token_health import TokenHealth
 from proxy_addon.policy.verdict import Policy
 from proxy_addon.runtime.chain import chain
 from proxy_addon.runtime.trust import write_client_bundle, write_client_truststore, write_upstream_bundle
@@ -48,7 +59,50 @@ from proxy_addon.settings.names import SettingsError
 logger = logging.getLogger(__name__)
 
 
-def scoped_gateway(resolved: list[Resolved], settings: Settings, reach: Reach) -> Gateway:
+class Link(NamedTuple):
+    """One child's place in the hook order."""
+
+    addon: type
+    role: str
+    """Why it is there: one line, the same in docs/architecture.md."""
+    failed: Refusal = Refusal.UNDECIDED
+    """What a client gets when one of its security hooks raises (`Guarded`)."""
+
+
+HOOK_ORDER: tuple[Link, ...] = (
+    Link(
+        SafeOptions, "refuses mitmproxy options that would leak the credential, send before a verdict or open the proxy"
+    ),
+    Link(
+        ProxyAuthentication,
+        "the proxy login (407, the lockout's 429): first, so every later check knows the client",
+        Refusal.UNDECIDED_LOGIN,
+    ),
+    Link(ClientLimits, "431 for an oversized head, a deadline to send one: before any work on the request"),
+    Link(HeadCheck, "400 for a head other parsers could read differently: before any credential is added"),
+    Link(
+        ClientRate,
+        "429 past a client's requests per minute: after the login that names it, before anything goes upstream",
+    ),
+    Link(UpstreamFaults, "502 for an untrusted upstream before any credential; the upstream timeout and fault pages"),
+    Link(ConnectTo, "CONNECT_TO: where the upstream TCP connection goes, below every decision"),
+    Link(CredentialInjector, "the verdict: intercept or tunnel, then the placeholder or a refusal on the head"),
+    Link(TokenVerdicts, "what the answer to the credential says of the token; Set-Cookie removed"),
+    Link(Wire, "the real credential only in the copy sent upstream; heads bounded while they arrive"),
+    Link(Streaming, "streams bodies of unknown length: after the injector, which decides on the head alone"),
+    Link(Boundaries, "bounded clients' credentialed requests judged: after the injector and Streaming"),
+    Link(FailClosed, "after every check: refuses what none let through"),
+    Link(CredentialWatcher, "keeps each site's token current: files, the keyring, SIGHUP"),
+    Link(TokenExpiry, "warnings and a gauge for recorded token expiry dates"),
+    Link(ConnectErrors, "the CONNECT failure page, without the resolved address"),
+    Link(Metrics, "after everything that decides: counts what the record says"),
+    Link(RequestLog, "one line per request, from the same record"),
+    Link(AdminEndpoint, "/healthz, /livez and /metrics on loopback"),
+)
+"""The order in which mitmproxy's hooks reach the children; the root builds its chain from it."""
+
+
+def scoped_gateway(resolved: tuple[Resolved, ...], settings: Settings, reach: Reach) -> Gateway:
     """Look up each scoped site's cloudId once; a site we cannot look up stops the start."""
     gateway = Gateway()
     for entry in resolved:
@@ -62,58 +116,68 @@ def scoped_gateway(resolved: list[Resolved], settings: Settings, reach: Reach) -
 
 
 class AtlassianAuthProxy:
-    """Root addon; its children each own one concern."""
+    """Root addon; its children each own one concern, and share only what it hands them."""
 
     def __init__(
         self,
         settings: Settings | None = None,
         given: tuple[SiteTable, list[Resolved]] | None = None,
         runtime: Sequence[object] = (),
+        refuse_start: Callable[[str], None] | None = None,
     ) -> None:
-        """`run` passes the settings and credentials it already checked, and its own addons
-        (`runtime`, run after every child, so mitmproxy dispatches one addon instead of several);
-        mitmdump passes nothing."""
+        """`run` passes the settings and credentials it already checked, its own addons (`runtime`,
+        run after every child, so mitmproxy dispatches one addon instead of several) and how a bad
+        bound address stops its start; mitmdump passes nothing."""
         self.given_settings = settings
         self.given = given
-        self.injector = CredentialInjector()
-        self.boundaries = Boundaries(self.injector.outbound)
-        self.connect_to = ConnectTo()
-        self.watcher = CredentialWatcher(self.injector.use, lambda: self.injector.health.backing_off)
-        self.resolved: list[Resolved] = []
-        self.named: frozenset[tuple[str, str]] = frozenset()
-        """(site, host) pairs the settings name exactly (a site's exact hosts, ATLASSIAN_PROXY_SITE)."""
-        self.proxy_auth = ProxyAuthentication()
-        self.metrics = Metrics(self.proxy_auth.user_of)
-        self.expiry = TokenExpiry(self.metrics.registry)
-        self.request_log = RequestLog()
-        self.admin = AdminEndpoint(self.credential_problem, self.metrics.registry, self.paused_elsewhere)
-        self.safe_options = SafeOptions()
-        self.faults = UpstreamFaults()
+        self.prepared = Prepared()
+        self.health = TokenHealth()
+        self.credentials = CredentialRegistry(self.health)
+        self.outbound = Outbound(self.health, self.credentials)
+        self.wire_source = WireSource(self.health, self.credentials)
+        self.readiness = Readiness(self.credentials, self.health)
+        logins = Logins()
+        metrics = CollectorRegistry()
+        self.safe_options = SafeOptions(refuse_start)
+        self.proxy_auth = ProxyAuthentication(logins)
         self.client_limits = ClientLimits()
         self.client_rate = ClientRate()
-        self.fail_closed = FailClosed(auth_required)
-        # Each child is Guarded: a security hook that raises refuses its request (fail_closed.py).
-        children: list[Any] = [
-            Guarded(self.safe_options),
-            Guarded(self.proxy_auth, auth_required),
-            Guarded(self.client_limits),
-            Guarded(HeadCheck()),
-            Guarded(self.client_rate),  # after the login that names the client; before anything goes upstream
-            Guarded(self.faults),
-            Guarded(self.connect_to),
-            Guarded(self.injector),
-            Guarded(Wire(self.injector.wire_credential)),  # the credential goes only into what is sent
-            Guarded(Streaming()),  # after the injector: it decides on the head, then the body may stream
-            Guarded(self.boundaries),  # after both: it judges credentialed requests, buffering bodies it must read
-            Guarded(self.fail_closed),  # after every check: refuses what none let through
-            Guarded(self.watcher),
-            Guarded(self.expiry),
-            Guarded(ConnectErrors()),
-            Guarded(self.metrics),  # after everything that decides: it counts what the record says
-            Guarded(self.request_log),
-            Guarded(self.admin),
+        self.faults = UpstreamFaults()
+        self.connect_to = ConnectTo()
+        self.injector = CredentialInjector(self.health, self.outbound)
+        self.token_verdicts = TokenVerdicts(self.outbound, self.credentials)
+        self.boundaries = Boundaries(self.outbound)
+        self.fail_closed = FailClosed()
+        self.watcher = CredentialWatcher(self.credentials, self.health)
+        self.expiry = TokenExpiry(metrics)
+        self.metrics = Metrics(metrics, logins)
+        self.request_log = RequestLog()
+        self.admin = AdminEndpoint(self.readiness, metrics)
+        children: list[object] = [
+            self.safe_options,
+            self.proxy_auth,
+            self.client_limits,
+            HeadCheck(),
+            self.client_rate,
+            self.faults,
+            self.connect_to,
+            self.injector,
+            self.token_verdicts,
+            Wire(self.wire_source),
+            Streaming(),
+            self.boundaries,
+            self.fail_closed,
+            self.watcher,
+            self.expiry,
+            ConnectErrors(),
+            self.metrics,
+            self.request_log,
+            self.admin,
         ]
-        chain(self, [*children, *runtime])
+        self.children = in_hook_order(children)
+        self.configured = [child for child in self.children if isinstance(child, Configured)]
+        guarded = [Guarded(child, link.failed) for child, link in zip(self.children, HOOK_ORDER, strict=True)]
+        chain(self, [*guarded, *runtime])
 
     def load(self, loader: Any) -> None:
         loader.add_option(
@@ -124,49 +188,43 @@ class AtlassianAuthProxy:
         )
 
     def configure(self, updated: set[str]) -> None:
+        """Prepare the settings once, then let each child read its own from them."""
         if "atlassian_proxy_config" not in updated:
             return
         check()  # `run` and mitmdump both configure the root before they listen
         config = ctx.options.atlassian_proxy_config
         try:
             settings = self.given_settings or load_settings(Path(config) if config else None)
-            table, resolved = self.given or resolve_sites(settings)
-            self.admin.bind(settings.admin_port)
+            self.apply(self._prepare(settings))
         except SettingsError as e:
             raise exceptions.OptionsError(str(e)) from None
-        self.proxy_auth.login = settings.proxy_login
-        self.proxy_auth.clients = settings.client_table
-        self.client_rate.use(settings.client_table)
-        self.injector.clients = settings.client_table
-        self.fail_closed.login_required = settings.login_required
-        self.safe_options.proxy_auth = settings.login_required
-        self._prepare_injector(settings, table, resolved)
-        self.faults.timeout = settings.upstream_timeout
-        self.injector.outbound.timeout = settings.upstream_timeout  # the longest wait for the check after a pause
-        self.client_limits.head_timeout = settings.client_timeout
-        self.connect_to.use(settings.connect_to)
-        self.request_log.json = settings.log_format == "json"
         ctx.options.update(**self._options(settings))
 
-    def _prepare_injector(self, settings: Settings, table: SiteTable, resolved: list[Resolved]) -> None:
+    def apply(self, prepared: Prepared) -> None:
+        """Hand `prepared` to what the children share, then to each child that has settings."""
+        self.prepared = prepared
+        for entry in prepared.resolved:
+            self.credentials.adopt(entry.site, entry.credentials)
+        self.outbound.use(prepared.policy, prepared.reach, prepared.settings.upstream_timeout)
+        for child in self.configured:
+            child.use(prepared)
+
+    def _prepare(self, settings: Settings) -> Prepared:
+        table, resolved = self.given or resolve_sites(settings)
         reach = Reach.of(settings)
-        self.injector.policy = Policy(table, scoped_gateway(resolved, settings, reach), settings.allow_browsers)
-        for entry in resolved:
-            self.injector.use(entry.site, entry.credentials)
-        self.injector.outbound.reach = reach
-        self.boundaries.use(
-            settings.client_table, self.client_rate.rates, {site.name: site.layout for site in table.sites}
+        gateway = scoped_gateway(tuple(resolved), settings, reach)
+        return Prepared(
+            settings=settings,
+            policy=Policy(table, gateway, settings.allow_browsers),
+            resolved=tuple(resolved),
+            reach=reach,
+            clients=settings.client_table,
+            login=settings.proxy_login,
         )
-        self.watcher.watch(resolved)
-        self.expiry.use([entry.site for entry in resolved])
-        self.resolved = resolved
-        named = {(e.site.name, p.domain) for e in resolved for p in e.site.patterns if not p.wildcard}
-        if settings.site is not None and (owner := table.lookup(settings.site, 443)) is not None:
-            named.add((owner.name, settings.site))
-        self.named = frozenset(named)
 
     def running(self) -> None:
-        for entry in self.resolved:
+        prepared = self.prepared
+        for entry in prepared.resolved:
             logger.info(
                 "site %s: credentials for %s from %s go to %s",
                 entry.site.name,
@@ -178,28 +236,13 @@ class AtlassianAuthProxy:
         if bundle is not None:
             logger.info("clients trust %s (public CAs + this proxy's CA); see `atlassian-auth-proxy env`", bundle)
             write_client_truststore(bundle.parent)
-        if self.proxy_auth.login is not None:
-            logger.info("clients must authenticate to the proxy as %s", self.proxy_auth.login.user)
-        if self.proxy_auth.clients:
-            logger.info(
-                "clients must authenticate to the proxy as one of: %s", ", ".join(self.proxy_auth.clients.clients)
-            )
+        if prepared.login is not None:
+            logger.info("clients must authenticate to the proxy as %s", prepared.login.user)
+        if prepared.clients:
+            logger.info("clients must authenticate to the proxy as one of: %s", ", ".join(prepared.clients.clients))
 
-    def credential_problem(self) -> str | None:
-        """What makes /healthz 503: why credentials cannot be served right now, or None.
-
-        Only a paused token of a host the settings name counts: a host under a wildcard is any
-        client's choice, and its 401 must not make the proxy unready for everyone.
-        """
-        if not self.injector.credentials:
-            return "no credentials loaded"
-        if paused := sorted(host for site, host in self.injector.health.backoffs if (site, host) in self.named):
-            return f"{', '.join(paused)} rejected the API token; requests are answered locally until it is replaced"
-        return self.expiry.problem(time.time())
-
-    def paused_elsewhere(self) -> tuple[str, ...]:
-        """Paused hosts that a client chose under a wildcard: /healthz names them but stays ready."""
-        return tuple(sorted({host for site, host in self.injector.health.backoffs if (site, host) not in self.named}))
+    def done(self) -> None:
+        self.outbound.done()
 
     @staticmethod
     def _options(settings: Settings) -> dict[str, Any]:
@@ -216,3 +259,12 @@ class AtlassianAuthProxy:
                 write_upstream_bundle(settings.upstream_ca_bundle, settings.confdir)
             )
         return changes
+
+
+def in_hook_order(children: Sequence[object]) -> list[object]:
+    """`children` in `HOOK_ORDER`: each class there exactly once."""
+    by_class = {type(child): child for child in children}
+    missing = [link.addon.__name__ for link in HOOK_ORDER if link.addon not in by_class]
+    if len(by_class) != len(children) or len(children) != len(HOOK_ORDER) or missing:
+        raise TypeError(f"the children do not match HOOK_ORDER (missing: {', '.join(missing) or 'none'})")
+    return [by_class[link.addon] for link in HOOK_ORDER]

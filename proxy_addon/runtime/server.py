@@ -153,19 +153,18 @@ async def serve(settings: Settings, given: tuple[SiteTable, list[Resolved]]) -> 
     master = Master(options, with_termlog=False)
     in_flight = InFlight()
     refused: list[str] = []  # why SafeOptions refused the start once the servers were bound: exit 2 with it
-    proxy = AtlassianAuthProxy(settings, given, runtime=(in_flight, Listening(refused)))
+
+    def refuse_start(problem: str) -> None:
+        refused.append(problem)
+        master.shutdown()
+
+    proxy = AtlassianAuthProxy(settings, given, runtime=(in_flight, Listening(refused)), refuse_start=refuse_start)
     termlog = TermLog(out=line_stream(sys.stderr))
     termlog.logger.addFilter(without_connection_chatter)
     if settings.log_format == "json":
         termlog.logger.setFormatter(JsonLines())
     master.addons.add(*mitmproxy_addons(termlog, proxy))
     master.addons.invoke_addon_sync(proxy, hooks.ConfigureHook(set(master.options.keys())))
-
-    def refuse_start(problem: str) -> None:
-        refused.append(problem)
-        master.shutdown()
-
-    proxy.safe_options.refuse_start = refuse_start
     if settings.upstream_proxy is not None and (auth := settings.upstream_proxy.auth()):
         master.options.update(upstream_auth=auth)
 

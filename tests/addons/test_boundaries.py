@@ -20,6 +20,7 @@ from proxy_addon.addons.boundaries import LOOKUPS_AT_ONCE, Boundaries, KeyCache
 from proxy_addon.credentials import outbound as outbound_module
 from proxy_addon.credentials.http_client import Unreachable
 from proxy_addon.credentials.outbound import Outbound
+from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.credentials.sources import Credentials
 from proxy_addon.policy.boundaries.body import MAX_BODY
 from proxy_addon.policy.boundaries.lookups import Ref, RefKind
@@ -28,11 +29,10 @@ from proxy_addon.policy.hosts import HostPattern
 from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.policy.rate import ClientRates
 from proxy_addon.policy.record import Decision, FlowRecord
-from proxy_addon.policy.scoped import Gateway
-from proxy_addon.policy.sites import Site, SiteTable
-from proxy_addon.policy.token_health import FIRST_PAUSE
-from proxy_addon.policy.verdict import Policy
+from proxy_addon.policy.sites import Site
+from proxy_addon.policy.token_health import FIRST_PAUSE, TokenHealth
 
+from support.prepared import prepared
 from support.query_shape import confined_parts
 
 ACME = "acme.atlassian.net"
@@ -90,11 +90,14 @@ def site(monkeypatch) -> FakeSite:
 
 
 def addon(rates: ClientRates | None = None) -> Boundaries:
-    outbound = Outbound()
-    outbound.policy = Policy(SiteTable.of([SITE]), Gateway())
-    outbound.use(SITE, CREDENTIALS)
+    health = TokenHealth()
+    credentials = CredentialRegistry(health)
+    credentials.adopt(SITE, CREDENTIALS)
+    outbound = Outbound(health, credentials)
+    configured = prepared([SITE], clients=CLIENTS, rates=rates or ClientRates())
+    outbound.use(configured.policy, configured.reach, outbound.timeout)
     boundaries = Boundaries(outbound)
-    boundaries.use(CLIENTS, rates or ClientRates())
+    boundaries.use(configured)
     return boundaries
 
 

@@ -14,20 +14,18 @@ from mitmproxy import http
 from mitmproxy.proxy.layers.http import HttpConnectHook, HttpRequestHeadersHook
 from mitmproxy.test import taddons, tflow, tutils
 from prometheus_client import generate_latest
-from pydantic import SecretStr
 
 from proxy_addon.addons.client_rate import ClientRate
+from proxy_addon.addons.prepared import Prepared
 from proxy_addon.addons.request_log import describe
-from proxy_addon.credentials.sources import Credentials
 from proxy_addon.policy.clients import Client, ClientTable
 from proxy_addon.policy.hosts import HostPattern
 from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.policy.record import Decision, FlowRecord
-from proxy_addon.policy.scoped import Gateway
-from proxy_addon.policy.sites import Site, SiteTable
-from proxy_addon.policy.verdict import Policy
+from proxy_addon.policy.sites import Site
 from proxy_addon.runtime.root import AtlassianAuthProxy
 
+from support.prepared import prepared
 from support.proxy import basic
 
 ACME, GLOBEX = "acme.atlassian.net", "globex.atlassian.net"
@@ -35,7 +33,7 @@ SITES = [
     Site("acme", (HostPattern.parse(ACME),), "a@example.test"),
     Site("globex", (HostPattern.parse(GLOBEX),), "g@x.test"),
 ]
-TOKEN = SecretStr("tok3n-for-client-hook-tests")
+TOKEN = "tok3n-for-client-hook-tests"
 CLIENTS = ClientTable.of(
     [
         Client("agent-a", ProxyLogin.of("agent-a", "pw-a"), sites=frozenset({"acme"})),
@@ -48,12 +46,7 @@ CLIENTS = ClientTable.of(
 def root_with_clients() -> AtlassianAuthProxy:
     """The root addon as `configure` leaves it with these sites and `[[clients]]`."""
     root = AtlassianAuthProxy()
-    root.injector.policy = Policy(SiteTable.of(SITES), Gateway())
-    for site in SITES:
-        root.injector.use(site, Credentials.of(site.user, TOKEN, "test"))
-    root.proxy_auth.clients = root.injector.clients = CLIENTS
-    root.client_rate.use(CLIENTS)
-    root.fail_closed.login_required = True
+    root.apply(prepared(SITES, TOKEN, clients=CLIENTS))
     return root
 
 
@@ -90,7 +83,7 @@ def through(root: AtlassianAuthProxy, *flows: http.HTTPFlow) -> None:
 
 def sent_with_credentials(root: AtlassianAuthProxy, f: http.HTTPFlow) -> bool:
     """Would the copy of the request the wire gets carry the site's credentials? (see addons/wire.py)"""
-    return f.response is None and (root.injector.wire_credential(f) or "").startswith("Basic ")
+    return f.response is None and (root.wire_source(f) or "").startswith("Basic ")
 
 
 def test_each_client_gets_its_own_bounds_in_one_chain():
@@ -160,7 +153,7 @@ def test_without_clients_or_a_limit_nothing_is_counted():
             FlowRecord.of(f.metadata).user = "agent-c"
             addon.requestheaders(f)
             assert f.response is None
-        addon.use(CLIENTS)
+        addon.use(Prepared(clients=CLIENTS))
         for user in ("agent-a", None):
             for _ in range(5):
                 f = request()

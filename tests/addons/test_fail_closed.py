@@ -15,19 +15,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mitmproxy.proxy.layers.http import HttpConnectHook, HttpRequestHeadersHook, HttpRequestHook
 from mitmproxy.test import taddons, tflow, tutils
-from pydantic import SecretStr
 
 from proxy_addon.addons.fail_closed import Guarded
-from proxy_addon.credentials.sources import Credentials
 from proxy_addon.policy.clients import Client, ClientTable
 from proxy_addon.policy.hosts import HostPattern, normalize_host
 from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.policy.record import Decision, FlowRecord
-from proxy_addon.policy.scoped import Gateway
-from proxy_addon.policy.sites import Site, SiteTable
-from proxy_addon.policy.verdict import Policy
+from proxy_addon.policy.sites import Site
 from proxy_addon.runtime.root import AtlassianAuthProxy
 
+from support.prepared import prepared
 from support.proxy import EMAIL, TOKEN_192, basic
 
 ACME = "acme.atlassian.net"
@@ -62,15 +59,11 @@ def proxy(login: ProxyLogin | None, as_client: bool = False) -> AtlassianAuthPro
     """The root addon with the proxy login, or (`as_client`) with it as the one `[[clients]]` client."""
     root = AtlassianAuthProxy()
     site = Site("acme", (HostPattern.parse(ACME),), EMAIL)
-    root.injector.policy = Policy(SiteTable.of([site]), Gateway())
-    root.injector.use(site, Credentials.of(EMAIL, SecretStr(TOKEN_192), "test"))
     if as_client and login is not None:
         clients = ClientTable.of([Client(login.user, login, sites=frozenset({"acme"}), requests_per_minute=10**6)])
-        root.proxy_auth.clients = root.injector.clients = clients
-        root.client_rate.use(clients)
+        root.apply(prepared([site], TOKEN_192, clients=clients))
     else:
-        root.proxy_auth.login = login
-    root.fail_closed.login_required = login is not None
+        root.apply(prepared([site], TOKEN_192, login=login))
     return root
 
 
@@ -174,7 +167,7 @@ def test_no_hook_failure_lets_credentials_or_strangers_through(spec, raising, af
         assert record.user == "ci", "an unauthenticated request was forwarded"
         assert spec["proxy_authorization"] == GOOD_LOGIN, "a request without the login was forwarded"
     assert flow.request.headers.get("authorization") != SECRET, "the flow itself never holds the credential"
-    if root.injector.wire_credential(flow) == SECRET:  # what the copy sent upstream would carry
+    if root.wire_source(flow) == SECRET:  # what the copy sent upstream would carry
         assert record.decision is Decision.INJECT
         assert (flow.request.scheme, normalize_host(flow.request.host), flow.request.port) == ("https", ACME, 443)
         client = flow.client_conn

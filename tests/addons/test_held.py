@@ -15,14 +15,17 @@ from mitmproxy.utils import human
 from pydantic import SecretStr
 
 from proxy_addon.addons.boundaries import Boundaries
+from proxy_addon.addons.prepared import Prepared
 from proxy_addon.addons.safe_options import STREAM_LARGE_BODIES, SafeOptions
-from proxy_addon.credentials.http_client import Reach
+from proxy_addon.credentials.outbound import Outbound
+from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.credentials.sources import Credentials
 from proxy_addon.policy.boundaries.body import MAX_BODY
 from proxy_addon.policy.clients import Client, ClientTable
 from proxy_addon.policy.options import streaming_problem
 from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.policy.record import Decision, FlowRecord
+from proxy_addon.policy.token_health import TokenHealth
 
 CREDENTIALS = Credentials.of("me@example.test", SecretStr("tok3n-for-hook-tests"), "test")
 OPS_AGENT = Client("ops-agent", ProxyLogin.of("ops-agent", "Pr0xy-pa55word-9f3e"), jira_projects=frozenset({"OPS"}))
@@ -63,8 +66,9 @@ def test_the_default_streams_only_bodies_no_boundary_reads():
 
 
 def test_a_body_judged_request_is_held_from_its_head_until_the_request_hook_judged_it():
-    boundaries = Boundaries({"acme": CREDENTIALS})
-    boundaries.use(ClientTable.of([OPS_AGENT]), Reach())
+    health = TokenHealth()
+    boundaries = Boundaries(Outbound(health, CredentialRegistry(health)))
+    boundaries.use(Prepared(clients=ClientTable.of([OPS_AGENT])))
     with taddons.context():
         f = judged("POST", "/rest/api/3/search/jql", json.dumps({"jql": "project = SEC"}).encode())
         f.request.stream = True

@@ -114,7 +114,7 @@ def test_with_clients_a_connect_authenticates_its_connection_as_that_client():
         addon.requestheaders(inside)
         assert inside.response is None
         assert FlowRecord.of(inside.metadata).user == "agent-b", "the tunnel's login, not one sent inside it"
-        assert addon.user_of(connect.client_conn) == "agent-b"
+        assert addon.logins.user_of(connect.client_conn) == "agent-b"
 
 
 def attempt(addon: ProxyAuthentication, login: str | None, peer: str = "192.0.2.7", connect: bool = False):

@@ -8,17 +8,22 @@ import logging
 
 from prometheus_client import CollectorRegistry
 
+from proxy_addon.addons.prepared import Prepared
 from proxy_addon.addons.token_expiry import TokenExpiry
+from proxy_addon.policy.expiry import expiry_problem
 from proxy_addon.policy.hosts import HostPattern
 from proxy_addon.policy.sites import Site
+
+from support.prepared import resolved
 
 DAY = dt.date(2027, 3, 15)
 MIDNIGHT = dt.datetime(2027, 3, 15, tzinfo=dt.UTC).timestamp()
 
 
-def sites(expires: dt.date | None) -> list[Site]:
+def sites(expires: dt.date | None) -> Prepared:
     patterns = (HostPattern.parse("acme.atlassian.net"),)
-    return [Site("acme", patterns, "me@acme.example", token_expires=expires), Site("globex", patterns, "x")]
+    sites = [Site("acme", patterns, "me@acme.example", token_expires=expires), Site("globex", patterns, "x")]
+    return Prepared(resolved=tuple(resolved(site, "tok3n-for-hook-tests") for site in sites))
 
 
 def test_warns_only_within_14_days_and_names_site_and_date(caplog):
@@ -38,11 +43,11 @@ def test_gauge_and_reason_follow_the_sites():
     expiry.use(sites(DAY))
     assert registry.get_sample_value("atlassian_proxy_token_expiry_timestamp_seconds", {"site": "acme"}) == MIDNIGHT
     assert registry.get_sample_value("atlassian_proxy_token_expiry_timestamp_seconds", {"site": "globex"}) is None
-    assert expiry.problem(MIDNIGHT - 1) is None
-    assert "site acme expired on 2027-03-15" in (expiry.problem(MIDNIGHT) or "")
+    assert expiry_problem(expiry.dates, MIDNIGHT - 1) is None
+    assert "site acme expired on 2027-03-15" in (expiry_problem(expiry.dates, MIDNIGHT) or "")
     expiry.use(sites(None))
     assert registry.get_sample_value("atlassian_proxy_token_expiry_timestamp_seconds", {"site": "acme"}) is None
-    assert expiry.problem(MIDNIGHT) is None
+    assert expiry_problem(expiry.dates, MIDNIGHT) is None
 
 
 def test_the_warning_repeats_on_its_timer(caplog):

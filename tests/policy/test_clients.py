@@ -8,6 +8,7 @@ from proxy_addon.policy.clients import Client, ClientTable
 from proxy_addon.policy.hosts import HostPattern
 from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.policy.record import Decision
+from proxy_addon.policy.refusals import REFUSALS, Refusal, message
 from proxy_addon.policy.scoped import Gateway
 from proxy_addon.policy.sites import Site, SiteTable
 from proxy_addon.policy.token_health import TokenHealth
@@ -75,13 +76,22 @@ def test_a_read_only_client_may_still_search():
     assert judged(facts(method="POST", path="/rest/api/3/search/jql", client=client(read_only=True))) is Decision.INJECT
 
 
+def text_of(refused: tuple[Refusal, dict[str, object]] | None) -> tuple[int, str]:
+    assert refused is not None
+    which, named = refused
+    return REFUSALS[which].status, message(which, **named)
+
+
 def test_refusals_name_the_client_and_the_bound_never_the_password():
     bounded = client("agent-a", sites=frozenset({"acme", "beta"}))
     request = facts(GLOBEX, client=bounded)
     verdict = decide(request, Policy(SITES, Gateway()), TokenHealth(), 0.0)
-    assert refusal(verdict, request) == (403, "client agent-a may not use site globex: its sites are acme, beta")
+    assert text_of(refusal(verdict, request)) == (
+        403,
+        "client agent-a may not use site globex: its sites are acme, beta",
+    )
     request = facts(method="PUT", path="/rest/api/3/issue/X-1?notify=false", client=client("agent-b", read_only=True))
-    status, message = refusal(decide(request, Policy(SITES, Gateway()), TokenHealth(), 0.0), request)
+    status, message = text_of(refusal(decide(request, Policy(SITES, Gateway()), TokenHealth(), 0.0), request))
     assert (status, message) == (
         403,
         "client agent-b is read-only: PUT /rest/api/3/issue/X-1 is not a read (see README, read-only)",

@@ -11,6 +11,7 @@ from proxy_addon.policy.hosts import HostPattern, is_loopback_address, normalize
 from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.policy.readonly import read_only_allows
 from proxy_addon.policy.record import Decision
+from proxy_addon.policy.refusals import REFUSALS, Refusal, message
 from proxy_addon.policy.scoped import Gateway
 from proxy_addon.policy.sites import Site, SiteConflict, SiteTable
 from proxy_addon.policy.token_health import TokenHealth
@@ -194,6 +195,12 @@ def test_the_browser_guard_never_turns_a_refusal_into_credentials():
     assert verdict(scheme="http", port=80, sni=None, names=[], browser=True) is Decision.CLEARTEXT
 
 
+def text_of(refused: tuple[Refusal, dict[str, object]] | None) -> tuple[int, str]:
+    assert refused is not None
+    which, facts = refused
+    return REFUSALS[which].status, message(which, **facts)
+
+
 @pytest.mark.parametrize(
     ("changes", "named"),
     [
@@ -207,7 +214,7 @@ def test_a_misdirected_refusal_says_what_differed(changes, named):
     facts.update(changes)
     request = RequestFacts(**facts)
     result = decide(request, Policy(TABLE, Gateway()), TokenHealth(), 0.0)
-    status, message = refusal(result, request)
+    status, message = text_of(refusal(result, request))
     assert status == 421
     assert message.startswith(f"this connection goes to {ACME}; ")
     assert named in message
@@ -262,6 +269,6 @@ def test_the_method_override_refusal_names_the_override(changes, named):
         setattr(facts, name, value)
     result = decide(facts, Policy(TABLE, Gateway()), TokenHealth(), 0.0)
     assert result.decision is Decision.METHOD_OVERRIDE
-    status, message = refusal(result, facts)
+    status, message = text_of(refusal(result, facts))
     assert status == 400
     assert message.startswith("client bounded has bounds: " + named), message

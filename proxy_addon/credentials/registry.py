@@ -1,0 +1,37 @@
+"""Each site's current credentials: one object the root makes and hands to whoever needs them.
+
+The root fills it at each configuration, the credential watcher when a token changes; the wire
+reads the value a request carries, `Outbound` the credentials of the proxy's own requests, the
+admin endpoint whether any are loaded. A new token makes token health forget what the site's
+hosts said of the previous one.
+"""
+
+from __future__ import annotations
+
+from proxy_addon.credentials.sources import Credentials
+from proxy_addon.policy.sites import Site
+from proxy_addon.policy.token_health import TokenHealth
+
+
+class CredentialRegistry:
+    """Site name to its site and current credentials."""
+
+    def __init__(self, health: TokenHealth) -> None:
+        self.health = health
+        self._sites: dict[str, Site] = {}
+        self._credentials: dict[str, Credentials] = {}
+
+    def adopt(self, site: Site, credentials: Credentials) -> None:
+        """A new token for `site`: forget what its hosts said about the previous one."""
+        self._credentials[site.name] = credentials
+        self._sites[site.name] = site
+        self.health.token_changed(site.name)
+
+    def __getitem__(self, site: str) -> Credentials:
+        return self._credentials[site]
+
+    def site(self, name: str) -> Site:
+        return self._sites[name]
+
+    def __bool__(self) -> bool:
+        return bool(self._credentials)

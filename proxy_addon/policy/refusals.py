@@ -1,0 +1,185 @@
+"""Every answer the proxy makes itself, in one table: the decision it records, its status, its text.
+
+A hook that refuses names a `Refusal` and the facts its text needs; `addons.replies.refuse` is
+the one writer that turns the entry into the client's answer. Most refusals are the one answer
+of the decision they are named after (`REFUSAL_OF`); a few decisions have more than one answer
+(the proxy login's 407 and its lockout's 429), and a few answers record no decision at all (the
+pages of upstream failures, which keep the decision the request already had).
+
+Texts name the host, the client or the setting involved and what to do; never a secret, an
+address or an upstream's own words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from proxy_addon.policy.record import Decision
+
+MAX_HEAD_BYTES = 64 * 1024
+"""The largest request head the proxy reads; a larger one is answered 431 (`HEAD_TOO_LARGE`, `HEAD_UNFINISHED`)."""
+REALM = "atlassian-auth-proxy"
+"""The realm of the proxy login's `Proxy-Authenticate` challenge."""
+
+
+class Refusal(StrEnum):
+    """Each answer the proxy makes in place of the site's; see `REFUSALS` for what each says."""
+
+    CLEARTEXT = "cleartext"
+    BAD_AUTHORITY = "bad-authority"
+    MISDIRECTED = "misdirected"
+    CLEARTEXT_HOP = "cleartext-hop"
+    READ_ONLY = "read-only"
+    CLIENT_SITE = "client-site"
+    CLIENT_READ_ONLY = "client-read-only"
+    METHOD_OVERRIDE = "method-override"
+    BROWSER = "browser"
+    BACKED_OFF = "backed-off"
+    PROXY_AUTH = "proxy-auth"
+    LOCKED_OUT = "locked-out"
+    RATE_LIMITED = "rate-limited"
+    HEAD_TOO_LARGE = "head-too-large"
+    HEAD_UNFINISHED = "head-unfinished"
+    AMBIGUOUS_HEAD = "ambiguous-head"
+    UNTRUSTED_UPSTREAM = "untrusted-upstream"
+    UPSTREAM_FAILED = "upstream-failed"
+    UPSTREAM_TIMEOUT = "upstream-timeout"
+    CONNECT_FAILED = "connect-failed"
+    UNDECIDED = "undecided"
+    UNDECIDED_LOGIN = "undecided-login"
+    OUT_OF_BOUNDS = "out-of-bounds"
+    TOO_MANY_LOOKUPS = "too-many-lookups"
+    UNJUDGED = "unjudged"
+    BAD_QUERY = "bad-query"
+    UNKNOWN_ENCODING = "unknown-encoding"
+    BODY_TOO_LARGE = "body-too-large"
+    LOOKUP_FAILED = "lookup-failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One entry of the table. `template` and the header values are `str.format` templates of the facts."""
+
+    status: int
+    template: str
+    decision: Decision | None
+    """What the flow's record says was done; None keeps what it says (an upstream failure's page)."""
+    headers: tuple[tuple[str, str], ...] = ()
+    error: str | None = None
+    """Set: the body is JSON, as Atlassian's own errors are: this code, the text, and `body_fields`."""
+    body_fields: tuple[str, ...] = ()
+
+
+LOGIN_REQUIRED = (
+    "proxy authentication required: send Proxy-Authorization with the user and password the proxy was given"
+)
+CHALLENGE = (("Proxy-Authenticate", f'Basic realm="{REALM}"'),)
+RETRY_AFTER = (("Retry-After", "{retry_after}"),)
+UPSTREAM_FAILED = "the request to {host} failed: {kind}"
+
+REFUSALS: Mapping[Refusal, Reply] = {
+    Refusal.CLEARTEXT: Reply(
+        403, "refused to send credentials over plain http to {host}: use https://", Decision.CLEARTEXT
+    ),
+    Refusal.BAD_AUTHORITY: Reply(
+        400, "the Host, :authority or URL of this request is not a valid host[:port]", Decision.BAD_AUTHORITY
+    ),
+    Refusal.MISDIRECTED: Reply(421, "this connection goes to {host}; {differs}", Decision.MISDIRECTED),
+    Refusal.CLEARTEXT_HOP: Reply(
+        403,
+        "refused to add credentials: this https:// request reached the proxy in plain text from another "
+        "address, not through a CONNECT tunnel; use CONNECT (axios: upgrade to 1.16.1 or later)",
+        Decision.CLEARTEXT_HOP,
+    ),
+    Refusal.READ_ONLY: Reply(
+        403, "site {site} is read-only: {method} {route} is not a read (see README, read-only)", Decision.READ_ONLY
+    ),
+    Refusal.CLIENT_SITE: Reply(
+        403, "client {client} may not use site {site}: its sites are {bound}", Decision.CLIENT_SITE
+    ),
+    Refusal.CLIENT_READ_ONLY: Reply(
+        403,
+        "client {client} is read-only: {method} {route} is not a read (see README, read-only)",
+        Decision.CLIENT_READ_ONLY,
+    ),
+    Refusal.METHOD_OVERRIDE: Reply(
+        400,
+        "{restricted}: {override} would let the site run this {method} as another method, and its requests are "
+        "judged by their method (see README, Agents and boundaries)",
+        Decision.METHOD_OVERRIDE,
+    ),
+    Refusal.BROWSER: Reply(
+        403,
+        "refused to add credentials to a browser request (Origin or Sec-Fetch-Site): "
+        "set ATLASSIAN_PROXY_ALLOW_BROWSERS=true to allow",
+        Decision.BROWSER,
+    ),
+    Refusal.BACKED_OFF: Reply(
+        401,
+        "{host} rejected the API token (it may be revoked or expired); it is not sent again for {retry_after} s. "
+        "Replace it: atlassian-auth-proxy login, or the token file.",
+        Decision.BACKED_OFF,
+        RETRY_AFTER,
+        error="token_rejected",
+        body_fields=("retry_after",),
+    ),
+    Refusal.PROXY_AUTH: Reply(407, LOGIN_REQUIRED, Decision.PROXY_AUTH, CHALLENGE),
+    Refusal.LOCKED_OUT: Reply(
+        429,
+        "too many failed proxy logins from this address; try again in {retry_after} s",
+        Decision.PROXY_AUTH,
+        RETRY_AFTER,
+    ),
+    Refusal.RATE_LIMITED: Reply(
+        429,
+        "client {client} is past its limit of {limit} requests per minute; retry in {retry_after} s",
+        Decision.RATE_LIMITED,
+        RETRY_AFTER,
+    ),
+    Refusal.HEAD_TOO_LARGE: Reply(
+        431, "the request head is {size} bytes; the limit is {limit} bytes", Decision.HEAD_TOO_LARGE
+    ),
+    Refusal.HEAD_UNFINISHED: Reply(
+        431, "the request head is unfinished after {limit} bytes; the limit is {limit} bytes", None
+    ),
+    Refusal.AMBIGUOUS_HEAD: Reply(
+        400, "a header holds NUL, CR or a folded line: send each header on one line", Decision.AMBIGUOUS_HEAD
+    ),
+    Refusal.UNTRUSTED_UPSTREAM: Reply(502, UPSTREAM_FAILED, Decision.UNTRUSTED_UPSTREAM),
+    Refusal.UPSTREAM_FAILED: Reply(502, UPSTREAM_FAILED, None),
+    Refusal.UPSTREAM_TIMEOUT: Reply(
+        504, "{host} did not answer within {timeout:g} s (ATLASSIAN_PROXY_UPSTREAM_TIMEOUT)", None
+    ),
+    Refusal.CONNECT_FAILED: Reply(502, "cannot reach {host}:{port}: {kind}", None),
+    Refusal.UNDECIDED: Reply(502, "this request could not be checked, so it was not sent", Decision.UNDECIDED),
+    Refusal.UNDECIDED_LOGIN: Reply(407, LOGIN_REQUIRED, Decision.UNDECIDED, CHALLENGE),
+    Refusal.OUT_OF_BOUNDS: Reply(403, "{reason}", Decision.OUT_OF_BOUNDS),
+    Refusal.TOO_MANY_LOOKUPS: Reply(403, "client {client}: too many ids to look up at once", Decision.OUT_OF_BOUNDS),
+    Refusal.UNJUDGED: Reply(403, "client {client}: this request could not be judged", Decision.OUT_OF_BOUNDS),
+    Refusal.BAD_QUERY: Reply(400, "{reason}", Decision.BAD_QUERY),
+    Refusal.UNKNOWN_ENCODING: Reply(400, "client {client}: the body's Content-Encoding is unknown", Decision.BAD_QUERY),
+    Refusal.BODY_TOO_LARGE: Reply(
+        413,
+        "client {client}: this route is judged by its body, which must come with a Content-Length "
+        "of at most {limit_kib} KiB",
+        Decision.BODY_TOO_LARGE,
+    ),
+    Refusal.LOOKUP_FAILED: Reply(
+        502,
+        "client {client}: could not look up the project or space of an id in this request ({error}), "
+        "so it was not sent",
+        Decision.LOOKUP_FAILED,
+    ),
+}
+
+REFUSAL_OF: Mapping[Decision, Refusal] = {
+    decision: Refusal[decision.name] for decision in Decision if decision.name in Refusal.__members__
+}
+"""Each refusing decision's own answer: the refusal of its name (`refused-misdirected`: `MISDIRECTED`)."""
+
+
+def message(refusal: Refusal, **facts: object) -> str:
+    """The one-line text of `refusal`, its template filled from `facts`."""
+    return REFUSALS[refusal].template.format(**facts)
