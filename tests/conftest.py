@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -79,3 +80,14 @@ def fresh_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([base_image_python(), "-m", "venv", str(root / "venv")], check=True)
     subprocess.run([str(root / "venv/bin/python"), "-m", "pip", "--quiet", "install", str(wheel)], check=True)
     return root / "venv" / "bin"
+
+
+@pytest.fixture
+def clean_env(monkeypatch, tmp_path):
+    """No ATLASSIAN_PROXY_* from the outside, and a working directory without a .env."""
+    for name in list(os.environ):
+        if name.startswith("ATLASSIAN_PROXY_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    return tmp_path

@@ -11,7 +11,7 @@ from mitmproxy.test import taddons, tflow, tutils
 from prometheus_client import generate_latest
 
 from proxy_addon.addons.metrics import Metrics
-from proxy_addon.addons.request_log import RequestLog
+from proxy_addon.addons.request_log import RequestLog, record
 from proxy_addon.policy.record import Decision, FlowRecord
 
 
@@ -65,3 +65,12 @@ def test_a_refused_connect_is_logged_and_counted(caplog):
         'client="none",decision="refused",site="other",status_class="4xx"} 1.0'
         in generate_latest(metrics.registry).decode()
     )
+
+
+def test_the_proxy_auth_user_is_logged_and_its_password_never():
+    flow = tflow.tflow(req=tutils.treq(path=b"/rest/api/3/myself?x=1"), resp=True)
+    assert record(flow)["user"] is None
+    FlowRecord.of(flow.metadata).user = "alice"
+    line = json.dumps(record(flow))
+    assert json.loads(line)["user"] == "alice"
+    assert "proxy-password" not in line

@@ -13,7 +13,7 @@ from proxy_addon.settings.loading import load_settings
 
 from support.proxy import TOKEN_24
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 SNIPPETS = re.findall(r"```toml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
 EXAMPLES = sorted((ROOT / "config").glob("*.toml"))
 

@@ -8,23 +8,10 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from types import SimpleNamespace
-
-from mitmproxy.test import taddons
-
-from proxy_addon.addons.admin_endpoint import AdminEndpoint, Readiness
-from proxy_addon.addons.metrics import Metrics
-from proxy_addon.credentials.registry import CredentialRegistry
-from proxy_addon.policy.hosts import HostPattern
-from proxy_addon.policy.sites import Site
-from proxy_addon.policy.token_health import TokenHealth
-from proxy_addon.runtime.root import AtlassianAuthProxy
 
 from support.adminclient import admin_port, get, healthz, samples, value
 from support.clients import curl
 from support.image import free_port
-from support.prepared import prepared, resolved
 from support.proxy import EMAIL, TOKEN_192, command, proxy_env, wait_for
 
 SITE = "https://acme.atlassian.net"
@@ -85,41 +72,6 @@ def test_healthz_is_503_once_the_proxy_stops_listening(make_proxy, site):
     assert proxy.process.wait(20) == 0
 
 
-def test_a_credential_problem_makes_healthz_503_with_its_reason():
-    """The hook the rejected-token back-off plugs into: any reason of Readiness is a 503."""
-    reason: list[str | None] = [None]
-    admin = AdminEndpoint(SimpleNamespace(problem=lambda: reason[0], paused=tuple), Metrics().registry)
-    admin._listening = lambda: True  # type: ignore[method-assign]
-    status, content_type, body = admin.reply("GET", "/healthz")
-    assert (status, content_type, body) == (200, "application/json", b'{"status": "ok"}\n')
-    reason[0] = "the site rejected the token; retrying in 60 s"
-    status, _, body = admin.reply("GET", "/healthz")
-    assert status == 503
-    assert body == b'{"status": "unavailable", "reason": "the site rejected the token; retrying in 60 s"}\n'
-
-
-def test_a_paused_host_no_setting_names_is_reported_but_leaves_healthz_ready_and_livez_follows_listening():
-    paused: list[str] = ["x.atlassian.net"]
-    admin = AdminEndpoint(SimpleNamespace(problem=lambda: None, paused=lambda: tuple(paused)), Metrics().registry)
-    listening = [True]
-    admin._listening = lambda: listening[0]  # type: ignore[method-assign]
-    assert admin.reply("GET", "/healthz") == (
-        200,
-        "application/json",
-        b'{"status": "ok", "paused": ["x.atlassian.net"]}\n',
-    )
-    assert admin.reply("GET", "/livez") == (200, "application/json", b'{"status": "ok"}\n')
-    listening[0] = False
-    assert admin.reply("GET", "/livez")[0] == 503
-    assert admin.reply("GET", "/healthz")[0] == 503
-
-
-def test_the_root_addon_reports_missing_credentials():
-    proxy = AtlassianAuthProxy()
-    with taddons.context(proxy):
-        assert proxy.readiness.problem() == "no credentials loaded"
-
-
 def test_a_taken_admin_port_is_a_one_line_setting_error(make_proxy, site, ca_file, confdir):
     first = make_proxy(ATLASSIAN_PROXY_ADMIN_PORT="0")
     taken = admin_port(first.output)
@@ -147,22 +99,3 @@ def test_the_health_probe_imports_neither_mitmproxy_nor_the_settings_model_when_
     env = {**os.environ, "ATLASSIAN_PROXY_ADMIN_PORT": str(free_port())}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False)
     assert done.stdout.strip().splitlines()[-1] == "1 False False", done.stdout + done.stderr
-
-
-def test_readiness_counts_a_paused_host_only_where_the_settings_name_it():
-    """/healthz's reason, from the credentials registry and token health the root hands it."""
-    named = Site("acme", (HostPattern.parse("acme.atlassian.net"), HostPattern.parse("*.atlassian.net")), EMAIL)
-    health = TokenHealth()
-    credentials = CredentialRegistry(health)
-    readiness = Readiness(credentials, health)
-    readiness.use(prepared([named], TOKEN_192))
-    assert readiness.problem() == "no credentials loaded"
-    credentials.adopt(named, resolved(named, TOKEN_192).credentials)
-    assert (readiness.problem(), readiness.paused()) == (None, ())
-    now = time.monotonic()
-    health.judge("acme", "other.atlassian.net", health.stamp(), "HTTP 401", now)
-    assert (readiness.problem(), readiness.paused()) == (None, ("other.atlassian.net",))
-    health.judge("acme", "acme.atlassian.net", health.stamp(), "HTTP 401", now)
-    assert readiness.problem() == (
-        "acme.atlassian.net rejected the API token; requests are answered locally until it is replaced"
-    )

@@ -57,15 +57,6 @@ def test_with_proxy_auth_the_exported_proxy_url_carries_the_login(make_proxy, si
     assert site.record.last().header("Authorization") == basic(EMAIL, TOKEN_192)
 
 
-def test_the_exports_name_every_runtime_and_point_at_the_proxy(tmp_path):
-    names = variables(Settings(listen_port=8123, confdir=tmp_path))
-    assert set(names) == EXPORTED
-    assert names["HTTPS_PROXY"] == names["http_proxy"] == "http://127.0.0.1:8123"
-    assert names["SSL_CERT_FILE"] == names["GIT_SSL_CAINFO"] == str(tmp_path / CLIENT_BUNDLE_NAME)
-    assert names["NODE_EXTRA_CA_CERTS"] == str(tmp_path / "mitmproxy-ca-cert.pem")
-    assert variables(Settings(listen_host="::1", listen_port=1))["HTTPS_PROXY"] == "http://[::1]:1"
-
-
 def test_values_survive_quoting_in_every_shell(tmp_path):
     odd = tmp_path / "it's a \\ dir"
     exports = variables(Settings(listen_port=8123, confdir=odd))

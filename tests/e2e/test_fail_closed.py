@@ -144,7 +144,7 @@ def test_http2_path_holding_an_absolute_url_for_another_host_gets_no_credentials
     ids=["regular-spec-every-interface", "reverse-spec-every-interface", "socks5-with-login", "ssl-insecure"],
 )
 def test_mitmdump_modes_and_options_that_skip_a_check_are_refused(site, ca_file, tmp_path, options, env, expected):
-    addon = Path(__file__).parent.parent / "proxy_addon" / "addon.py"
+    addon = Path(__file__).parents[2] / "proxy_addon" / "addon.py"
     result = subprocess.run(
         [mitmdump(), "-s", str(addon), "--listen-port", "0", *options],
         env=proxy_env(site, ca_file, tmp_path, **env),
@@ -234,7 +234,7 @@ def require_namespaces() -> None:
 @pytest.mark.parametrize("runner", ["run", "mitmdump"])
 def test_a_listen_name_that_binds_a_non_loopback_address_stops_the_start(site, ca_file, tmp_path, runner):
     require_namespaces()
-    addon = Path(__file__).parent.parent / "proxy_addon" / "addon.py"
+    addon = Path(__file__).parents[2] / "proxy_addon" / "addon.py"
     argv = {
         "run": [*command(), "run", "--listen-host", "localhost", "--listen-port", "0"],
         "mitmdump": [mitmdump(), "-s", str(addon), "--listen-host", "localhost", "--listen-port", "0"],

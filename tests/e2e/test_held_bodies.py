@@ -33,8 +33,8 @@ jira_projects = ["OPS"]
 name = "free-agent"
 password_env = "FREE_AGENT_PASSWORD"
 """
-STREAM_EVERY_REQUEST = Path(__file__).parent / "support" / "stream_every_request.py"
-STREAM_ABOVE_16K = Path(__file__).parent / "support" / "stream_above_16k.py"
+STREAM_EVERY_REQUEST = Path(__file__).parents[1] / "support" / "stream_every_request.py"
+STREAM_ABOVE_16K = Path(__file__).parents[1] / "support" / "stream_above_16k.py"
 
 
 @pytest.fixture

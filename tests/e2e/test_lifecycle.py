@@ -111,7 +111,7 @@ def test_the_addon_loads_into_plain_mitmdump_and_saved_flows_hold_no_secret(site
     ids=["flow_detail", "proxy_debug", "every-interface"],
 )
 def test_mitmdump_options_that_would_leak_are_refused(site, ca_file, tmp_path, options, expected):
-    addon = Path(__file__).parent.parent / "proxy_addon" / "addon.py"
+    addon = Path(__file__).parents[2] / "proxy_addon" / "addon.py"
     result = subprocess.run(
         [mitmdump(), "-s", str(addon), "--listen-port", "0", *options],
         env=proxy_env(site, ca_file, tmp_path),

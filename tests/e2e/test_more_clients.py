@@ -17,7 +17,7 @@ from support.clients import with_env_exports
 from support.proxy import EMAIL, TOKEN_192, basic
 
 SITE = "https://acme.atlassian.net"
-NODE_MODULES = Path(__file__).parent / "node" / "node_modules"
+NODE_MODULES = Path(__file__).parents[1] / "node" / "node_modules"
 
 
 def require(what: str, present: bool) -> None:

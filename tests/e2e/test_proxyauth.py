@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import base64
-import os
-import re
 import socket
 import time
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from mitmproxy import io
 
-from proxy_addon.policy.options import bound_problem, listen_problem
-from proxy_addon.policy.proxy_login import ProxyLogin, basic_credentials
 from proxy_addon.policy.record import FlowRecord
-from proxy_addon.settings.loading import load_settings
-from proxy_addon.settings.names import SettingsError
 
 from support.clients import curl, raw_connect, raw_tunnel
 from support.proxy import EMAIL, TOKEN_192, basic, proxy_env, run_cli, saving_mitmdump
@@ -157,32 +149,6 @@ def test_bad_proxy_auth_settings_exit_2_without_echoing_the_password(site, ca_fi
     assert PASSWORD not in result.stderr
 
 
-@pytest.fixture
-def no_outside_settings(monkeypatch, tmp_path):
-    for name in list(os.environ):
-        if name.startswith("ATLASSIAN_PROXY_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
-
-
-@pytest.mark.usefixtures("no_outside_settings")
-def test_a_login_file_with_a_bad_login_names_the_file_not_the_content(tmp_path):
-    login_file = tmp_path / "login"
-    login_file.write_text(PASSWORD)
-    with pytest.raises(SettingsError, match=re.escape(str(login_file))) as raised:
-        load_settings(proxy_auth_file=str(login_file))
-    assert PASSWORD not in str(raised.value)
-
-
-@pytest.mark.usefixtures("no_outside_settings")
-def test_a_fifo_as_the_login_file_is_refused_at_once_instead_of_blocking_the_start(tmp_path):
-    fifo = tmp_path / "login"
-    os.mkfifo(fifo)
-    with pytest.raises(SettingsError, match=re.escape(f"cannot read {str(fifo)!r} (not a regular file)")):
-        load_settings(proxy_auth_file=str(fifo))
-
-
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
@@ -203,45 +169,6 @@ def test_a_proxy_password_shorter_than_16_characters_exits_2_with_one_line(site,
     assert "fifteen-chars-" not in result.stderr
 
 
-def test_login_repr_holds_no_password():
-    login = ProxyLogin.parse(LOGIN)
-    assert PASSWORD not in repr(login)
-    assert login.user == "ci"
-
-
-@pytest.mark.parametrize(
-    ("listen_host", "proxy_auth", "refused"),
-    [
-        ("127.0.0.1", False, False),
-        ("::1", False, False),
-        ("localhost", False, False),
-        ("0.0.0.0", False, True),
-        ("", False, True),
-        ("10.1.2.3", False, True),
-        ("0.0.0.0", True, False),
-        ("", True, False),
-    ],
-)
-def test_listen_problem(listen_host, proxy_auth, refused):
-    assert (listen_problem(listen_host, proxy_auth) is not None) is refused
-
-
-@pytest.mark.parametrize(
-    ("bound", "proxy_auth", "refused"),
-    [
-        (["127.0.0.1", "::1"], False, False),
-        (["127.0.0.2", "::ffff:127.0.0.1"], False, False),
-        (["127.0.0.1", "10.1.2.3"], False, True),
-        (["0.0.0.0"], False, True),
-        (["::"], False, True),
-        (["10.1.2.3"], True, False),
-        ([], False, False),
-    ],
-)
-def test_bound_problem(bound, proxy_auth, refused):
-    assert (bound_problem(bound, proxy_auth) is not None) is refused
-
-
 def test_mitmdump_saved_flows_hold_the_proxy_user_but_not_the_password(site, ca_file, tmp_path):
     saved = tmp_path / "flows.mitm"
     with saving_mitmdump(proxy_env(site, ca_file, tmp_path, ATLASSIAN_PROXY_PROXY_AUTH=LOGIN), saved) as port:
@@ -253,23 +180,6 @@ def test_mitmdump_saved_flows_hold_the_proxy_user_but_not_the_password(site, ca_
     assert FlowRecord.of(flow.metadata).user == "ci", "the user name is kept for the record"
     assert PASSWORD.encode() not in flows
     assert proxy_authorization(LOGIN).split()[1].encode() not in flows
-
-
-@given(st.text(max_size=60))
-def test_basic_credentials_never_raises_on_any_header(header):
-    basic_credentials(header)
-
-
-@given(user=st.text(min_size=1, max_size=20).filter(lambda u: ":" not in u), password=st.text(max_size=30))
-def test_basic_credentials_round_trips(user, password):
-    assert basic_credentials(proxy_authorization(f"{user}:{password}")) == (user, password)
-
-
-@given(user=st.text(max_size=20), password=st.text(max_size=30))
-def test_only_the_exact_login_is_accepted(user, password):
-    login = ProxyLogin.parse(LOGIN)
-    accepted = login.check(proxy_authorization(f"{user}:{password}"))
-    assert (accepted is not None) is (f"{user}:{password}" == LOGIN)
 
 
 def test_a_407_is_logged_as_answered_by_the_proxy_not_passed(guarded, plain_site):

@@ -5,11 +5,6 @@ from __future__ import annotations
 import base64
 import json
 
-from mitmproxy.test import tflow, tutils
-
-from proxy_addon.addons.request_log import record
-from proxy_addon.policy.record import FlowRecord
-
 from support.clients import curl
 from support.proxy import EMAIL, TOKEN_192, wait_for
 
@@ -51,15 +46,6 @@ def test_json_log_has_one_object_per_request_with_the_audit_fields_and_no_secret
     for secret in (TOKEN_192, pair, base64.b64encode(pair.encode()).decode(), "SECRET", "client-password"):
         assert secret not in proxy.output
     assert "client-cookie" not in proxy.output
-
-
-def test_the_proxy_auth_user_is_logged_and_its_password_never():
-    flow = tflow.tflow(req=tutils.treq(path=b"/rest/api/3/myself?x=1"), resp=True)
-    assert record(flow)["user"] is None
-    FlowRecord.of(flow.metadata).user = "alice"
-    line = json.dumps(record(flow))
-    assert json.loads(line)["user"] == "alice"
-    assert "proxy-password" not in line
 
 
 def test_text_stays_the_default(proxy, site):

@@ -14,7 +14,7 @@ from support.memory import peak_rss
 from support.proxy import EMAIL, TOKEN_192, basic, proxy_env, start_mitmdump, wait_for
 
 SITE = "https://acme.atlassian.net"
-WATCH = Path(__file__).parent / "support" / "flow_watch.py"
+WATCH = Path(__file__).parents[1] / "support" / "flow_watch.py"
 SECRETS = (basic(EMAIL, TOKEN_192).split()[1], TOKEN_192)
 LOGIN = "ci:Pr0xy-pa55word-9f3e"
 UNFINISHED_HEAD = 64 * 1024 * 1024

@@ -1,32 +1,40 @@
-"""`[[clients]]` in the hook chain: each client's login names it, and its bounds and rate apply to it alone.
+"""The root addon: its chain is the documented hook order, settings reach its children through `use` only,
+and `[[clients]]` apply in that chain, each client's login naming it and its bounds and rate applying to it alone.
 
-Run through mitmproxy's own dispatch (`AddonManager`) on the root addon's real children, so
-the order in which the login, the rate limit, the verdict and the fail-closed check run is
-the one `run` uses.
+The clients' tests run through mitmproxy's own dispatch (`AddonManager`) on the root addon's real
+children, so the order in which the login, the rate limit, the verdict and the fail-closed check
+run is the one `run` uses.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import os
+import re
+from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 from mitmproxy import http
 from mitmproxy.proxy.layers.http import HttpConnectHook, HttpRequestHeadersHook
 from mitmproxy.test import taddons, tflow, tutils
 from prometheus_client import generate_latest
 
-from proxy_addon.addons.client_rate import ClientRate
-from proxy_addon.addons.prepared import Prepared
+from proxy_addon.addons.prepared import DEFAULTS
 from proxy_addon.addons.request_log import describe
 from proxy_addon.policy.clients import Client, ClientTable
 from proxy_addon.policy.hosts import HostPattern
 from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.sites import Site
-from proxy_addon.runtime.root import AtlassianAuthProxy
+from proxy_addon.runtime import root as root_module
+from proxy_addon.runtime.root import HOOK_ORDER, AtlassianAuthProxy
+from proxy_addon.settings.loading import load_settings
+from proxy_addon.settings.model import Settings
 
 from support.prepared import prepared
-from support.proxy import basic
+from support.proxy import REPO, basic
 
 ACME, GLOBEX = "acme.atlassian.net", "globex.atlassian.net"
 SITES = [
@@ -145,23 +153,6 @@ def test_requests_inside_a_tunnel_count_the_connect_does_not():
     ]
 
 
-def test_without_clients_or_a_limit_nothing_is_counted():
-    addon = ClientRate()
-    with taddons.context(addon):
-        for _ in range(5):
-            f = request()
-            FlowRecord.of(f.metadata).user = "agent-c"
-            addon.requestheaders(f)
-            assert f.response is None
-        addon.use(Prepared(clients=CLIENTS))
-        for user in ("agent-a", None):
-            for _ in range(5):
-                f = request()
-                FlowRecord.of(f.metadata).user = user
-                addon.requestheaders(f)
-                assert f.response is None
-
-
 def test_metrics_label_each_request_with_its_client_and_none_without_a_login():
     root = root_with_clients()
     flows = [request(ACME, "GET", "agent-a:pw-a"), request(GLOBEX, "GET", "agent-a:pw-a"), request(ACME, "GET")]
@@ -190,3 +181,78 @@ def test_the_text_log_names_the_client():
     f = request(GLOBEX, "GET", "agent-a:pw-a")
     through(root_with_clients(), f)
     assert describe(f).endswith("user=agent-a credentials=refused-client-site")
+
+
+def test_the_root_addon_reports_missing_credentials():
+    proxy = AtlassianAuthProxy()
+    with taddons.context(proxy):
+        assert proxy.readiness.problem() == "no credentials loaded"
+
+
+# The chain as docs/architecture.md lists it, and how settings reach the children: through `use` only.
+
+DOC = REPO / "docs" / "architecture.md"
+ROW = re.compile(r"\| (\d+) \| `(\w+)` \| `([\w.]+)` \| (.+) \|")
+
+
+def documented_order() -> list[tuple[str, str, str]]:
+    section = DOC.read_text().partition("## The hook order")[2].partition("\n## ")[0]
+    rows = [ROW.fullmatch(line) for line in section.splitlines() if line.startswith("| ")]
+    found = [row for row in rows if row is not None]
+    assert [int(row[1]) for row in found] == list(range(1, len(found) + 1)), "numbered 1, 2, 3, ..."
+    return [(row[2], row[3], row[4]) for row in found]
+
+
+def test_the_document_lists_exactly_the_chain_in_the_codes_order():
+    code = [(link.addon.__name__, link.addon.__module__.removeprefix("proxy_addon."), link.role) for link in HOOK_ORDER]
+    assert documented_order() == code
+
+
+def test_the_root_chains_one_child_of_each_class_in_that_order():
+    root = AtlassianAuthProxy()
+    assert [type(child) for child in root.children] == [link.addon for link in HOOK_ORDER]
+
+
+@pytest.fixture
+def settings(monkeypatch, tmp_path) -> Settings:
+    for name in list(os.environ):
+        if name.startswith("ATLASSIAN_PROXY_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    return load_settings(
+        None,
+        email="me@example.test",
+        api_token="tok3n-for-hook-tests",
+        upstream_timeout=7,
+        client_timeout=9,
+        log_format="json",
+        proxy_auth="ci:Pr0xy-pa55word-9f3e",
+    )
+
+
+def test_each_child_holds_the_models_defaults_until_configure_hands_it_the_settings(settings):
+    root = AtlassianAuthProxy(settings)
+    before = (root.faults.timeout, root.client_limits.head_timeout, root.outbound.timeout)
+    assert before == (DEFAULTS.upstream_timeout, DEFAULTS.client_timeout, DEFAULTS.upstream_timeout)
+    with taddons.context(root) as tctx:
+        tctx.configure(root, atlassian_proxy_config=None)
+        assert (root.faults.timeout, root.client_limits.head_timeout, root.outbound.timeout) == (7, 9, 7)
+        assert root.request_log.json
+        assert root.fail_closed.login_required
+        assert root.safe_options.proxy_auth
+        assert root.proxy_auth.login == settings.proxy_login
+        assert root.readiness.problem() is None, "the credentials are loaded"
+
+
+def test_the_root_writes_into_no_child():
+    """Settings reach a child through its `use` only: no `self.<child>.<name> = ...` in the root."""
+    tree = ast.parse(Path(root_module.__file__).read_text())
+    written = [
+        ast.unparse(target)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign)
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Attribute)
+    ]
+    assert written == []
