@@ -53,7 +53,7 @@ class Backoff:
     until: float = 0.0
 
     def pause(self) -> float:
-        return min(FIRST_PAUSE * 2 ** (self.failures - 1), MAX_PAUSE)
+        return min(FIRST_PAUSE * 2.0 ** (self.failures - 1), MAX_PAUSE)
 
     def hold(self, now: float) -> Hold:
         """During the pause, its rest; after it, a check is due (and requests wait for it)."""

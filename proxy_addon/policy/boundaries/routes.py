@@ -114,7 +114,7 @@ class Route:
 
 
 J, C = Product.JIRA, Product.CONFLUENCE
-NOTHING, JIRA, WIKI, BOTH = frozenset(), frozenset({J}), frozenset({C}), frozenset({J, C})
+NOTHING, JIRA, WIKI, BOTH = frozenset[Product](), frozenset({J}), frozenset({C}), frozenset({J, C})
 GET_POST, POST, PUT = frozenset({"GET", "POST"}), frozenset({"POST"}), frozenset({"PUT"})
 A = Action
 ROUTES: tuple[Route, ...] = tuple(
