@@ -1,6 +1,6 @@
 """The boundaries hook with mitmproxy's test flows: refusals drop the credentials, bodies wait, ids are looked up once.
 
-The lookup is replaced by a recording fake here; tests/test_boundaries.py proves the real one
+The lookup is replaced by a recording fake here; tests/e2e/test_project_and_space_bounds.py proves the real one
 against the TLS stand-in.
 """
 
