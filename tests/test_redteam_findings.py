@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -382,29 +383,42 @@ class ContextPathJira(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-@pytest.fixture
-def context_path_jira(ca) -> Iterator[ThreadingHTTPServer]:
-    ContextPathJira.seen = []
-    context = upstream.make_context(ca.issue_cert("tracker.corp.example"))
+class TlsSite(ThreadingHTTPServer):
+    """A TLS server on loopback with a handler of a test's own, for site behaviours the shared stand-in lacks."""
 
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
+    daemon_threads = True
 
-        @property
-        def port(self) -> int:
-            return self.server_address[1]
+    def __init__(self, context: ssl.SSLContext, handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+        self.context = context
 
-        def finish_request(self, request, client_address) -> None:
-            try:
-                tls = context.wrap_socket(request, server_side=True)
-            except (ssl.SSLError, OSError):
-                return
-            super().finish_request(tls, client_address)
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
 
-    server = Server(("127.0.0.1", 0), ContextPathJira)
+    def finish_request(self, request, client_address) -> None:
+        try:
+            tls = self.context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        super().finish_request(tls, client_address)
+
+
+@contextmanager
+def serving(ca, handler: type[BaseHTTPRequestHandler], *names: str) -> Iterator[TlsSite]:
+    server = TlsSite(upstream.make_context(ca.issue_cert(*names)), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture
+def context_path_jira(ca) -> Iterator[TlsSite]:
+    ContextPathJira.seen = []
+    with serving(ca, ContextPathJira, "tracker.corp.example") as server:
+        yield server
 
 
 def test_a_revoked_token_of_a_data_center_site_under_a_context_path_is_paused_not_sent_again_and_again(
@@ -437,3 +451,56 @@ def test_a_revoked_token_of_a_data_center_site_under_a_context_path_is_paused_no
         assert len(sent) <= 3, f"the revoked PAT reached the site {len(sent)} times for 20 requests: {sent[:4]}"
     finally:
         proxy.stop()
+
+
+# -- 9: TRACE carries the credential, and a server that echoes it hands the client the token ---------------
+
+
+class EchoesTrace(BaseHTTPRequestHandler):
+    """A web server that answers TRACE as RFC 9110 describes it (Apache httpd does by default, `TraceEnable On`,
+    for every location it serves itself): the request it received, headers included, as the body."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_TRACE(self) -> None:
+        echo = (self.requestline + "\r\n" + str(self.headers)).encode("latin-1")
+        self.send_response(200)
+        self.send_header("Content-Type", "message/http")
+        self.send_header("Content-Length", str(len(echo)))
+        self.end_headers()
+        self.wfile.write(echo)
+
+
+@pytest.mark.parametrize("url", [CLOUD + "/", DC_JIRA + "/"])
+def test_a_trace_request_never_carries_the_credential_so_no_echo_can_hand_it_to_the_client(
+    ca, ca_file, confdir, tmp_path, url
+):
+    """The proxy injects credentials whatever the method. A TRACE is answered, by any server on the way that
+    implements it, with the request as received: the client reads `Authorization: Basic base64(email:token)`
+    (or the PAT) in the body, and mitmproxy's flow, saved with `-w`, holds it too. Bounded and read-only
+    clients are safe (no row has TRACE); a plain client, a PROXY_AUTH user or an unbounded `[[clients]]`
+    one gets the very token the proxy exists to keep from it.
+    """
+    config = tmp_path / "sites.toml"
+    config.write_text(SITES)
+    with serving(ca, EchoesTrace, "acme.atlassian.net", "tracker.corp.example") as echo:
+        env = proxy_env(
+            echo,
+            ca_file,
+            confdir,
+            ATLASSIAN_PROXY_CONFIG=str(config),
+            ATLASSIAN_PROXY_EMAIL=None,
+            ATLASSIAN_PROXY_API_TOKEN=None,
+            ACME_TOKEN=TOKEN_192,
+            DC_PAT=PAT,
+        )
+        proxy = start_proxy(env)
+        try:
+            result = curl(proxy.url, url, proxy.ca_file, "-X", "TRACE")
+        finally:
+            proxy.stop()
+    leaked = [what for what, value in (("token", basic(EMAIL, TOKEN_192)), ("PAT", PAT)) if value in result.stdout]
+    assert leaked == [], "the client read the credential the proxy added"
