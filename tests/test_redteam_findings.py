@@ -29,7 +29,7 @@ import pytest
 
 from support import upstream
 from support.clients import curl
-from support.proxy import EMAIL, TOKEN_24, TOKEN_192, Proxy, basic, command, proxy_env, start_proxy
+from support.proxy import EMAIL, TOKEN_24, TOKEN_192, Proxy, basic, command, proxy_env, start_mitmdump, start_proxy
 
 CLOUD = "https://acme.atlassian.net"
 DC_JIRA = "https://tracker.corp.example"
@@ -504,3 +504,28 @@ def test_a_trace_request_never_carries_the_credential_so_no_echo_can_hand_it_to_
             proxy.stop()
     leaked = [what for what, value in (("token", basic(EMAIL, TOKEN_192)), ("PAT", PAT)) if value in result.stdout]
     assert leaked == [], "the client read the credential the proxy added"
+
+
+# -- 10: under mitmdump -s, an option that moves the request after the verdict takes the credential along --
+
+
+def test_under_mitmdump_a_request_moved_after_the_verdict_never_takes_the_credential_elsewhere(site, ca_file, confdir):
+    """The verdict is made at the request head (`requestheaders`), and the wire adds the credential to
+    whatever the flow says when it is sent. mitmdump's `map_remote` (like any addon's `request` hook)
+    moves the request afterwards: here every `/wiki/` request of acme.atlassian.net goes to
+    other.example.test, a host no site claims, which receives `Authorization: Basic ...` and the log says
+    `credentials=injected`. Issue 20 refused `stream_large_bodies` for letting a request leave before its
+    verdict; this option lets it leave for somewhere the verdict never saw (and with another path than
+    the one a boundary judged).
+    """
+    env = proxy_env(site, ca_file, confdir)
+    proxy = start_mitmdump(env, "--map-remote", "|https://acme.atlassian.net/wiki/|https://other.example.test/")
+    try:
+        before = len(site.record.requests)
+        curl(proxy.url, CLOUD + "/wiki/rest/api/content/30001", proxy.ca_file)
+        with site.record.lock:
+            seen = site.record.requests[before:]
+    finally:
+        proxy.stop()
+    elsewhere = [r.header("Host") for r in seen if r.sni != "acme.atlassian.net" and r.header("Authorization")]
+    assert elsewhere == [], "the credential went to a host no site claims"
