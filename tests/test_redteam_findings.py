@@ -141,21 +141,21 @@ def carrying(site, authorization: str) -> int:
         return sum(1 for r in site.record.requests if r.header("Authorization") == authorization)
 
 
-# -- 1: Confluence renders a Jira macro through the macro-body conversion route -------------------------
+# -- 1: Confluence renders a macro (`jira`, `include`) through the macro-body conversion route ---------------
 
 
-@pytest.mark.parametrize("client", ["jira-agent", "both-agent"])
+@pytest.mark.parametrize("client", ["jira-agent", "both-agent", "wiki-agent"])
 @pytest.mark.parametrize("to", ["view", "export_view"])
-def test_a_project_bounded_client_cannot_render_a_jira_macro_through_the_macro_body_conversion_route(
-    bounded, site, client, to
-):
+def test_a_bounded_client_cannot_render_a_macro_through_the_macro_body_conversion_route(bounded, site, client, to):
     """`GET /wiki/rest/api/content/{id}/history/{version}/macro/id/{macroId}/convert/{to}` renders one macro of
     the page, a `jira` macro with `jqlQuery = project = SEC` included, into view HTML: issues of any project.
 
     The rendered-body rule reads only the `expand`/`body-format` parameters, and the route falls in the row
     `/wiki/rest/api/content/{content}/**`, which reaches Confluence only: a client bounded only in Jira gets
     it unjudged, and one bounded in both gets it for any page of its space (30001 is in ENG). A page with
-    such a macro is one `POST /wiki/rest/api/content` away for either of them.
+    such a macro is one `POST /wiki/rest/api/content` away for either of them. A client bounded only in
+    Confluence reads other spaces the same way: an `include` or `excerpt-include` macro in an ENG page
+    renders an HR page.
     """
     call = Call(bounded, site, client)
     call("GET", CLOUD + f"/wiki/rest/api/content/30001/history/1/macro/id/0f5a-jira-macro/convert/{to}")
