@@ -164,33 +164,35 @@ def test_a_bounded_client_cannot_render_a_macro_through_the_macro_body_conversio
     assert not any("/macro/" in path for path in call.paths), call.paths
 
 
-# -- 2: a fragment in the request target hides the confinement from the site's URL parser -----------------
+# -- 2: a fragment in the request target hides what the proxy judged from the site's URL parser -----------
 
 
 @pytest.mark.parametrize(
-    ("client", "target", "name", "field"),
+    ("client", "target", "name", "judged"),
     [
-        ("jira-agent", "/rest/api/2/search?maxResults=50#&jql=project%3DSEC", "jql", "project"),
-        ("jira-agent", "/rest/api/3/search/jql?fields=summary#&jql=project%3DSEC", "jql", "project"),
-        ("wiki-agent", "/wiki/rest/api/search?limit=50#&cql=space%3DHR", "cql", "space"),
+        ("jira-agent", "/rest/api/2/search?maxResults=50#&jql=project%3DSEC", "jql", 'project in ("'),
+        ("jira-agent", "/rest/api/3/search/jql?fields=summary#&jql=project%3DSEC", "jql", 'project in ("'),
+        ("wiki-agent", "/wiki/rest/api/search?limit=50#&cql=space%3DHR", "cql", 'space in ("'),
+        ("wiki-agent", "/wiki/rest/api/content?limit=100#&spaceKey=ENG", "spaceKey", "ENG"),
     ],
 )
-def test_a_fragment_in_a_search_target_never_leaves_the_confinement_where_a_url_parser_cannot_see_it(
-    bounded, site, client, target, name, field
+def test_a_fragment_in_the_target_never_hides_what_the_proxy_judged_from_the_sites_url_parser(
+    bounded, site, client, target, name, judged
 ):
-    """The proxy splits the query on `&` only, so it confines `jql` after a raw `#` and appends the
-    confined query after it: the site receives `?maxResults=50#&jql=project in ("OPS") AND (...)`.
+    """The proxy splits the query on `&` only, so it reads (and confines) `jql` after a raw `#`, and appends
+    the confined query after it: the site receives `?maxResults=50#&jql=project in ("OPS") AND (...)`.
 
     Any URL parser that follows RFC 3986 (Python's urlsplit, java.net.URI, the WHATWG URL standard, a
-    front proxy that strips fragments) reads the query as `maxResults=50` and the confinement as a
-    fragment: a search with no JQL, over every project. The stand-in's own parser is one of them.
+    front proxy that strips fragments) reads the query as `maxResults=50` and the rest as a fragment: a
+    search with no JQL, over every project, or `GET /wiki/rest/api/content` without the `spaceKey` it was
+    judged by, which lists content of every space. The stand-in's own parser is one of them.
     """
     call = Call(bounded, site, client)
     call("GET", CLOUD + "/", "--request-target", target)
     for seen in call.seen:
         query = parse_qs(urlsplit(seen.path).query)
         assert name in query, f"the site's URL parser sees no {name} in {seen.path!r}"
-        assert query[name][0].startswith(f'{field} in ("'), seen.path
+        assert query[name][0].startswith(judged), seen.path
     assert call.status == 400 or call.seen, call.body
 
 
