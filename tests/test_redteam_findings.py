@@ -531,3 +531,80 @@ def test_under_mitmdump_a_request_moved_after_the_verdict_never_takes_the_creden
         proxy.stop()
     elsewhere = [r.header("Host") for r in seen if r.sni != "acme.atlassian.net" and r.header("Authorization")]
     assert elsewhere == [], "the credential went to a host no site claims"
+
+
+# -- 11: a client's own login attempt in the query makes the proxy pause the site's token for everyone ------
+
+
+class SeraphJira(BaseHTTPRequestHandler):
+    """Jira Data Center at /jira, whose Seraph login filter also reads `os_username`/`os_password` from the
+    query of any URL: a wrong pair gets `401` with `X-Seraph-LoginReason: AUTHENTICATED_FAILED`, whatever
+    the request's `Authorization` says. The PAT itself is valid."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        query = parse_qs(urlsplit(self.path).query)
+        headers = {}
+        if "os_username" in query and query.get("os_password") != ["the-right-password"]:
+            status, body = 401, {"message": "Client must be authenticated to access this resource."}
+            headers["X-Seraph-LoginReason"] = "AUTHENTICATED_FAILED"
+        elif self.headers.get("Authorization") == f"Bearer {PAT}":
+            status, body = 200, {"name": "me", "path": self.path}
+        else:
+            status, body = 401, {"message": "Client must be authenticated to access this resource."}
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_one_clients_failed_login_in_the_query_does_not_pause_the_valid_token_for_every_other_client(
+    ca, ca_file, confdir, tmp_path
+):
+    """`X-Seraph-LoginReason: AUTHENTICATED_FAILED` is taken as a definitive rejection of the site's token,
+    with no confirmation. But Seraph sets it for any failed login, and a client chooses one: Jira and
+    Confluence Data Center read `os_username`/`os_password` from the query of any URL. One request by
+    `jira-agent` (`/rest/api/2/myself?os_username=nobody&os_password=x`, a route open to every bounded
+    client) pauses the valid PAT for every client of that host; the proxy logs that the token may be
+    revoked. The proxy's own check ends the pause after 30 s and resets it, so one such request every
+    30 s keeps everybody out. The same request also counts failed logins against the account it names.
+    """
+    config = tmp_path / "dc.toml"
+    config.write_text(
+        '[[sites]]\nname = "dc-jira"\nhosts = ["tracker.corp.example"]\nscheme = "bearer"\n'
+        'token_env = "DC_PAT"\nproduct = "jira"\ncontext_path = "/jira"\n' + CLIENTS
+    )
+    with serving(ca, SeraphJira, "tracker.corp.example") as jira:
+        env = proxy_env(
+            jira,
+            ca_file,
+            confdir,
+            ATLASSIAN_PROXY_CONFIG=str(config),
+            ATLASSIAN_PROXY_EMAIL=None,
+            ATLASSIAN_PROXY_API_TOKEN=None,
+            DC_PAT=PAT,
+            **CLIENT_PASSWORDS,
+        )
+        proxy = start_proxy(env)
+        try:
+            as_client(proxy, "jira-agent", DC_JIRA + "/jira/rest/api/2/myself?os_username=nobody&os_password=x")
+            status, body = as_client(proxy, "free-agent", DC_JIRA + "/jira/rest/api/2/issue/OPS-1")
+        finally:
+            proxy.stop()
+    assert status == "200", f"another client's request was refused: {body}"
+
+
+def as_client(proxy: Proxy, client: str, url: str) -> tuple[str, str]:
+    """One GET through `proxy` as `client`: the status (as text) and the body."""
+    login = f"{client}:{PASSWORDS[client]}"
+    result = curl(proxy.url, url, proxy.ca_file, "--proxy-user", login, "-w", "\n%{http_code}")
+    body, _, status = result.stdout.rpartition("\n")
+    return status, body
