@@ -142,6 +142,7 @@ class Outbound:
     def _record(self, site: str, host: str, stamp: int, rejection: str | None, scope: Scope, seen: str) -> None:
         """Record the verdict on the token for (site, `host`); log once per change of state, naming `seen`,
         the host whose answer decided it."""
+        covering = self.health.scope(site, host)
         change = self.health.judge(site, host, stamp, rejection, time.monotonic(), scope)
         if change is Change.REJECTED and scope is Scope.SITE:
             patterns = ", ".join(map(str, self.credentials.site(site).patterns))
@@ -160,8 +161,8 @@ class Outbound:
         elif change is Change.REJECTED:
             logger.warning(
                 "%s refused the API token of site %s (%s), which %s accepts: %s may be a site this account cannot "
-                "use; requests to %s alone are answered locally with 401 for %.0f s, then the proxy checks the token "
-                "at %s again.",
+                "use (or the request lacks a permission there); requests to %s alone are answered locally with 401 "
+                "for %.0f s, then the proxy checks the token at %s again.",
                 host,
                 site,
                 rejection,
@@ -171,6 +172,8 @@ class Outbound:
                 self.health.pause(site, host),
                 seen,
             )
+        elif change is Change.ACCEPTED and covering is Scope.HOST:
+            logger.info("%s accepts the API token of site %s again; requests to %s pass as usual", seen, site, host)
         elif change is Change.ACCEPTED:
             logger.info("%s accepts the API token again; requests pass as usual", seen)
 
