@@ -166,7 +166,7 @@ def own_identity_page(site: Site, sent_to: str, port: int, sites: SiteTable, gat
 
 
 def check_page(site: Site, host: str, port: int, sites: SiteTable, gateway: Gateway) -> IdentityPage | None:
-    """Where the proxy checks the token of `site` for `host` after a pause: where that host's requests went.
+    """The identity page of `site`'s credentials for `host`: where that host's requests went.
 
     A scoped site's requests all go to the gateway, so its token is checked there.
     """
