@@ -88,9 +88,9 @@ def facts_of(flow: http.HTTPFlow, client: Client | None = None) -> RequestFacts:
 class CredentialInjector:
     """Replaces the client's credentials with the site's identity on requests the verdict allows.
 
-    After a rejection, requests to that (site, host) are answered locally until the proxy's own
-    check succeeds or the token changes: `decide` reads token health, and a request that finds
-    the pause over waits for the check (`Outbound.ready`).
+    After a rejection, requests to the site's hosts (or to the one host its home contradicts) are
+    answered locally until the proxy's own check succeeds or the token changes: `decide` reads
+    token health, and a request that finds the pause over waits for the check (`Outbound.ready`).
     """
 
     def __init__(self, health: TokenHealth, outbound: Outbound) -> None:

@@ -49,6 +49,8 @@ class Decision(StrEnum):
     """The project or space of an id could not be looked up."""
     METHOD_OVERRIDE = "refused-method-override"
     """A method-override header or `_method` parameter on a request a bounded or read-only rule judges by its method."""
+    QUERY_LOGIN = "refused-query-login"
+    """A login of the client's own (`os_username`, `os_password`, ...) in the query of a credentialed request."""
 
 
 class Fact[T]:

@@ -35,6 +35,7 @@ class Refusal(StrEnum):
     CLIENT_SITE = "client-site"
     CLIENT_READ_ONLY = "client-read-only"
     METHOD_OVERRIDE = "method-override"
+    QUERY_LOGIN = "query-login"
     BROWSER = "browser"
     BACKED_OFF = "backed-off"
     PROXY_AUTH = "proxy-auth"
@@ -109,6 +110,12 @@ REFUSALS: Mapping[Refusal, Reply] = {
         "{restricted}: {override} would let the site run this {method} as another method, and its requests are "
         "judged by their method (see README, Agents and boundaries)",
         Decision.METHOD_OVERRIDE,
+    ),
+    Refusal.QUERY_LOGIN: Reply(
+        400,
+        "the query carries {login}, a login of the client's own: requests to {host} go with the site's "
+        "token only; remove os_username, os_password, os_authType and os_cookie from the URL",
+        Decision.QUERY_LOGIN,
     ),
     Refusal.BROWSER: Reply(
         403,

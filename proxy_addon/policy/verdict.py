@@ -3,9 +3,9 @@
 `decide()` is the only place that turns a request's facts into a decision: the site lookup
 (and the shared gateway for scoped tokens), plain http to a claimed host, client-chosen names
 that differ from the real destination, browsers, a `[[clients]]` client's sites and read-only
-bound, method overrides where a rule judges the method, read-only sites, scoped paths and the
-rejected-token back-off. The hooks gather `RequestFacts` from mitmproxy and act on the
-`Verdict`; nothing else decides.
+bound, method overrides where a rule judges the method, a login of the client's own in the
+query, read-only sites, scoped paths and the rejected-token back-off. The hooks gather
+`RequestFacts` from mitmproxy and act on the `Verdict`; nothing else decides.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from proxy_addon.policy.refusals import REFUSAL_OF, Refusal
 from proxy_addon.policy.scoped import Gateway, gateway_path
 from proxy_addon.policy.sites import Site, SiteTable
 from proxy_addon.policy.token_health import TokenHealth
+from proxy_addon.policy.unauthorized import query_login
 
 
 @dataclass(slots=True)
@@ -60,6 +61,8 @@ class Policy:
     sites: SiteTable
     gateway: Gateway
     allow_browsers: bool = False
+    named_site: str | None = None
+    """ATLASSIAN_PROXY_SITE: the user's own site, the home of the site that gets it (`policy.homes`)."""
 
 
 @dataclass(slots=True)
@@ -130,6 +133,8 @@ def decide(facts: RequestFacts, policy: Policy, health: TokenHealth, now: float)
     read_only = site.read_only or (client is not None and client.read_only)
     if (read_only or (client is not None and client.bounded)) and method_override(facts) is not None:
         return Verdict(Decision.METHOD_OVERRIDE, site, name)
+    if query_login(facts.path) is not None:
+        return Verdict(Decision.QUERY_LOGIN, site, name)
     if read_only and not read_only_allows(facts.method, facts.path):
         return Verdict(Decision.READ_ONLY if site.read_only else Decision.CLIENT_READ_ONLY, site, name)
     rewritten = None
@@ -191,6 +196,7 @@ def refusal(verdict: Verdict, facts: RequestFacts) -> tuple[Refusal, dict[str, o
         "override": override,
         "restricted": restricted,
         "retry_after": verdict.retry_after,
+        "login": query_login(facts.path) if verdict.decision is Decision.QUERY_LOGIN else None,
     }
 
 

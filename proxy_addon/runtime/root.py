@@ -215,7 +215,7 @@ class AtlassianAuthProxy:
         gateway = scoped_gateway(tuple(resolved), settings, reach)
         return Prepared(
             settings=settings,
-            policy=Policy(table, gateway, settings.allow_browsers),
+            policy=Policy(table, gateway, settings.allow_browsers, settings.site),
             resolved=tuple(resolved),
             reach=reach,
             clients=settings.client_table,
