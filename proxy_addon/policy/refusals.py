@@ -35,6 +35,8 @@ class Refusal(StrEnum):
     CLIENT_SITE = "client-site"
     CLIENT_READ_ONLY = "client-read-only"
     METHOD_OVERRIDE = "method-override"
+    METHOD_NOT_ALLOWED = "method-not-allowed"
+    MOVED = "moved"
     BROWSER = "browser"
     BACKED_OFF = "backed-off"
     PROXY_AUTH = "proxy-auth"
@@ -109,6 +111,18 @@ REFUSALS: Mapping[Refusal, Reply] = {
         "{restricted}: {override} would let the site run this {method} as another method, and its requests are "
         "judged by their method (see README, Agents and boundaries)",
         Decision.METHOD_OVERRIDE,
+    ),
+    Refusal.METHOD_NOT_ALLOWED: Reply(
+        405,
+        "{method} is never sent to {host} with credentials: only {allowed}, the methods Atlassian's APIs use",
+        Decision.METHOD_NOT_ALLOWED,
+        (("Allow", "{allowed}"),),
+    ),
+    Refusal.MOVED: Reply(
+        502,
+        "this request was changed after the proxy decided where its credentials go ({what} of {host}, by another "
+        "addon or a mitmproxy option such as map_remote); it was not sent",
+        Decision.MOVED,
     ),
     Refusal.BROWSER: Reply(
         403,
