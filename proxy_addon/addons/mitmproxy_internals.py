@@ -3,10 +3,11 @@
 mitmproxy's addon API (hooks, flows, options) cannot express five things this proxy must do:
 put the credential only into the copy of a request head its HTTP layer sends, bound a request
 head while it arrives, refuse a held request that begins to stream or a request moved after its
-verdict, replace the error page its layers render, and close a live connection. CONNECT_TO also redirects the event loop's name
-resolution, and the start-up checks read the addresses mitmproxy really bound. Those reach past
-the API, into code mitmproxy may change in any release, so they all live here: the modules that
-need them call the functions below and touch no internal themselves.
+verdict, replace the error page its layers render, and close a live connection. CONNECT_TO also
+redirects the event loop's name resolution, and the start-up checks read the addresses mitmproxy
+really bound. Those reach past the API, into code mitmproxy may change in any release, so they
+all live here: the modules that need them call the functions below and touch no internal
+themselves.
 
 Each internal is looked up by name once, when this module loads, and never fails there: one
 that is missing leaves a stand-in. `check()` looks every one up again and verifies its shape

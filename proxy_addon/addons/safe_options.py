@@ -56,9 +56,9 @@ class SafeOptions:
             )
             if problem:
                 raise exceptions.OptionsError(problem)
-        if rewriting := updated & REWRITING_OPTIONS.keys():  # mitmdump's addons; `run` loads none of them
-            if problem := rewrite_problem({name: getattr(ctx.options, name) for name in rewriting}):
-                raise exceptions.OptionsError(problem)
+        rewriting = updated & REWRITING_OPTIONS.keys()  # mitmdump's addons' options; `run` loads none of them
+        if rewriting and (problem := rewrite_problem({name: getattr(ctx.options, name) for name in rewriting})):
+            raise exceptions.OptionsError(problem)
 
     def running(self) -> None:
         """The servers are bound by now: check the addresses they really got, not only the specs.

@@ -34,8 +34,8 @@ from mitmproxy.proxy.server import SimpleConnectionHandler
 from mitmproxy.test import taddons, tflow
 
 from proxy_addon.addons import mitmproxy_internals as internals
-from proxy_addon.addons.replies import proxy_reply
 from proxy_addon.addons.moves import remember_destination
+from proxy_addon.addons.replies import proxy_reply
 from proxy_addon.addons.wire import HELD_REPLY, HELD_STREAMED, MAX_HEAD_BYTES, MOVED, Wire
 from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.refusals import Refusal, message

@@ -21,60 +21,14 @@ from mitmproxy.addons.serverplayback import ServerPlayback
 from mitmproxy.addons.stickyauth import StickyAuth
 from mitmproxy.addons.stickycookie import StickyCookie
 from mitmproxy.test import taddons, tflow, tutils
-from pydantic import SecretStr
 
-from proxy_addon.addons.boundaries import Boundaries
-from proxy_addon.addons.injector import CredentialInjector, WireSource
 from proxy_addon.addons.moves import moved
 from proxy_addon.addons.safe_options import SafeOptions
-from proxy_addon.addons.wire import MOVED, Wire
-from proxy_addon.credentials.outbound import Outbound
-from proxy_addon.credentials.registry import CredentialRegistry
-from proxy_addon.credentials.sources import Credentials
-from proxy_addon.policy.clients import Client, ClientTable
-from proxy_addon.policy.hosts import HostPattern
-from proxy_addon.policy.proxy_login import ProxyLogin
+from proxy_addon.addons.wire import MOVED
 from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.refusals import Refusal, message
-from proxy_addon.policy.sites import Site
-from proxy_addon.policy.token_health import TokenHealth
 
-from support.prepared import prepared
-
-ACME = "acme.atlassian.net"
-SITE = Site("default", (HostPattern.parse("*.atlassian.net"),), "me@example.test")
-CREDENTIALS = Credentials.of(SITE.user, SecretStr("tok3n-for-hook-tests"), "test")
-OPS_AGENT = Client("ops-agent", ProxyLogin.of("ops-agent", "Pr0xy-pa55word-9f3e"), jira_projects=frozenset({"OPS"}))
-
-
-class Decided:
-    """The injector, a boundary, the wire and its credential source, configured as the root does."""
-
-    def __init__(self) -> None:
-        health = TokenHealth()
-        credentials = CredentialRegistry(health)
-        credentials.adopt(SITE, CREDENTIALS)
-        outbound = Outbound(health, credentials)
-        configured = prepared([SITE], clients=ClientTable.of([OPS_AGENT]))
-        outbound.use(configured.policy, configured.reach, outbound.timeout)
-        self.injector = CredentialInjector(health, outbound)
-        self.injector.use(configured)
-        self.boundaries = Boundaries(outbound)
-        self.boundaries.use(configured)
-        self.source = WireSource(health, credentials)
-        self.wire = Wire(self.source)
-
-    def decide(self, path: str = "/rest/api/3/myself", user: str | None = None) -> http.HTTPFlow:
-        request = tutils.treq(host=ACME, port=443, scheme=b"https", authority=b"", path=path.encode())
-        request.headers.clear()
-        request.headers["host"] = ACME
-        f = tflow.tflow(req=request)
-        f.client_conn.sni = ACME
-        FlowRecord.of(f.metadata).user = user
-        self.injector.requestheaders(f)
-        self.boundaries.requestheaders(f)
-        assert f.response is None, f.response and f.response.text
-        return f
+from support.decided import ACME, CREDENTIALS, Decided
 
 
 @pytest.fixture
@@ -83,8 +37,15 @@ def decided():
         yield Decided()
 
 
+def decide(decided: Decided, *args, **kwargs) -> http.HTTPFlow:
+    """A request the injector credentialed (and a boundary let go)."""
+    f = decided.decide(*args, **kwargs)
+    assert f.response is None, f.response.text
+    return f
+
+
 def test_a_request_as_decided_gets_the_credential_and_is_sent(decided):
-    f = decided.decide()
+    f = decide(decided)
     assert FlowRecord.of(f.metadata).destination == f"https://{ACME}:443"
     assert decided.wire.send_refusal(f) is None
     assert decided.source(f) == CREDENTIALS.authorization.get_secret_value()
@@ -101,7 +62,7 @@ def test_a_request_as_decided_gets_the_credential_and_is_sent(decided):
     ],
 )
 def test_a_request_moved_elsewhere_gets_no_credential_and_is_refused_unsent(decided, move):
-    f = decided.decide()
+    f = decide(decided)
     move(f.request)
     assert decided.source(f) is None, "no credential in the head"
     error, reply = decided.wire.send_refusal(f)
@@ -111,7 +72,7 @@ def test_a_request_moved_elsewhere_gets_no_credential_and_is_refused_unsent(deci
 
 
 def test_an_unjudged_request_keeps_its_credential_when_only_its_path_changes(decided):
-    f = decided.decide()
+    f = decide(decided)
     f.request.path = "/rest/api/3/issue/SEC-1"
     assert decided.wire.send_refusal(f) is None
     assert decided.source(f) is not None
@@ -126,7 +87,7 @@ def test_an_unjudged_request_keeps_its_credential_when_only_its_path_changes(dec
     ],
 )
 def test_a_judged_request_whose_method_or_path_changed_gets_no_credential_and_is_refused(decided, change):
-    f = decided.decide("/rest/api/3/issue/OPS-1", user="ops-agent")
+    f = decide(decided, "/rest/api/3/issue/OPS-1", user="ops-agent")
     assert FlowRecord.of(f.metadata).route == "GET /rest/api/3/issue/OPS-1"
     change(f.request)
     assert decided.source(f) is None
@@ -134,9 +95,10 @@ def test_a_judged_request_whose_method_or_path_changed_gets_no_credential_and_is
 
 
 def test_a_confined_search_is_remembered_as_confined(decided):
-    f = decided.decide("/rest/api/3/search?jql=project%3DSEC", user="ops-agent")
+    f = decide(decided, "/rest/api/3/search?jql=project%3DSEC", user="ops-agent")
     route = FlowRecord.of(f.metadata).route
-    assert route == f"GET {f.request.path}" and route != "GET /rest/api/3/search?jql=project%3DSEC"
+    assert route == f"GET {f.request.path}"
+    assert route != "GET /rest/api/3/search?jql=project%3DSEC"
     assert decided.wire.send_refusal(f) is None
 
 
@@ -149,7 +111,7 @@ def test_a_flow_credentialed_without_a_recorded_destination_gets_nothing(decided
 
 
 def test_requests_never_credentialed_are_not_the_wires_business(decided):
-    f = decided.decide()
+    f = decide(decided)
     FlowRecord.of(f.metadata).decision = Decision.PASS
     f.request.host = "other.example.test"
     assert decided.wire.send_refusal(f) is None
@@ -157,7 +119,7 @@ def test_requests_never_credentialed_are_not_the_wires_business(decided):
 
 def test_the_check_costs_well_under_a_microsecond_per_request(decided):
     """It runs for every credentialed head, twice (connection, credential): measured, not assumed."""
-    f = decided.decide()
+    f = decide(decided)
     runs = 20_000
     seconds = min(timeit.repeat(lambda: moved(f), number=runs, repeat=5)) / runs
     assert seconds < 2e-6, f"{seconds * 1e9:.0f} ns"

@@ -28,7 +28,8 @@ def test_an_option_that_changes_requests_after_the_verdict_is_refused_in_one_lin
     problem = rewrite_problem({name: value})
     assert problem is not None
     assert problem.startswith(f"{name} {REWRITING_OPTIONS[name]} after the proxy decided where their credentials go")
-    assert SECRET not in problem and "\n" not in problem
+    assert SECRET not in problem
+    assert "\n" not in problem
 
 
 @pytest.mark.parametrize(
