@@ -142,7 +142,7 @@ REFUSALS: Mapping[Refusal, Reply] = {
     Refusal.PROXY_AUTH: Reply(407, LOGIN_REQUIRED, Decision.PROXY_AUTH, CHALLENGE),
     Refusal.LOCKED_OUT: Reply(
         429,
-        "too many failed proxy logins from this address; try again in {retry_after} s",
+        "too many failed proxy logins as this user; try again in {retry_after} s",
         Decision.PROXY_AUTH,
         RETRY_AFTER,
     ),
