@@ -12,6 +12,8 @@ client's `requests_per_minute`, in the window `ClientRate` keeps, and at most `L
 of a client's run at a time.
 
 A refusal is the proxy's own reply (`addons.replies.refuse`): the injected credentials leave the flow.
+A request it lets go keeps its method and path on the record (`addons.moves`): the wire refuses it if
+another addon changes them afterwards.
 """
 
 from __future__ import annotations
