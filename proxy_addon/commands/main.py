@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from proxy_addon.commands.handoff import take_over
 from proxy_addon.settings.names import SettingsError
 
 PROG = "atlassian-auth-proxy"
@@ -104,6 +105,11 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        take_over()  # secrets `exec` handed over: before anything reads the environment
+    except SettingsError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         module, function = COMMANDS[args.command]

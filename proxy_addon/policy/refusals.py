@@ -36,6 +36,8 @@ class Refusal(StrEnum):
     CLIENT_READ_ONLY = "client-read-only"
     METHOD_OVERRIDE = "method-override"
     QUERY_LOGIN = "query-login"
+    METHOD_NOT_ALLOWED = "method-not-allowed"
+    MOVED = "moved"
     BROWSER = "browser"
     BACKED_OFF = "backed-off"
     PROXY_AUTH = "proxy-auth"
@@ -117,6 +119,18 @@ REFUSALS: Mapping[Refusal, Reply] = {
         "token only; remove os_username, os_password, os_authType and os_cookie from the URL",
         Decision.QUERY_LOGIN,
     ),
+    Refusal.METHOD_NOT_ALLOWED: Reply(
+        405,
+        "{method} is never sent to {host} with credentials: only {allowed}, the methods Atlassian's APIs use",
+        Decision.METHOD_NOT_ALLOWED,
+        (("Allow", "{allowed}"),),
+    ),
+    Refusal.MOVED: Reply(
+        502,
+        "this request was changed after the proxy decided where its credentials go ({what} of {host}, by another "
+        "addon or a mitmproxy option such as map_remote); it was not sent",
+        Decision.MOVED,
+    ),
     Refusal.BROWSER: Reply(
         403,
         "refused to add credentials to a browser request (Origin or Sec-Fetch-Site): "
@@ -135,7 +149,7 @@ REFUSALS: Mapping[Refusal, Reply] = {
     Refusal.PROXY_AUTH: Reply(407, LOGIN_REQUIRED, Decision.PROXY_AUTH, CHALLENGE),
     Refusal.LOCKED_OUT: Reply(
         429,
-        "too many failed proxy logins from this address; try again in {retry_after} s",
+        "too many failed proxy logins as this user; try again in {retry_after} s",
         Decision.PROXY_AUTH,
         RETRY_AFTER,
     ),

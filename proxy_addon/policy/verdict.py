@@ -1,11 +1,11 @@
 """The one verdict: what the proxy does with a request, from the facts of where it really goes.
 
 `decide()` is the only place that turns a request's facts into a decision: the site lookup
-(and the shared gateway for scoped tokens), plain http to a claimed host, client-chosen names
-that differ from the real destination, browsers, a `[[clients]]` client's sites and read-only
-bound, method overrides where a rule judges the method, a login of the client's own in the
-query, read-only sites, scoped paths and the rejected-token back-off. The hooks gather
-`RequestFacts` from mitmproxy and act on the `Verdict`; nothing else decides.
+(and the shared gateway for scoped tokens), plain http to a claimed host, methods no credential
+rides, client-chosen names that differ from the real destination, browsers, a `[[clients]]`
+client's sites and read-only bound, method overrides where a rule judges the method, a login of
+the client's own in the query, read-only sites, scoped paths and the rejected-token back-off. The
+hooks gather `RequestFacts` from mitmproxy and act on the `Verdict`; nothing else decides.
 """
 
 from __future__ import annotations
@@ -78,6 +78,14 @@ class Verdict:
     """Backed off, but the pause is over: the proxy's own check of the token decides; wait for it."""
 
 
+CREDENTIAL_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
+"""The methods Atlassian's REST APIs use, the only ones a credential rides. A server that echoes a
+TRACE (Apache's default `TraceEnable On`) would hand the credential back to the client; TRACK,
+CONNECT inside a tunnel and unknown methods have no use at a site. Methods are case-sensitive."""
+ALLOWED_METHODS = ", ".join(CREDENTIAL_METHODS)
+"""The `Allow` header of the 405 (RFC 9110 requires one)."""
+_CREDENTIAL_METHODS = frozenset(CREDENTIAL_METHODS)
+
 METHOD_OVERRIDES = frozenset({b"x-http-method-override", b"x-http-method", b"x-method-override"})
 """Header fields (lower case) with which frameworks let a request run as another method than its own."""
 METHOD_PARAMETER = "_method"
@@ -116,6 +124,8 @@ def decide(facts: RequestFacts, policy: Policy, health: TokenHealth, now: float)
     site = policy.gateway.site_for(facts.path) if on_gateway else policy.sites.lookup(name, facts.port)
     if site is None or name is None:
         return Verdict(Decision.PASS)
+    if facts.method not in _CREDENTIAL_METHODS:
+        return Verdict(Decision.METHOD_NOT_ALLOWED, site, name)
     if facts.plain_hop and not facts.client_loopback:
         return Verdict(Decision.CLEARTEXT_HOP, site, name)
     named = facts.names if (in_path := path_authority(facts.path)) is None else (*facts.names, in_path)
@@ -197,6 +207,7 @@ def refusal(verdict: Verdict, facts: RequestFacts) -> tuple[Refusal, dict[str, o
         "restricted": restricted,
         "retry_after": verdict.retry_after,
         "login": query_login(facts.path) if verdict.decision is Decision.QUERY_LOGIN else None,
+        "allowed": ALLOWED_METHODS,
     }
 
 

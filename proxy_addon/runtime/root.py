@@ -71,7 +71,9 @@ class Link(NamedTuple):
 
 HOOK_ORDER: tuple[Link, ...] = (
     Link(
-        SafeOptions, "refuses mitmproxy options that would leak the credential, send before a verdict or open the proxy"
+        SafeOptions,
+        "refuses mitmproxy options that would leak the credential, send before a verdict, move a request after it "
+        "or open the proxy",
     ),
     Link(
         ProxyAuthentication,

@@ -272,3 +272,32 @@ def test_the_method_override_refusal_names_the_override(changes, named):
     status, message = text_of(refusal(result, facts))
     assert status == 400
     assert message.startswith("client bounded has bounds: " + named), message
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"])
+def test_the_methods_atlassians_apis_use_carry_the_credential(method):
+    assert verdict(method=method) is Decision.INJECT
+
+
+@pytest.mark.parametrize("method", ["TRACE", "TRACK", "CONNECT", "PROPFIND", "DEBUG", "get", "Trace", "BREW"])
+@pytest.mark.parametrize("client", [None, WRITER, BOUNDED])
+def test_any_other_method_to_a_credential_host_is_405_for_every_client(method, client):
+    """A TRACE is echoed with its headers by servers that implement it: the credential would come back."""
+    assert verdict(method=method, client=client) is Decision.METHOD_NOT_ALLOWED
+
+
+def test_other_methods_elsewhere_are_none_of_the_proxys_business_and_cleartext_stays_refused():
+    assert verdict(method="TRACE", host="example.test", sni="example.test", names=[]) is Decision.PASS
+    assert verdict(method="TRACE", scheme="http", port=80, sni=None) is Decision.CLEARTEXT
+
+
+def test_the_405_names_the_method_and_the_allowed_ones_in_allow():
+    facts = RequestFacts("https", "TRACE", "/", ACME, 443, ACME, (ACME,))
+    result = decide(facts, Policy(TABLE, Gateway()), TokenHealth(), 0.0)
+    refused, named = refusal(result, facts)
+    reply = REFUSALS[refused]
+    assert (reply.status, reply.decision) == (405, Decision.METHOD_NOT_ALLOWED)
+    assert dict((name, value.format(**named)) for name, value in reply.headers) == {
+        "Allow": "GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE"
+    }
+    assert message(refused, **named).startswith("TRACE is never sent to acme.atlassian.net with credentials")
