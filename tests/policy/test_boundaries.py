@@ -629,6 +629,16 @@ def test_default_deny_refuses_what_no_row_holds_and_names_the_family():
         ("POST", "/rest/api/3/issue", {"Fields": {"project": {"key": "SEC"}}, "fields": {"project": {"key": "OPS"}}}),
         ("PUT", "/rest/api/3/issue/OPS-1", {"fields": {"summary": "s", "customfield_1": {"parent": {"key": "SEC-1"}}}}),
         ("POST", "/rest/api/3/issue/bulk", {"issueUpdates": [{"fields": {"project": {"key": "OPS"}}, "project": 1}]}),
+        (
+            "POST",
+            "/rest/api/3/issue",
+            {"fields": {"project": {"key": "OPS"}}, "issueUpdates": [{"fields": {"project": {"key": "SEC"}}}]},
+        ),
+        (
+            "POST",
+            "/rest/api/3/issue/bulk",
+            {"issueUpdates": [{"fields": {"project": {"key": "OPS"}}}], "fields": {"project": {"key": "SEC"}}},
+        ),
         ("POST", "/wiki/rest/api/content", {"space": {"key": "ENG"}, "spaceId": "40002"}),
         ("POST", "/wiki/rest/api/content", {"space": {"key": "ENG"}, "metadata": {"space": {"key": "HR"}}}),
         ("PUT", "/wiki/rest/api/content/30001", {"title": "t", "Space": {"key": "HR"}}),
