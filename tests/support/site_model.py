@@ -259,7 +259,8 @@ class Site:
             or (method in ("PUT", "PATCH") and re.fullmatch(r"issue/[^/]+", api[1]))
         )
         reach = self._jira_body(document) if edits else set()
-        if asks_rendering(parameters, ("render",)) or self._body_asks_rendering(document):
+        reads_expand = api is not None and re.fullmatch(r"search(/jql|/approximate-count)?|issue/bulkfetch", api[1])
+        if asks_rendering(parameters, ("render",)) or (reads_expand and self._body_asks_rendering(document)):
             reach.add((JIRA, ALL))  # every issue key titled with its summary, whatever its project
         if api is None:
             if match := re.fullmatch(r"/rest/agile/(?:1\.0|latest)/issue/([^/]+)(/.*)?", path, re.IGNORECASE):
@@ -291,7 +292,8 @@ class Site:
 
     @staticmethod
     def _body_asks_rendering(document: Any) -> bool:
-        """A body's `expand` (any depth, any case), a string or a list, naming rendered fields or bodies."""
+        """A body's `expand` (any depth, any case), a string or a list, naming rendered fields or bodies: read by
+        the POSTs that take their options in the body (searches, a bulk fetch), not by creates or comments."""
         for key, value in pairs(document):
             values = value if isinstance(value, list) else [value]
             texts = [item for item in values if isinstance(item, str)]
