@@ -33,6 +33,8 @@ class Decision(StrEnum):
     """A check raised or did not complete; see addons/fail_closed.py."""
     BAD_AUTHORITY = "refused-bad-authority"
     AMBIGUOUS_HEAD = "refused-ambiguous-head"
+    AMBIGUOUS_TARGET = "refused-ambiguous-target"
+    """A credentialed request's target holds a byte URL parsers read in different ways (`policy/targets.py`)."""
     CLIENT_SITE = "refused-client-site"
     """A `[[clients]]` client asked for a site outside its `sites`."""
     CLIENT_READ_ONLY = "refused-client-read-only"

@@ -46,6 +46,7 @@ class Refusal(StrEnum):
     HEAD_TOO_LARGE = "head-too-large"
     HEAD_UNFINISHED = "head-unfinished"
     AMBIGUOUS_HEAD = "ambiguous-head"
+    AMBIGUOUS_TARGET = "ambiguous-target"
     UNTRUSTED_UPSTREAM = "untrusted-upstream"
     UPSTREAM_FAILED = "upstream-failed"
     UPSTREAM_TIMEOUT = "upstream-timeout"
@@ -167,6 +168,12 @@ REFUSALS: Mapping[Refusal, Reply] = {
     ),
     Refusal.AMBIGUOUS_HEAD: Reply(
         400, "a header holds NUL, CR or a folded line: send each header on one line", Decision.AMBIGUOUS_HEAD
+    ),
+    Refusal.AMBIGUOUS_TARGET: Reply(
+        400,
+        "{who}the request target holds {what}, which URL parsers read in different ways: percent-encode it "
+        "(see README, What it does to each request)",
+        Decision.AMBIGUOUS_TARGET,
     ),
     Refusal.UNTRUSTED_UPSTREAM: Reply(502, UPSTREAM_FAILED, Decision.UNTRUSTED_UPSTREAM),
     Refusal.UPSTREAM_FAILED: Reply(502, UPSTREAM_FAILED, None),

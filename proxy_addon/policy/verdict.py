@@ -3,9 +3,10 @@
 `decide()` is the only place that turns a request's facts into a decision: the site lookup
 (and the shared gateway for scoped tokens), plain http to a claimed host, methods no credential
 rides, client-chosen names that differ from the real destination, browsers, a `[[clients]]`
-client's sites and read-only bound, method overrides where a rule judges the method, a login of
-the client's own in the query, read-only sites, scoped paths and the rejected-token back-off. The
-hooks gather `RequestFacts` from mitmproxy and act on the `Verdict`; nothing else decides.
+client's sites and read-only bound, a request target URL parsers read in different ways, method
+overrides where a rule judges the method, a login of the client's own in the query, read-only
+sites (in the site's layout), scoped paths and the rejected-token back-off. The hooks gather
+`RequestFacts` from mitmproxy and act on the `Verdict`; nothing else decides.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from urllib.parse import unquote_plus
 
 from proxy_addon.policy.clients import Client
 from proxy_addon.policy.hosts import malformed_authority, normalize_host, path_authority, split_authority
+from proxy_addon.policy.layouts import layout_of
 from proxy_addon.policy.readonly import read_only_allows
 from proxy_addon.policy.record import Decision
 from proxy_addon.policy.refusals import REFUSAL_OF, Refusal
 from proxy_addon.policy.scoped import Gateway, gateway_path
 from proxy_addon.policy.sites import Site, SiteTable
+from proxy_addon.policy.targets import ambiguous_target
 from proxy_addon.policy.token_health import TokenHealth
 from proxy_addon.policy.unauthorized import query_login
 
@@ -141,11 +144,14 @@ def decide(facts: RequestFacts, policy: Policy, health: TokenHealth, now: float)
     if client is not None and not client.may_use(site.name):
         return Verdict(Decision.CLIENT_SITE, site, name)
     read_only = site.read_only or (client is not None and client.read_only)
-    if (read_only or (client is not None and client.bounded)) and method_override(facts) is not None:
+    judged = judges_target(site, client)
+    if ambiguous_target(facts.path, judged) is not None:
+        return Verdict(Decision.AMBIGUOUS_TARGET, site, name)
+    if judged and method_override(facts) is not None:
         return Verdict(Decision.METHOD_OVERRIDE, site, name)
     if query_login(facts.path) is not None:
         return Verdict(Decision.QUERY_LOGIN, site, name)
-    if read_only and not read_only_allows(facts.method, facts.path):
+    if read_only and not read_only_allows(facts.method, facts.path, layout_of(name, site.layout)):
         return Verdict(Decision.READ_ONLY if site.read_only else Decision.CLIENT_READ_ONLY, site, name)
     rewritten = None
     if site.scoped and not on_gateway and (cloud_id := policy.gateway.cloud_id(site)) is not None:
@@ -156,6 +162,11 @@ def decide(facts: RequestFacts, policy: Policy, health: TokenHealth, now: float)
     if hold is not None:
         return Verdict(Decision.BACKED_OFF, site, name, retry_after=hold.retry_after, check_due=hold.check_due)
     return Verdict(Decision.INJECT, site, name, rewritten)
+
+
+def judges_target(site: Site, client: Client | None) -> bool:
+    """Does a rule read this request's target beyond its site: a bounded or read-only client, a read-only site?"""
+    return site.read_only or (client is not None and (client.read_only or client.bounded))
 
 
 def same_name(text: str | None, host: str, name: str) -> bool:
@@ -190,9 +201,11 @@ def refusal(verdict: Verdict, facts: RequestFacts) -> tuple[Refusal, dict[str, o
         return None
     site = verdict.site.name if verdict.site else None
     differs = misdirection(facts) if verdict.decision is Decision.MISDIRECTED else ""
-    override = restricted = None
+    override = restricted = ambiguous = None
     if verdict.decision is Decision.METHOD_OVERRIDE:
         override, restricted = method_override(facts), restricted_by(facts.client, site)
+    if verdict.decision is Decision.AMBIGUOUS_TARGET and verdict.site is not None:
+        ambiguous = ambiguous_target(facts.path, judges_target(verdict.site, facts.client))
     client = facts.client
     bound = ", ".join(sorted(client.sites)) if client is not None and client.sites is not None else ""
     return refused, {
@@ -205,6 +218,8 @@ def refusal(verdict: Verdict, facts: RequestFacts) -> tuple[Refusal, dict[str, o
         "bound": bound,
         "override": override,
         "restricted": restricted,
+        "what": ambiguous,
+        "who": f"client {client.name}: " if client is not None else "",
         "retry_after": verdict.retry_after,
         "login": query_login(facts.path) if verdict.decision is Decision.QUERY_LOGIN else None,
         "allowed": ALLOWED_METHODS,

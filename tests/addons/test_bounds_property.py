@@ -4,7 +4,10 @@ Generated requests of bounded and read-only clients, across both products and ev
 (Cloud, a scoped site sent through the gateway, the gateway itself, Data Center Confluence and
 Jira at `/` or under a context path, a Data Center site that declares nothing): routes from the
 table and outside it, put under the right product's prefix or the wrong one, keys and ids in
-and out of bounds, query parameters, bodies and headers. Each request goes the proxy's way,
+and out of bounds, query parameters, bodies and headers; routes, parameters and body fields
+that have the site render (macro conversions, Jira's render endpoint, rendered representations
+and fields), and targets with bytes URL parsers read in different ways (a fragment, a space or
+control character, `;`, a broken escape, non-ASCII) put anywhere in them. Each request goes the proxy's way,
 `facts_of` -> `decide` -> `judge` (its lookups answered from the model's data, its body given
 when asked for), and whatever would reach the site with the credential is put to
 `support.site_model`, which knows nothing of the route table: it must name no project or space
@@ -51,9 +54,15 @@ RENDERING = [
     ("expand", "body.view"),
     ("expand", "version,body.EXPORT_VIEW"),
     ("Expand", "content.body.styled_view"),
+    ("expand", "body.editor2"),
     ("body-format", "storage"),
     ("body-format", "VIEW"),
     ("body_format", "atlas_doc_format"),
+    ("expand", "renderedFields"),
+    ("expand", "names,RENDEREDFIELDS,changelog"),
+    ("EXPAND", "renderedBody"),
+    ("expand[]", "renderedFields"),
+    ("expand", "changelog,names"),
 ]
 NOISE = [("_method", "DELETE"), ("maxResults", "5"), ("fields", "summary")]
 SEARCH_BODY = [
@@ -64,6 +73,10 @@ SEARCH_BODY = [
     '"JQL": "project = SEC"',
     '"maxResults": 5',
     '"jql": 5',
+    '"expand": ["renderedFields"]',
+    '"expand": "names,renderedFields"',
+    '"Expand": "RenderedBody"',
+    '"expand": ["names"]',
 ]
 ISSUE_BODY = [
     '"Fields": {"project": {"key": "SEC"}}',
@@ -111,6 +124,13 @@ type Route = tuple[str, tuple[str, ...], list[tuple[str, str]], list[str]]
 
 JIRA_ROUTES = [
     ("/rest/api/{v}/issue/{issue}", ("GET", "PUT", "DELETE"), NOISE, ISSUE_BODY),
+    (
+        "/rest/api/1.0/render",
+        ("POST",),
+        NOISE,
+        ['"rendererType": "atlassian-wiki-renderer"', '"unrenderedMarkup": "SEC-1"'],
+    ),
+    ("/rest/api/{v}/issue/{issue}/render", READ, NOISE, []),
     ("/rest/api/{v}/issue/{issue}/comment", ("GET", "POST"), NOISE, ISSUE_BODY),
     ("/rest/api/{v}/issue/{issue}/transitions", ("GET", "POST"), NOISE, ISSUE_BODY),
     ("/rest/api/{v}/issue", ("POST",), NOISE, ISSUE_BODY),
@@ -140,6 +160,9 @@ JIRA_ROUTES = [
 CONFLUENCE_ROUTES = [
     ("/rest/api/content/{content}", ("GET", "PUT", "DELETE"), RENDERING, CONTENT_BODY),
     ("/rest/api/content/{content}/child/page", READ, RENDERING, []),
+    ("/rest/api/content/{content}/history/1/macro/id/{macro}/convert/{format}", READ, RENDERING, []),
+    ("/rest/api/content/{content}/history/1/macro/hash/{macro}/convert/async/{format}", READ, NOISE, []),
+    ("/rest/api/content/{content}/history/1/macro/id/{macro}", READ, RENDERING, []),
     ("/rest/api/content/{content}/child/attachment/att1", ("GET", "PUT"), NOISE, CONTENT_BODY),
     ("/rest/api/content", ("GET", "POST"), SPACE_KEYS + RENDERING, CONTENT_BODY),
     ("/rest/api/content/{content}/move/append/{content}", ("PUT",), NOISE, []),
@@ -164,21 +187,26 @@ CONFLUENCE_ROUTES = [
 ROUTES = [*((JIRA, route) for route in JIRA_ROUTES), *((CONFLUENCE, route) for route in CONFLUENCE_ROUTES)]
 FOCUS = {
     "every route": ROUTES,
+    "rendering": [(product, route) for product, route in ROUTES if "{format}" in route[0] or "render" in route[0]],
     "searches": [(product, route) for product, route in ROUTES if route[2] in (JQL, CQL + RENDERING)],
     "bodies": [(product, route) for product, route in ROUTES if route[3] in (ISSUE_BODY, CONTENT_BODY, PAGE_BODY)],
     "listings": [(product, route) for product, route in ROUTES if route[2] == SPACE_KEYS + RENDERING],
 }
 """Every route, and groups of them drawn alone so that each kind of request is tried often."""
 VALUES = {
-    "{v}": ["2", "3"],
+    "{v}": ["2", "3", "latest"],
     "{issue}": ["OPS-1", "OPS-1", "SEC-1", "ops-2", "20001", "20001", "20002", "29999", "picker", "X"],
     "{project}": ["OPS", "OPS", "SEC", "ops", "10001", "10002", "19999", "search"],
     "{content}": ["30001", "30001", "30003", "30002", "39999", "abc"],
     "{space}": ["ENG", "ENG", "HR", "eng", "~user"],
     "{spaceid}": ["40001", "40001", "40002", "49999"],
     "{desk}": ["1", "projectKey:ITS"],
-    "{format}": ["view", "export_view", "storage"],
+    "{format}": ["view", "export_view", "storage", "VIEW", "anonymous_export_view", "editor2", "atlas_doc_format"],
+    "{macro}": ["0f5a-jira-macro", "view"],
 }
+ODD = ["#", "#&", "#&jql=project%3DSEC", " ", "\t", ";", ";jql=project%3DSEC", "%", "%zz", "\\", "é", "%23", "?x#"]
+"""Put anywhere in a target, mostly at a parameter's edge: bytes URL parsers read in different ways (and `%23`,
+which they all read alike)."""
 HEADERS = [
     ("X-HTTP-Method-Override", "DELETE"),
     ("x-http-method-override", "PUT"),
@@ -289,7 +317,12 @@ def requests(draw: st.DrawFn, place: Place, routes: list[tuple[str, Route]]) -> 
         odd = st.sampled_from([b"jql=project%3DSEC", b"[]", b'{"a": ' + b"[" * 2000 + b"]" * 2000 + b"}"])
         objects = listed.map(lambda items: ("{" + ", ".join(items) + "}").encode())
         body = draw(st.one_of(objects, objects, objects, objects, st.none(), odd))
-    return Request(method, prefix + route + (f"?{query}" if query else ""), body)
+    path = prefix + route + (f"?{query}" if query else "")
+    if draw(st.integers(0, 3)) == 0:
+        edges = [i for i, c in enumerate(path) if c in "?&"] + [i + 1 for i, c in enumerate(path) if c in "?&"]
+        at = draw(st.one_of(st.sampled_from([*edges, len(path)]), st.integers(len(prefix), len(path))))
+        path = path[:at] + draw(st.sampled_from(ODD)) + path[at:]
+    return Request(method, path, body)
 
 
 def answer(ref: Ref, truth: Truth) -> str | None:
@@ -384,3 +417,29 @@ def test_the_model_sees_the_attacks_of_the_review():
     create = json.dumps({"type": "page", "space": {"key": "ENG"}}).encode()
     assert (CONFLUENCE, ALL) in cloud.reached("POST", "/wiki/rest/api/content", override, create)
     assert cloud.reached("GET", "/rest/api/3/issue/OPS-1", [], None) == {(JIRA, "OPS")}
+
+
+def test_the_model_sees_the_red_teams_findings():
+    """The oracle itself: findings 1, 2 and 4 of the red team after issue 20 reach data outside the bounds."""
+    cloud, dc_jira = site_model.Site(CLOUD_TRUTH), site_model.Site(Truth(jira="/jira"))
+    macro = "/wiki/rest/api/content/30001/history/1/macro/id/0f5a/convert/"
+    for to in ("view", "export_view", "styled_view", "anonymous_export_view", "async/view", "editor2"):
+        assert cloud.reached("GET", macro + to, [], None) >= site_model.EVERYTHING, to
+    assert cloud.reached("GET", macro + "storage", [], None) == {(CONFLUENCE, "ENG")}
+    confined = "jql=project%20in%20%28%22OPS%22%29%20AND%20%28project%3DSEC%29"
+    assert (JIRA, ALL) in cloud.reached("GET", f"/rest/api/2/search?maxResults=50#&{confined}", [], None)
+    assert (JIRA, ALL) not in cloud.reached("GET", f"/rest/api/2/search?{confined}&maxResults=50#", [], None)
+    assert (CONFLUENCE, ALL) in cloud.reached("GET", "/wiki/rest/api/content?limit=100#&spaceKey=ENG", [], None)
+    assert (JIRA, ALL) in cloud.reached("GET", f"/rest/api/2/search?maxResults=5;{confined}&jql=x", [], None)
+    assert cloud.writes("GET", "/rest/api/3/issue/OPS-1?a=1;_method=DELETE", [])
+    assert cloud.reached("GET", "/rest/api/3/issue/OPS-1 HTTP/1.1", [], None) == site_model.EVERYTHING
+    for path in [
+        "/rest/api/2/issue/OPS-1?expand=renderedFields",
+        "/rest/api/2/issue/OPS-1/comment?Expand=renderedBody",
+    ]:
+        assert (JIRA, ALL) in dc_jira.reached("GET", "/jira" + path, [], None), path
+    search = json.dumps({"jql": 'project in ("OPS")', "expand": ["renderedFields"]}).encode()
+    assert (JIRA, ALL) in dc_jira.reached("POST", "/jira/rest/api/2/search", [], search)
+    assert (JIRA, ALL) in dc_jira.reached("POST", "/jira/rest/api/1.0/render", [], b"{}")
+    assert dc_jira.reached("GET", "/jira/rest/api/latest/issue/OPS-1", [], None) == {(JIRA, "OPS")}
+    assert not dc_jira.writes("POST", "/jira/rest/api/latest/search", [])

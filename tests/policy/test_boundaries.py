@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from proxy_addon.policy.boundaries.judge import judge
 from proxy_addon.policy.boundaries.judgements import ALLOWED, NEEDS_BODY, NeedsLookup, Refused, Rewritten
 from proxy_addon.policy.boundaries.lookups import LookupFailed, Ref, RefKind, key_of, lookup_path
-from proxy_addon.policy.boundaries.routes import ALL, ROUTES, Action, Route
+from proxy_addon.policy.boundaries.routes import ALL, ROUTES, Action, Renders, Route
 from proxy_addon.policy.clients import Client
 from proxy_addon.policy.layouts import ON_GATEWAY, UNKNOWN, Product, declared
 from proxy_addon.policy.proxy_login import ProxyLogin
@@ -385,12 +385,12 @@ def table_row(route: Route) -> str:
         "any" if route.methods == ALL else ", ".join(sorted(route.methods, key=["GET", "HEAD", "POST", "PUT"].index))
     )
     reaches = ", ".join(p for p in (Product.JIRA, Product.CONFLUENCE) if p in route.reaches) or "nothing"
-    return f"| {route.product} | {methods} | `{route.template}` | {reaches} | {route.action} |"
+    return f"| {route.product} | {methods} | `{route.template}` | {reaches} | {route.renders} | {route.action} |"
 
 
 def test_the_readme_route_table_is_the_modules():
     text = README.read_text()
-    start = text.index("| product | methods | route | reaches | what the boundary does |")
+    start = text.index("| product | methods | route | reaches | renders | what the boundary does |")
     table = text[start:].split("\n\n")[0].splitlines()[2:]
     assert table == [table_row(route) for route in ROUTES]
 
@@ -629,6 +629,16 @@ def test_default_deny_refuses_what_no_row_holds_and_names_the_family():
         ("POST", "/rest/api/3/issue", {"Fields": {"project": {"key": "SEC"}}, "fields": {"project": {"key": "OPS"}}}),
         ("PUT", "/rest/api/3/issue/OPS-1", {"fields": {"summary": "s", "customfield_1": {"parent": {"key": "SEC-1"}}}}),
         ("POST", "/rest/api/3/issue/bulk", {"issueUpdates": [{"fields": {"project": {"key": "OPS"}}, "project": 1}]}),
+        (
+            "POST",
+            "/rest/api/3/issue",
+            {"fields": {"project": {"key": "OPS"}}, "issueUpdates": [{"fields": {"project": {"key": "SEC"}}}]},
+        ),
+        (
+            "POST",
+            "/rest/api/3/issue/bulk",
+            {"issueUpdates": [{"fields": {"project": {"key": "OPS"}}}], "fields": {"project": {"key": "SEC"}}},
+        ),
         ("POST", "/wiki/rest/api/content", {"space": {"key": "ENG"}, "spaceId": "40002"}),
         ("POST", "/wiki/rest/api/content", {"space": {"key": "ENG"}, "metadata": {"space": {"key": "HR"}}}),
         ("PUT", "/wiki/rest/api/content/30001", {"title": "t", "Space": {"key": "HR"}}),
@@ -641,3 +651,164 @@ def test_a_body_naming_a_project_or_space_where_the_route_does_not_read_it_is_re
     judgement = judge(method, path, OPS_AGENT, json.dumps(body).encode(), KNOWN)
     assert out_of_bounds(judgement), judgement
     assert "which this route is not judged by" in judgement.reason
+
+
+# Red team after issue 20: rendering is a property of the route table, the target is read as the site reads it.
+
+BOUNDED = (JIRA_ONLY, WIKI_ONLY, OPS_AGENT)
+
+
+def rendering_refused(judgement) -> bool:
+    return out_of_bounds(judgement) and "has the site render" in judgement.reason
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/wiki/rest/api/content/30001/history/1/macro/id/0f5a-jira-macro/convert/view"),
+        ("GET", "/wiki/rest/api/content/30001/history/1/macro/id/0f5a/convert/export_view"),
+        ("GET", "/wiki/rest/api/content/30001/history/1/macro/id/0f5a/convert/styled_view"),
+        ("GET", "/wiki/rest/api/content/30001/history/1/macro/id/0f5a/convert/anonymous_export_view"),
+        ("GET", "/wiki/rest/api/content/30001/history/1/macro/id/0f5a/convert/async/view"),
+        ("GET", "/wiki/rest/api/content/30001/history/1/macro/hash/ab12/convert/storage"),
+        ("GET", "/WIKI/REST/API/Content/30001/History/1/Macro/ID/0f5a/Convert/VIEW"),
+        ("GET", "/wiki/rest/api/content/30001/version/2/view"),
+        ("GET", "/wiki/rest/api/content/30001/child/comment/editor2"),
+        ("POST", "/wiki/rest/api/contentbody/convert/storage"),
+        ("POST", "/rest/api/1.0/render"),
+        ("GET", "/rest/api/2/issue/OPS-1/render"),
+        ("GET", "/rest/api/2/issue/OPS-1?expand=renderedFields"),
+        ("GET", "/rest/api/2/issue/OPS-1?expand=names,RENDEREDFIELDS,changelog"),
+        ("GET", "/rest/api/2/issue/OPS-1/comment?expand=renderedBody"),
+        ("GET", "/rest/api/2/issue/OPS-1/comment/10001?Expand=%72enderedBody"),
+        ("GET", "/rest/api/3/search?jql=project%3DOPS&expand=renderedFields"),
+        ("PUT", "/rest/api/3/issue/OPS-1?returnIssue=true&expand=renderedFields"),
+        ("GET", "/rest/agile/1.0/issue/OPS-1?expand=renderedFields"),
+        ("GET", "/rest/api/3/myself?expand[]=renderedFields"),
+        ("GET", "/wiki/rest/api/content/30001?expand=body.editor"),
+        ("GET", "/wiki/rest/api/content/30001?expand=body.editor2"),
+        ("GET", "/wiki/api/v2/pages/30001?body-format=editor"),
+        ("GET", "/wiki/rest/api/content/30001?expand=body.view"),
+    ],
+)
+def test_finding_1_and_4_every_way_to_have_the_site_render_is_refused_for_any_bounded_client(method, path):
+    """Rendering runs macros (Confluence) and titles issue keys with their summaries (Jira): it shows
+    issues and pages of any project or space, whatever row the route is in and whichever bound the client has."""
+    for client in BOUNDED:
+        judgement = judge(method, path, client, b"{}", KNOWN)
+        assert rendering_refused(judgement), (client.name, judgement)
+    assert judge(method, path, FREE) is ALLOWED, "an unbounded client is not judged"
+
+
+def test_rendering_is_refused_before_any_lookup_is_asked_for():
+    path = "/wiki/rest/api/content/30001/history/1/macro/id/0f5a/convert/view"
+    assert rendering_refused(judge("GET", path, WIKI_ONLY)), "no NeedsLookup: nothing is sent for it"
+    assert rendering_refused(judge("GET", "/rest/api/2/issue/20001?expand=renderedFields", JIRA_ONLY))
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/wiki/rest/api/content/30001/history/1/macro/id/0f5a"),
+        ("GET", "/wiki/rest/api/content/30001?expand=body.storage,version,space"),
+        ("GET", "/wiki/api/v2/pages/30001?body-format=atlas_doc_format"),
+        ("GET", "/wiki/rest/api/space/VIEW/content"),
+        ("GET", "/wiki/rest/api/space/Editor2"),
+        ("GET", "/rest/api/2/issue/OPS-1?expand=names,schema,changelog,transitions"),
+        ("GET", "/rest/api/3/project/RENDER"),
+        ("GET", "/rest/api/3/project/VIEW/versions"),
+    ],
+)
+def test_the_unrendered_source_and_keys_named_like_a_representation_pass(method, path):
+    client = Client(
+        "viewer",
+        LOGIN,
+        jira_projects=frozenset({"OPS", "RENDER", "VIEW"}),
+        confluence_spaces=frozenset({"ENG", "VIEW", "EDITOR2"}),
+    )
+    assert judge(method, path, client, known=KNOWN) is ALLOWED, path
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"jql": "project = OPS", "expand": ["renderedFields"]},
+        {"jql": "project = OPS", "expand": "names,renderedFields"},
+        {"jql": "project = OPS", "Expand": "RenderedFields"},
+        {"jql": "", "fields": ["summary"], "expand": ["names", ["renderedBody"]]},
+    ],
+)
+def test_finding_4_a_post_search_body_asking_for_rendered_fields_is_refused(body):
+    path = "/rest/api/3/search/jql"
+    assert judge("POST", path, JIRA_ONLY) is NEEDS_BODY
+    judgement = judge("POST", path, JIRA_ONLY, json.dumps(body).encode())
+    assert rendering_refused(judgement), judgement
+    assert "the body's `expand`" in judgement.reason
+
+
+def test_a_judged_body_of_a_create_asking_for_rendered_fields_is_refused():
+    body = json.dumps({"fields": {"project": {"key": "OPS"}, "summary": "s"}, "expand": "renderedFields"}).encode()
+    assert rendering_refused(judge("POST", "/rest/api/3/issue", JIRA_ONLY, body))
+    fine = json.dumps({"jql": "project = OPS", "expand": ["names"]}).encode()
+    assert isinstance(judge("POST", "/rest/api/3/search/jql", JIRA_ONLY, fine), Rewritten)
+
+
+def test_every_row_says_when_it_renders_and_the_rows_that_always_render_judge_nothing():
+    for route in ROUTES:
+        assert route.renders in Renders, route.template
+        if route.renders is Renders.ALWAYS:
+            assert route.action is Action.REFUSE, route
+            assert route.reaches == {Product.JIRA, Product.CONFLUENCE}, route
+    always = {route.template for route in ROUTES if route.renders is Renders.ALWAYS}
+    assert always == {
+        "/rest/api/1.0/render",
+        "/wiki/rest/api/content/{content}/history/{*}/macro/**/convert/**",
+        "/wiki/rest/api/contentbody/**",
+    }
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/rest/api/2/search?maxResults=50#&jql=project%3DSEC",
+        "/wiki/rest/api/content?limit=100#&spaceKey=ENG",
+        "/rest/api/2/search?maxResults=50;jql=project%3DSEC",
+        "/rest/api/2/search?jql=project = SEC",
+        "/rest/api/2/search?jql=%zz",
+        "/rest/api/2/search?jql=\u00d6",
+        "/rest/api/2/issue/OPS-1\t",
+    ],
+)
+def test_finding_2_a_target_url_parsers_read_differently_is_refused_before_it_is_judged(path):
+    for client in BOUNDED:
+        judgement = judge("GET", path, client)
+        assert bad(judgement), (client.name, judgement)
+        assert "the request target holds" in judgement.reason
+
+
+def test_the_confined_query_comes_first_in_the_rewritten_target():
+    judgement = judge("GET", "/rest/api/3/search?maxResults=5&fields=key&jql=project%3DSEC", OPS_AGENT)
+    assert isinstance(judgement, Rewritten)
+    query = urlsplit(judgement.path).query
+    assert query.startswith("jql=project%20in%20%28%22OPS%22%29%20AND%20"), query
+    assert query.endswith("&maxResults=5&fields=key"), query
+
+
+def test_on_data_center_jira_latest_is_judged_as_the_version_it_is_there():
+    assert judge("GET", "/jira/rest/api/latest/issue/OPS-1", JIRA_ONLY, layout=DC_JIRA) is ALLOWED
+    assert out_of_bounds(judge("GET", "/jira/rest/api/latest/issue/SEC-1", JIRA_ONLY, layout=DC_JIRA))
+    assert out_of_bounds(judge("GET", "/jira/rest/agile/latest/issue/SEC-1", JIRA_ONLY, layout=DC_JIRA))
+    assert judge("GET", "/jira/rest/agile/LATEST/issue/OPS-1", JIRA_ONLY, layout=DC_JIRA) is ALLOWED
+    (ref,) = judge("GET", "/jira/rest/api/latest/issue/20002", JIRA_ONLY, layout=DC_JIRA).refs
+    assert lookup_path(ref) == "/jira/rest/api/2/issue/20002?fields=project"
+    search = judge("GET", "/jira/rest/api/latest/search?jql=project%3DSEC", JIRA_ONLY, layout=DC_JIRA)
+    assert urlsplit(search.path).path == "/jira/rest/api/latest/search", "sent as the client asked"
+    assert confined_parts(jql_of(search), "project")[0] == ["OPS"]
+    for path in ["/jira/rest/api/latest/project/search", "/jira/rest/api/latest/filter/1"]:
+        assert out_of_bounds(judge("GET", path, JIRA_ONLY, layout=DC_JIRA)), path
+
+
+def test_on_cloud_latest_is_in_no_row():
+    judgement = judge("GET", "/rest/api/latest/issue/OPS-1", JIRA_ONLY)
+    assert out_of_bounds(judgement)
+    assert "is in no Jira route family" in judgement.reason
