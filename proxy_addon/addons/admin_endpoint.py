@@ -1,9 +1,9 @@
 """The admin endpoint on loopback: `/healthz` (ready), `/livez` (alive), `/metrics` for Prometheus.
 
 `/healthz` is readiness: it asks `Readiness` why credentials cannot be served right now and
-whether the proxy still listens. A paused token of a host a client chose under a wildcard is
-only reported in its body (`Readiness.paused`): any client can make such a host answer 401, and
-that must not make the whole proxy unready. `/livez` is liveness,
+whether the proxy still listens. Only a paused host the settings name makes it unready; a
+paused host a client chose under a wildcard is only reported in its body (`Readiness.paused`):
+any client can make such a host answer 401, and that must not make the whole proxy unready. `/livez` is liveness,
 for probes that restart the proxy: 503 only when it does not listen, which a restart can cure
 and a rejected token cannot.
 """
@@ -26,7 +26,8 @@ from proxy_addon.addons.mitmproxy_internals import listen_addresses
 from proxy_addon.addons.prepared import Prepared
 from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.policy.expiry import expiry_dates, expiry_problem
-from proxy_addon.policy.token_health import TokenHealth
+from proxy_addon.policy.homes import named_hosts
+from proxy_addon.policy.token_health import Scope, TokenHealth
 from proxy_addon.settings.names import ADMIN_HOST, SettingsError, env_name
 
 logger = logging.getLogger(__name__)
@@ -68,12 +69,8 @@ class Readiness:
         self.expires: dict[str, date] = {}
 
     def use(self, prepared: Prepared) -> None:
-        resolved, site = prepared.resolved, prepared.settings.site
-        named = {(e.site.name, p.domain) for e in resolved for p in e.site.patterns if not p.wildcard}
-        if site is not None and (owner := prepared.table.lookup(site, 443)) is not None:
-            named.add((owner.name, site))
-        self.named = frozenset(named)
-        self.expires = expiry_dates(entry.site for entry in resolved)
+        self.named = named_hosts(prepared.table, prepared.policy.named_site)
+        self.expires = expiry_dates(entry.site for entry in prepared.resolved)
 
     def problem(self) -> str | None:
         """What makes /healthz 503: why credentials cannot be served right now (short, secret-free), or None.
@@ -83,13 +80,20 @@ class Readiness:
         """
         if not self.credentials:
             return "no credentials loaded"
-        if paused := sorted(host for site, host in self.health.backoffs if (site, host) in self.named):
+        if paused := sorted(self._paused_named()):
             return f"{', '.join(paused)} rejected the API token; requests are answered locally until it is replaced"
         return expiry_problem(self.expires, time.time())
 
     def paused(self) -> tuple[str, ...]:
-        """Paused hosts that a client chose under a wildcard: /healthz names them but stays ready."""
-        return tuple(sorted({host for site, host in self.health.backoffs if (site, host) not in self.named}))
+        """Paused hosts that a client chose under a wildcard (where a site's pause was seen, or a host's own
+        pause): /healthz names them but stays ready."""
+        return tuple(sorted({host for site, host, _ in self.health.paused() if (site, host) not in self.named}))
+
+    def _paused_named(self) -> set[str]:
+        """Named hosts the token may not go to now: every named host of a paused site, and named hosts paused alone."""
+        sites = {site for site, _, scope in self.health.paused() if scope is Scope.SITE}
+        hosts = {(site, host) for site, host, scope in self.health.paused() if scope is Scope.HOST}
+        return {host for site, host in self.named if site in sites or (site, host) in hosts}
 
 
 class AdminEndpoint:

@@ -12,6 +12,8 @@ client's `requests_per_minute`, in the window `ClientRate` keeps, and at most `L
 of a client's run at a time.
 
 A refusal is the proxy's own reply (`addons.replies.refuse`): the injected credentials leave the flow.
+A request it lets go keeps its method and path on the record (`addons.moves`): the wire refuses it if
+another addon changes them afterwards.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Awaitable, Mapping
 
 from mitmproxy import http
 
+from proxy_addon.addons.moves import remember_route
 from proxy_addon.addons.prepared import Prepared
 from proxy_addon.addons.replies import refuse
 from proxy_addon.credentials.http_client import Unreachable
@@ -243,9 +246,12 @@ class Boundaries:
                 flow.request.path = judgement.path
             if judgement.body is not None:
                 flow.request.content = judgement.body
+            remember_route(flow)
+        elif isinstance(judgement, Allowed):
+            remember_route(flow)
         elif isinstance(judgement, NeedsBody) and body is None:
             self._buffer(flow, client)
-        elif not isinstance(judgement, Allowed):
+        else:
             refuse(flow, Refusal.UNJUDGED, client=client.name)
 
     def _buffer(self, flow: http.HTTPFlow, client: Client) -> None:

@@ -17,6 +17,7 @@ from mitmproxy import http, tls
 from mitmproxy.proxy.mode_specs import ReverseMode
 
 from proxy_addon.addons import fields
+from proxy_addon.addons.moves import moved, remember_destination
 from proxy_addon.addons.prepared import Prepared, no_sites
 from proxy_addon.addons.replies import refuse
 from proxy_addon.credentials.outbound import Outbound
@@ -47,7 +48,9 @@ def facts_of(flow: http.HTTPFlow, client: Client | None = None) -> RequestFacts:
     on loopback and the destination is fixed by configuration. An `https://` request sent in
     plain text without CONNECT (a plain hop) has no client SNI either: mitmproxy opens TLS to
     the URL's host with that host as SNI and verifies it, so the URL's host stands in for it.
-    `client` is the `[[clients]]` client the request logged in as.
+    `client` is the `[[clients]]` client the request logged in as. The method is taken as sent:
+    mitmproxy's `Request.method` upper-cases it, but the site receives the bytes the client sent,
+    and methods are case-sensitive (`get` is not `GET`).
     """
     request = flow.request
     names: list[str] = []
@@ -70,7 +73,7 @@ def facts_of(flow: http.HTTPFlow, client: Client | None = None) -> RequestFacts:
     peer = conn.peername
     return RequestFacts(
         scheme=request.scheme,
-        method=request.method,
+        method=request.data.method.decode("utf-8", "surrogateescape"),
         path=request.path,
         host=request.host,
         port=request.port,
@@ -88,9 +91,9 @@ def facts_of(flow: http.HTTPFlow, client: Client | None = None) -> RequestFacts:
 class CredentialInjector:
     """Replaces the client's credentials with the site's identity on requests the verdict allows.
 
-    After a rejection, requests to that (site, host) are answered locally until the proxy's own
-    check succeeds or the token changes: `decide` reads token health, and a request that finds
-    the pause over waits for the check (`Outbound.ready`).
+    After a rejection, requests to the site's hosts (or to the one host its home contradicts) are
+    answered locally until the proxy's own check succeeds or the token changes: `decide` reads
+    token health, and a request that finds the pause over waits for the check (`Outbound.ready`).
     """
 
     def __init__(self, health: TokenHealth, outbound: Outbound) -> None:
@@ -138,6 +141,7 @@ class CredentialInjector:
         if verdict.decision is Decision.INJECT and verdict.site is not None and verdict.host is not None:
             self._inject(flow.request, verdict.gateway_path)
             record.host = verdict.host
+            remember_destination(flow)
         elif (refused := refusal(verdict, facts)) is not None:
             which, named = refused
             refuse(flow, which, **named)
@@ -155,7 +159,8 @@ class WireSource:
     """The real Authorization value of an injected request, for the copy the wire sends (addons/wire.py).
 
     Asked once, when the head goes to the server; that is also when the token counts as sent
-    (the record's `stamp`, which the token verdict on the answer reads).
+    (the record's `stamp`, which the token verdict on the answer reads). A request that no longer
+    goes where its verdict sent it (`moves`) gets none.
     """
 
     def __init__(self, health: TokenHealth, credentials: CredentialRegistry) -> None:
@@ -165,6 +170,8 @@ class WireSource:
     def __call__(self, flow: http.HTTPFlow) -> str | None:
         record = FlowRecord.of(flow.metadata)
         if record.decision is not Decision.INJECT or record.site is None or flow.response is not None:
+            return None
+        if moved(flow) is not None:
             return None
         record.stamp = self.health.stamp()
         return self.credentials[record.site].authorization.get_secret_value()

@@ -2,11 +2,12 @@
 
 mitmproxy's addon API (hooks, flows, options) cannot express five things this proxy must do:
 put the credential only into the copy of a request head its HTTP layer sends, bound a request
-head while it arrives, refuse a held request that begins to stream, replace the error page its
-layers render, and close a live connection. CONNECT_TO also redirects the event loop's name
-resolution, and the start-up checks read the addresses mitmproxy really bound. Those reach past
-the API, into code mitmproxy may change in any release, so they all live here: the modules that
-need them call the functions below and touch no internal themselves.
+head while it arrives, refuse a held request that begins to stream or a request moved after its
+verdict, replace the error page its layers render, and close a live connection. CONNECT_TO also
+redirects the event loop's name resolution, and the start-up checks read the addresses mitmproxy
+really bound. Those reach past the API, into code mitmproxy may change in any release, so they
+all live here: the modules that need them call the functions below and touch no internal
+themselves.
 
 Each internal is looked up by name once, when this module loads, and never fails there: one
 that is missing leaves a stand-in. `check()` looks every one up again and verifies its shape
@@ -75,7 +76,12 @@ class Internal:
             if have != self.fields:
                 problems.append(f"{self.path} has fields {have}, expected {self.fields}")
         for name, read in self.reads.items():
-            code = getattr(getattr(found, name, None), "__code__", None)
+            method = getattr(found, name, None)
+            if method is None:
+                if name not in self.methods:  # a listed method's absence is named above
+                    problems.append(f"{self.path}.{name} is missing")
+                continue
+            code = getattr(inspect.unwrap(method), "__code__", None)  # past mitmproxy's `@expect`
             if code is None or read not in code.co_names:
                 problems.append(f"{self.path}.{name} no longer uses {read}")
         if self.instance_dict and not getattr(found, "__dictoffset__", 0):
@@ -173,8 +179,12 @@ HttpLayer = internal(
 HttpStream = internal(
     "mitmproxy.proxy.layers.http.HttpStream",
     object,
-    methods={"start_request_stream": ("self",), "state_errored": ("self",)},
+    methods={"start_request_stream": ("self",), "state_errored": ("self",), "make_server_connection": ("self",)},
     attributes=("context", "flow", "stream_id", "client_state", "server_state"),
+    reads={
+        "start_request_stream": "make_server_connection",
+        "state_consume_request_body": "make_server_connection",
+    },
     instance_dict=True,
 )
 RequestHeaders = internal(
@@ -219,6 +229,9 @@ class HttpExtension(Protocol):
 
     def stream_refusal(self, flow: http.HTTPFlow) -> tuple[str, str] | None:
         """Why `flow` must not begin to stream: (the flow's error, the client's reply), or None to stream it."""
+
+    def send_refusal(self, flow: http.HTTPFlow) -> tuple[str, str] | None:
+        """Why `flow` must not be sent at all, asked after every request hook: (error, reply), or None to send it."""
 
 
 def with_authorization(request: http.Request, value: str) -> http.Request:
@@ -315,9 +328,11 @@ class WireStream(HttpStream):  # type: ignore[misc,valid-type]
 
     `start_request_stream` is where mitmproxy sends a streaming request's head, before the
     `request` hook: after `requestheaders` when `stream` is set, or from its body-size check once
-    a buffered body passes `stream_large_bodies`. A refused request is handled as mitmproxy
-    refuses a body over `body_size_limit`: an error hook, an error reply to the client, and
-    every later event of the stream dropped, so nothing of it reaches a server.
+    a buffered body passes `stream_large_bodies`. `make_server_connection` is where both that
+    and a buffered request, after its `request` hook, get their server connection. A refused
+    request is handled as mitmproxy refuses a body over `body_size_limit`: an error hook, an
+    error reply to the client, and every later event of the stream dropped, so nothing of it
+    reaches a server.
     """
 
     wire: HttpExtension
@@ -327,6 +342,15 @@ class WireStream(HttpStream):  # type: ignore[misc,valid-type]
         if refusal is None:
             return HttpStream.start_request_stream(self)
         return self._refuse(*refusal)
+
+    def make_server_connection(self) -> Generator[Any, Any, bool]:
+        """Where mitmproxy picks the server connection for the request as the hooks left it, right before it
+        sends the head (streamed or buffered); a refused request opens none and sends nothing."""
+        refusal = self.wire.send_refusal(self.flow)
+        if refusal is None:
+            return (yield from HttpStream.make_server_connection(self))
+        yield from self._refuse(*refusal)
+        return False
 
     def _refuse(self, error: str, reply: str) -> Events:
         self.flow.error = flow.Error(error)

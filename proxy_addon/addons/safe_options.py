@@ -1,5 +1,5 @@
-"""mitmproxy options that would leak the credential, send a request before its verdict, or open the
-proxy to others are refused."""
+"""mitmproxy options that would leak the credential, send a request before its verdict, change it
+after its verdict, or open the proxy to others are refused."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from mitmproxy.utils import human
 from proxy_addon.addons.mitmproxy_internals import listen_addresses
 from proxy_addon.addons.prepared import Prepared
 from proxy_addon.policy.options import (
+    REWRITING_OPTIONS,
     bound_problem,
     listen_problem,
     logging_problem,
     mode_problem,
+    rewrite_problem,
     streaming_problem,
     upstream_trust_problem,
 )
@@ -54,6 +56,9 @@ class SafeOptions:
             )
             if problem:
                 raise exceptions.OptionsError(problem)
+        rewriting = updated & REWRITING_OPTIONS.keys()  # mitmdump's addons' options; `run` loads none of them
+        if rewriting and (problem := rewrite_problem({name: getattr(ctx.options, name) for name in rewriting})):
+            raise exceptions.OptionsError(problem)
 
     def running(self) -> None:
         """The servers are bound by now: check the addresses they really got, not only the specs.

@@ -1,9 +1,10 @@
 """What each site's answer to an injected credential says of the token, and what the proxy does about it.
 
-Only a definitive rejection pauses the token: a scope miss never does, and any other 401 is
-first confirmed by the site's identity page (`policy.token_verdict`, `policy.unauthorized`).
-After a rejection, requests to that (site, host) are answered locally until the proxy's own
-check succeeds or the token changes (`credentials.outbound`). Here the answer's head is read
+Only a confirmed rejection pauses the token: a scope miss never does, and a 401 or a failed
+login is first confirmed by the identity page of the site's home (`policy.token_verdict`,
+`policy.unauthorized`), unless the request was that very page. After a rejection, requests to
+every host of the site are answered locally until the proxy's own check succeeds or the token
+changes (`credentials.outbound`). Here the answer's head is read
 once: Set-Cookie removed (a session of the site's must not reach the client in place of the
 token), the reading asked of `policy`, `Outbound` told to act on it, and two warnings logged
 once each, for a token short of a scope and for a site that was probably renamed.

@@ -19,6 +19,10 @@ body passes `stream_large_bodies` (SafeOptions refuses such a setting; another a
 set `stream`). Such a request is answered instead of streamed, and no held request's head ever
 gets the credential.
 
+A credentialed request that another addon moved after its verdict (`addons.moves`) is refused
+when mitmproxy picks its server connection, before any opens, and its head never gets the
+credential.
+
 `Wire` decides each of these; `mitmproxy_internals.extend_http_layers` gives every HTTP layer
 mitmproxy builds the mechanics that ask it.
 """
@@ -32,9 +36,10 @@ from mitmproxy import connection, http
 from mitmproxy.proxy import layer
 
 from proxy_addon.addons.mitmproxy_internals import extend_http_layers
+from proxy_addon.addons.moves import moved
 from proxy_addon.addons.replies import made
 from proxy_addon.policy.record import Decision, FlowRecord
-from proxy_addon.policy.refusals import MAX_HEAD_BYTES, Refusal
+from proxy_addon.policy.refusals import MAX_HEAD_BYTES, Refusal, message
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +50,9 @@ HELD_REPLY = (
     "atlassian-auth-proxy: this request's body must be judged before it is sent, and mitmproxy began to stream it "
     "(stream_large_bodies, or another addon); it was not sent"
 )
+
+MOVED = "a credentialed request was moved after its verdict; refused"
+"""The flow's error, for the log; the reply is `Refusal.MOVED`'s text."""
 
 WireCredential = Callable[[http.HTTPFlow], str | None]
 """The Authorization value a flow's request carries on the wire, or None to send it as the flow holds it."""
@@ -83,3 +91,14 @@ class Wire:
             return None
         record.decision = Decision.UNDECIDED
         return HELD_STREAMED, HELD_REPLY
+
+    def send_refusal(self, flow: http.HTTPFlow) -> tuple[str, str] | None:
+        record = FlowRecord.of(flow.metadata)
+        if record.decision is not Decision.INJECT or (what := moved(flow)) is None:
+            return None
+        record.decision = Decision.MOVED
+        host = record.host or flow.request.host
+        logger.warning(
+            "refused a request for %s: %s changed after the proxy decided where its credentials go", host, what
+        )
+        return MOVED, message(Refusal.MOVED, what=what, host=host)

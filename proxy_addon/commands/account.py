@@ -121,7 +121,7 @@ def login(
         pin = _parse_site_flag(site, settings) if site else None
         default = Site("default", settings.hosts, user)
         target = (
-            (CheckTarget(pin, 443, identity_path(pin, False)) if pin else check_target(default, settings.site))
+            (CheckTarget(pin, 443, identity_path(default, pin, 443)) if pin else check_target(default, settings.site))
             if verify
             else None
         )
@@ -213,8 +213,11 @@ def _ask(target: CheckTarget, path: str, credentials: Credentials, settings: Set
             f"{target.host} rejected the token for {credentials.user or 'this site'} ({answer.rejection}): it may "
             f"be wrong, revoked or expired; create a new one at {API_TOKENS_PAGE}"
         )
-    if answer.status != 200:
-        raise SettingsError(f"{target.host} answered HTTP {answer.status} to {path}: is this the right site?")
+    if not 200 <= answer.status < 300:
+        raise SettingsError(
+            f"{target.host} answered HTTP {answer.status} to {path}, which says nothing of the token: is this the "
+            "right site (and, for Data Center, its product and context_path)?"
+        )
     return answer
 
 

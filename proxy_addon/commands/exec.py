@@ -10,8 +10,10 @@ The proxy runs as a child process in its own session, so a terminal's Ctrl-C rea
 not the proxy (which must outlive CMD's last request); its stdout and stderr both go to our
 stderr, because a stdio MCP server speaks JSON-RPC on stdout.
 
-The proxy inherits the whole environment: it needs the secrets. CMD never gets them: the tool
-would otherwise hold the very token the proxy exists to keep from it (`command_environment`).
+CMD never gets a secret of the proxy: the tool would otherwise hold the very token the proxy
+exists to keep from it. Not in its own environment (`command_environment`), nor in its parent's
+or its sibling's, which it could read in `/proc`: `exec` starts itself again without them before
+it starts anything, and hands them to itself and to the proxy by pipe (`commands.handoff`).
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import IO
 
+from proxy_addon.commands import handoff
 from proxy_addon.commands.env import login_of, variables
 from proxy_addon.settings.loading import load_settings
-from proxy_addon.settings.names import ENV_PREFIX
 
 LISTENING = re.compile(r"atlassian-auth-proxy listening on http://(\S+):(\d+)")
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -44,21 +46,28 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def start_proxy(args: argparse.Namespace) -> subprocess.Popen[str]:
+def start_proxy(args: argparse.Namespace, secrets: Mapping[str, str]) -> subprocess.Popen[str]:
+    """The proxy, handed `secrets` by pipe: its environment is ours without them."""
     command = [sys.executable, "-m", "proxy_addon.commands.main", "run", "--listen-port", str(args.listen_port)]
     if args.listen_host:
         command += ["--listen-host", args.listen_host]
     if args.config:
         command += ["--config", str(args.config)]
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and module, arguments from argparse
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=sys.stderr,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        preexec_fn=die_with_parent,
-    )
+    environment, fd = handoff.child_environment(secrets)
+    try:
+        return subprocess.Popen(  # noqa: S603 - our own interpreter and module, arguments from argparse
+            command,
+            env=environment,
+            pass_fds=(fd,),
+            stdin=subprocess.DEVNULL,
+            stdout=sys.stderr,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+    finally:
+        os.close(fd)
 
 
 def wait_until_listening(proxy_log: IO[str], log: IO[str]) -> int | None:
@@ -97,15 +106,10 @@ def stop(proxy: subprocess.Popen[str]) -> None:
 def command_environment(
     environ: Mapping[str, str], secrets: frozenset[str], exports: Mapping[str, str]
 ) -> dict[str, str]:
-    """CMD's environment: the caller's without any variable that holds a secret of the proxy, plus the exports.
-
-    `ATLASSIAN_PROXY_` names are matched ignoring case, as the settings read them; the variables
-    `*_env` keys name are matched exactly, as they are read. The exports carry only the chosen
-    client's own proxy login.
+    """CMD's environment: the caller's without any variable that holds a secret of the proxy
+    (`handoff.secret_environment`), plus the exports, which carry only the chosen client's own proxy login.
     """
-    prefixed = {name.upper() for name in secrets if name.upper().startswith(ENV_PREFIX)}
-    kept = {name: value for name, value in environ.items() if name not in secrets and name.upper() not in prefixed}
-    return {**kept, **exports}
+    return {**handoff.without(environ, handoff.secret_environment(environ, secrets)), **exports}
 
 
 def exit_code(returncode: int) -> int:
@@ -139,9 +143,13 @@ def exec_command(args: argparse.Namespace) -> int:
         return CANNOT_START
     settings = load_settings(args.config, listen_host=args.listen_host)  # a bad setting fails before anything starts
     login_of(settings, args.client)
+    secrets = handoff.secret_environment(os.environ, settings.secret_variables())
+    if secrets and not handoff.handed_over():
+        handoff.start_again(secrets)  # does not return: this process goes on without them in its environment
+    handoff.undumpable()
     running: list[subprocess.Popen[bytes]] = []
     early: list[int] = []
-    proxy = start_proxy(args)
+    proxy = start_proxy(args, secrets)
 
     def stop_start(signum: int) -> None:
         early.append(signum)

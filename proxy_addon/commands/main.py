@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
+from proxy_addon.commands.handoff import take_over
 from proxy_addon.settings.names import SettingsError
 
 PROG = "atlassian-auth-proxy"
@@ -58,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     logout = commands.add_parser("logout", help="remove the stored token from the OS keyring")
     logout.add_argument("--email", help="your Atlassian account email (else ATLASSIAN_PROXY_EMAIL)")
     logout.add_argument("--site", help="with [[sites]] configured: the name of the site whose token to remove")
-    commands.add_parser("check", help="verify the configured credentials against the site's /rest/api/3/myself")
+    commands.add_parser(
+        "check", help="verify the configured credentials against the site's identity page (Cloud: /rest/api/3/myself)"
+    )
     env = commands.add_parser("env", help="print the exports that make clients use and trust the proxy")
     env.add_argument(
         "--shell", choices=("sh", "fish", "powershell"), default="sh", help="syntax of the exports (default sh)"
@@ -103,6 +106,11 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        take_over()  # secrets `exec` handed over: before anything reads the environment
+    except SettingsError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         module, function = COMMANDS[args.command]

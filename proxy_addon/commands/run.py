@@ -1,4 +1,8 @@
-"""`atlassian-auth-proxy run`: check every setting and read every token, then serve."""
+"""`atlassian-auth-proxy run`: check every setting and read every token, then serve.
+
+On Linux the proxy first makes itself non-dumpable (`handoff.undumpable`): other processes of
+the same user cannot read its memory, where the tokens are, nor its environment, nor trace it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import asyncio
 
 from mitmproxy.exceptions import OptionsError
 
+from proxy_addon.commands.handoff import undumpable
 from proxy_addon.credentials.sources import resolve_sites
 from proxy_addon.runtime.server import serve
 from proxy_addon.settings.loading import load_settings
@@ -14,6 +19,7 @@ from proxy_addon.settings.names import SettingsError
 
 
 def run_command(args: argparse.Namespace) -> int:
+    undumpable()
     settings = load_settings(
         args.config, listen_host=args.listen_host, listen_port=args.listen_port, reverse=args.reverse
     )

@@ -2,7 +2,7 @@
 
 Uses the same CONNECT_TO redirect, upstream trust and upstream proxy as the proxy (`Reach`), so
 `check` and `login` test exactly the path `run` uses, and the proxy's own requests (a scoped
-site's cloudId; and through `credentials.outbound`, the confirmation of an ambiguous 401, the
+site's cloudId; and through `credentials.outbound`, the confirmation of a 401, the
 check after a pause and the boundaries' lookups) go where proxied ones go.
 """
 

@@ -1,4 +1,4 @@
-"""Ask a site who the credentials belong to (`GET /rest/api/3/myself`), and a Cloud site's cloudId.
+"""Ask a site who the credentials belong to (its identity page), and a Cloud site's cloudId.
 
 Both go through the proxy's own HTTP client (`credentials.http_client`), so `check` and `login`
 test exactly the path `run` uses.
@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 from proxy_addon.credentials.http_client import Reach, Unreachable, fetch, get, json_object
 from proxy_addon.credentials.sources import Credentials
-from proxy_addon.policy.sites import Scheme, Site
+from proxy_addon.policy.sites import Site
 from proxy_addon.policy.token_health import rejection_reason
+from proxy_addon.policy.unauthorized import identity_page
 from proxy_addon.settings.names import SettingsError, env_name
 
 
@@ -25,13 +26,11 @@ class Answer:
     account_id: str | None
 
 
-def identity_path(host: str, bearer: bool) -> str | None:
-    """Where a site says whose credentials these are; None for hosts that have no such page."""
-    if host == "api.bitbucket.org":
-        return "/2.0/user"
-    if host == "bitbucket.org":
-        return None
-    return "/rest/api/2/myself" if bearer else "/rest/api/3/myself"
+def identity_path(site: Site, host: str, port: int) -> str | None:
+    """Where `host` says whose credentials of `site` these are (the page token health asks too, from the
+    site's layout); None for hosts whose identity page is elsewhere (bitbucket.org's is on api.bitbucket.org)."""
+    page = identity_page(site, host, port, None)
+    return page.path if page.host == host else None
 
 
 @dataclass(frozen=True)
@@ -46,13 +45,13 @@ class CheckTarget:
 def check_target(site: Site, preferred: str | None) -> CheckTarget:
     """`preferred` (ATLASSIAN_PROXY_SITE) when it belongs to this site, else the site's only exact host."""
     exact = [p for p in site.patterns if not p.wildcard]
-    bearer = site.scheme is Scheme.BEARER
     matching = [p for p in site.patterns if preferred is not None and p.matches(preferred)]
     if preferred is not None and matching:
-        return CheckTarget(preferred, matching[0].port, identity_path(preferred, bearer))
+        port = matching[0].port
+        return CheckTarget(preferred, port, identity_path(site, preferred, port))
     if len(exact) == 1:
-        host = exact[0].domain
-        return CheckTarget(host, exact[0].port, identity_path(host, bearer))
+        host, port = exact[0].domain, exact[0].port
+        return CheckTarget(host, port, identity_path(site, host, port))
     raise SettingsError(f"{env_name('site')} is not set: set it to your site (e.g. acme.atlassian.net), or pass --site")
 
 

@@ -1,14 +1,16 @@
 """The proxy's own credentialed requests: one path, under the same token health as the clients'.
 
 The proxy sends a credential on its own for three things: the boundaries' lookups of which
-project or space an id belongs to, the confirmation of an ambiguous 401 against the site's
-identity page, and the check of the token after a pause. Each goes through `Outbound`, which
+project or space an id belongs to, the confirmation of a 401 (or a failed login) against the
+site's identity page, and the check of the token after a pause. Each goes through `Outbound`, which
 - asks token health first: during a pause nothing is sent (`Withheld`: the caller answers its
   client with the local 401 a paused request gets), and once a pause is over the one check runs
   first (`ready`);
 - sends off the event loop, through `Reach` (CONNECT_TO, the upstream CA bundle, UPSTREAM_PROXY);
 - acts on what each answer says of the token (`act`, on `policy.token_verdict`'s reading): a
-  rejection pauses, an ambiguous 401 is confirmed once per (site, host) against the identity page.
+  rejection pauses the site; a 401 to confirm is confirmed against the identity page of the
+  site's home (or, without one, of the host that answered), by one confirmation per site at a
+  time that answers for every 401 waiting for it.
 
 The token verdicts on clients' answers (`addons.token_verdicts`) go through `act` too, so the
 rules and the lines that say a token was rejected or accepted again exist once.
@@ -21,22 +23,26 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, NamedTuple
 
 from proxy_addon.credentials.http_client import Reach, Unreachable, fetch, json_object
 from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.policy.scoped import Gateway
 from proxy_addon.policy.sites import SiteTable
-from proxy_addon.policy.token_health import API_TOKENS_PAGE, RECHECK_SECONDS, Change, TokenHealth, rejection_reason
-from proxy_addon.policy.token_verdict import Reading, Sent, TokenVerdict, read_answer
-from proxy_addon.policy.unauthorized import AnswerKind, IdentityPage, OncePer, check_page, classify
+from proxy_addon.policy.token_health import API_TOKENS_PAGE, RECHECK_SECONDS, Change, Scope, TokenHealth
+from proxy_addon.policy.token_verdict import Reading, Sent, TokenVerdict, read_answer, token_page
+from proxy_addon.policy.unauthorized import IdentityPage, OncePer, PageAnswer, confirmed, read_identity_page
 from proxy_addon.policy.verdict import Policy
 from proxy_addon.settings.model import Settings
 
 logger = logging.getLogger(__name__)
 
 type Flight = tuple[str, str, str]
-"""One running check or confirmation: (what, site, host)."""
+"""One running check or confirmation: (what, site, host; "" for the whole site)."""
+WHOLE_SITE = ""
+WAITING_CONFIRMATIONS = 256
+"""Hosts whose 401 waits for a site's running confirmation; past this a 401 waits for none: the running
+confirmation already decides the token, and that host's next 401 is confirmed in turn."""
 
 
 class Withheld(Exception):
@@ -45,6 +51,17 @@ class Withheld(Exception):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"the token is paused for {retry_after} s")
         self.retry_after = retry_after
+
+
+class Waiting(NamedTuple):
+    """A 401 (or failed login) waiting for its site's confirmation."""
+
+    stamp: int
+    request: str
+    """`METHOD /route` of the request that got it, for the log."""
+    reason: str
+    page: IdentityPage
+    own: bool
 
 
 class Outbound:
@@ -60,6 +77,8 @@ class Outbound:
         """How long a request waits for the check after a pause, or a lookup for a confirmation."""
         self._logged = OncePer()
         self._flights: dict[Flight, asyncio.Task[None]] = {}
+        self._waiting: dict[str, dict[str, Waiting]] = {}
+        """By site, then host: the 401s its confirmation will answer."""
 
     def use(self, policy: Policy, reach: Reach, timeout: float) -> None:
         """The sites and gateway, how to reach them, and the upstream timeout, as configured."""
@@ -73,7 +92,8 @@ class Outbound:
         """
         hold = self.health.admit(site, host, time.monotonic())
         if hold is not None and hold.check_due:
-            await self._settle(self._flight(("check", site, host), lambda: self._check(site, host, port)))
+            key = WHOLE_SITE if self.health.scope(site, host) is Scope.SITE else host
+            await self._settle(self._flight(("check", site, key), lambda: self._check(site, host, port)))
             hold = self.health.admit(site, host, time.monotonic())
         return None if hold is None else hold.retry_after
 
@@ -94,7 +114,7 @@ class Outbound:
         reading = read_answer(status, headers, sent, self.credentials.site(site), self.policy)
         self.act(site, host, stamp, reading, sent)
         verdict = reading.verdict
-        if verdict is TokenVerdict.CONFIRM and (confirming := self._flights.get(("confirm", site, host))) is not None:
+        if verdict is TokenVerdict.CONFIRM and (confirming := self._flights.get(("confirm", site, WHOLE_SITE))):
             await self._settle(confirming)
         if verdict in (TokenVerdict.REJECTED, TokenVerdict.CONFIRM):
             hold = self.health.admit(site, host, time.monotonic())
@@ -105,37 +125,65 @@ class Outbound:
     def act(self, site: str, host: str, stamp: int, reading: Reading, sent: Sent) -> None:
         """Act on what the answer to credentials sent at `stamp` to (site, `host`) says of the token.
 
-        A rejection pauses; a pass or a scope miss counts for the token; a 401 to confirm is
-        confirmed against the identity page in the background, once per (site, host).
+        A rejection pauses the site; a pass or a scope miss counts for the token; a 401 to confirm
+        waits for the site's one confirmation, started in the background if none runs.
         """
         page = reading.page  # set only on CONFIRM
         if page is None:
-            self._record(site, host, stamp, reading.rejection)
+            self._record(site, host, stamp, reading.rejection, Scope.SITE, host)
             return
-        request = f"{sent.method} {sent.route}"
-        self._flight(("confirm", site, host), lambda: self._confirm(site, host, stamp, page, request))
+        waiting = self._waiting.setdefault(site, {})
+        if host not in waiting and len(waiting) >= WAITING_CONFIRMATIONS:
+            return
+        reason = reading.rejection or "HTTP 401"
+        waiting[host] = Waiting(stamp, f"{sent.method} {sent.route}", reason, page, reading.own)
+        self._flight(("confirm", site, WHOLE_SITE), lambda: self._confirm(site))
 
-    def _record(self, site: str, host: str, stamp: int, rejection: str | None) -> None:
-        """Record the site's verdict on the token; log once per change of state."""
-        change = self.health.judge(site, host, stamp, rejection, time.monotonic())
-        if change is Change.REJECTED:
+    def _record(self, site: str, host: str, stamp: int, rejection: str | None, scope: Scope, seen: str) -> None:
+        """Record the verdict on the token for (site, `host`); log once per change of state, naming `seen`,
+        the host whose answer decided it."""
+        covering = self.health.scope(site, host)
+        change = self.health.judge(site, host, stamp, rejection, time.monotonic(), scope)
+        if change is Change.REJECTED and scope is Scope.SITE:
+            patterns = ", ".join(map(str, self.credentials.site(site).patterns))
             logger.warning(
                 "%s rejected the API token of site %s (%s): it may be revoked or expired. Create a new one at %s "
-                "and store it (atlassian-auth-proxy login, or the token file); until then requests to %s are "
-                "answered locally with 401 for %.0f s, then the proxy checks the token again itself.",
-                host,
+                "and store it (atlassian-auth-proxy login, or the token file); until then requests to every host "
+                "of the site (%s) are answered locally with 401 for %.0f s, then the proxy checks the token again "
+                "itself.",
+                seen,
                 site,
                 rejection,
                 API_TOKENS_PAGE,
-                host,
+                patterns,
                 self.health.pause(site, host),
             )
+        elif change is Change.REJECTED:
+            logger.warning(
+                "%s refused the API token of site %s (%s), which %s accepts: %s may be a site this account cannot "
+                "use (or the request lacks a permission there); requests to %s alone are answered locally with 401 "
+                "for %.0f s, then the proxy checks the token at %s again.",
+                host,
+                site,
+                rejection,
+                seen,
+                host,
+                host,
+                self.health.pause(site, host),
+                seen,
+            )
+        elif change is Change.ACCEPTED and covering is Scope.HOST:
+            logger.info("%s accepts the API token of site %s again; requests to %s pass as usual", seen, site, host)
         elif change is Change.ACCEPTED:
-            logger.info("%s accepts the API token again; requests pass as usual", host)
+            logger.info("%s accepts the API token again; requests pass as usual", seen)
 
     async def _check(self, site: str, host: str, port: int) -> None:
-        """After a pause: one `GET` of the identity page decides whether (site, host) trusts the token again."""
-        page = check_page(self.credentials.site(site), host, port, self.policy.sites, self.policy.gateway)
+        """After a pause: one `GET` of the identity page decides whether (site, host) trusts the token again.
+
+        The page is the site's home's, or for a site without one, `host`'s own. A rejection there
+        pauses the whole site; an answer that tells nothing keeps the pause for a short while.
+        """
+        page = token_page(self.credentials.site(site), host, port, self.policy)
         stamp = self.health.stamp()
         if page is None:
             self.health.keep(site, host, stamp, time.monotonic(), None)
@@ -151,51 +199,82 @@ class Outbound:
         try:
             status, headers, _ = await self._send(site, page.host, page.port, page.path)
         except Unreachable as e:
+            answer, reason = PageAnswer.UNKNOWN, str(e)
+        else:
+            answer, reason = read_identity_page(status, headers)
+            reason = f"{reason} from {page.path}"
+        if answer is PageAnswer.UNKNOWN:
             self.health.keep(site, host, stamp, time.monotonic())
             logger.warning(
                 "%s: could not check the API token of site %s (%s); requests stay answered locally, "
                 "the next check in %.0f s",
                 host,
                 site,
-                e,
+                reason,
                 RECHECK_SECONDS,
             )
             return
-        rejected = classify(status, headers, from_identity_page=True) is AnswerKind.REJECTED
-        self._record(site, host, stamp, f"{rejection_reason(status, headers)} from {page.path}" if rejected else None)
+        rejection = reason if answer is PageAnswer.REJECTED else None
+        self._record(site, host, stamp, rejection, Scope.SITE, page.host)
 
-    async def _confirm(self, site: str, host: str, stamp: int, page: IdentityPage, request: str) -> None:
-        """An ambiguous 401 to `request`: does the identity page reject the token too?"""
-        if self.health.admit(site, host, time.monotonic()) is not None:
-            return  # already paused, or the check after a pause decides: nothing more goes until then
-        try:
-            status, headers, _ = await self._send(site, page.host, page.port, page.path)
-        except Unreachable as e:
-            # Unconfirmed, the 401 counts as a rejection: pausing a good token costs a pause, sending a
-            # bad one again and again can lock the account.
-            rejection: str | None = f"HTTP 401, unconfirmed: {e}"
+    async def _confirm(self, site: str) -> None:
+        """The 401s waiting on `site`: does the identity page reject the token too?
+
+        One page at a time (the home's answers for all of them at once); none is asked once the
+        site is paused, which covers every host.
+        """
+        waiting = self._waiting.get(site, {})
+        while waiting:
+            page = next(iter(waiting.values())).page
+            batch = {host: entry for host, entry in waiting.items() if entry.page == page}
+            for host in batch:
+                del waiting[host]
+            now = time.monotonic()
+            batch = {host: entry for host, entry in batch.items() if self.health.admit(site, host, now) is None}
+            if not batch:
+                continue  # already paused, or the check after a pause decides: nothing more goes until then
+            try:
+                status, headers, _ = await self._send(site, page.host, page.port, page.path)
+            except Unreachable as e:
+                answer, said = PageAnswer.UNKNOWN, str(e)
+            else:
+                answer, said = read_identity_page(status, headers)
+            for host, entry in batch.items():
+                self._confirmed(site, host, entry, answer, said)
+
+    def _confirmed(self, site: str, host: str, entry: Waiting, answer: PageAnswer, said: str) -> None:
+        """Act on the identity page's `answer` to the 401 `entry` got from `host`."""
+        page = entry.page
+        scope = confirmed(answer, entry.own)
+        if scope is None:
+            if self._logged.first("denied", site, entry.request):
+                logger.warning(
+                    "%s answered %s to %s, but %s%s accepts the API token of site %s: the account lacks a permission "
+                    "that request needs (or the request carried a login of its own); the token stays in use.",
+                    host,
+                    entry.reason,
+                    entry.request,
+                    page.host,
+                    page.path,
+                    site,
+                )
+            self._record(site, host, entry.stamp, None, Scope.SITE, host)
+            return
+        if answer is PageAnswer.ACCEPTED:
+            rejection = f"{entry.reason} to {entry.request}"
+        elif answer is PageAnswer.REJECTED:
+            rejection = f"{said} from {page.path}" if page.host == host else f"{said} from {page.host}{page.path}"
         else:
-            rejected = classify(status, headers, from_identity_page=True) is AnswerKind.REJECTED
-            rejection = f"{rejection_reason(status, headers)} from {page.path}" if rejected else None
-        if rejection is None and self._logged.first("denied", site, request):
-            logger.warning(
-                "%s answered 401 to %s, but %s%s accepts the API token of site %s: the account lacks a permission "
-                "that request needs; the token stays in use.",
-                host,
-                request,
-                page.host,
-                page.path,
-                site,
-            )
-        self._record(site, host, stamp, rejection)
+            rejection = f"{entry.reason}, unconfirmed: {page.host}{page.path} gave {said}"
+        self._record(site, host, entry.stamp, rejection, scope, page.host if scope is Scope.HOST else host)
 
     async def _send(self, site: str, host: str, port: int, path: str) -> tuple[int, dict[str, str], bytes]:
         return await asyncio.to_thread(fetch, host, port, path, self.credentials[site], self.reach)
 
     def _flight(self, key: Flight, start: Callable[[], Coroutine[Any, Any, None]]) -> asyncio.Task[None]:
-        """The running task for `key`, or a new one from `start`: one check or confirmation per (site, host)."""
+        """The running task for `key`, or a new one from `start`: one check or confirmation at a time for each."""
         task = self._flights.get(key)
-        if task is None:
+        if task is None or task.done():
             task = self._flights[key] = asyncio.get_running_loop().create_task(start())
             task.add_done_callback(lambda done: self._landed(key, done))
         return task

@@ -45,16 +45,25 @@ def _under(route: str, prefix: str) -> bool:
     return not prefix or route == prefix or route.startswith(prefix + "/")
 
 
+LATEST = re.compile(r"/rest/(api|agile)/latest(?=/|$)", re.IGNORECASE | re.ASCII)
+LATEST_IS = {"api": "/rest/api/2", "agile": "/rest/agile/1.0"}
+"""On Data Center and Server, Jira's REST APIs answer `latest` for their newest version, which there is 2
+(`/rest/api`) and 1.0 (`/rest/agile`): the same API, placed as that version. Cloud documents only 2 and 3."""
+
+
 @dataclass(frozen=True, slots=True)
 class Prefixes:
     """Each product at one path prefix of the site (`""`: the root), or not served there (None).
 
     Both at once is Cloud's layout; a path under both prefixes belongs to the longer one.
-    Prefixes are compared without regard to case, as the route table is.
+    Prefixes are compared without regard to case, as the route table is. `data_center`: a
+    declared Data Center or Server site, whose `latest` API versions are placed as what they are
+    there (`LATEST_IS`).
     """
 
     jira: str | None = None
     confluence: str | None = None
+    data_center: bool = False
 
     @property
     def known(self) -> bool:
@@ -70,7 +79,10 @@ class Prefixes:
         if best is None:
             return None
         product, prefix = best
-        return Placed(product, CANONICAL[product] + route[len(prefix) :] or "/", prefix)
+        placed = CANONICAL[product] + route[len(prefix) :] or "/"
+        if self.data_center and product is Product.JIRA and (latest := LATEST.match(placed)):
+            placed = LATEST_IS[latest[1].lower()] + placed[latest.end() :]
+        return Placed(product, placed, prefix)
 
     def __str__(self) -> str:
         served = ((Product.JIRA, self.jira), (Product.CONFLUENCE, self.confluence))
@@ -107,7 +119,9 @@ UNKNOWN = Prefixes()
 def declared(product: Product, context_path: str) -> Prefixes:
     """The layout a Data Center or Server site declares: one product at its context path (`/`, `/jira`)."""
     prefix = context_path.rstrip("/")
-    return Prefixes(jira=prefix) if product is Product.JIRA else Prefixes(confluence=prefix)
+    if product is Product.JIRA:
+        return Prefixes(jira=prefix, data_center=True)
+    return Prefixes(confluence=prefix, data_center=True)
 
 
 def is_cloud_host(name: str) -> bool:

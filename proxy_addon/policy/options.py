@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping, Sequence
 
 from proxy_addon.policy.boundaries.body import MAX_BODY
 from proxy_addon.policy.hosts import is_loopback_address
@@ -109,3 +110,51 @@ def streaming_problem(setting: str, size: int | None) -> str | None:
         f"stream_large_bodies={setting} would send request bodies before the boundaries of [[clients]] judged "
         f"them (they read bodies of up to {limit}): set it to at least {limit}, or leave it unset"
     )
+
+
+REWRITING_OPTIONS = {
+    "map_remote": "sends requests to other URLs",
+    "map_local": "answers requests from local files",
+    "modify_body": "rewrites request bodies",
+    "modify_headers": "rewrites request headers",
+    "server_replay": "answers requests from saved flows",
+    "stickyauth": "adds an earlier request's Authorization to later ones",
+    "stickycookie": "adds stored cookies to requests",
+}
+"""mitmdump's options whose addons change or answer a request in its `request` hooks, after the verdict
+made on its head (and a boundary's judgement) and where nothing of this proxy looks again: they are
+refused when set. (`anticache` and `anticomp` stay allowed: they change only caching and compression
+headers, which neither the verdict nor a boundary reads. `client_replay` sends saved requests,
+each decided again.)"""
+SPEC_OPTIONS = frozenset({"modify_headers", "modify_body"})
+"""Options of `[/flow-filter]/subject/replacement` specs: only those that can change a request are refused."""
+RESPONSE_ONLY = "~s"
+"""The filter that limits a `modify_headers`/`modify_body` spec to responses: such a spec is allowed."""
+
+
+def rewrite_problem(options: Mapping[str, Sequence[str] | str | None]) -> str | None:
+    """Why the set ones of `REWRITING_OPTIONS` (name -> value) would change requests after their verdict, or None.
+
+    Never echoes a value: a spec may hold a secret (a header it adds).
+    """
+    for name, value in options.items():
+        if name in SPEC_OPTIONS:
+            if any(applies_to_requests(spec) for spec in value or ()):
+                return (
+                    f"{name} {REWRITING_OPTIONS[name]} after the proxy decided where their credentials go: "
+                    f"give each spec the filter {RESPONSE_ONLY} (responses only), or remove it"
+                )
+        elif value:
+            return f"{name} {REWRITING_OPTIONS[name]} after the proxy decided where their credentials go: remove it"
+    return None
+
+
+def applies_to_requests(spec: str) -> bool:
+    """Whether a `[/flow-filter]/subject/replacement` spec can change a request: unless its filter is `~s`.
+
+    Split as mitmproxy's `parse_spec` splits it: the first character is the separator; two parts
+    have no filter (every flow), three start with one.
+    """
+    separator, rest = spec[:1], spec[1:]
+    parts = rest.split(separator, 2) if separator else []
+    return len(parts) != 3 or parts[0].strip() != RESPONSE_ONLY

@@ -60,10 +60,11 @@ class ProxyLogin:
     def check(self, header: str | None) -> str | None:
         """The user name if the Proxy-Authorization header carries this login, else None."""
         given = basic_credentials(header)
-        if given is None:
-            return None
-        user, password = given
-        return user if hmac.compare_digest(_digest(user, password), self.digest) else None
+        return given[0] if given is not None and self.accepts(*given) else None
+
+    def accepts(self, user: str, password: str) -> bool:
+        """Is `user`:`password` this login (compared as digests, in constant time)?"""
+        return hmac.compare_digest(_digest(user, password), self.digest)
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:

@@ -33,6 +33,8 @@ class Decision(StrEnum):
     """A check raised or did not complete; see addons/fail_closed.py."""
     BAD_AUTHORITY = "refused-bad-authority"
     AMBIGUOUS_HEAD = "refused-ambiguous-head"
+    AMBIGUOUS_TARGET = "refused-ambiguous-target"
+    """A credentialed request's target holds a byte URL parsers read in different ways (`policy/targets.py`)."""
     CLIENT_SITE = "refused-client-site"
     """A `[[clients]]` client asked for a site outside its `sites`."""
     CLIENT_READ_ONLY = "refused-client-read-only"
@@ -49,6 +51,13 @@ class Decision(StrEnum):
     """The project or space of an id could not be looked up."""
     METHOD_OVERRIDE = "refused-method-override"
     """A method-override header or `_method` parameter on a request a bounded or read-only rule judges by its method."""
+    QUERY_LOGIN = "refused-query-login"
+    """A login of the client's own (`os_username`, `os_password`, ...) in the query of a credentialed request."""
+    MOVED = "refused-moved"
+    """A credentialed request whose destination, or a judged request's method or path, changed after its
+    verdict (another addon or a mitmproxy option moved it): nothing is sent."""
+    METHOD_NOT_ALLOWED = "refused-method"
+    """A method Atlassian's APIs do not use (TRACE, TRACK, CONNECT inside a tunnel, unknown) to a credential host."""
 
 
 class Fact[T]:
@@ -84,6 +93,12 @@ class FlowRecord(dict[str, Any]):
     """The site's answer to the injected credentials was a 401 (not a scope miss) or a login failure."""
     timed_out: Fact[bool] = Fact(False)
     """The upstream did not answer within the upstream timeout."""
+    destination: Fact[str | None] = Fact(None)
+    """`scheme://host:port` of a credentialed request as its verdict left it (a scoped site's request
+    already moved to the gateway): the wire adds the credential only while the request still says so."""
+    route: Fact[str | None] = Fact(None)
+    """`METHOD path` of a judged request as its boundary let it go (a search already confined): the wire
+    adds the credential only while the request still says so."""
     held: Fact[bool] = Fact(False)
     """A boundary holds the request until it has read and judged the body: nothing of it may go
     upstream before (addons/wire.py refuses it if mitmproxy starts streaming it)."""

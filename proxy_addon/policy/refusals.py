@@ -35,6 +35,9 @@ class Refusal(StrEnum):
     CLIENT_SITE = "client-site"
     CLIENT_READ_ONLY = "client-read-only"
     METHOD_OVERRIDE = "method-override"
+    QUERY_LOGIN = "query-login"
+    METHOD_NOT_ALLOWED = "method-not-allowed"
+    MOVED = "moved"
     BROWSER = "browser"
     BACKED_OFF = "backed-off"
     PROXY_AUTH = "proxy-auth"
@@ -43,6 +46,7 @@ class Refusal(StrEnum):
     HEAD_TOO_LARGE = "head-too-large"
     HEAD_UNFINISHED = "head-unfinished"
     AMBIGUOUS_HEAD = "ambiguous-head"
+    AMBIGUOUS_TARGET = "ambiguous-target"
     UNTRUSTED_UPSTREAM = "untrusted-upstream"
     UPSTREAM_FAILED = "upstream-failed"
     UPSTREAM_TIMEOUT = "upstream-timeout"
@@ -110,6 +114,24 @@ REFUSALS: Mapping[Refusal, Reply] = {
         "judged by their method (see README, Agents and boundaries)",
         Decision.METHOD_OVERRIDE,
     ),
+    Refusal.QUERY_LOGIN: Reply(
+        400,
+        "the query carries {login}, a login of the client's own: requests to {host} go with the site's "
+        "token only; remove os_username, os_password, os_authType and os_cookie from the URL",
+        Decision.QUERY_LOGIN,
+    ),
+    Refusal.METHOD_NOT_ALLOWED: Reply(
+        405,
+        "{method} is never sent to {host} with credentials: only {allowed}, the methods Atlassian's APIs use",
+        Decision.METHOD_NOT_ALLOWED,
+        (("Allow", "{allowed}"),),
+    ),
+    Refusal.MOVED: Reply(
+        502,
+        "this request was changed after the proxy decided where its credentials go ({what} of {host}, by another "
+        "addon or a mitmproxy option such as map_remote); it was not sent",
+        Decision.MOVED,
+    ),
     Refusal.BROWSER: Reply(
         403,
         "refused to add credentials to a browser request (Origin or Sec-Fetch-Site): "
@@ -128,7 +150,7 @@ REFUSALS: Mapping[Refusal, Reply] = {
     Refusal.PROXY_AUTH: Reply(407, LOGIN_REQUIRED, Decision.PROXY_AUTH, CHALLENGE),
     Refusal.LOCKED_OUT: Reply(
         429,
-        "too many failed proxy logins from this address; try again in {retry_after} s",
+        "too many failed proxy logins as this user; try again in {retry_after} s",
         Decision.PROXY_AUTH,
         RETRY_AFTER,
     ),
@@ -146,6 +168,12 @@ REFUSALS: Mapping[Refusal, Reply] = {
     ),
     Refusal.AMBIGUOUS_HEAD: Reply(
         400, "a header holds NUL, CR or a folded line: send each header on one line", Decision.AMBIGUOUS_HEAD
+    ),
+    Refusal.AMBIGUOUS_TARGET: Reply(
+        400,
+        "{who}the request target holds {what}, which URL parsers read in different ways: percent-encode it "
+        "(see README, What it does to each request)",
+        Decision.AMBIGUOUS_TARGET,
     ),
     Refusal.UNTRUSTED_UPSTREAM: Reply(502, UPSTREAM_FAILED, Decision.UNTRUSTED_UPSTREAM),
     Refusal.UPSTREAM_FAILED: Reply(502, UPSTREAM_FAILED, None),

@@ -7,12 +7,17 @@ after a rejection the proxy answers clients itself for a growing pause. When the
 the proxy checks the token itself (one request to the site's identity page) before anything
 else carries it: no client request is ever the test, so no client can hold the others out.
 
-Pure: the caller passes the clock in and runs the check; this module keeps the states.
+A classic token belongs to an account, not to a host: a confirmed rejection pauses its whole
+site (`Scope.SITE`), so asking for one host after another under a wildcard never sends it again.
+A host that refuses a token the site's home accepts (another tenant, say) pauses alone
+(`Scope.HOST`); those pauses are kept for a bounded number of hosts, as any client can name hosts.
+
+Pure: the caller passes the clock in, decides the scope and runs the check; this module keeps the states.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -21,7 +26,11 @@ FAILED_LOGIN_REASONS = frozenset({"AUTHENTICATED_FAILED", "AUTHENTICATION_DENIED
 FIRST_PAUSE = 30.0
 MAX_PAUSE = 300.0
 RECHECK_SECONDS = 5.0
-"""After a check that got no answer (the site unreachable), the pause is kept this long, then checked again."""
+"""After a check that got no verdict (the site unreachable, or no answer on the token), the pause is kept
+this long, then checked again."""
+HOSTS_REMEMBERED = 1000
+"""Hosts paused on their own at once; past this the oldest such pause is forgotten. It guards only a
+token the site's home accepted, so forgetting it costs at most one more request and one confirmation."""
 
 
 def rejection_reason(status: int, headers: Mapping[str, str]) -> str | None:
@@ -45,12 +54,25 @@ class Hold:
     """The pause is over, but the token is not trusted again until the proxy's own check says so."""
 
 
+class Scope(StrEnum):
+    """What a rejection pauses."""
+
+    SITE = "site"
+    """Every host of the site: the token itself was rejected."""
+    HOST = "host"
+    """One host: it refused a token the site's home accepts."""
+
+
 @dataclass
 class Backoff:
     """When to trust the token again after the site rejected it. Times are monotonic seconds."""
 
     failures: int = 0
     until: float = 0.0
+    host: str = ""
+    """The host where the rejection was seen."""
+    since: int = 0
+    """The token-health clock of the last change to this pause."""
 
     def pause(self) -> float:
         return min(FIRST_PAUSE * 2.0 ** (self.failures - 1), MAX_PAUSE)
@@ -78,70 +100,117 @@ class Change(StrEnum):
 
 
 class TokenHealth:
-    """Each (site, host)'s verdict on its site's current token, kept apart from every other's.
+    """Each site's verdict on its current token, and the hosts that refused a token their site accepts.
 
     A request carries the `stamp()` of when it was sent; its response counts only when neither
-    its site's token nor that (site, host)'s verdict changed since. So the many responses to
-    requests that were in flight when a token was rejected count once, and one site's verdict
-    or token change never makes another site's responses stale.
+    its site's token, nor its site's verdict, nor its host's own verdict changed since. So the
+    many responses to requests that were in flight when a token was rejected count once, and one
+    site's verdict or token change never makes another site's responses stale.
     """
 
-    def __init__(self) -> None:
-        self.backoffs: dict[tuple[str, str], Backoff] = {}
+    def __init__(self, hosts_remembered: int = HOSTS_REMEMBERED) -> None:
+        self.sites: dict[str, Backoff] = {}
+        """Site-wide pauses, by site."""
+        self.hosts: dict[tuple[str, str], Backoff] = {}
+        """Pauses of one host, by (site, host), oldest first; at most `hosts_remembered`."""
+        self.hosts_remembered = hosts_remembered
         self._clock = 0
         self._token_since: dict[str, int] = {}
-        self._verdict_since: dict[tuple[str, str], int] = {}
+        self._site_since: dict[str, int] = {}
 
     @property
     def backing_off(self) -> bool:
-        return bool(self.backoffs)
+        return bool(self.sites or self.hosts)
 
     def stamp(self) -> int:
         return self._clock
 
     def token_changed(self, site: str) -> None:
         """A new token for `site`: what its hosts said of the previous one no longer holds."""
-        self._clock += 1
-        self._token_since[site] = self._clock
-        self.backoffs = {key: b for key, b in self.backoffs.items() if key[0] != site}
+        self._token_since[site] = self._tick()
+        self.sites.pop(site, None)
+        self._forget_hosts(site)
 
     def admit(self, site: str, host: str, now: float) -> Hold | None:
         """None when the token may go to `host` now; else why not (and whether the check is due)."""
-        backoff = self.backoffs.get((site, host))
+        backoff = self.sites.get(site)
+        if backoff is None:
+            if not self.hosts:
+                return None
+            backoff = self.hosts.get((site, host))
         return None if backoff is None else backoff.hold(now)
 
-    def judge(self, site: str, host: str, stamp: int, rejection: str | None, now: float) -> Change | None:
-        """Record the site's answer to a request sent at `stamp`; the change it makes, if any.
+    def scope(self, site: str, host: str) -> Scope | None:
+        """What pauses the token for (site, host): its site's pause, its own, or nothing."""
+        if site in self.sites:
+            return Scope.SITE
+        return Scope.HOST if (site, host) in self.hosts else None
 
-        The answer to the proxy's own check is judged here too: a rejection doubles the pause,
-        anything else ends it.
+    def judge(
+        self, site: str, host: str, stamp: int, rejection: str | None, now: float, scope: Scope = Scope.SITE
+    ) -> Change | None:
+        """Record the verdict on a request to (site, host) sent at `stamp`; the change it makes, if any.
+
+        A rejection starts (or doubles) the pause of `scope`; no rejection ends the pause that
+        covers (site, host). The answer to the proxy's own check is judged here too.
         """
-        key = (site, host)
-        if not self._current(key, stamp):
+        if not self._current(site, host, stamp):
             return None
         if rejection is not None:
-            self.backoffs.setdefault(key, Backoff()).rejected(now)
-            self._changed(key)
+            if scope is Scope.SITE:
+                backoff = self.sites.setdefault(site, Backoff(host=host))
+                self._forget_hosts(site)
+                self._site_since[site] = backoff.since = self._tick()
+            else:
+                backoff = self.hosts.pop((site, host), None) or Backoff(host=host)
+                self.hosts[(site, host)] = backoff
+                backoff.since = self._tick()
+                while len(self.hosts) > self.hosts_remembered:
+                    del self.hosts[next(iter(self.hosts))]
+            backoff.rejected(now)
             return Change.REJECTED
-        if key in self.backoffs:
-            del self.backoffs[key]
-            self._changed(key)
+        if site in self.sites:
+            del self.sites[site]
+            self._site_since[site] = self._tick()
+            return Change.ACCEPTED
+        if self.hosts.pop((site, host), None) is not None:
+            self._tick()
             return Change.ACCEPTED
         return None
 
     def keep(self, site: str, host: str, stamp: int, now: float, seconds: float | None = RECHECK_SECONDS) -> None:
-        """A check begun at `stamp` got no verdict: the pause goes on for `seconds` (None: as long as it
-        lasts now, for a host the proxy cannot check), then the check is due again."""
-        backoff = self.backoffs.get((site, host))
-        if backoff is not None and self._current((site, host), stamp):
+        """A check begun at `stamp` got no verdict: the pause covering (site, host) goes on for `seconds`
+        (None: as long as it lasts now, for a host the proxy cannot check), then the check is due again."""
+        backoff = self._covering(site, host)
+        if backoff is not None and self._current(site, host, stamp):
             backoff.kept(now, backoff.pause() if seconds is None else seconds)
 
     def pause(self, site: str, host: str) -> float:
-        return self.backoffs[(site, host)].pause()
+        """The length of the pause covering (site, host)."""
+        backoff = self._covering(site, host)
+        if backoff is None:
+            raise KeyError((site, host))
+        return backoff.pause()
 
-    def _current(self, key: tuple[str, str], stamp: int) -> bool:
-        return stamp >= max(self._token_since.get(key[0], 0), self._verdict_since.get(key, 0))
+    def paused(self) -> Iterator[tuple[str, str, Scope]]:
+        """Every pause: (site, the host where it was seen, what it pauses)."""
+        for site, backoff in self.sites.items():
+            yield site, backoff.host, Scope.SITE
+        for site, host in self.hosts:
+            yield site, host, Scope.HOST
 
-    def _changed(self, key: tuple[str, str]) -> None:
+    def _covering(self, site: str, host: str) -> Backoff | None:
+        return self.sites.get(site) or self.hosts.get((site, host))
+
+    def _current(self, site: str, host: str, stamp: int) -> bool:
+        own = self.hosts.get((site, host))
+        since = max(self._token_since.get(site, 0), self._site_since.get(site, 0), own.since if own else 0)
+        return stamp >= since
+
+    def _forget_hosts(self, site: str) -> None:
+        if any(key[0] == site for key in self.hosts):
+            self.hosts = {key: b for key, b in self.hosts.items() if key[0] != site}
+
+    def _tick(self) -> int:
         self._clock += 1
-        self._verdict_since[key] = self._clock
+        return self._clock

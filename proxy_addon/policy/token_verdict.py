@@ -1,11 +1,15 @@
 """What a site's answer to credentials says of the token, in one step: pass, scope miss, rejected, or confirm.
 
 The answer's status and verdict fields (`policy.unauthorized.classify`), where the credentials
-went and the site's identity page decide it. Only a definitive rejection pauses the token; an
-ambiguous 401 is confirmed against the site's own identity page first, unless there is none
-to ask (then it counts as a rejection) or the answer came from that very page (nothing left to
-confirm). The hooks and the proxy's own requests gather the facts; `credentials.outbound`
-acts on the reading.
+went and the site's identity page decide it. No answer to a client's request pauses the token by
+itself: a 401 or a failed login is confirmed against the identity page first, unless there is no
+page to ask (then it counts as a rejection) or the request was that very page, asked exactly as
+the proxy asks it (`GET`, no query: nothing left to confirm, and nothing of the client's in it).
+
+The page asked is the one of the site's home when it has one (`policy.homes`): a classic token
+is the account's, so its verdict is taken where the settings point, never on a host a client
+chose. The hooks and the proxy's own requests gather the facts; `credentials.outbound` acts on
+the reading.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
+from proxy_addon.policy.homes import home_of
 from proxy_addon.policy.sites import Site
 from proxy_addon.policy.token_health import rejection_reason
-from proxy_addon.policy.unauthorized import AnswerKind, IdentityPage, classify, own_identity_page
+from proxy_addon.policy.unauthorized import AnswerKind, IdentityPage, check_page, classify
 from proxy_addon.policy.verdict import Policy
 
 
@@ -27,9 +32,9 @@ class TokenVerdict(StrEnum):
     SCOPE_MISS = "scope-miss"
     """A scoped token lacks the scope of this route: the answer goes to the client, the token stays in use."""
     REJECTED = "rejected"
-    """The site rejected the token: it pauses."""
+    """The site rejected the token: its site pauses."""
     CONFIRM = "confirm"
-    """An ambiguous 401: the site's identity page decides whether the token pauses."""
+    """A 401 or a failed login: the identity page decides whether the token pauses."""
 
 
 class Sent(NamedTuple):
@@ -53,13 +58,25 @@ class Sent(NamedTuple):
 class Reading:
     verdict: TokenVerdict
     rejection: str | None = None
-    """`REJECTED`: why, for the log line that says so."""
+    """`REJECTED`: why, for the log line that says so; `CONFIRM`: what the answer said."""
     page: IdentityPage | None = None
     """`CONFIRM`: the identity page to ask."""
+    own: bool = True
+    """`CONFIRM`: the page is the answering host's own, so its acceptance speaks for that host too."""
 
 
 PASSED = Reading(TokenVerdict.PASS)
 SCOPE_MISSED = Reading(TokenVerdict.SCOPE_MISS)
+
+
+def token_page(site: Site, host: str, port: int, policy: Policy) -> IdentityPage | None:
+    """Where the proxy asks whether `site`'s token is good, for an answer from (or a request to) `host:port`:
+    the identity page of the site's home, or for a site without one, `host`'s own; None when that page
+    is not the site's own to ask."""
+    home = home_of(site, policy.sites, policy.named_site)
+    if home is not None:
+        host, port = home.host, home.port
+    return check_page(site, host, port, policy.sites, policy.gateway)
 
 
 def read_answer(status: int, fields: Mapping[str, str], sent: Sent, site: Site, policy: Policy) -> Reading:
@@ -68,17 +85,18 @@ def read_answer(status: int, fields: Mapping[str, str], sent: Sent, site: Site, 
     `fields` are the answer's verdict fields by lower-case name (`X-Failure-Category`,
     `X-Seraph-LoginReason`).
     """
-    kind = classify(status, fields, False)
+    kind = classify(status, fields)
     if kind is None:
         return PASSED
     if kind is AnswerKind.SCOPE_MISS:
         return SCOPE_MISSED
-    if kind is AnswerKind.REJECTED:
-        return Reading(TokenVerdict.REJECTED, rejection_reason(status, fields))
-    page = own_identity_page(site, sent.host, sent.port, policy.sites, policy.gateway)
+    reason = rejection_reason(status, fields)
+    page = token_page(site, sent.host, sent.port, policy)
     if page is None:
-        reason = f"HTTP 401, and site {site.name} has no identity page of its own to confirm it"
-        return Reading(TokenVerdict.REJECTED, reason)
-    if sent.method == "GET" and (sent.host, sent.route) == (page.host, page.path):
-        return Reading(TokenVerdict.REJECTED, "HTTP 401")  # the identity page itself answers every valid token
-    return Reading(TokenVerdict.CONFIRM, page=page)
+        return Reading(
+            TokenVerdict.REJECTED, f"{reason}, and site {site.name} has no identity page of its own to confirm it"
+        )
+    if sent.method == "GET" and (sent.host, sent.port, sent.path) == (page.host, page.port, page.path):
+        return Reading(TokenVerdict.REJECTED, reason)  # the identity page itself answers every valid token
+    own = page == check_page(site, sent.host, sent.port, policy.sites, policy.gateway)
+    return Reading(TokenVerdict.CONFIRM, reason, page, own)

@@ -1,11 +1,12 @@
 """The one verdict: what the proxy does with a request, from the facts of where it really goes.
 
 `decide()` is the only place that turns a request's facts into a decision: the site lookup
-(and the shared gateway for scoped tokens), plain http to a claimed host, client-chosen names
-that differ from the real destination, browsers, a `[[clients]]` client's sites and read-only
-bound, method overrides where a rule judges the method, read-only sites, scoped paths and the
-rejected-token back-off. The hooks gather `RequestFacts` from mitmproxy and act on the
-`Verdict`; nothing else decides.
+(and the shared gateway for scoped tokens), plain http to a claimed host, methods no credential
+rides, client-chosen names that differ from the real destination, browsers, a `[[clients]]`
+client's sites and read-only bound, a request target URL parsers read in different ways, method
+overrides where a rule judges the method, a login of the client's own in the query, read-only
+sites (in the site's layout), scoped paths and the rejected-token back-off. The hooks gather
+`RequestFacts` from mitmproxy and act on the `Verdict`; nothing else decides.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from urllib.parse import unquote_plus
 
 from proxy_addon.policy.clients import Client
 from proxy_addon.policy.hosts import malformed_authority, normalize_host, path_authority, split_authority
+from proxy_addon.policy.layouts import layout_of
 from proxy_addon.policy.readonly import read_only_allows
 from proxy_addon.policy.record import Decision
 from proxy_addon.policy.refusals import REFUSAL_OF, Refusal
 from proxy_addon.policy.scoped import Gateway, gateway_path
 from proxy_addon.policy.sites import Site, SiteTable
+from proxy_addon.policy.targets import ambiguous_target
 from proxy_addon.policy.token_health import TokenHealth
+from proxy_addon.policy.unauthorized import query_login
 
 
 @dataclass(slots=True)
@@ -61,6 +65,8 @@ class Policy:
     sites: SiteTable
     gateway: Gateway
     allow_browsers: bool = False
+    named_site: str | None = None
+    """ATLASSIAN_PROXY_SITE: the user's own site, the home of the site that gets it (`policy.homes`)."""
 
 
 @dataclass(slots=True)
@@ -75,6 +81,14 @@ class Verdict:
     check_due: bool = False
     """Backed off, but the pause is over: the proxy's own check of the token decides; wait for it."""
 
+
+CREDENTIAL_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
+"""The methods Atlassian's REST APIs use, the only ones a credential rides. A server that echoes a
+TRACE (Apache's default `TraceEnable On`) would hand the credential back to the client; TRACK,
+CONNECT inside a tunnel and unknown methods have no use at a site. Methods are case-sensitive."""
+ALLOWED_METHODS = ", ".join(CREDENTIAL_METHODS)
+"""The `Allow` header of the 405 (RFC 9110 requires one)."""
+_CREDENTIAL_METHODS = frozenset(CREDENTIAL_METHODS)
 
 METHOD_OVERRIDES = frozenset({b"x-http-method-override", b"x-http-method", b"x-method-override"})
 """Header fields (lower case) with which frameworks let a request run as another method than its own."""
@@ -114,6 +128,8 @@ def decide(facts: RequestFacts, policy: Policy, health: TokenHealth, now: float)
     site = policy.gateway.site_for(facts.path) if on_gateway else policy.sites.lookup(name, facts.port)
     if site is None or name is None:
         return Verdict(Decision.PASS)
+    if facts.method not in _CREDENTIAL_METHODS:
+        return Verdict(Decision.METHOD_NOT_ALLOWED, site, name)
     if facts.plain_hop and not facts.client_loopback:
         return Verdict(Decision.CLEARTEXT_HOP, site, name)
     named = facts.names if (in_path := path_authority(facts.path)) is None else (*facts.names, in_path)
@@ -129,9 +145,14 @@ def decide(facts: RequestFacts, policy: Policy, health: TokenHealth, now: float)
     if client is not None and not client.may_use(site.name):
         return Verdict(Decision.CLIENT_SITE, site, name)
     read_only = site.read_only or (client is not None and client.read_only)
-    if (read_only or (client is not None and client.bounded)) and method_override(facts) is not None:
+    judged = judges_target(site, client)
+    if ambiguous_target(facts.path, judged) is not None:
+        return Verdict(Decision.AMBIGUOUS_TARGET, site, name)
+    if judged and method_override(facts) is not None:
         return Verdict(Decision.METHOD_OVERRIDE, site, name)
-    if read_only and not read_only_allows(facts.method, facts.path):
+    if query_login(facts.path) is not None:
+        return Verdict(Decision.QUERY_LOGIN, site, name)
+    if read_only and not read_only_allows(facts.method, facts.path, layout_of(name, site.layout)):
         return Verdict(Decision.READ_ONLY if site.read_only else Decision.CLIENT_READ_ONLY, site, name)
     rewritten = None
     if site.scoped and not on_gateway and (cloud_id := policy.gateway.cloud_id(site)) is not None:
@@ -142,6 +163,11 @@ def decide(facts: RequestFacts, policy: Policy, health: TokenHealth, now: float)
     if hold is not None:
         return Verdict(Decision.BACKED_OFF, site, name, retry_after=hold.retry_after, check_due=hold.check_due)
     return Verdict(Decision.INJECT, site, name, rewritten)
+
+
+def judges_target(site: Site, client: Client | None) -> bool:
+    """Does a rule read this request's target beyond its site: a bounded or read-only client, a read-only site?"""
+    return site.read_only or (client is not None and (client.read_only or client.bounded))
 
 
 def same_name(text: str | None, host: str, name: str) -> bool:
@@ -176,9 +202,11 @@ def refusal(verdict: Verdict, facts: RequestFacts) -> tuple[Refusal, dict[str, o
         return None
     site = verdict.site.name if verdict.site else None
     differs = misdirection(facts) if verdict.decision is Decision.MISDIRECTED else ""
-    override = restricted = None
+    override = restricted = ambiguous = None
     if verdict.decision is Decision.METHOD_OVERRIDE:
         override, restricted = method_override(facts), restricted_by(facts.client, site)
+    if verdict.decision is Decision.AMBIGUOUS_TARGET and verdict.site is not None:
+        ambiguous = ambiguous_target(facts.path, judges_target(verdict.site, facts.client))
     client = facts.client
     bound = ", ".join(sorted(client.sites)) if client is not None and client.sites is not None else ""
     return refused, {
@@ -191,7 +219,11 @@ def refusal(verdict: Verdict, facts: RequestFacts) -> tuple[Refusal, dict[str, o
         "bound": bound,
         "override": override,
         "restricted": restricted,
+        "what": ambiguous,
+        "who": f"client {client.name}: " if client is not None else "",
         "retry_after": verdict.retry_after,
+        "login": query_login(facts.path) if verdict.decision is Decision.QUERY_LOGIN else None,
+        "allowed": ALLOWED_METHODS,
     }
 
 

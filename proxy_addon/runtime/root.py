@@ -71,7 +71,9 @@ class Link(NamedTuple):
 
 HOOK_ORDER: tuple[Link, ...] = (
     Link(
-        SafeOptions, "refuses mitmproxy options that would leak the credential, send before a verdict or open the proxy"
+        SafeOptions,
+        "refuses mitmproxy options that would leak the credential, send before a verdict, move a request after it "
+        "or open the proxy",
     ),
     Link(
         ProxyAuthentication,
@@ -215,7 +217,7 @@ class AtlassianAuthProxy:
         gateway = scoped_gateway(tuple(resolved), settings, reach)
         return Prepared(
             settings=settings,
-            policy=Policy(table, gateway, settings.allow_browsers),
+            policy=Policy(table, gateway, settings.allow_browsers, settings.site),
             resolved=tuple(resolved),
             reach=reach,
             clients=settings.client_table,

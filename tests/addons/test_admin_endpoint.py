@@ -10,7 +10,7 @@ from proxy_addon.addons.metrics import Metrics
 from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.policy.hosts import HostPattern
 from proxy_addon.policy.sites import Site
-from proxy_addon.policy.token_health import TokenHealth
+from proxy_addon.policy.token_health import Scope, TokenHealth
 
 from support.prepared import prepared, resolved
 from support.proxy import EMAIL, TOKEN_192
@@ -56,9 +56,21 @@ def test_readiness_counts_a_paused_host_only_where_the_settings_name_it():
     credentials.adopt(named, resolved(named, TOKEN_192).credentials)
     assert (readiness.problem(), readiness.paused()) == (None, ())
     now = time.monotonic()
+    health.judge("acme", "other.atlassian.net", health.stamp(), "HTTP 401", now, Scope.HOST)
+    assert (readiness.problem(), readiness.paused()) == (None, ("other.atlassian.net",)), "a host paused alone"
     health.judge("acme", "other.atlassian.net", health.stamp(), "HTTP 401", now)
-    assert (readiness.problem(), readiness.paused()) == (None, ("other.atlassian.net",))
-    health.judge("acme", "acme.atlassian.net", health.stamp(), "HTTP 401", now)
     assert readiness.problem() == (
         "acme.atlassian.net rejected the API token; requests are answered locally until it is replaced"
-    )
+    ), "the site's pause, seen on another host, pauses the named one too"
+    assert readiness.paused() == ("other.atlassian.net",)
+
+
+def test_readiness_lists_the_pause_of_a_site_of_wildcards_only_but_stays_ready():
+    wildcard = Site("acme", (HostPattern.parse("*.atlassian.net"),), EMAIL)
+    health = TokenHealth()
+    credentials = CredentialRegistry(health)
+    readiness = Readiness(credentials, health)
+    readiness.use(prepared([wildcard], TOKEN_192))
+    credentials.adopt(wildcard, resolved(wildcard, TOKEN_192).credentials)
+    health.judge("acme", "t3.atlassian.net", health.stamp(), "HTTP 401", time.monotonic())
+    assert (readiness.problem(), readiness.paused()) == (None, ("t3.atlassian.net",))

@@ -26,15 +26,17 @@ from mitmproxy import connection, exceptions, http, version
 from mitmproxy.addons.next_layer import NextLayer
 from mitmproxy.addons.proxyserver import Proxyserver
 from mitmproxy.proxy import commands, context, events, layer, layers
-from mitmproxy.proxy.layers.http import HttpErrorHook, HttpLayer, HTTPMode, HttpRequestHeadersHook
+from mitmproxy.proxy.layers.http import HttpErrorHook, HttpLayer, HTTPMode, HttpRequestHeadersHook, HttpRequestHook
 from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.proxy.server import SimpleConnectionHandler
 from mitmproxy.test import taddons, tflow
 
 from proxy_addon.addons import mitmproxy_internals as internals
+from proxy_addon.addons.moves import remember_destination
 from proxy_addon.addons.replies import proxy_reply
-from proxy_addon.addons.wire import HELD_REPLY, HELD_STREAMED, MAX_HEAD_BYTES, Wire
+from proxy_addon.addons.wire import HELD_REPLY, HELD_STREAMED, MAX_HEAD_BYTES, MOVED, Wire
 from proxy_addon.policy.record import Decision, FlowRecord
+from proxy_addon.policy.refusals import Refusal, message
 
 from support.proxy import REPO
 
@@ -260,6 +262,31 @@ def test_a_held_request_that_begins_to_stream_is_refused_and_nothing_reaches_a_s
     assert html.escape(HELD_REPLY).encode() in reply, "in mitmproxy's own error page"
     assert flows[0].error.msg == HELD_STREAMED
     assert FlowRecord.of(flows[0].metadata).decision is Decision.UNDECIDED
+
+
+def test_a_credentialed_request_moved_after_its_verdict_opens_no_connection_and_sends_nothing(tctx):
+    flows: list[http.HTTPFlow] = []
+
+    def decide_then_move(hook: commands.StartHook) -> None:
+        flow = hook.args()[0]
+        if isinstance(hook, HttpRequestHeadersHook):
+            record = FlowRecord.of(flow.metadata)
+            record.decision, record.host = Decision.INJECT, "example.test"
+            remember_destination(flow)
+            flows.append(flow)
+        elif isinstance(hook, HttpRequestHook):
+            flow.request.host = "other.example.test"  # as map_remote or another script's `request` hook would
+
+    driver = Driver(extended_http_layer(Wire(credential)), on_hook=decide_then_move, server_reply=answer_ok)
+    produced = driver.feed(events.Start(), events.DataReceived(driver.layer.context.client, HEAD))
+    assert not any(isinstance(c, commands.OpenConnection) for c in produced)
+    assert driver.to_server == []
+    assert any(isinstance(c, HttpErrorHook) for c in produced)
+    reply = driver.to_client()
+    assert reply.startswith(b"HTTP/1.1 502 Bad Gateway")
+    assert html.escape(message(Refusal.MOVED, what="the destination", host="example.test")).encode() in reply
+    assert flows[0].error.msg == MOVED
+    assert FlowRecord.of(flows[0].metadata).decision is Decision.MOVED
 
 
 def test_an_unfinished_head_one_byte_past_the_limit_gets_431_and_a_close(tctx):

@@ -9,7 +9,7 @@ from mitmproxy.test import taddons, tflow
 
 from proxy_addon.addons.proxy_auth import ProxyAuthentication
 from proxy_addon.policy.clients import Client, ClientTable
-from proxy_addon.policy.login_throttle import FIRST_LOCKOUT, MAX_FAILURES
+from proxy_addon.policy.login_throttle import FIRST_LOCKOUT, MAX_FAILURES, MAX_FAILURES_EVERYWHERE
 from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.policy.record import Decision, FlowRecord
 
@@ -137,19 +137,21 @@ class CountingLogin:
         self.login, self.checks = login, 0
         self.user = login.user
 
-    def check(self, value: str | None) -> str | None:
+    def accepts(self, user: str, password: str) -> bool:
         self.checks += 1
-        return self.login.check(value)
+        return self.login.accepts(user, password)
 
 
-def test_a_peer_that_keeps_failing_gets_429_without_a_password_check_and_other_peers_get_in():
+def test_a_peer_that_keeps_failing_as_a_user_gets_429_for_it_without_a_password_check_and_other_peers_get_in():
+    """The right password while locked out gets the 429 too: otherwise the lockout would tell a guesser it guessed
+    right. A request without any login names no user: it gets the usual challenge, never a 429."""
     addon = authenticating()
     counting = addon.login = CountingLogin(addon.login)
     with taddons.context(addon):
         guesses = [attempt(addon, "carol:wrong-password-guess", connect=n % 2 == 0) for n in range(MAX_FAILURES)]
         assert [f.response.status_code for f in guesses] == [407] * (MAX_FAILURES - 1) + [429]
         checks = counting.checks
-        for login in ("carol:s3cret-pw-0123456", "carol:wrong-password-guess", None):
+        for login in ("carol:s3cret-pw-0123456", "carol:wrong-password-guess"):
             for connect in (False, True):
                 f = attempt(addon, login, connect=connect)
                 assert f.response is not None
@@ -158,9 +160,44 @@ def test_a_peer_that_keeps_failing_gets_429_without_a_password_check_and_other_p
                 assert FlowRecord.of(f.metadata).decision is Decision.PROXY_AUTH
                 assert "proxy-authorization" not in f.request.headers
         assert counting.checks == checks, "a locked-out peer's password is never checked"
+        assert attempt(addon, None).response.status_code == 407
         other = attempt(addon, "carol:s3cret-pw-0123456", peer="192.0.2.8")
         assert other.response is None
         assert FlowRecord.of(other.metadata).user == "carol"
+
+
+def test_failing_as_one_user_never_locks_another_user_out_of_the_same_peer():
+    addon = with_clients()
+    with taddons.context(addon):
+        for name in ("nobody", "agent-a"):
+            for n in range(3 * MAX_FAILURES):
+                attempt(addon, f"{name}:guess-{n}", peer="127.0.0.1")
+        assert attempt(addon, "agent-a:pw-a", peer="127.0.0.1").response.status_code == 429
+        assert attempt(addon, "agent-b:pw-b", peer="127.0.0.1").response is None
+        assert attempt(addon, "agent-b:pw-b", peer="::1").response is None
+
+
+def test_every_loopback_address_is_one_peer():
+    addon = authenticating()
+    with taddons.context(addon):
+        statuses = [
+            attempt(addon, f"carol:guess-{n}", peer=f"127.0.{n}.9").response.status_code for n in range(MAX_FAILURES)
+        ]
+        assert statuses == [407] * (MAX_FAILURES - 1) + [429]
+        for address in ("127.200.1.1", "::1", "::ffff:127.0.0.1", "127.0.0.1"):
+            assert attempt(addon, "carol:s3cret-pw-0123456", peer=address).response.status_code == 429
+
+
+def test_a_user_guessed_at_from_many_peers_is_locked_out_everywhere_but_where_it_logged_in_before():
+    addon = authenticating()
+    with taddons.context(addon):
+        assert attempt(addon, "carol:s3cret-pw-0123456", peer="127.0.0.1").response is None
+        replies = [attempt(addon, f"carol:guess-{n}", peer=f"10.0.{n // 250}.{n % 250}") for n in range(150)]
+        statuses = [f.response.status_code for f in replies]
+        assert statuses[: MAX_FAILURES_EVERYWHERE - 1] == [407] * (MAX_FAILURES_EVERYWHERE - 1)
+        assert set(statuses[MAX_FAILURES_EVERYWHERE - 1 :]) == {429}, "no password is checked past the ceiling"
+        assert attempt(addon, "carol:s3cret-pw-0123456", peer="192.0.2.99").response.status_code == 429
+        assert attempt(addon, "carol:s3cret-pw-0123456", peer="127.0.0.2").response is None, "a peer it used"
 
 
 def test_the_right_login_never_clears_a_peers_failures():
@@ -186,7 +223,23 @@ def test_failed_logins_are_logged_once_a_minute_per_peer_with_a_count(caplog):
     with taddons.context(addon):
         for n in range(300):
             attempt(addon, f"carol:guess-{n:04d}-aaaaaaaaaa", peer=f"192.0.2.{n % 3}")
+        for n in range(300):
+            attempt(addon, f"guess-{n:04d}:aaaaaaaaaa", peer="127.0.0.1")
     lines = [r.getMessage() for r in caplog.records]
-    assert len(lines) == 6, lines
-    assert sum("get 429 for 30 s" in line for line in lines) == 3
-    assert all("guess" not in line for line in lines)
+    assert len(lines) == 8, lines
+    assert sum("logins as carol get 429 for 30 s" in line for line in lines) == 3
+    assert sum("as a name that is no user of the proxy get 429 for 30 s" in line for line in lines) == 1
+    assert all("guess" not in line for line in lines), "no name or password a client chose is logged"
+
+
+def test_a_lockout_everywhere_is_logged_once_naming_the_user(caplog):
+    addon = authenticating()
+    caplog.set_level(logging.WARNING, logger="proxy_addon.addons.proxy_auth")
+    with taddons.context(addon):
+        for n in range(2 * MAX_FAILURES_EVERYWHERE):
+            attempt(addon, f"carol:guess-{n}", peer=f"10.1.{n // 250}.{n % 250}")
+    everywhere = [r.getMessage() for r in caplog.records if "from anywhere" in r.getMessage()]
+    assert everywhere == [
+        f"carol: {MAX_FAILURES_EVERYWHERE} failed proxy logins from anywhere; its logins get 429 for 30 s, without a "
+        "password check, except from addresses it logged in from before"
+    ]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -223,3 +226,102 @@ def test_the_command_gets_only_its_own_clients_login_and_no_sites_token(site, ca
         assert name not in environment
     assert environment["HTTPS_PROXY"].startswith(f"http://agent-b:{quote(passwords['agent-b'], safe='')}@")
     assert environment["ATLASSIAN_PROXY_CONFIG"] == str(config)
+
+
+# Red team #5: the command's parent and sibling keep no secret where the command can read it.
+
+FAMILY = """
+import os
+me, parent = os.getpid(), os.getppid()
+def children_of(pid):
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != me:
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rpartition(")")[2].split()[1]) == pid:
+                        yield int(entry)
+            except OSError:
+                pass
+proxy = next(children_of(parent))
+"""
+SIGHUP_COMMAND = (
+    FAMILY
+    + """
+import signal, subprocess, sys
+print(proxy, flush=True)
+sys.stdin.readline()
+url = "https://acme.atlassian.net/rest/api/3/myself"
+status = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "20", url],
+                        capture_output=True, text=True).stdout
+print(status, flush=True)
+"""
+)
+
+
+def test_the_proxy_reads_the_secrets_exec_handed_it_again_on_sighup(site, ca_file, confdir, tmp_path):
+    """A `token_env` token is read again on SIGHUP, from the environment the proxy was handed by pipe."""
+    config = tmp_path / "sites.toml"
+    config.write_text(site_toml("acme", "acme.atlassian.net", EMAIL, token_env="ACME_TOKEN"))
+    env = exec_env(site, ca_file, confdir, ATLASSIAN_PROXY_API_TOKEN=None, ATLASSIAN_PROXY_EMAIL=None)
+    env.update(ATLASSIAN_PROXY_CONFIG=str(config), ACME_TOKEN=TOKEN_192)
+    process = subprocess.Popen(
+        [*command(), "exec", "--", sys.executable, "-c", SIGHUP_COMMAND],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    assert process.stderr is not None
+    log: list[str] = []
+    threading.Thread(target=lambda: log.extend(iter(process.stderr.readline, "")), daemon=True).start()
+    proxy = int(process.stdout.readline())
+    os.kill(proxy, signal.SIGHUP)
+    wait_for(lambda: any("SIGHUP: reading every token again" in line for line in log), what="the reload")
+    process.stdin.write("go\n")
+    process.stdin.flush()
+    assert process.stdout.readline().strip() == "200"
+    assert process.wait(30) == 0
+    output = "".join(log)
+    assert "keeping the previous token" not in output, output
+    assert site.record.last().header("Authorization") == basic(EMAIL, TOKEN_192)
+
+
+UNDUMPABLE_READER = (
+    FAMILY
+    + """
+def readable(pid, what):
+    try:
+        with open(f"/proc/{pid}/{what}", "rb"):
+            return True
+    except PermissionError:
+        return False
+sleeper = __import__("subprocess").Popen(["sleep", "30"])
+print("control", readable(sleeper.pid, "mem"))
+sleeper.kill()
+for name, pid in (("exec", parent), ("proxy", proxy)):
+    print(name, readable(pid, "mem"), readable(pid, "environ"))
+"""
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or shutil.which("setpriv") is None, reason="Linux setpriv")
+def test_exec_and_its_proxy_are_undumpable_so_a_command_of_the_same_user_cannot_read_their_memory(
+    site, ca_file, confdir
+):
+    """Run as root without capabilities (root is an ordinary user for ptrace then): the command opens a dumpable
+    process's `/proc/PID/mem` of the same user (its own child), and neither exec's nor the proxy's."""
+    env = exec_env(site, ca_file, confdir)
+    without_capabilities = ["setpriv", "--inh-caps=-all", "--bounding-set=-all", "--"]
+    result = subprocess.run(
+        [*without_capabilities, *command(), "exec", "--", sys.executable, "-c", UNDUMPABLE_READER],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["control True", "exec False False", "proxy False False"]

@@ -71,7 +71,7 @@ def test_the_host_decides_before_the_site():
 def test_only_a_declared_or_cloud_layout_is_known():
     assert all(layout.known for layout in (CLOUD, ON_GATEWAY, DC_JIRA))
     assert not UNKNOWN.known
-    assert Prefixes(jira="/jira") == DC_JIRA
-    assert declared(J, "/") == Prefixes(jira="")
+    assert Prefixes(jira="/jira", data_center=True) == DC_JIRA
+    assert declared(J, "/") == Prefixes(jira="", data_center=True)
     assert str(DC_JIRA) == "Jira at /jira"
     assert str(CLOUD) == "Jira at /, Confluence at /wiki"

@@ -19,6 +19,11 @@ def test_every_refusing_decision_has_its_own_answer_recording_it():
     assert set(REFUSALS) == set(Refusal), "every refusal has its entry"
 
 
+HEADER_FACTS = {"retry_after", "allowed"}
+"""What a header of the proxy's answers may carry: facts the proxy makes (a pause, its allowed methods), never a
+client's text."""
+
+
 def test_every_answer_is_one_line_naming_no_placeholder_once_its_facts_are_given():
     for refusal, reply in REFUSALS.items():
         fields = [(name, spec) for _, name, spec, _ in Formatter().parse(reply.template) if name]
@@ -28,7 +33,7 @@ def test_every_answer_is_one_line_naming_no_placeholder_once_its_facts_are_given
         assert "{" not in text, refusal
         assert 400 <= reply.status < 600, refusal
         for _, value in reply.headers:
-            assert set(re.findall(r"\{(\w+)\}", value)) <= {"retry_after"}, refusal
+            assert set(re.findall(r"\{(\w+)\}", value)) <= HEADER_FACTS, refusal
 
 
 def test_a_fact_its_template_names_is_required():

@@ -11,6 +11,7 @@ from proxy_addon.policy.token_health import (
     Backoff,
     Change,
     Hold,
+    Scope,
     TokenHealth,
     rejection_reason,
 )
@@ -53,7 +54,8 @@ def test_during_the_pause_the_rest_of_it_then_the_check_is_due():
     due = Hold(1, check_due=True)
     assert health.admit("a", "h", 100.0 + FIRST_PAUSE) == due, "no request goes: the proxy's own check decides"
     assert health.admit("a", "h", 100.0 + 10 * MAX_PAUSE) == due, "however long nobody asked"
-    assert health.admit("a", "other", 100.0) is None, "another host of the site is not paused"
+    assert health.admit("a", "other", 100.0) == Hold(FIRST_PAUSE), "the token is the site's: all its hosts pause"
+    assert health.admit("b", "h", 100.0) is None, "another site's token goes on"
 
 
 def test_a_rejected_check_doubles_the_pause_and_an_accepted_one_ends_it():
@@ -121,3 +123,46 @@ def test_a_new_token_ends_only_its_own_sites_pause():
     health.token_changed("a")
     assert health.admit("a", "a.atlassian.net", 1.0) is None
     assert health.admit("b", "b.atlassian.net", 1.0) is not None
+
+
+def test_a_host_paused_alone_pauses_nothing_else_and_its_accepted_check_ends_only_it():
+    health = TokenHealth()
+    assert health.judge("a", "t1", health.stamp(), "HTTP 401", 0.0, Scope.HOST) is Change.REJECTED
+    assert health.admit("a", "t1", 1.0) == Hold(FIRST_PAUSE - 1)
+    assert health.admit("a", "home", 1.0) is None
+    assert health.admit("a", "t2", 1.0) is None
+    assert health.scope("a", "t1") is Scope.HOST
+    assert health.judge("a", "home", health.stamp(), None, 2.0) is None, "the home's answers end no host's pause"
+    assert health.judge("a", "t1", health.stamp(), None, FIRST_PAUSE) is Change.ACCEPTED
+    assert not health.backing_off
+
+
+def test_a_site_pause_covers_its_hosts_own_pauses_and_ends_them_all():
+    health = TokenHealth()
+    health.judge("a", "t1", health.stamp(), "HTTP 401", 0.0, Scope.HOST)
+    health.judge("b", "t1", health.stamp(), "HTTP 401", 0.0, Scope.HOST)
+    health.judge("a", "home", health.stamp(), "HTTP 401", 1.0)
+    assert [(site, host, scope) for site, host, scope in health.paused()] == [
+        ("a", "home", Scope.SITE),
+        ("b", "t1", Scope.HOST),
+    ]
+    assert health.scope("a", "t1") is Scope.SITE
+    health.judge("a", "t9", health.stamp(), None, FIRST_PAUSE + 1)
+    assert health.admit("a", "t1", FIRST_PAUSE + 1) is None, "the site's check accepted: no host of it stays paused"
+    assert health.admit("b", "t1", 2.0) is not None
+
+
+def test_the_hosts_paused_alone_are_bounded_and_the_oldest_is_forgotten():
+    health = TokenHealth(hosts_remembered=3)
+    for n in range(5):
+        health.judge("a", f"t{n}", health.stamp(), "HTTP 401", float(n), Scope.HOST)
+    assert len(health.hosts) == 3
+    assert [health.admit("a", f"t{n}", 5.0) is not None for n in range(5)] == [False, False, True, True, True]
+
+
+def test_answers_sent_before_a_sites_verdict_count_for_none_of_its_hosts():
+    health = TokenHealth()
+    sent_to_t2 = health.stamp()
+    assert health.judge("a", "t1", health.stamp(), "HTTP 401", 0.0) is Change.REJECTED
+    assert health.judge("a", "t2", sent_to_t2, "HTTP 401", 0.0) is None
+    assert health.pause("a", "t2") == FIRST_PAUSE, "one rejection, not two"

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from proxy_addon.policy.clients import Client
 from proxy_addon.policy.hosts import HostPattern, is_loopback_address, normalize_host
+from proxy_addon.policy.layouts import Product, declared
 from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.policy.record import Decision
 from proxy_addon.policy.refusals import REFUSALS, Refusal, message
@@ -77,6 +78,20 @@ def test_only_a_matching_destination_can_ever_inject(host, sni, names):
     if verdict(host=host, sni=sni, names=names) is Decision.INJECT:
         assert TABLE.lookup(normalize_host(host), 443) is WILDCARD
         assert TABLE.lookup(normalize_host(sni), 443) is WILDCARD
+
+
+DC_JIRA = declared(Product.JIRA, "/jira")
+
+
+def test_a_read_only_data_center_site_reads_under_its_context_path_and_writes_nothing():
+    dc = site("dc", "jira.corp.example", read_only=True, layout=DC_JIRA)
+    table = SiteTable.of([dc])
+    host = {"host": "jira.corp.example", "sni": "jira.corp.example", "names": ["jira.corp.example"]}
+    assert verdict(table=table, method="POST", path="/jira/rest/api/2/search", **host) is Decision.INJECT
+    assert verdict(table=table, method="POST", path="/jira/rest/api/2/issue", **host) is Decision.READ_ONLY
+    assert verdict(table=table, method="POST", path="/jira/rest/api/content/search", **host) is Decision.READ_ONLY
+    undeclared = SiteTable.of([site("dc", "jira.corp.example", read_only=True)])
+    assert verdict(table=undeclared, method="POST", path="/rest/api/2/search", **host) is Decision.READ_ONLY
 
 
 def test_read_only_site_refuses_writes():
@@ -207,3 +222,92 @@ def test_the_method_override_refusal_names_the_override(changes, named):
     status, message = text_of(refusal(result, facts))
     assert status == 400
     assert message.startswith("client bounded has bounds: " + named), message
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"])
+def test_the_methods_atlassians_apis_use_carry_the_credential(method):
+    assert verdict(method=method) is Decision.INJECT
+
+
+@pytest.mark.parametrize("method", ["TRACE", "TRACK", "CONNECT", "PROPFIND", "DEBUG", "get", "Trace", "BREW"])
+@pytest.mark.parametrize("client", [None, WRITER, BOUNDED])
+def test_any_other_method_to_a_credential_host_is_405_for_every_client(method, client):
+    """A TRACE is echoed with its headers by servers that implement it: the credential would come back."""
+    assert verdict(method=method, client=client) is Decision.METHOD_NOT_ALLOWED
+
+
+def test_other_methods_elsewhere_are_none_of_the_proxys_business_and_cleartext_stays_refused():
+    assert verdict(method="TRACE", host="example.test", sni="example.test", names=[]) is Decision.PASS
+    assert verdict(method="TRACE", scheme="http", port=80, sni=None) is Decision.CLEARTEXT
+
+
+def test_the_405_names_the_method_and_the_allowed_ones_in_allow():
+    facts = RequestFacts("https", "TRACE", "/", ACME, 443, ACME, (ACME,))
+    result = decide(facts, Policy(TABLE, Gateway()), TokenHealth(), 0.0)
+    refused, named = refusal(result, facts)
+    reply = REFUSALS[refused]
+    assert (reply.status, reply.decision) == (405, Decision.METHOD_NOT_ALLOWED)
+    assert dict((name, value.format(**named)) for name, value in reply.headers) == {
+        "Allow": "GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE"
+    }
+    assert message(refused, **named).startswith("TRACE is never sent to acme.atlassian.net with credentials")
+
+
+@pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        ("/rest/api/2/search?maxResults=50#&jql=project%3DSEC", "a raw `#`"),
+        ("/rest/api/3/issue/OPS-1#", "a raw `#`"),
+        ("/rest/api/3/search?jql=project = SEC", "a space"),
+        ("/rest/api/3/search?jql=x\tproject", "a control character"),
+        ("/rest/api/3/search?jql=x\r\nX-Injected: 1", "a control character"),
+        ("/rest/api/3/search?jql=\x7f", "a control character"),
+        ("/rest/api/3/search?jql=ÖPS", "a non-ASCII character"),
+        ("/rest/api/3/search?jql=\udcff", "a non-ASCII character"),
+        ("/rest/api/3/issue\\..\\search", "a backslash"),
+        ("/rest/api/3/search?jql=100%", "a `%` without two hex digits"),
+        ("/rest/api/3/search?jql=%zzx", "a `%` without two hex digits"),
+    ],
+)
+def test_a_target_url_parsers_read_differently_never_gets_credentials(path, named):
+    """Refused for every client, bounded or not: no valid request target holds these bytes, and a front
+    proxy or the site's own URL parser would read another request than the one judged."""
+    for client in (None, WRITER, READER, BOUNDED):
+        facts = RequestFacts("https", "GET", path, ACME, 443, ACME, (ACME,), client=client)
+        result = decide(facts, Policy(TABLE, Gateway()), TokenHealth(), 0.0)
+        assert result.decision is Decision.AMBIGUOUS_TARGET, (client, path)
+        status, message = text_of(refusal(result, facts))
+        assert status == 400
+        who = f"client {client.name}: " if client is not None else ""
+        assert message.startswith(f"{who}the request target holds {named}"), message
+        assert "SEC" not in message, "the text names no part of the target"
+        assert "OPS" not in message
+
+
+def test_a_semicolon_is_refused_only_where_a_rule_reads_the_target():
+    path = "/rest/api/3/issue/OPS-1?a=1;_method=DELETE"
+    assert verdict(client=BOUNDED, path=path) is Decision.AMBIGUOUS_TARGET
+    assert verdict(client=READER, path=path) is Decision.AMBIGUOUS_TARGET
+    read_only = SiteTable.of([site("all", "*.atlassian.net", read_only=True)])
+    assert verdict(table=read_only, client=WRITER, path=path) is Decision.AMBIGUOUS_TARGET
+    assert verdict(client=WRITER, path=path) is Decision.INJECT, "an unbounded client: no rule reads it"
+    assert verdict(client=WRITER, path="/rest/api/3/issue/OPS-1;jsessionid=1") is Decision.INJECT
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/rest/api/3/search?jql=project%20%3D%20OPS%23x&fields=summary,key",
+        "/wiki/rest/api/content?spaceKey=ENG&expand=body.storage&title=a+b",
+        "/rest/api/2/search?jql=summary~%22100%25%22",
+        "/rest/agile/1.0/board?name=a[1]|{b}^`<>\"'!$()*,:@~",
+        "/",
+    ],
+)
+def test_an_ordinary_percent_encoded_target_passes(path):
+    for client in (None, WRITER, READER, BOUNDED):
+        assert verdict(client=client, path=path) is Decision.INJECT, (client, path)
+
+
+def test_a_target_is_not_looked_at_for_a_request_that_gets_no_credential():
+    assert verdict(host="example.test", sni="example.test", names=["example.test"], path="/a b#c") is Decision.PASS

@@ -116,8 +116,8 @@ def test_a_data_center_site_declares_its_product_and_context_path(clean_env, mon
         + ACME_SITE
     )
     sites = {site.name: site for site in load_settings(config).site_list()}
-    assert sites["dc"].layout == Prefixes(confluence="")
-    assert sites["jira"].layout == Prefixes(jira="/jira")
+    assert sites["dc"].layout == Prefixes(confluence="", data_center=True)
+    assert sites["jira"].layout == Prefixes(jira="/jira", data_center=True)
     assert sites["acme"].layout is None
 
 

@@ -11,6 +11,18 @@ Assumptions, as Atlassian's servers behave: paths and parameter names are matche
 regard to case (the stricter reading for a judge); a repeated JSON key or parameter may be read
 in any of its values; a method-override header or `_method` parameter may make the request
 run as any method.
+
+The request target is read the way every parser on the way might read it, and the request
+reaches the union (`readings`): as sent, split on `&` (a servlet); without a fragment (RFC 3986,
+WHATWG, a front proxy that strips it) and without tabs and line breaks (WHATWG); with `;` as a
+parameter separator too (older form parsers); without a parameter whose `%` escape is broken (a
+container that drops what it cannot decode). A target with a space, a control character or
+non-ASCII may be read as any request at all (a request line split, bytes dropped or recoded).
+
+Rendering shows what the renderer pulls in: a Confluence body or macro in a view or editor
+representation runs its macros (`jira`: issues of any project; `include`: pages of any space);
+Jira's rendered fields and bodies title every issue key with that issue's summary, whatever
+its project.
 """
 
 from __future__ import annotations
@@ -19,7 +31,7 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote, unquote_plus
 
 from support.query_shape import confined_parts
 
@@ -53,8 +65,15 @@ NEUTRAL_JIRA = frozenset(
     }
 )
 
-READ_POSTS = re.compile(r"(?:/.*)?/rest/api/(?:[23]/)?(?:search(?:/jql)?|content/search|expression/eval)", re.I)
-"""POSTs that only read (a query too long for a URL) where a product serves them, and find nothing elsewhere."""
+READ_POSTS = {
+    JIRA: re.compile(r"/rest/api/(?:2|3|latest)/(?:search(?:/jql|/approximate-count)?|expression/eval)", re.I),
+    CONFLUENCE: re.compile(r"/rest/api/(?:content/)?search", re.I),
+}
+"""POSTs that only read (a query too long for a URL), in each product's own paths."""
+UNREADABLE = re.compile(r"[^\x21-\x7e]")
+"""A space, a control character or non-ASCII: the target may be read as any request."""
+SOURCE_FORMATS = frozenset({"storage", "atlas_doc_format", "raw", "plain", "wiki"})
+"""Representations that hold the source as written, macros unrendered."""
 
 type Reach = frozenset[tuple[str, str]]
 
@@ -87,6 +106,36 @@ class Truth:
         if best is None:
             return None
         return best[0], route[len(best[1]) :] or "/"
+
+
+type Parameters = list[tuple[str, str]]
+
+
+def readings(target: str) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    """(path, parameters) of a target as each kind of URL parser on the way may read it (see the module's doc)."""
+    whatwg = re.sub(r"[\t\n\r]", "", target).partition("#")[0]
+    found = set()
+    for text in (target, whatwg):
+        raw, _, query = text.partition("?")
+        for separators in ("&", "&;"):
+            parts = [part for part in re.split(f"[{separators}]", query) if part]
+            for strict in (False, True):
+                kept = [p for p in parts if not (strict and re.search(r"%(?![0-9A-Fa-f]{2})", p))]
+                pairs = tuple((unquote_plus(n), unquote_plus(v)) for n, _, v in (p.partition("=") for p in kept))
+                found.add((raw, pairs))
+    return found
+
+
+def simple(name: str) -> str:
+    """A parameter or key name as a lenient reader matches it: lower case, letters and digits only."""
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+def asks_rendering(parameters: Parameters, words: tuple[str, ...]) -> bool:
+    return any(
+        simple(name) in ("expand", "bodyformat") and any(word in value.lower() for word in words)
+        for name, value in parameters
+    )
 
 
 def decoded(path: str) -> str | None:
@@ -154,9 +203,8 @@ class Site:
         self.truth = truth
 
     @staticmethod
-    def methods(method: str, path: str, headers: list[tuple[str, str]]) -> set[str]:
+    def methods(method: str, parameters: Parameters, headers: list[tuple[str, str]]) -> set[str]:
         """The methods the request may run as: its own, or any with a method override."""
-        parameters = parse_qsl(path.partition("?")[2], keep_blank_values=True)
         if any(name.lower() in OVERRIDE_HEADERS for name, _ in headers) or any(
             name.lower() == "_method" for name, _ in parameters
         ):
@@ -164,33 +212,41 @@ class Site:
         return {method.upper()}
 
     def writes(self, method: str, path: str, headers: list[tuple[str, str]]) -> bool:
-        """May the request change anything on the site?"""
-        route = decoded(path.partition("?")[0])
-        placed = self.truth.place(route) if route is not None else ("?", "?")
-        if placed is None:
-            return False
-        return any(
-            each not in ("GET", "HEAD", "OPTIONS") and not (each == "POST" and READ_POSTS.fullmatch(placed[1]))
-            for each in self.methods(method, path, headers)
-        )
+        """May the request change anything on the site, in any reading of its target?"""
+        if UNREADABLE.search(path):
+            return True
+        for raw, parameters in readings(path):
+            route = decoded(raw)
+            placed = self.truth.place(route) if route is not None else ("?", "?")
+            if placed is None:
+                continue
+            product, own = placed
+            reads = READ_POSTS.get(product)
+            for each in self.methods(method, list(parameters), headers):
+                if each not in ("GET", "HEAD", "OPTIONS") and not (
+                    each == "POST" and reads is not None and reads.fullmatch(own)
+                ):
+                    return True
+        return False
 
     def reached(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes | None) -> Reach:
-        raw, _, query = path.partition("?")
-        parameters = parse_qsl(query, keep_blank_values=True)
-        methods = self.methods(method, path, headers)
-        route = decoded(raw)
-        if route is None:
+        if UNREADABLE.search(path):
             return EVERYTHING
-        placed = self.truth.place(route)
-        if placed is None:
-            return frozenset()
-        product, own = placed
         reach: set[tuple[str, str]] = set()
-        for each in methods:
-            if product == JIRA:
-                reach |= self._jira(each, own, parameters, parse_body(body))
-            else:
-                reach |= self._confluence(each, own, parameters, parse_body(body))
+        for raw, pairs in readings(path):
+            parameters = list(pairs)
+            route = decoded(raw)
+            if route is None:
+                return EVERYTHING
+            placed = self.truth.place(route)
+            if placed is None:
+                continue
+            product, own = placed
+            for each in self.methods(method, parameters, headers):
+                if product == JIRA:
+                    reach |= self._jira(each, own, parameters, parse_body(body))
+                else:
+                    reach |= self._confluence(each, own, parameters, parse_body(body))
         return frozenset(reach)
 
     # -- Jira ----------------------------------------------------------------------------------
@@ -203,14 +259,17 @@ class Site:
             or (method in ("PUT", "PATCH") and re.fullmatch(r"issue/[^/]+", api[1]))
         )
         reach = self._jira_body(document) if edits else set()
+        reads_expand = api is not None and re.fullmatch(r"search(/jql|/approximate-count)?|issue/bulkfetch", api[1])
+        if asks_rendering(parameters, ("render",)) or (reads_expand and self._body_asks_rendering(document)):
+            reach.add((JIRA, ALL))  # every issue key titled with its summary, whatever its project
         if api is None:
-            if match := re.fullmatch(r"/rest/agile/1\.0/issue/([^/]+)(/.*)?", path, re.IGNORECASE):
+            if match := re.fullmatch(r"/rest/agile/(?:1\.0|latest)/issue/([^/]+)(/.*)?", path, re.IGNORECASE):
                 return frozenset(reach | self._issue(match[1]))
             if low.startswith("/rest/servicedeskapi/"):
                 if re.search(r"/[^/]*(knowledge|article)", low):
                     return EVERYTHING
                 return frozenset({(JIRA, ALL)})
-            if low.startswith("/rest/agile/1.0/"):
+            if re.match(r"/rest/agile/(1\.0|latest)/", low):
                 return frozenset({(JIRA, ALL)})
             return EVERYTHING
         rest = api[1]
@@ -230,6 +289,18 @@ class Site:
         if match := re.fullmatch(r"project/([^/]+)(/.*)?", original, re.IGNORECASE):
             return frozenset(reach | self._project(match[1]))
         return frozenset({(JIRA, ALL)})
+
+    @staticmethod
+    def _body_asks_rendering(document: Any) -> bool:
+        """A body's `expand` (any depth, any case), a string or a list, naming rendered fields or bodies: read by
+        the POSTs that take their options in the body (searches, a bulk fetch), not by creates or comments."""
+        for key, value in pairs(document):
+            values = value if isinstance(value, list) else [value]
+            texts = [item for item in values if isinstance(item, str)]
+            texts += [inner for item in values if isinstance(item, list) for inner in item if isinstance(inner, str)]
+            if simple(key) == "expand" and any("render" in text.lower() for text in texts):
+                return True
+        return False
 
     def _issue(self, text: str) -> set[tuple[str, str]]:
         if match := ISSUE_KEY.fullmatch(text):
@@ -272,9 +343,11 @@ class Site:
         low = path.lower()
         if re.match(r"/rest/api/(2|3|latest)/", low):
             return frozenset()  # Jira's versioned paths: Confluence's API has no version, it serves nothing there
-        for name, value in parameters:
-            if name.lower().replace("-", "").replace("_", "") in ("expand", "bodyformat") and "view" in value.lower():
-                return EVERYTHING  # macros rendered: issues of any project, pages of any space
+        if asks_rendering(parameters, ("view", "editor")):
+            return EVERYTHING  # macros rendered: issues of any project, pages of any space
+        macro = re.fullmatch(r"/rest/api/content/[^/]+/history/[^/]+/macro/[^/]+/[^/]+/convert/(.+)", low)
+        if macro and macro[1] not in SOURCE_FORMATS:
+            return EVERYTHING  # the macro rendered (or an async conversion whose result is)
         edits = (method == "POST" and low in ("/rest/api/content", "/api/v2/pages", "/api/v2/blogposts")) or (
             method in ("PUT", "PATCH") and re.fullmatch(r"/rest/api/content/[^/]+|/api/v2/(pages|blogposts)/[^/]+", low)
         )

@@ -175,7 +175,8 @@ class Handler(BaseHTTPRequestHandler):
         return True
 
     def _unauthorized_route(self, path: str) -> bool:
-        """The 401s a valid token gets: a scoped token without the route's scope, an endpoint wanting admin.
+        """The 401s a valid token gets: a scoped token without the route's scope, an endpoint wanting admin,
+        a login of the request's own that failed (Seraph reads one from any URL's query or form).
 
         Matched anywhere in the path, so the same routes answer under the gateway's /ex/jira/{cloudId}.
         """
@@ -184,6 +185,8 @@ class Handler(BaseHTTPRequestHandler):
         elif "/needs-admin/" in path:
             message = "You are not authenticated. Authentication required to perform this operation."
             self._json(401, {"errorMessages": [message]})
+        elif "/login-failed/" in path:
+            self._json(401, {"message": "login failed"}, {"X-Seraph-LoginReason": "AUTHENTICATED_FAILED"})
         else:
             return False
         return True

@@ -11,8 +11,11 @@ only if its action judges every bound the client has in what the row reaches:
   id is looked up once (with the site's credentials) and judged by the key it belongs to;
 - a search has its JQL/CQL confined: `project in ("OPS") AND (<the client's query>)`;
 - a create (or edit) is judged by the project or space its body names;
-- a rendered Confluence body reaches what its macros pull in (issues of any project, pages of any
-  space), which no bound can judge.
+- a request that has the site render reaches what the renderer pulls in (issues of any project,
+  pages of any space), which no bound can judge (`rendering`): refused, whatever the row.
+
+Before anything is judged, a target that URL parsers read in different ways is refused
+(`policy.targets`): the site must read the target the judge read.
 
 The product comes from the site (`policy.layouts`): a path is placed in canonical form, Cloud's,
 before it is judged (`paths`), and lookups go back to the site's own layout (`lookups`).
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import cast
+from typing import Any, cast
 from urllib.parse import quote
 
 from proxy_addon.policy.boundaries.body import check_body, json_object
@@ -41,18 +44,18 @@ from proxy_addon.policy.boundaries.judgements import (
 from proxy_addon.policy.boundaries.lookups import Known, RefKind
 from proxy_addon.policy.boundaries.paths import CanonicalPath, Unjudgeable, parameters, raw_parameters, split_path
 from proxy_addon.policy.boundaries.references import ReferenceCheck
-from proxy_addon.policy.boundaries.routes import BODY_ACTIONS, IDENTITY, ROUTES, Action, Route
+from proxy_addon.policy.boundaries.rendering import body_renders, query_renders, segments_render
+from proxy_addon.policy.boundaries.routes import BODY_ACTIONS, IDENTITY, ROUTES, Action, Renders, Route
 from proxy_addon.policy.clients import Client
 from proxy_addon.policy.layouts import CLOUD, Layout, Product
 from proxy_addon.policy.query_language import BadQuery, confine
 from proxy_addon.policy.record import Decision
+from proxy_addon.policy.targets import ambiguous_target
 
-RENDERING_PARAMETERS = frozenset({"expand", "bodyformat"})
-"""Confluence's parameters that choose a representation (`expand=body.view`, v2 `body-format=view`), spelt
-without `-` or `_` and in lower case."""
 RENDERED = (
-    "asks for a rendered body (an `expand` or `body-format` naming a view), whose macros show issues and pages "
-    "of any project or space; ask for `storage` or `atlas_doc_format` instead"
+    "has the site render (a rendered body or field: `body.view`, `body-format=view`, `renderedFields`, "
+    "`renderedBody`; a conversion; a render endpoint), which shows issues and pages of any project or space; "
+    "ask for `storage`, `atlas_doc_format` or the fields as stored instead"
 )
 BOUND_NAMES = {Product.JIRA: "jira_projects", Product.CONFLUENCE: "confluence_spaces"}
 
@@ -73,10 +76,15 @@ def judge(
     if not client.bounded:
         return ALLOWED
     method = method.upper()
+    if (ambiguous := ambiguous_target(path, judged=True)) is not None:
+        return Refused(400, Decision.BAD_QUERY, f"client {client.name}: the request target holds {ambiguous}")
     try:
         route, raw, query = split_path(path)
+        asks_to_render = query_renders(query)
     except (Unjudgeable, UnicodeDecodeError) as e:
         return Refused(400, Decision.BAD_QUERY, f"client {client.name}: {e}; it cannot be judged against its bounds")
+    if asks_to_render:
+        return _refused(client, method, raw, RENDERED, _bounds(client))
     placed = layout.place(route)
     if placed is None:
         if not layout.known and IDENTITY.allows(method, route):
@@ -86,11 +94,8 @@ def judge(
     row = next((r for r in ROUTES if r.product is target.product and r.allows(method, target.route)), None)
     if row is None:
         return _refused(client, method, raw, f"is in no {target.product} route family of the table", _bounds(client))
-    try:
-        if target.product is Product.CONFLUENCE and renders(query):
-            return _refused(client, method, raw, RENDERED, _bounds(client))
-    except Unjudgeable as bad:
-        return Refused(400, Decision.BAD_QUERY, f"client {client.name}: {bad}")
+    if row.renders is Renders.ALWAYS or segments_render(target.route, _captured(row, target.route)):
+        return _refused(client, method, raw, RENDERED, _bounds(client))
     judged = row.action.judges
     bounded = frozenset(product for product in row.reaches if _bound(client, product) is not None)
     if not bounded:
@@ -103,17 +108,13 @@ def judge(
     return _Judge(client, target, method, row, body, known or {}).run()
 
 
-def renders(query: str) -> bool:
-    """Does a Confluence request ask for a body the site renders (`body.view`, `export_view`, v2 `body-format=view`)?
-
-    Rendering runs the page's macros on the site: `jira` shows issues of any project, `include`,
-    `excerpt-include` and their kin pages of any space. No bound can judge what they pull in, so
-    every value of a representation parameter that mentions `view`, in any case, counts.
-    """
-    return any(
-        name.lower().replace("-", "").replace("_", "") in RENDERING_PARAMETERS and "view" in value.lower()
-        for name, value in parameters(query)
-    )
+def _captured(row: Route, route: str) -> list[tuple[int, int]]:
+    """The spans of `route`'s segments that `row` names as a key or id (`{issue}`, `{space}`...): data, not
+    a representation."""
+    match = row.pattern.fullmatch(route)
+    if match is None:
+        return []
+    return [match.span(name) for name, value in match.groupdict().items() if value is not None]
 
 
 def _bound(client: Client, product: Product) -> frozenset[str] | None:
@@ -181,7 +182,7 @@ class _Judge:
             return ALLOWED
         if self.body is None:
             return NEEDS_BODY
-        check_body(action, self.target.route, json_object(self.body), self.refs)
+        check_body(action, self.target.route, self._document(self.body), self.refs)
         return NeedsLookup(frozenset(self.refs.missing)) if self.refs.missing else ALLOWED
 
     def _path_reference(self, kind: str, value: str) -> None:
@@ -219,13 +220,13 @@ class _Judge:
             query = pairs[named[0]][1] if named else ""
             confined = self._confine(query, field, keys, name)
             rest = [part for i, part in enumerate(raw_parameters(self.target.query)) if i not in named]
-            parts = [*rest, f"{name}={quote(confined, safe='')}"]
+            parts = [f"{name}={quote(confined, safe='')}", *rest]
             return Rewritten(path=f"{self.target.raw}?{'&'.join(parts)}")
         if named:
             raise Malformed(f"a POST search takes its `{name}` in the body, not in the URL")
         if self.body is None:
             return NEEDS_BODY
-        document = json_object(self.body)
+        document = self._document(self.body)
         if any(key.lower() == name and key != name for key in document):
             raise Malformed(
                 f"the body spells `{name}` another way too; a search takes exactly one `{name}`, in lower case"
@@ -237,6 +238,13 @@ class _Judge:
             raise Malformed(f"the body's `{name}` is not a string")
         document[name] = self._confine(query, field, keys, name)
         return Rewritten(body=json.dumps(document).encode())
+
+    def _document(self, body: bytes) -> dict[str, Any]:
+        """The judged body as a JSON object; raises `OutOfBounds` when it asks for a rendered representation."""
+        document = json_object(body)
+        if body_renders(document):
+            raise OutOfBounds(f"{self.method} {self.target.raw}: the body's `expand` {RENDERED}")
+        return document
 
     def _confine(self, query: str, field: str, keys: frozenset[str], name: str) -> str:
         try:

@@ -584,6 +584,16 @@ def test_default_deny_refuses_what_no_row_holds_and_names_the_family():
         ("POST", "/rest/api/3/issue", {"Fields": {"project": {"key": "SEC"}}, "fields": {"project": {"key": "OPS"}}}),
         ("PUT", "/rest/api/3/issue/OPS-1", {"fields": {"summary": "s", "customfield_1": {"parent": {"key": "SEC-1"}}}}),
         ("POST", "/rest/api/3/issue/bulk", {"issueUpdates": [{"fields": {"project": {"key": "OPS"}}, "project": 1}]}),
+        (
+            "POST",
+            "/rest/api/3/issue",
+            {"fields": {"project": {"key": "OPS"}}, "issueUpdates": [{"fields": {"project": {"key": "SEC"}}}]},
+        ),
+        (
+            "POST",
+            "/rest/api/3/issue/bulk",
+            {"issueUpdates": [{"fields": {"project": {"key": "OPS"}}}], "fields": {"project": {"key": "SEC"}}},
+        ),
         ("POST", "/wiki/rest/api/content", {"space": {"key": "ENG"}, "spaceId": "40002"}),
         ("POST", "/wiki/rest/api/content", {"space": {"key": "ENG"}, "metadata": {"space": {"key": "HR"}}}),
         ("PUT", "/wiki/rest/api/content/30001", {"title": "t", "Space": {"key": "HR"}}),
@@ -598,13 +608,163 @@ def test_a_body_naming_a_project_or_space_where_the_route_does_not_read_it_is_re
     assert "which this route is not judged by" in judgement.reason
 
 
+# Red team after issue 20: rendering is a property of the route table, the target is read as the site reads it.
+
+BOUNDED = (JIRA_ONLY, WIKI_ONLY, OPS_AGENT)
+
+
+def rendering_refused(judgement) -> bool:
+    return out_of_bounds(judgement) and "has the site render" in judgement.reason
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/wiki/rest/api/content/30001/history/1/macro/id/0f5a-jira-macro/convert/view"),
+        ("GET", "/wiki/rest/api/content/30001/history/1/macro/id/0f5a/convert/export_view"),
+        ("GET", "/wiki/rest/api/content/30001/history/1/macro/id/0f5a/convert/styled_view"),
+        ("GET", "/wiki/rest/api/content/30001/history/1/macro/id/0f5a/convert/anonymous_export_view"),
+        ("GET", "/wiki/rest/api/content/30001/history/1/macro/id/0f5a/convert/async/view"),
+        ("GET", "/wiki/rest/api/content/30001/history/1/macro/hash/ab12/convert/storage"),
+        ("GET", "/WIKI/REST/API/Content/30001/History/1/Macro/ID/0f5a/Convert/VIEW"),
+        ("GET", "/wiki/rest/api/content/30001/version/2/view"),
+        ("GET", "/wiki/rest/api/content/30001/child/comment/editor2"),
+        ("POST", "/wiki/rest/api/contentbody/convert/storage"),
+        ("POST", "/rest/api/1.0/render"),
+        ("GET", "/rest/api/2/issue/OPS-1/render"),
+        ("GET", "/rest/api/2/issue/OPS-1?expand=renderedFields"),
+        ("GET", "/rest/api/2/issue/OPS-1?expand=names,RENDEREDFIELDS,changelog"),
+        ("GET", "/rest/api/2/issue/OPS-1/comment?expand=renderedBody"),
+        ("GET", "/rest/api/2/issue/OPS-1/comment/10001?Expand=%72enderedBody"),
+        ("GET", "/rest/api/3/search?jql=project%3DOPS&expand=renderedFields"),
+        ("PUT", "/rest/api/3/issue/OPS-1?returnIssue=true&expand=renderedFields"),
+        ("GET", "/rest/agile/1.0/issue/OPS-1?expand=renderedFields"),
+        ("GET", "/rest/api/3/myself?expand[]=renderedFields"),
+        ("GET", "/wiki/rest/api/content/30001?expand=body.editor"),
+        ("GET", "/wiki/rest/api/content/30001?expand=body.editor2"),
+        ("GET", "/wiki/api/v2/pages/30001?body-format=editor"),
+        ("GET", "/wiki/rest/api/content/30001?expand=body.view"),
+    ],
+)
+def test_finding_1_and_4_every_way_to_have_the_site_render_is_refused_for_any_bounded_client(method, path):
+    """Rendering runs macros (Confluence) and titles issue keys with their summaries (Jira): it shows
+    issues and pages of any project or space, whatever row the route is in and whichever bound the client has."""
+    for client in BOUNDED:
+        judgement = judge(method, path, client, b"{}", KNOWN)
+        assert rendering_refused(judgement), (client.name, judgement)
+    assert judge(method, path, FREE) is ALLOWED, "an unbounded client is not judged"
+
+
+def test_rendering_is_refused_before_any_lookup_is_asked_for():
+    path = "/wiki/rest/api/content/30001/history/1/macro/id/0f5a/convert/view"
+    assert rendering_refused(judge("GET", path, WIKI_ONLY)), "no NeedsLookup: nothing is sent for it"
+    assert rendering_refused(judge("GET", "/rest/api/2/issue/20001?expand=renderedFields", JIRA_ONLY))
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/wiki/rest/api/content/30001/history/1/macro/id/0f5a"),
+        ("GET", "/wiki/rest/api/content/30001?expand=body.storage,version,space"),
+        ("GET", "/wiki/api/v2/pages/30001?body-format=atlas_doc_format"),
+        ("GET", "/wiki/rest/api/space/VIEW/content"),
+        ("GET", "/wiki/rest/api/space/Editor2"),
+        ("GET", "/rest/api/2/issue/OPS-1?expand=names,schema,changelog,transitions"),
+        ("GET", "/rest/api/3/project/RENDER"),
+        ("GET", "/rest/api/3/project/VIEW/versions"),
+    ],
+)
+def test_the_unrendered_source_and_keys_named_like_a_representation_pass(method, path):
+    client = Client(
+        "viewer",
+        LOGIN,
+        jira_projects=frozenset({"OPS", "RENDER", "VIEW"}),
+        confluence_spaces=frozenset({"ENG", "VIEW", "EDITOR2"}),
+    )
+    assert judge(method, path, client, known=KNOWN) is ALLOWED, path
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"jql": "project = OPS", "expand": ["renderedFields"]},
+        {"jql": "project = OPS", "expand": "names,renderedFields"},
+        {"jql": "project = OPS", "Expand": "RenderedFields"},
+        {"jql": "", "fields": ["summary"], "expand": ["names", ["renderedBody"]]},
+    ],
+)
+def test_finding_4_a_post_search_body_asking_for_rendered_fields_is_refused(body):
+    path = "/rest/api/3/search/jql"
+    assert judge("POST", path, JIRA_ONLY) is NEEDS_BODY
+    judgement = judge("POST", path, JIRA_ONLY, json.dumps(body).encode())
+    assert rendering_refused(judgement), judgement
+    assert "the body's `expand`" in judgement.reason
+
+
+def test_a_judged_body_of_a_create_asking_for_rendered_fields_is_refused():
+    body = json.dumps({"fields": {"project": {"key": "OPS"}, "summary": "s"}, "expand": "renderedFields"}).encode()
+    assert rendering_refused(judge("POST", "/rest/api/3/issue", JIRA_ONLY, body))
+    fine = json.dumps({"jql": "project = OPS", "expand": ["names"]}).encode()
+    assert isinstance(judge("POST", "/rest/api/3/search/jql", JIRA_ONLY, fine), Rewritten)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/rest/api/2/search?maxResults=50#&jql=project%3DSEC",
+        "/wiki/rest/api/content?limit=100#&spaceKey=ENG",
+        "/rest/api/2/search?maxResults=50;jql=project%3DSEC",
+        "/rest/api/2/search?jql=project = SEC",
+        "/rest/api/2/search?jql=%zz",
+        "/rest/api/2/search?jql=\u00d6",
+        "/rest/api/2/issue/OPS-1\t",
+    ],
+)
+def test_finding_2_a_target_url_parsers_read_differently_is_refused_before_it_is_judged(path):
+    for client in BOUNDED:
+        judgement = judge("GET", path, client)
+        assert bad(judgement), (client.name, judgement)
+        assert "the request target holds" in judgement.reason
+
+
+def test_the_confined_query_comes_first_in_the_rewritten_target():
+    judgement = judge("GET", "/rest/api/3/search?maxResults=5&fields=key&jql=project%3DSEC", OPS_AGENT)
+    assert isinstance(judgement, Rewritten)
+    query = urlsplit(judgement.path).query
+    assert query.startswith("jql=project%20in%20%28%22OPS%22%29%20AND%20"), query
+    assert query.endswith("&maxResults=5&fields=key"), query
+
+
+def test_on_data_center_jira_latest_is_judged_as_the_version_it_is_there():
+    assert judge("GET", "/jira/rest/api/latest/issue/OPS-1", JIRA_ONLY, layout=DC_JIRA) is ALLOWED
+    assert out_of_bounds(judge("GET", "/jira/rest/api/latest/issue/SEC-1", JIRA_ONLY, layout=DC_JIRA))
+    assert out_of_bounds(judge("GET", "/jira/rest/agile/latest/issue/SEC-1", JIRA_ONLY, layout=DC_JIRA))
+    assert judge("GET", "/jira/rest/agile/LATEST/issue/OPS-1", JIRA_ONLY, layout=DC_JIRA) is ALLOWED
+    (ref,) = judge("GET", "/jira/rest/api/latest/issue/20002", JIRA_ONLY, layout=DC_JIRA).refs
+    assert lookup_path(ref) == "/jira/rest/api/2/issue/20002?fields=project"
+    search = judge("GET", "/jira/rest/api/latest/search?jql=project%3DSEC", JIRA_ONLY, layout=DC_JIRA)
+    assert urlsplit(search.path).path == "/jira/rest/api/latest/search", "sent as the client asked"
+    assert confined_parts(jql_of(search), "project")[0] == ["OPS"]
+    for path in ["/jira/rest/api/latest/project/search", "/jira/rest/api/latest/filter/1"]:
+        assert out_of_bounds(judge("GET", path, JIRA_ONLY, layout=DC_JIRA)), path
+
+
+def test_on_cloud_latest_is_in_no_row():
+    judgement = judge("GET", "/rest/api/latest/issue/OPS-1", JIRA_ONLY)
+    assert out_of_bounds(judgement)
+    assert "is in no Jira route family" in judgement.reason
+
+
 # The boundary as a whole, property-tested against a model of the sites (issue 20).
 #
 # Generated requests of bounded and read-only clients, across both products and every layout
 # (Cloud, a scoped site sent through the gateway, the gateway itself, Data Center Confluence and
 # Jira at `/` or under a context path, a Data Center site that declares nothing): routes from the
 # table and outside it, put under the right product's prefix or the wrong one, keys and ids in
-# and out of bounds, query parameters, bodies and headers. Each request goes the proxy's way,
+# and out of bounds, query parameters, bodies and headers; routes, parameters and body fields
+# that have the site render (macro conversions, Jira's render endpoint, rendered representations
+# and fields), and targets with bytes URL parsers read in different ways (a fragment, a space or
+# control character, `;`, a broken escape, non-ASCII) put anywhere in them. Each request goes the proxy's way,
 # `facts_of` -> `decide` -> `judge` (its lookups answered from the model's data, its body given
 # when asked for), and whatever would reach the site with the credential is put to
 # `support.site_model`, which knows nothing of the route table: it must name no project or space
@@ -622,9 +782,15 @@ RENDERING = [
     ("expand", "body.view"),
     ("expand", "version,body.EXPORT_VIEW"),
     ("Expand", "content.body.styled_view"),
+    ("expand", "body.editor2"),
     ("body-format", "storage"),
     ("body-format", "VIEW"),
     ("body_format", "atlas_doc_format"),
+    ("expand", "renderedFields"),
+    ("expand", "names,RENDEREDFIELDS,changelog"),
+    ("EXPAND", "renderedBody"),
+    ("expand[]", "renderedFields"),
+    ("expand", "changelog,names"),
 ]
 NOISE = [("_method", "DELETE"), ("maxResults", "5"), ("fields", "summary")]
 SEARCH_BODY = [
@@ -635,6 +801,10 @@ SEARCH_BODY = [
     '"JQL": "project = SEC"',
     '"maxResults": 5',
     '"jql": 5',
+    '"expand": ["renderedFields"]',
+    '"expand": "names,renderedFields"',
+    '"Expand": "RenderedBody"',
+    '"expand": ["names"]',
 ]
 ISSUE_BODY = [
     '"Fields": {"project": {"key": "SEC"}}',
@@ -682,6 +852,13 @@ type Route = tuple[str, tuple[str, ...], list[tuple[str, str]], list[str]]
 
 JIRA_ROUTES = [
     ("/rest/api/{v}/issue/{issue}", ("GET", "PUT", "DELETE"), NOISE, ISSUE_BODY),
+    (
+        "/rest/api/1.0/render",
+        ("POST",),
+        NOISE,
+        ['"rendererType": "atlassian-wiki-renderer"', '"unrenderedMarkup": "SEC-1"'],
+    ),
+    ("/rest/api/{v}/issue/{issue}/render", READ, NOISE, []),
     ("/rest/api/{v}/issue/{issue}/comment", ("GET", "POST"), NOISE, ISSUE_BODY),
     ("/rest/api/{v}/issue/{issue}/transitions", ("GET", "POST"), NOISE, ISSUE_BODY),
     ("/rest/api/{v}/issue", ("POST",), NOISE, ISSUE_BODY),
@@ -711,6 +888,9 @@ JIRA_ROUTES = [
 CONFLUENCE_ROUTES = [
     ("/rest/api/content/{content}", ("GET", "PUT", "DELETE"), RENDERING, CONTENT_BODY),
     ("/rest/api/content/{content}/child/page", READ, RENDERING, []),
+    ("/rest/api/content/{content}/history/1/macro/id/{macro}/convert/{format}", READ, RENDERING, []),
+    ("/rest/api/content/{content}/history/1/macro/hash/{macro}/convert/async/{format}", READ, NOISE, []),
+    ("/rest/api/content/{content}/history/1/macro/id/{macro}", READ, RENDERING, []),
     ("/rest/api/content/{content}/child/attachment/att1", ("GET", "PUT"), NOISE, CONTENT_BODY),
     ("/rest/api/content", ("GET", "POST"), SPACE_KEYS + RENDERING, CONTENT_BODY),
     ("/rest/api/content/{content}/move/append/{content}", ("PUT",), NOISE, []),
@@ -735,21 +915,26 @@ CONFLUENCE_ROUTES = [
 ROUTES = [*((JIRA, route) for route in JIRA_ROUTES), *((CONFLUENCE, route) for route in CONFLUENCE_ROUTES)]
 FOCUS = {
     "every route": ROUTES,
+    "rendering": [(product, route) for product, route in ROUTES if "{format}" in route[0] or "render" in route[0]],
     "searches": [(product, route) for product, route in ROUTES if route[2] in (JQL, CQL + RENDERING)],
     "bodies": [(product, route) for product, route in ROUTES if route[3] in (ISSUE_BODY, CONTENT_BODY, PAGE_BODY)],
     "listings": [(product, route) for product, route in ROUTES if route[2] == SPACE_KEYS + RENDERING],
 }
 """Every route, and groups of them drawn alone so that each kind of request is tried often."""
 VALUES = {
-    "{v}": ["2", "3"],
+    "{v}": ["2", "3", "latest"],
     "{issue}": ["OPS-1", "OPS-1", "SEC-1", "ops-2", "20001", "20001", "20002", "29999", "picker", "X"],
     "{project}": ["OPS", "OPS", "SEC", "ops", "10001", "10002", "19999", "search"],
     "{content}": ["30001", "30001", "30003", "30002", "39999", "abc"],
     "{space}": ["ENG", "ENG", "HR", "eng", "~user"],
     "{spaceid}": ["40001", "40001", "40002", "49999"],
     "{desk}": ["1", "projectKey:ITS"],
-    "{format}": ["view", "export_view", "storage"],
+    "{format}": ["view", "export_view", "storage", "VIEW", "anonymous_export_view", "editor2", "atlas_doc_format"],
+    "{macro}": ["0f5a-jira-macro", "view"],
 }
+ODD = ["#", "#&", "#&jql=project%3DSEC", " ", "\t", ";", ";jql=project%3DSEC", "%", "%zz", "\\", "é", "%23", "?x#"]
+"""Put anywhere in a target, mostly at a parameter's edge: bytes URL parsers read in different ways (and `%23`,
+which they all read alike)."""
 HEADERS = [
     ("X-HTTP-Method-Override", "DELETE"),
     ("x-http-method-override", "PUT"),
@@ -860,7 +1045,12 @@ def requests(draw: st.DrawFn, place: Place, routes: list[tuple[str, Route]]) -> 
         odd = st.sampled_from([b"jql=project%3DSEC", b"[]", b'{"a": ' + b"[" * 2000 + b"]" * 2000 + b"}"])
         objects = listed.map(lambda items: ("{" + ", ".join(items) + "}").encode())
         body = draw(st.one_of(objects, objects, objects, objects, st.none(), odd))
-    return Request(method, prefix + route + (f"?{query}" if query else ""), body)
+    path = prefix + route + (f"?{query}" if query else "")
+    if draw(st.integers(0, 3)) == 0:
+        edges = [i for i, c in enumerate(path) if c in "?&"] + [i + 1 for i, c in enumerate(path) if c in "?&"]
+        at = draw(st.one_of(st.sampled_from([*edges, len(path)]), st.integers(len(prefix), len(path))))
+        path = path[:at] + draw(st.sampled_from(ODD)) + path[at:]
+    return Request(method, path, body)
 
 
 def answer(ref: Ref, truth: Truth) -> str | None:
@@ -955,3 +1145,29 @@ def test_the_model_sees_the_attacks_of_the_review():
     create = json.dumps({"type": "page", "space": {"key": "ENG"}}).encode()
     assert (CONFLUENCE, ALL) in cloud.reached("POST", "/wiki/rest/api/content", override, create)
     assert cloud.reached("GET", "/rest/api/3/issue/OPS-1", [], None) == {(JIRA, "OPS")}
+
+
+def test_the_model_sees_the_red_teams_findings():
+    """The oracle itself: findings 1, 2 and 4 of the red team after issue 20 reach data outside the bounds."""
+    cloud, dc_jira = site_model.Site(CLOUD_TRUTH), site_model.Site(Truth(jira="/jira"))
+    macro = "/wiki/rest/api/content/30001/history/1/macro/id/0f5a/convert/"
+    for to in ("view", "export_view", "styled_view", "anonymous_export_view", "async/view", "editor2"):
+        assert cloud.reached("GET", macro + to, [], None) >= site_model.EVERYTHING, to
+    assert cloud.reached("GET", macro + "storage", [], None) == {(CONFLUENCE, "ENG")}
+    confined = "jql=project%20in%20%28%22OPS%22%29%20AND%20%28project%3DSEC%29"
+    assert (JIRA, ALL) in cloud.reached("GET", f"/rest/api/2/search?maxResults=50#&{confined}", [], None)
+    assert (JIRA, ALL) not in cloud.reached("GET", f"/rest/api/2/search?{confined}&maxResults=50#", [], None)
+    assert (CONFLUENCE, ALL) in cloud.reached("GET", "/wiki/rest/api/content?limit=100#&spaceKey=ENG", [], None)
+    assert (JIRA, ALL) in cloud.reached("GET", f"/rest/api/2/search?maxResults=5;{confined}&jql=x", [], None)
+    assert cloud.writes("GET", "/rest/api/3/issue/OPS-1?a=1;_method=DELETE", [])
+    assert cloud.reached("GET", "/rest/api/3/issue/OPS-1 HTTP/1.1", [], None) == site_model.EVERYTHING
+    for path in [
+        "/rest/api/2/issue/OPS-1?expand=renderedFields",
+        "/rest/api/2/issue/OPS-1/comment?Expand=renderedBody",
+    ]:
+        assert (JIRA, ALL) in dc_jira.reached("GET", "/jira" + path, [], None), path
+    search = json.dumps({"jql": 'project in ("OPS")', "expand": ["renderedFields"]}).encode()
+    assert (JIRA, ALL) in dc_jira.reached("POST", "/jira/rest/api/2/search", [], search)
+    assert (JIRA, ALL) in dc_jira.reached("POST", "/jira/rest/api/1.0/render", [], b"{}")
+    assert dc_jira.reached("GET", "/jira/rest/api/latest/issue/OPS-1", [], None) == {(JIRA, "OPS")}
+    assert not dc_jira.writes("POST", "/jira/rest/api/latest/search", [])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from proxy_addon.policy.boundaries.routes import ALL, ROUTES, Action, Route
+from proxy_addon.policy.boundaries.routes import ALL, ROUTES, Action, Renders, Route
 from proxy_addon.policy.layouts import Product
 
 
@@ -30,12 +30,12 @@ def table_row(route: Route) -> str:
         "any" if route.methods == ALL else ", ".join(sorted(route.methods, key=["GET", "HEAD", "POST", "PUT"].index))
     )
     reaches = ", ".join(p for p in (Product.JIRA, Product.CONFLUENCE) if p in route.reaches) or "nothing"
-    return f"| {route.product} | {methods} | `{route.template}` | {reaches} | {route.action} |"
+    return f"| {route.product} | {methods} | `{route.template}` | {reaches} | {route.renders} | {route.action} |"
 
 
 def test_the_readme_route_table_is_the_modules():
     text = README.read_text()
-    start = text.index("| product | methods | route | reaches | what the boundary does |")
+    start = text.index("| product | methods | route | reaches | renders | what the boundary does |")
     table = text[start:].split("\n\n")[0].splitlines()[2:]
     assert table == [table_row(route) for route in ROUTES]
 
@@ -61,3 +61,17 @@ def test_no_family_shadows_a_judged_row():
             first = next(r for r in ROUTES if r.product is route.product and r.allows(method, path))
             assert first.action.judges is route.action.judges, (method, route.template, first.template)
             assert ROUTES.index(first) <= index
+
+
+def test_every_row_says_when_it_renders_and_the_rows_that_always_render_judge_nothing():
+    for route in ROUTES:
+        assert route.renders in Renders, route.template
+        if route.renders is Renders.ALWAYS:
+            assert route.action is Action.REFUSE, route
+            assert route.reaches == {Product.JIRA, Product.CONFLUENCE}, route
+    always = {route.template for route in ROUTES if route.renders is Renders.ALWAYS}
+    assert always == {
+        "/rest/api/1.0/render",
+        "/wiki/rest/api/content/{content}/history/{*}/macro/**/convert/**",
+        "/wiki/rest/api/contentbody/**",
+    }
