@@ -162,7 +162,7 @@ class TokenHealth:
                 self._forget_hosts(site)
                 self._site_since[site] = backoff.since = self._tick()
             else:
-                backoff = self.hosts.pop((site, host), None) or Backoff(host=host)
+                backoff = self.hosts.pop((site, host)) if (site, host) in self.hosts else Backoff(host=host)
                 self.hosts[(site, host)] = backoff
                 backoff.since = self._tick()
                 while len(self.hosts) > self.hosts_remembered:

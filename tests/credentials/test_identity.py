@@ -12,19 +12,24 @@ from proxy_addon.credentials.http_client import Reach, Unreachable
 from proxy_addon.credentials.identity import CheckTarget, ask_myself, check_target, cloud_id, identity_path
 from proxy_addon.credentials.sources import Credentials
 from proxy_addon.policy.hosts import HostPattern
+from proxy_addon.policy.layouts import Layout, Product, declared
 from proxy_addon.policy.sites import Scheme, Site
 from proxy_addon.settings.names import SettingsError
 
 
-def site(*patterns: str, scheme: Scheme = Scheme.BASIC) -> Site:
-    return Site("s", tuple(HostPattern.parse(p) for p in patterns), "me@example.test", scheme=scheme)
+def site(*patterns: str, scheme: Scheme = Scheme.BASIC, layout: Layout | None = None) -> Site:
+    return Site("s", tuple(HostPattern.parse(p) for p in patterns), "me@example.test", scheme=scheme, layout=layout)
 
 
-def test_each_host_has_its_identity_page():
-    assert identity_path("acme.atlassian.net", bearer=False) == "/rest/api/3/myself"
-    assert identity_path("jira.corp.example", bearer=True) == "/rest/api/2/myself"
-    assert identity_path("api.bitbucket.org", bearer=False) == "/2.0/user"
-    assert identity_path("bitbucket.org", bearer=False) is None
+def test_each_host_has_its_identity_page_in_its_sites_layout():
+    assert identity_path(site("*.atlassian.net"), "acme.atlassian.net", 443) == "/rest/api/3/myself"
+    assert identity_path(site("jira.corp.example", scheme=Scheme.BEARER), "jira.corp.example", 443) == (
+        "/rest/api/2/myself"
+    )
+    tracker = site("tracker.corp.example", scheme=Scheme.BEARER, layout=declared(Product.JIRA, "/jira"))
+    assert identity_path(tracker, "tracker.corp.example", 443) == "/jira/rest/api/2/myself"
+    assert identity_path(site("api.bitbucket.org"), "api.bitbucket.org", 443) == "/2.0/user"
+    assert identity_path(site("bitbucket.org"), "bitbucket.org", 443) is None, "its page is on api.bitbucket.org"
 
 
 def test_the_check_goes_to_the_chosen_site_or_the_only_exact_host():

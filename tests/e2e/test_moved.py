@@ -29,7 +29,7 @@ jira_projects = ["OPS"]
 name = "free-agent"
 password_env = "FREE_AGENT_PASSWORD"
 """
-MOVER = Path(__file__).parent / "support" / "move_after_verdict.py"
+MOVER = Path(__file__).parents[1] / "support" / "move_after_verdict.py"
 
 
 @pytest.fixture

@@ -1,29 +1,18 @@
 """A credentialed request goes only where its verdict sent it (red team #10), at the hooks: the injector keeps the
 destination it decided, a boundary the method and path it let go, the wire gives no credential to a request
-that differs and refuses to send it, and SafeOptions refuses mitmdump's options that would move requests.
-tests/test_moved.py proves it end to end under mitmdump; test_mitmproxy_internals.py pins the refusal in
-mitmproxy's HTTP layer."""
+that differs and refuses to send it. addons/test_safe_options.py has the refusal of mitmdump's options that would
+move requests, e2e/test_moved.py proves it end to end under mitmdump, addons/test_mitmproxy_internals.py pins the
+refusal in mitmproxy's HTTP layer."""
 
 from __future__ import annotations
 
 import timeit
 
 import pytest
-from mitmproxy import exceptions, http
-from mitmproxy.addons.anticache import AntiCache
-from mitmproxy.addons.anticomp import AntiComp
-from mitmproxy.addons.maplocal import MapLocal
-from mitmproxy.addons.mapremote import MapRemote
-from mitmproxy.addons.modifybody import ModifyBody
-from mitmproxy.addons.modifyheaders import ModifyHeaders
-from mitmproxy.addons.proxyserver import Proxyserver
-from mitmproxy.addons.serverplayback import ServerPlayback
-from mitmproxy.addons.stickyauth import StickyAuth
-from mitmproxy.addons.stickycookie import StickyCookie
+from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
 
 from proxy_addon.addons.moves import moved
-from proxy_addon.addons.safe_options import SafeOptions
 from proxy_addon.addons.wire import MOVED
 from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.refusals import Refusal, message
@@ -123,36 +112,3 @@ def test_the_check_costs_well_under_a_microsecond_per_request(decided):
     runs = 20_000
     seconds = min(timeit.repeat(lambda: moved(f), number=runs, repeat=5)) / runs
     assert seconds < 2e-6, f"{seconds * 1e9:.0f} ns"
-
-
-MITMDUMP_ADDONS = (MapRemote, MapLocal, ModifyBody, ModifyHeaders, ServerPlayback, StickyAuth, StickyCookie)
-
-
-@pytest.mark.parametrize(
-    ("option", "value"),
-    [
-        ("map_remote", ["|https://acme.atlassian.net/wiki/|https://other.example.test/"]),
-        ("map_local", ["|~d acme.atlassian.net|/tmp"]),
-        ("modify_body", ["/~q/a/b"]),
-        ("modify_headers", ["/Host/other.example.test"]),
-        ("stickyauth", ".*"),
-        ("stickycookie", ".*"),
-        ("server_replay", ["{flows}"]),
-    ],
-)
-def test_safe_options_refuses_mitmdumps_options_that_move_requests(option, value, tmp_path):
-    flows = tmp_path / "flows.mitm"
-    flows.write_bytes(b"")
-    value = [v.format(flows=flows) for v in value] if isinstance(value, list) else value
-    options = SafeOptions()
-    refused = pytest.raises(exceptions.OptionsError, match=f"^{option} .* after the proxy decided where")
-    with taddons.context(Proxyserver(), *(addon() for addon in MITMDUMP_ADDONS), options) as tctx, refused:
-        tctx.configure(options, **{option: value})
-
-
-def test_safe_options_keeps_response_only_header_changes_and_needs_none_of_mitmdumps_addons():
-    options = SafeOptions()
-    with taddons.context(Proxyserver(), AntiCache(), AntiComp(), *(a() for a in MITMDUMP_ADDONS), options) as tctx:
-        tctx.configure(options, modify_headers=["/~s/Server/atlassian"], anticache=True, anticomp=True)
-    with taddons.context(Proxyserver(), options) as tctx:  # as under `run`: the options do not exist
-        tctx.configure(options, listen_host="127.0.0.1")
