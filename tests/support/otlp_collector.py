@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import signal
+import sys
 import threading
 import time
 import zlib
@@ -171,9 +173,11 @@ def start(port: int = 0) -> Collector:
 
 
 def main() -> None:
+    """Serve until SIGTERM or SIGINT, then print how many export requests and records arrived."""
     parser = argparse.ArgumentParser(description="A stand-in OTLP/HTTP logs collector on 127.0.0.1.")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     collector = start(args.port)
     try:
         threading.Event().wait()
@@ -181,6 +185,7 @@ def main() -> None:
         pass
     finally:
         collector.shutdown()
+        print(f"received {collector.posts} export requests, {len(collector.records)} records", flush=True)
 
 
 if __name__ == "__main__":
