@@ -136,12 +136,19 @@ def test_each_request_the_json_log_records_is_one_otlp_record_with_its_attribute
     assert "OTLP collector at http://127.0.0.1:" in proxy.output
 
 
-def test_otel_service_name_names_the_service(make_proxy, collector):
+def test_otel_service_name_names_the_service_and_records_go_straight_to_the_collector(make_proxy, collector):
+    """Not through the environment's proxy: in a shell set up for clients that is this proxy."""
+    nowhere = "http://127.0.0.1:9"
     proxy = make_proxy(
         OTEL_EXPORTER_OTLP_LOGS_ENDPOINT=collector.endpoint + "/v1/logs",
         OTEL_SERVICE_NAME="jira-agents-proxy",
         OTEL_RESOURCE_ATTRIBUTES="service.name=overridden-by-otel-service-name",
         OTEL_BLRP_SCHEDULE_DELAY=FAST,
+        HTTP_PROXY=nowhere,
+        HTTPS_PROXY=nowhere,
+        ALL_PROXY=nowhere,
+        http_proxy=nowhere,
+        https_proxy=nowhere,
     )
     assert curl(proxy.url, MYSELF, proxy.ca_file).returncode == 0
     (record,) = collector.wait_records(1, timeout=8)

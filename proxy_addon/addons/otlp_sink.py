@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Sequence
 
+import requests
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
@@ -50,6 +51,15 @@ def resource() -> Resource:
     over theirs, or its own `unknown_service` in place of ours)."""
     named = OTELResourceDetector().detect().attributes.get(SERVICE_NAME)
     return Resource.create({SERVICE_NAME: named or DEFAULT_SERVICE_NAME})
+
+
+def direct_session() -> requests.Session:
+    """Straight to the collector, as the proxy's own requests go: not through HTTPS_PROXY or
+    HTTP_PROXY, which in a shell set up for clients point at this proxy, and each export would
+    then be a request it records, and exports again."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
 
 
 class Counted(LogRecordExporter):
@@ -91,7 +101,7 @@ class OtlpSink:
     def __init__(self, settings: OtlpSettings, dropped: Counter) -> None:
         self.settings = settings
         self.dropped = dropped
-        self.exporter = Counted(OTLPLogExporter(endpoint=settings.endpoint), dropped)
+        self.exporter = Counted(OTLPLogExporter(endpoint=settings.endpoint, session=direct_session()), dropped)
         self.provider = LoggerProvider(resource=resource(), shutdown_on_exit=False)
         self.provider.add_log_record_processor(
             BatchLogRecordProcessor(
