@@ -88,9 +88,9 @@ class AuditExport:
         if prepared.otlp == self.settings:
             return
         self.done()
+        if prepared.otlp is not None:
+            self.sink = self._open(prepared.otlp, self.dropped)
         self.settings = prepared.otlp
-        if self.settings is not None:
-            self.sink = self._open(self.settings, self.dropped)
 
     @staticmethod
     def _open(settings: OtlpSettings, dropped: Counter) -> OtlpSink:
