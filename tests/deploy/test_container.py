@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from support import otlp_collector
 from support.adminclient import healthz
 from support.clients import curl
 from support.image import IMAGE, free_port
@@ -285,6 +286,44 @@ def test_a_request_longer_than_the_drain_still_ends_in_exit_0_within_the_default
     finally:
         site.record.slow_release.set()
         client.join(30)
+
+
+def test_the_image_sends_audit_records_over_otlp_and_stops_within_the_grace_with_an_export_pending(
+    sidecar, site, tmp_path
+):
+    """The `[otlp]` extra is in the image; a hung collector and a request longer than the drain
+    together still leave `stop` inside its default grace."""
+    collector = otlp_collector.start()
+    try:
+        proxy = sidecar(
+            "-v", f"{token_file(tmp_path, TOKEN_192)}:{TOKEN_PATH}:ro",
+            OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint, OTEL_BLRP_SCHEDULE_DELAY="200",
+        )  # fmt: skip
+        ca = ca_cert_of(proxy, tmp_path)
+        assert curl(proxy.url, MYSELF, ca).returncode == 0
+        (record,) = collector.wait_records(1, timeout=8)
+        assert record.resource["service.name"] == "atlassian-auth-proxy"
+        assert record.attributes["atlassian_proxy.decision"] == "injected"
+        assert TOKEN_192 not in repr(record)
+
+        collector.behaviour.hold = True
+        assert curl(proxy.url, MYSELF, ca).returncode == 0
+        collector.wait(lambda c: c.posts >= 2, 10, "an export to be pending")
+        site.record.slow_arrived.clear()
+        site.record.slow_release.clear()
+        client = threading.Thread(target=curl, args=(proxy.url, "https://acme.atlassian.net/slow", ca))
+        client.start()
+        assert site.record.slow_arrived.wait(15), "the slow request never reached the site"
+        started = time.monotonic()
+        stopped = engine("stop", proxy.name)
+        elapsed = time.monotonic() - started
+        assert stopped.returncode == 0, stopped.stderr
+        assert proxy.process.wait(30) == 0, proxy.output
+        assert elapsed < STOP_GRACE_SECONDS
+        assert "still running after" in proxy.output
+    finally:
+        site.record.slow_release.set()
+        collector.shutdown()
 
 
 def test_a_token_rewritten_in_place_in_a_single_file_mount_is_used_but_one_replaced_by_rename_is_not_seen(
