@@ -1,4 +1,5 @@
-"""The audit export's hooks, settings and drop count, called directly, against the stand-in collector."""
+"""The audit export's record and hooks, called directly, against the stand-in collector (addons/test_otlp_sink.py has
+the SDK's pipeline and its drop count, settings/test_otlp.py the variables)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,13 @@ import sys
 import pytest
 from mitmproxy.test import taddons, tflow, tutils
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
-from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from prometheus_client import CollectorRegistry, generate_latest
 
 from proxy_addon.addons.audit_export import AuditExport, audit_record
-from proxy_addon.addons.otlp_sink import Counted
 from proxy_addon.addons.prepared import Prepared
 from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.settings.names import SettingsError
-from proxy_addon.settings.otlp import OtlpSettings, otlp_settings
+from proxy_addon.settings.otlp import OtlpSettings
 
 from support import otlp_collector
 
@@ -100,72 +99,6 @@ def test_records_reach_the_collector_with_the_resource_and_one_per_hook(collecto
     assert len(collector.records) == 2
 
 
-def test_otel_service_name_names_the_service(collector, monkeypatch):
-    monkeypatch.setenv("OTEL_SERVICE_NAME", "proxy-for-team-a")
-    export = AuditExport()
-    with taddons.context(export):
-        export.use(Prepared(otlp=OtlpSettings(endpoint=collector.endpoint + "/v1/logs", schedule_delay_ms=50)))
-        export.response(flow())
-        (record,) = collector.wait_records(1, timeout=10)
-        export.done()
-    assert record.resource["service.name"] == "proxy-for-team-a"
-
-
-def test_a_full_queue_drops_new_records_and_counts_each(collector):
-    """The collector holds the first export, so the queue fills behind it."""
-    collector.behaviour.hold = True
-    registry = CollectorRegistry()
-    export = AuditExport(registry)
-    settings = OtlpSettings(
-        endpoint=collector.endpoint + "/v1/logs", schedule_delay_ms=5000, max_queue_size=4, max_export_batch_size=4
-    )
-    with taddons.context(export):
-        export.use(Prepared(otlp=settings))
-        for _ in range(4):
-            export.response(flow())
-        collector.wait(lambda c: c.posts == 1, 10, "the first export")
-        for _ in range(7):
-            export.response(flow())
-        assert dropped(registry) == 3
-        collector.behaviour.release.set()
-        records = collector.wait_records(8, timeout=15)
-        export.done()
-    assert len(records) == 8
-    assert dropped(registry) == 3
-
-
-class Failing(LogRecordExporter):
-    def __init__(self, result: LogRecordExportResult | None) -> None:
-        self.result = result
-
-    def export(self, batch):
-        if self.result is None:
-            raise ConnectionError("refused")
-        return self.result
-
-    def shutdown(self):
-        pass
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
-
-
-@pytest.mark.parametrize(("result", "count"), [(LogRecordExportResult.SUCCESS, 0), (LogRecordExportResult.FAILURE, 3)])
-def test_a_failed_export_counts_every_record_of_its_batch(result, count):
-    registry = CollectorRegistry()
-    export = AuditExport(registry)
-    Counted(Failing(result), export.dropped).export([object()] * 3)
-    assert dropped(registry) == count
-
-
-def test_an_export_that_raises_counts_too():
-    registry = CollectorRegistry()
-    export = AuditExport(registry)
-    with pytest.raises(ConnectionError):
-        Counted(Failing(None), export.dropped).export([object()] * 2)
-    assert dropped(registry) == 2
-
-
 def test_the_counter_is_there_from_zero_without_otlp_and_nothing_is_imported(monkeypatch):
     monkeypatch.delitem(sys.modules, "proxy_addon.addons.otlp_sink", raising=False)
     registry = CollectorRegistry()
@@ -202,78 +135,3 @@ def test_the_encoder_takes_what_the_record_holds():
     body, attributes = audit_record(flow(path=b"/\xff"))
     provider.get_logger("t").emit(body=body, attributes=attributes)
     assert encode_logs(memory.get_finished_logs()).SerializeToString()
-
-
-# --- the variables -------------------------------------------------------------------------------
-
-ENDPOINT = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector.example:4318/"}
-
-
-def test_no_endpoint_means_no_export_and_nothing_checked():
-    assert otlp_settings({}) is None
-    assert otlp_settings({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_BLRP_SCHEDULE_DELAY": "x"}) is None
-    assert otlp_settings({**ENDPOINT, "OTEL_SDK_DISABLED": "true"}) is None
-
-
-def test_the_logs_endpoint_is_used_as_it_is_and_the_general_one_gets_the_logs_path():
-    assert otlp_settings(ENDPOINT) == OtlpSettings(endpoint="http://collector.example:4318/v1/logs")
-    both = {**ENDPOINT, "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "https://logs.example/ingest"}
-    assert otlp_settings(both).endpoint == "https://logs.example/ingest"
-    assert otlp_settings(both).variable == "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"
-
-
-def test_the_logged_endpoint_leaves_out_userinfo_and_query():
-    settings = otlp_settings({"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "https://u:pw@logs.example:4318/v1/logs?key=k"})
-    assert settings.shown_endpoint == "https://logs.example:4318/v1/logs"
-
-
-@pytest.mark.parametrize(
-    ("env", "message"),
-    [
-        (
-            {"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"},
-            "OTEL_EXPORTER_OTLP_ENDPOINT: expected the http:// or https:// URL of an OTLP collector",
-        ),
-        (
-            {"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://collector:99999"},
-            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: expected the http:// or https:// URL",
-        ),
-        (
-            {**ENDPOINT, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
-            "OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' is not supported; the audit export speaks http/protobuf only",
-        ),
-        (
-            {
-                **ENDPOINT,
-                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-                "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "http/json",
-            },
-            "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'http/json' is not supported",
-        ),
-        ({**ENDPOINT, "OTEL_EXPORTER_OTLP_TIMEOUT": "10000"}, "OTEL_EXPORTER_OTLP_TIMEOUT: expected seconds above 0"),
-        ({**ENDPOINT, "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT": "soon"}, "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: expected seconds"),
-        ({**ENDPOINT, "OTEL_EXPORTER_OTLP_COMPRESSION": "zstd"}, "OTEL_EXPORTER_OTLP_COMPRESSION: expected one of"),
-        ({**ENDPOINT, "OTEL_BLRP_SCHEDULE_DELAY": "30000"}, "OTEL_BLRP_SCHEDULE_DELAY: expected from 1 to 5000"),
-        ({**ENDPOINT, "OTEL_BLRP_MAX_QUEUE_SIZE": "0"}, "OTEL_BLRP_MAX_QUEUE_SIZE: expected a positive whole number"),
-        (
-            {**ENDPOINT, "OTEL_BLRP_MAX_QUEUE_SIZE": "100", "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "512"},
-            "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: expected from 1 to 100",
-        ),
-        ({**ENDPOINT, "OTEL_RESOURCE_ATTRIBUTES": "team=a,oops"}, "OTEL_RESOURCE_ATTRIBUTES: expected comma-separated"),
-        (
-            {**ENDPOINT, "OTEL_EXPORTER_OTLP_CERTIFICATE": "/nonexistent/ca.pem"},
-            "OTEL_EXPORTER_OTLP_CERTIFICATE: no such",
-        ),
-    ],
-)
-def test_a_bad_value_is_one_line_naming_the_variable(env, message):
-    with pytest.raises(SettingsError) as raised:
-        otlp_settings(env)
-    assert str(raised.value).startswith(message)
-    assert "\n" not in str(raised.value)
-
-
-def test_a_bad_header_entry_is_refused_without_showing_the_value():
-    with pytest.raises(SettingsError) as raised:
-        otlp_settings({**ENDPOINT, "OTEL_EXPORTER_OTLP_HEADERS": "x-api-key=fine,collector-s3cret"})
-    assert str(raised.value) == "OTEL_EXPORTER_OTLP_HEADERS: expected comma-separated key=value entries"

@@ -36,6 +36,11 @@ def test_hadolint_passes():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_image_installs_the_otlp_extra():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "pip wheel --no-cache-dir --wheel-dir /wheels '.[otlp]'" in dockerfile
+
+
 def test_the_image_runs_as_a_loopback_sidecar_with_a_secret_file_and_a_ca_volume():
     assert IMAGE.user.split(":")[0] not in ("root", "0")
     assert IMAGE.env["ATLASSIAN_PROXY_LISTEN_HOST"] == "127.0.0.1"

@@ -22,7 +22,7 @@ from support.promql import grafana_expr as expr_of
 from support.promql import parse
 from support.proxy import TOKEN_24, basic, wait_for
 
-DASHBOARD = Path(__file__).parents[1] / "examples" / "grafana-dashboard.json"
+DASHBOARD = Path(__file__).parents[2] / "examples" / "grafana-dashboard.json"
 EMAIL = "dashboard@acme.example"  # its own account: the rejection below pauses no other test's token
 MYSELF = "https://acme.atlassian.net/rest/api/3/myself"
 LABEL_VALUES = re.compile(r"label_values\((\w+),\s*(\w+)\)")
