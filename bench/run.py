@@ -1,6 +1,6 @@
 """Benchmark the proxy against no proxy ("direct") and plain mitmdump, side by side.
 
-    python bench/run.py [--quick] [--json PATH]
+    python bench/run.py [--quick] [--otlp] [--json PATH]
 
 Everything runs on loopback: nginx poses as acme.atlassian.net with a trustme test CA, and
 both proxies reach it through the same CONNECT_TO resolver redirect. Plain mitmdump gets that
@@ -42,6 +42,7 @@ import trustme
 
 BENCH_DIR = Path(__file__).resolve().parent
 ADDON_SCRIPT = BENCH_DIR.parent / "proxy_addon" / "addon.py"
+COLLECTOR_SCRIPT = BENCH_DIR.parent / "tests" / "support" / "otlp_collector.py"
 HOST = "acme.atlassian.net"
 SMALL_PATH = "/rest/api/3/myself"
 BIG_BYTES = 256 << 20
@@ -267,6 +268,14 @@ def start_nginx(workdir: Path, certs: Certs) -> Service:
     return service
 
 
+def start_collector(workdir: Path) -> Service:
+    """The tests' stand-in OTLP/HTTP collector, as a process of its own: its CPU is not the proxy's."""
+    port = free_port()
+    service = launch("otlp-collector", [sys.executable, str(COLLECTOR_SCRIPT), "--port", str(port)], port, workdir)
+    wait_for_port(port, service.process)
+    return service
+
+
 def start_delay_link(workdir: Path, target_port: int) -> Service:
     port = free_port()
     argv = [sys.executable, str(BENCH_DIR / "delaylink.py"), "--listen-port", str(port)]
@@ -287,6 +296,8 @@ class Stage:
     confdir: Path
     certs: Certs
     upstream_port: int
+    otlp_endpoint: str | None = None
+    """The stand-in OTLP collector that the `proxy-otlp` setup sends its audit records to."""
 
     @property
     def client_ca(self) -> Path:
@@ -323,6 +334,9 @@ def proxy_argv(kind: str, stage: Stage, port: int) -> tuple[list[str], dict[str,
     }
     if kind == "addon":
         return mitmdump_argv(stage, port, "-s", str(ADDON_SCRIPT)), env
+    if kind == "proxy-otlp":
+        assert stage.otlp_endpoint is not None
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = stage.otlp_endpoint
     return [venv_tool("atlassian-auth-proxy") or "atlassian-auth-proxy", "run", "--listen-port", str(port)], env
 
 
@@ -628,18 +642,20 @@ def wan(stage: Stage, upstream: Service, plan: Plan, warm_pool: bool) -> dict[st
         link.stop()
 
 
-def run(plan: Plan, workdir: Path, say: Callable[[str], None], warm_pool: bool) -> dict[str, Any]:
+def run(plan: Plan, workdir: Path, say: Callable[[str], None], warm_pool: bool, otlp: bool) -> dict[str, Any]:
     certs = make_certs(workdir)
     confdir = workdir / "confdir"
     upstream = start_nginx(workdir, certs)
-    stage = Stage(workdir, confdir, certs, upstream.port)
+    collector = start_collector(workdir) if otlp else None
+    endpoint = f"http://127.0.0.1:{collector.port}" if collector else None
+    stage = Stage(workdir, confdir, certs, upstream.port, endpoint)
     results: dict[str, Any] = {}
     try:
-        with proxies_for(stage, upstream.port, (*PROXIES, "addon")) as routes:
+        with proxies_for(stage, upstream.port, (*PROXIES, "addon", *(("proxy-otlp",) if otlp else ()))) as routes:
             main_routes = {c: routes[c] for c in CONFIGS}
             say("W1: a new connection per request")
             results["w1"] = w1(main_routes, upstream, plan.rounds, plan.w1_requests)
-            say("W2: keep-alive, 16 clients (and the addon alone in mitmdump)")
+            say("W2: keep-alive, 16 clients (and the addon alone in mitmdump" + (", and with OTLP)" if otlp else ")"))
             results["w2"] = w2(routes, upstream, plan)
             say("W3: 256 MB download and upload")
             results["w3"] = w3(main_routes, upstream, plan, workdir / "big.bin")
@@ -649,6 +665,9 @@ def run(plan: Plan, workdir: Path, say: Callable[[str], None], warm_pool: bool) 
         results["wan"] = wan(stage, upstream, plan, warm_pool)
     finally:
         upstream.stop()
+        if collector is not None:
+            collector.stop()
+            results["otlp_collector"] = collector.log.read_text().strip().splitlines()[-1:]
     return results
 
 
@@ -697,6 +716,14 @@ def format_table(results: dict[str, Any]) -> str:
         f"{ratio(addon['proxy_cpu_us'], reference['proxy_cpu_us'])} mitmdump; {addon['rps']:.2f} req/s, "
         f"{ratio(addon['rps'], reference['rps'])} (mitmdump -s proxy_addon/addon.py: the addon's own cost)"
     )
+    if otlp := results["w2"].get("proxy-otlp"):
+        proxy = results["w2"]["proxy"]
+        lines.append(
+            f"{'W2 proxy with OTLP':<26}{otlp['proxy_cpu_us']:>10.2f}   CPU us/req, "
+            f"{ratio(otlp['proxy_cpu_us'], proxy['proxy_cpu_us'])} proxy; {otlp['rps']:.2f} req/s, "
+            f"{ratio(otlp['rps'], proxy['rps'])} (audit records to the stand-in collector: "
+            f"{', '.join(results.get('otlp_collector', [])) or 'nothing reported'})"
+        )
     warm = results["wan"]["direct-warm"]["median_ms"]
     lines.append(f"{'WAN warm conn. median ms':<26}{warm:>10.2f}   (direct, one curl reusing its connection)")
     if pool := results["wan"].get("warm-pool"):
@@ -732,6 +759,9 @@ def goals(results: dict[str, Any]) -> list[tuple[str, bool]]:
         peak = w3["proxy"][d]["peak_rss_mb"]
         checks.append((f"W3 {d} peak RSS <= 100 MB", peak is not None and peak <= 100))
         checks.append((f"W3 {d} >= 0.95x mitmdump", w3["proxy"][d]["mb_per_s"] >= 0.95 * w3["mitmdump"][d]["mb_per_s"]))
+    if otlp := w2.get("proxy-otlp"):
+        within = otlp["proxy_cpu_us"] <= 1.10 * w2["proxy"]["proxy_cpu_us"]
+        checks.append(("W2 proxy CPU/req with OTLP within 10% of without", within))
     return checks
 
 
@@ -748,6 +778,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark atlassian-auth-proxy against direct and plain mitmdump.")
     parser.add_argument("--quick", action="store_true", help="fewer runs: under two minutes, rougher figures")
     parser.add_argument("--warm-pool", action="store_true", help="WAN: also measure the warm-connection experiment")
+    parser.add_argument("--otlp", action="store_true", help="W2: also the proxy sending audit records over OTLP")
     parser.add_argument("--json", type=Path, default=BENCH_DIR / "results.json", help="where to write all results")
     args = parser.parse_args(argv)
 
@@ -767,12 +798,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-", dir=base) as tmp:
         workdir = Path(tmp)
         workdir.chmod(0o755)  # nginx workers may run as nobody
-        results = run(plan, workdir, say, args.warm_pool)
+        results = run(plan, workdir, say, args.warm_pool, args.otlp)
     results["meta"] = {
         "quick": args.quick,
         "plan": plan.__dict__,
         "wall_s": time.monotonic() - started,
         "rtt_ms": RTT_MS,
+        "otlp": args.otlp,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2, default=str))

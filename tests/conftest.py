@@ -1,7 +1,9 @@
-"""Fixtures of real parts only: a TLS stand-in for Atlassian on loopback, and the real proxy in a subprocess."""
+"""The test lanes by folder, and fixtures of real parts only: a TLS stand-in for Atlassian on loopback, the real
+proxy in a subprocess, a fresh install."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,7 +13,35 @@ import pytest
 import trustme
 
 from support import upstream
+from support.lanes import confined, lane_of
 from support.proxy import REPO, STAND_IN_NAMES, Proxy, base_image_python, proxy_env, start_proxy
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test gets its folder's lane: `unit`, `e2e` or `deploy` (support/lanes.py)."""
+    for item in items:
+        item.add_marker(lane_of(item.path))
+
+
+def _confined_if_unit(item: pytest.Item) -> Iterator[None]:
+    if item.get_closest_marker("unit") is None:
+        return (yield)
+    violations: list[str] = []
+    with confined(violations):
+        result = yield
+    if violations:
+        pytest.fail(f"a unit test {violations[0]}; move it to tests/e2e/ (see CONTRIBUTING.md)", pytrace=False)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    return (yield from _confined_if_unit(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    return (yield from _confined_if_unit(item))
 
 
 @pytest.fixture(scope="session")
@@ -79,3 +109,14 @@ def fresh_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([base_image_python(), "-m", "venv", str(root / "venv")], check=True)
     subprocess.run([str(root / "venv/bin/python"), "-m", "pip", "--quiet", "install", str(wheel)], check=True)
     return root / "venv" / "bin"
+
+
+@pytest.fixture
+def clean_env(monkeypatch, tmp_path):
+    """No ATLASSIAN_PROXY_* from the outside, and a working directory without a .env."""
+    for name in list(os.environ):
+        if name.startswith("ATLASSIAN_PROXY_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    return tmp_path

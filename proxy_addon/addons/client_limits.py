@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import logging
+from collections.abc import Sequence
 
 from mitmproxy import connection, http, tcp, tls
 
@@ -25,7 +26,7 @@ from proxy_addon.policy.refusals import MAX_HEAD_BYTES, Refusal
 logger = logging.getLogger(__name__)
 
 
-def head_size(method: str, path: str, fields: list[tuple[bytes, bytes]]) -> int:
+def head_size(method: str, path: str, fields: Sequence[tuple[bytes, bytes]]) -> int:
     """Bytes of an HTTP/1 request head: request line and header lines with their CRLFs."""
     return len(method) + len(path) + 12 + sum(len(name) + len(value) + 4 for name, value in fields)
 

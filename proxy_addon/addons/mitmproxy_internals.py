@@ -258,6 +258,7 @@ def _shallow[T](original: T) -> T:
     return twin
 
 
+# HttpLayer is looked up by name at load (see `internal`), a value mypy cannot use as a base class.
 class WireLayer(HttpLayer):  # type: ignore[misc,valid-type]
     """mitmproxy's HTTP layer; heads bound for a server get the credential, client heads are bounded.
 
@@ -321,6 +322,7 @@ class WireLayer(HttpLayer):  # type: ignore[misc,valid-type]
         yield CloseConnection(self.context.client)
 
 
+# HttpStream is looked up by name at load too.
 class WireStream(HttpStream):  # type: ignore[misc,valid-type]
     """mitmproxy's HTTP stream; a request its owner refuses to stream is answered instead.
 
@@ -479,6 +481,7 @@ def redirect_name_resolution(loop: asyncio.AbstractEventLoop, redirect: Redirect
             return await original(host, port, **kwargs)
         return await original(*target, **kwargs)
 
+    # The instance attribute shadows the loop's method, which `restore` uncovers again.
     loop.getaddrinfo = getaddrinfo  # type: ignore[method-assign]
 
     def restore() -> None:

@@ -19,6 +19,7 @@ from proxy_addon.policy.scoped import Gateway
 from proxy_addon.policy.sites import SiteTable
 from proxy_addon.policy.verdict import Policy
 from proxy_addon.settings.model import Settings
+from proxy_addon.settings.otlp import OtlpSettings
 
 DEFAULTS = Settings.model_construct()
 """The settings model's defaults, read by no source: what a child holds before it is configured."""
@@ -31,7 +32,8 @@ def no_sites() -> Policy:
 @dataclass(frozen=True)
 class Prepared:
     """The settings, and what the root built from them: the sites with their credentials, the verdict's
-    policy, how the proxy's own requests reach a site, the `[[clients]]` and their request windows."""
+    policy, how the proxy's own requests reach a site, the `[[clients]]` and their request windows, and
+    the OpenTelemetry variables of the audit export."""
 
     settings: Settings = DEFAULTS
     policy: Policy = field(default_factory=no_sites)
@@ -44,6 +46,8 @@ class Prepared:
     rates: ClientRates = field(default_factory=ClientRates)
     """The clients' `requests_per_minute` windows, new with each configuration: `ClientRate` counts
     requests in them, `Boundaries` the lookups a request causes."""
+    otlp: OtlpSettings | None = None
+    """The audit export's OpenTelemetry variables, read and checked once; None: no export."""
 
     @property
     def table(self) -> SiteTable:

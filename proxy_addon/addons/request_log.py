@@ -106,6 +106,12 @@ def escaped(log_record: logging.LogRecord) -> bool:
     return True
 
 
+def printing_handlers() -> list[logging.Handler]:
+    """The root logger's handlers without mitmproxy's `LegacyLogEvents`: for loggers that write
+    straight to the handlers that print (see `RequestLog`)."""
+    return [h for h in logging.getLogger().handlers if not isinstance(h, LegacyLogEvents)]
+
+
 class RequestLog:
     """Logs each request when it ends, and each CONNECT that failed or was refused (it has no other end).
 
@@ -126,7 +132,7 @@ class RequestLog:
         for handler in logging.getLogger().handlers:
             if escaped not in handler.filters:
                 handler.addFilter(escaped)
-        logger.handlers = [h for h in logging.getLogger().handlers if not isinstance(h, LegacyLogEvents)]
+        logger.handlers = printing_handlers()
         logger.propagate = False
 
     def done(self) -> None:

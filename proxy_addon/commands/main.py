@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -21,9 +21,10 @@ def iso_date(text: str) -> date:
     from proxy_addon.settings.values import parse_date
 
     try:
-        return parse_date(text)
+        day: date = parse_date(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+    return day
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,7 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         module, function = COMMANDS[args.command]
-        command = getattr(importlib.import_module(f"proxy_addon.commands.{module}"), function)
+        command: Callable[[argparse.Namespace], int] = getattr(
+            importlib.import_module(f"proxy_addon.commands.{module}"), function
+        )
         return command(args)
     except SettingsError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)

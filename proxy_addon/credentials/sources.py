@@ -40,7 +40,8 @@ def checked_token(text: str, where: str) -> SecretStr:
 
 
 class TokenSource(Protocol):
-    description: str
+    @property
+    def description(self) -> str: ...
 
     def read(self) -> SecretStr: ...
 

@@ -176,6 +176,6 @@ def _fresh[K](table: dict[K, _Failures], key: K, now: float, limit: int) -> _Fai
     return entry
 
 
-def _bound(table: dict, limit: int) -> None:
+def _bound[K, V](table: dict[K, V], limit: int) -> None:
     while len(table) > limit:
         del table[next(iter(table))]

@@ -71,7 +71,8 @@ class Fact[T]:
         self.name = name
 
     def __get__(self, record: FlowRecord, owner: type | None = None) -> T:
-        return record.get(self.name, self.default)
+        value: T = record.get(self.name, self.default)
+        return value
 
     def __set__(self, record: FlowRecord, value: T) -> None:
         record[self.name] = value

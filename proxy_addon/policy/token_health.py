@@ -75,7 +75,7 @@ class Backoff:
     """The token-health clock of the last change to this pause."""
 
     def pause(self) -> float:
-        return min(FIRST_PAUSE * 2 ** (self.failures - 1), MAX_PAUSE)
+        return min(FIRST_PAUSE * 2.0 ** (self.failures - 1), MAX_PAUSE)
 
     def hold(self, now: float) -> Hold:
         """During the pause, its rest; after it, a check is due (and requests wait for it)."""
@@ -162,7 +162,7 @@ class TokenHealth:
                 self._forget_hosts(site)
                 self._site_since[site] = backoff.since = self._tick()
             else:
-                backoff = self.hosts.pop((site, host), None) or Backoff(host=host)
+                backoff = self.hosts.pop((site, host)) if (site, host) in self.hosts else Backoff(host=host)
                 self.hosts[(site, host)] = backoff
                 backoff.since = self._tick()
                 while len(self.hosts) > self.hosts_remembered:

@@ -12,6 +12,7 @@ sites (in the site's layout), scoped paths and the rejected-token back-off. The 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import unquote_plus
 
 from proxy_addon.policy.clients import Client
@@ -237,7 +238,7 @@ def restricted_by(client: Client | None, site: str | None) -> str:
 
 def misdirection(facts: RequestFacts) -> str:
     """What named another host than the real destination: the TLS name, or which client-chosen name."""
-    name = normalize_host(facts.host)
+    name = cast(str, normalize_host(facts.host))  # decide() called it misdirected: the host normalized
     if facts.sni is None:
         return "the client sent no TLS server name (SNI) for it"
     if normalize_host(facts.sni) != name:

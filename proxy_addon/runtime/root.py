@@ -12,6 +12,7 @@ it. The order of the children's hooks is `HOOK_ORDER` (docs/architecture.md says
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, Optional
@@ -20,6 +21,7 @@ from mitmproxy import ctx, exceptions
 from prometheus_client import CollectorRegistry
 
 from proxy_addon.addons.admin_endpoint import AdminEndpoint, Readiness
+from proxy_addon.addons.audit_export import AuditExport
 from proxy_addon.addons.boundaries import Boundaries
 from proxy_addon.addons.client_limits import ClientLimits
 from proxy_addon.addons.client_rate import ClientRate
@@ -55,6 +57,7 @@ from proxy_addon.runtime.trust import write_client_bundle, write_client_truststo
 from proxy_addon.settings.loading import load_settings
 from proxy_addon.settings.model import Settings
 from proxy_addon.settings.names import SettingsError
+from proxy_addon.settings.otlp import otlp_settings
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +102,7 @@ HOOK_ORDER: tuple[Link, ...] = (
     Link(ConnectErrors, "the CONNECT failure page, without the resolved address"),
     Link(Metrics, "after everything that decides: counts what the record says"),
     Link(RequestLog, "one line per request, from the same record"),
+    Link(AuditExport, "the same record as an OTLP log record, batched and sent off the request path"),
     Link(AdminEndpoint, "/healthz, /livez and /metrics on loopback"),
 )
 """The order in which mitmproxy's hooks reach the children; the root builds its chain from it."""
@@ -154,6 +158,7 @@ class AtlassianAuthProxy:
         self.expiry = TokenExpiry(metrics)
         self.metrics = Metrics(metrics, logins)
         self.request_log = RequestLog()
+        self.audit_export = AuditExport(metrics)
         self.admin = AdminEndpoint(self.readiness, metrics)
         children: list[object] = [
             self.safe_options,
@@ -174,6 +179,7 @@ class AtlassianAuthProxy:
             ConnectErrors(),
             self.metrics,
             self.request_log,
+            self.audit_export,
             self.admin,
         ]
         self.children = in_hook_order(children)
@@ -222,6 +228,7 @@ class AtlassianAuthProxy:
             reach=reach,
             clients=settings.client_table,
             login=settings.proxy_login,
+            otlp=otlp_settings(os.environ),
         )
 
     def running(self) -> None:

@@ -91,7 +91,8 @@ def quiet_records() -> None:
     knobs of the logging HOWTO's "Optimization" section): the request log writes a record per
     request, and each paid for a stack walk and a getpid() call."""
     logging._srcfile = None
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = logging.logAsyncioTasks = False
+    # typeshed does not declare logAsyncioTasks (Python 3.12 added it to logging).
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = logging.logAsyncioTasks = False  # type: ignore[attr-defined]
 
 
 def line_stream(stream: TextIO) -> TextIO:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from proxy_addon.settings.model import Settings
@@ -95,7 +96,7 @@ def _config_path(flag: Path | None) -> tuple[Path | None, str]:
     return path, source
 
 
-def _describe(error: Any, flags: dict[str, Any], toml_file: Path | None) -> str:
+def _describe(error: ErrorDetails, flags: dict[str, Any], toml_file: Path | None) -> str:
     loc = error["loc"]
     message = error["msg"].removeprefix("Value error, ")
     if not loc:

@@ -169,8 +169,8 @@ class ClientSettings(Table):
             self._login,
             frozenset(self.sites) if self.sites is not None else None,
             self.read_only,
-            self.jira_projects,
-            self.confluence_spaces,
+            frozenset(self.jira_projects) if self.jira_projects is not None else None,
+            frozenset(self.confluence_spaces) if self.confluence_spaces is not None else None,
             self.requests_per_minute,
         )
 

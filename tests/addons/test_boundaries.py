@@ -1,6 +1,6 @@
 """The boundaries hook with mitmproxy's test flows: refusals drop the credentials, bodies wait, ids are looked up once.
 
-The lookup is replaced by a recording fake here; tests/test_boundaries.py proves the real one
+The lookup is replaced by a recording fake here; tests/e2e/test_project_and_space_bounds.py proves the real one
 against the TLS stand-in.
 """
 
@@ -388,3 +388,18 @@ def test_at_most_four_lookups_of_a_client_run_at_once():
         assert asyncio.run(lookups_in_flight()) == LOOKUPS_AT_ONCE
         assert refused(f, 403, Decision.OUT_OF_BOUNDS)
     assert len(asked) == len(ids), "the rest waited, then went"
+
+
+def test_a_body_judged_request_is_held_from_its_head_until_the_request_hook_judged_it():
+    boundaries = addon()
+    with taddons.context():
+        f = flow("POST", "/rest/api/3/search/jql", body=json.dumps({"jql": "project = SEC"}).encode())
+        f.request.stream = True
+        boundaries.requestheaders(f)
+        assert FlowRecord.of(f.metadata).held
+        assert f.request.stream is False
+        run(boundaries.request(f))
+        assert not FlowRecord.of(f.metadata).held, "judged: the wire may send it"
+        unjudged = flow("GET", "/rest/api/3/issue/OPS-1")
+        boundaries.requestheaders(unjudged)
+        assert not FlowRecord.of(unjudged.metadata).held, "a request judged by its head is never held"

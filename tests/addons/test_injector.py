@@ -27,6 +27,7 @@ from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.sites import Site
 from proxy_addon.policy.token_health import FIRST_PAUSE, RECHECK_SECONDS, TokenHealth
 
+from support.decided import Decided
 from support.prepared import prepared
 
 ACME = "acme.atlassian.net"
@@ -317,3 +318,30 @@ def test_a_method_override_header_in_any_case_is_a_fact_and_refused_for_a_bounde
         assert name.encode() in f.response.content
         assert FlowRecord.of(f.metadata).decision is Decision.METHOD_OVERRIDE
         assert "authorization" not in f.request.headers
+
+
+# Credentials ride only the methods Atlassian's APIs use (red team #9): the method as the client sent it, not as
+# mitmproxy reports it (upper-cased).
+
+
+@pytest.mark.parametrize("method", [b"TRACE", b"TRACK", b"PROPFIND", b"get", b"Trace", b"delete"])
+def test_any_other_method_gets_a_local_405_naming_the_allowed_ones_and_keeps_no_credential(method):
+    with taddons.context():
+        decided = Decided()
+        f = decided.decide("/", method=method)
+        assert f.response is not None
+        assert f.response.status_code == 405
+        assert f.response.headers["Allow"] == "GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE"
+        assert f"{method.decode()} is never sent to {ACME}" in f.response.text
+        assert "authorization" not in f.request.headers
+        assert FlowRecord.of(f.metadata).decision is Decision.METHOD_NOT_ALLOWED
+        assert decided.source(f) is None
+
+
+@pytest.mark.parametrize("method", [b"GET", b"HEAD", b"OPTIONS", b"POST", b"PUT", b"PATCH", b"DELETE"])
+def test_the_methods_atlassian_uses_are_credentialed(method):
+    with taddons.context():
+        decided = Decided()
+        f = decided.decide("/", method=method)
+        assert f.response is None
+        assert f.request.headers["authorization"] == REDACTED

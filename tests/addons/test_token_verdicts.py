@@ -1,5 +1,8 @@
-"""Token verdicts by design (red-team findings 3, 8, 11), through the injector, the token verdicts and `Outbound`,
-called directly with mitmproxy's test flows and a stand-in for the proxy's own requests.
+"""The answer to an injected credential: Set-Cookie removed, the token's verdict acted on, scope misses and
+renamed sites logged once. addons/test_injector.py runs it beside the injector that sent the credential.
+
+Then token verdicts by design (red-team findings 3, 8, 11), through the injector, the token verdicts and
+`Outbound`, called directly with mitmproxy's test flows and a stand-in for the proxy's own requests:
 
 - A rejection is the token's, not a host's: confirmed at the site's home when it has one, it pauses
   every host of the site; a host the home contradicts pauses alone.
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from unittest import mock
@@ -42,6 +46,76 @@ from proxy_addon.policy.verdict import Policy
 from support.prepared import prepared
 
 ACME = "acme.atlassian.net"
+SITE = Site("acme", (HostPattern.parse("*.atlassian.net"),), "me@example.test")
+
+
+def verdicts() -> TokenVerdicts:
+    health = TokenHealth()
+    credentials = CredentialRegistry(health)
+    credentials.adopt(SITE, Credentials.of(SITE.user, SecretStr("tok3n-for-verdicts"), "test"))
+    configured = prepared([SITE])
+    outbound = Outbound(health, credentials)
+    outbound.use(configured.policy, configured.reach, outbound.timeout)
+    addon = TokenVerdicts(outbound, credentials)
+    addon.use(configured)
+    return addon
+
+
+def answered(addon: TokenVerdicts, status: int, decision: Decision = Decision.INJECT, **headers: str) -> http.HTTPFlow:
+    f = tflow.tflow(req=tutils.treq(host=ACME, port=443, scheme=b"https", path=b"/rest/api/3/issue/OPS-1"))
+    record = FlowRecord.of(f.metadata)
+    record.decision, record.site, record.host, record.stamp = decision, "acme", ACME, addon.outbound.health.stamp()
+    fields = {name.replace("_", "-"): value for name, value in headers.items()}
+    f.response = http.Response.make(status, b"{}", {"set-cookie": "cloud.session.token=x", **fields})
+    addon.responseheaders(f)
+    return f
+
+
+def paused(addon: TokenVerdicts) -> bool:
+    return addon.outbound.health.admit("acme", ACME, time.monotonic()) is not None
+
+
+def test_a_rejection_the_identity_page_confirms_pauses_the_host_and_the_sites_session_never_reaches_the_client(own):
+    own.status[(ACME, "/rest/api/3/myself")] = 401
+    addon = verdicts()
+
+    async def scenario() -> None:
+        f = answered(addon, 401, x_seraph_loginreason="AUTHENTICATED_FAILED")
+        assert "set-cookie" not in f.response.headers
+        assert FlowRecord.of(f.metadata).auth_failed
+        assert not paused(addon), "not before the identity page confirms it"
+        await asyncio.gather(*addon.outbound._flights.values())
+        assert paused(addon)
+
+    asyncio.run(scenario())
+    assert own.asked == [(ACME, "/rest/api/3/myself")]
+
+
+def test_a_scope_miss_goes_to_the_client_keeps_the_token_and_is_logged_once(caplog):
+    addon = verdicts()
+    for _ in range(2):
+        f = answered(addon, 401, x_failure_category="FAILURE_CLIENT_SCOPE_CHECK")
+    assert not FlowRecord.of(f.metadata).auth_failed
+    assert not paused(addon)
+    assert caplog.text.count("lacks the scope for GET /rest/api/3/issue/OPS-1") == 1
+
+
+def test_a_redirect_to_another_site_name_is_logged_once_as_a_rename(caplog):
+    caplog.set_level(logging.WARNING)
+    addon = verdicts()
+    for _ in range(2):
+        answered(addon, 301, location="https://new-acme.atlassian.net/browse/X-1")
+    assert caplog.text.count(f"{ACME} redirects to new-acme.atlassian.net (HTTP 301)") == 1
+    assert "already gets the credentials of site acme" in caplog.text
+
+
+def test_an_answer_to_a_request_without_our_credential_is_left_alone():
+    addon = verdicts()
+    f = answered(addon, 401, Decision.PASS, x_seraph_loginreason="AUTHENTICATED_FAILED")
+    assert "set-cookie" in f.response.headers
+    assert not paused(addon)
+
+
 ISSUE = "/rest/api/3/issue/OPS-1"
 MYSELF = "/rest/api/3/myself"
 SERAPH = {"X-Seraph-LoginReason": "AUTHENTICATED_FAILED"}

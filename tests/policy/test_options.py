@@ -1,10 +1,17 @@
-"""mitmdump options that change or answer a request after its verdict are refused when set (red team #10)."""
+"""mitmproxy options and listen addresses that would skip a check, and mitmdump options that change or answer a
+request after its verdict (red team #10): each named in one line, or none."""
 
 from __future__ import annotations
 
 import pytest
 
-from proxy_addon.policy.options import REWRITING_OPTIONS, applies_to_requests, rewrite_problem
+from proxy_addon.policy.options import (
+    REWRITING_OPTIONS,
+    applies_to_requests,
+    bound_problem,
+    listen_problem,
+    rewrite_problem,
+)
 
 SECRET = "Bearer s3cret-in-a-spec"
 
@@ -64,3 +71,36 @@ def test_unset_options_and_response_only_specs_are_allowed(name, value):
 )
 def test_a_spec_applies_to_requests_unless_its_filter_is_responses_only(spec, applies):
     assert applies_to_requests(spec) is applies
+
+
+@pytest.mark.parametrize(
+    ("listen_host", "proxy_auth", "refused"),
+    [
+        ("127.0.0.1", False, False),
+        ("::1", False, False),
+        ("localhost", False, False),
+        ("0.0.0.0", False, True),
+        ("", False, True),
+        ("10.1.2.3", False, True),
+        ("0.0.0.0", True, False),
+        ("", True, False),
+    ],
+)
+def test_listen_problem(listen_host, proxy_auth, refused):
+    assert (listen_problem(listen_host, proxy_auth) is not None) is refused
+
+
+@pytest.mark.parametrize(
+    ("bound", "proxy_auth", "refused"),
+    [
+        (["127.0.0.1", "::1"], False, False),
+        (["127.0.0.2", "::ffff:127.0.0.1"], False, False),
+        (["127.0.0.1", "10.1.2.3"], False, True),
+        (["0.0.0.0"], False, True),
+        (["::"], False, True),
+        (["10.1.2.3"], True, False),
+        ([], False, False),
+    ],
+)
+def test_bound_problem(bound, proxy_auth, refused):
+    assert (bound_problem(bound, proxy_auth) is not None) is refused

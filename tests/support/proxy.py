@@ -82,7 +82,9 @@ class Proxy:
 
 
 def proxy_env(site: upstream.UpstreamServer, ca_file: Path, confdir: Path, **overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ATLASSIAN_PROXY_")}
+    """The proxy's environment: ours, with no setting of the caller's own (nor an OpenTelemetry
+    collector of theirs: a test that wants the audit export sets its OTEL_* variables itself)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ATLASSIAN_PROXY_", "OTEL_"))}
     env.update(
         ATLASSIAN_PROXY_EMAIL=EMAIL,
         ATLASSIAN_PROXY_API_TOKEN=TOKEN_192,

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 from proxy_addon.policy.boundaries.body import check_body, json_object
@@ -153,7 +153,7 @@ class _Judge:
         self, client: Client, target: CanonicalPath, method: str, route: Route, body: bytes | None, known: Known
     ) -> None:
         self.client, self.target, self.method, self.route, self.body = client, target, method, route, body
-        self.match = route.pattern.fullmatch(target.route)
+        self.match = cast(re.Match[str], route.pattern.fullmatch(target.route))  # the route was found by it
         version = re.match(r"/rest/api/([23])/", target.route)
         self.refs = ReferenceCheck(client, target.base, version[1] if version else "3", known)
 

@@ -132,7 +132,7 @@ class Route:
 
 
 J, C = Product.JIRA, Product.CONFLUENCE
-NOTHING, JIRA, WIKI, BOTH = frozenset(), frozenset({J}), frozenset({C}), frozenset({J, C})
+NOTHING, JIRA, WIKI, BOTH = frozenset[Product](), frozenset({J}), frozenset({C}), frozenset({J, C})
 GET_POST, POST, PUT = frozenset({"GET", "POST"}), frozenset({"POST"}), frozenset({"PUT"})
 A, ALWAYS, ASKED = Action, Renders.ALWAYS, Renders.ASKED
 ROUTES: tuple[Route, ...] = tuple(

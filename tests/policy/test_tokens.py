@@ -1,0 +1,35 @@
+"""The API token as hazardous material: wrapped when read, checked without echoing it, one Authorization value."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from proxy_addon.policy.tokens import TokenFormatError, authorization_value, parse_token
+
+TOKEN = "Ab3dE6gH9jK2mN5pQ8sT1vWx"
+
+
+def test_a_token_is_wrapped_without_its_surrounding_whitespace():
+    token = parse_token(f"\n  {TOKEN}\r\n")
+    assert token.get_secret_value() == TOKEN
+    assert TOKEN not in repr(token)
+    assert TOKEN not in str(token)
+
+
+@pytest.mark.parametrize(
+    ("text", "why"), [("", "is empty"), ("  \n", "is empty"), ("ATATT3x secret-part", "never has")]
+)
+def test_a_token_that_cannot_be_one_is_refused_without_echoing_it(text, why):
+    with pytest.raises(TokenFormatError, match=why) as raised:
+        parse_token(text)
+    assert "secret-part" not in str(raised.value)
+
+
+def test_the_authorization_value_is_basic_of_user_and_token_or_bearer():
+    token = parse_token(TOKEN)
+    basic = authorization_value("me@example.test", token)
+    assert basic.get_secret_value() == "Basic " + base64.b64encode(f"me@example.test:{TOKEN}".encode()).decode()
+    assert TOKEN not in repr(basic)
+    assert authorization_value("ignored", token, bearer=True).get_secret_value() == f"Bearer {TOKEN}"
