@@ -19,6 +19,7 @@ from proxy_addon.policy.hosts import HostPattern
 from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.policy.sites import Site, SiteConflict, SiteTable
 from proxy_addon.settings.names import ENV_PREFIX, env_name
+from proxy_addon.settings.otlp import SECRET_VARIABLES as OTLP_SECRET_VARIABLES
 from proxy_addon.settings.tables import ClientSettings, SiteSettings, Table
 from proxy_addon.settings.values import (
     ConnectToSetting,
@@ -171,9 +172,10 @@ class Settings(BaseSettings):
         secret anywhere inside (a `SecretStr`: the token, PROXY_AUTH's login, a corporate-proxy
         password) is read from its `ATLASSIAN_PROXY_` variable, and every `*_env` key of a table
         (`token_env`, `password_env`, ...) names a variable that holds one. A new secret setting or
-        key is covered by being one of these.
+        key is covered by being one of these. OpenTelemetry's header variables are the audit
+        export's: they may carry a collector's API key.
         """
-        names: set[str] = set()
+        names: set[str] = set(OTLP_SECRET_VARIABLES)
         for name in type(self).model_fields:
             value = getattr(self, name)
             if holds_secret(value):

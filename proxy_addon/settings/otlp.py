@@ -27,6 +27,10 @@ LOGS_ENDPOINT = "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"
 PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
 LOGS_PROTOCOL = "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL"
 SDK_DISABLED = "OTEL_SDK_DISABLED"
+HEADERS = "OTEL_EXPORTER_OTLP_HEADERS"
+LOGS_HEADERS = "OTEL_EXPORTER_OTLP_LOGS_HEADERS"
+SECRET_VARIABLES = frozenset({HEADERS, LOGS_HEADERS})
+"""OpenTelemetry's variables that may hold a secret of the proxy: a collector's API key in a header."""
 SUPPORTED_PROTOCOL = "http/protobuf"
 LOGS_PATH = "v1/logs"
 """What the SDK appends to `OTEL_EXPORTER_OTLP_ENDPOINT`; `..._LOGS_ENDPOINT` is used as it is."""
@@ -165,7 +169,7 @@ def otlp_settings(environ: Mapping[str, str]) -> OtlpSettings | None:
     _protocol(environ)
     _timeout(environ)
     _compression(environ)
-    _pairs(environ, "OTEL_EXPORTER_OTLP_LOGS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS", secret=True)
+    _pairs(environ, LOGS_HEADERS, HEADERS, secret=True)
     _pairs(environ, "OTEL_RESOURCE_ATTRIBUTES")
     _files(environ)
     queue = _integer(environ, "OTEL_BLRP_MAX_QUEUE_SIZE", DEFAULT_MAX_QUEUE_SIZE)

@@ -166,10 +166,12 @@ def test_the_command_gets_no_token_proxy_login_or_corporate_password(site, ca_fi
             ATLASSIAN_PROXY_CONNECT_TO="",
         )
         env["ATLASSIAN_PROXY_UPSTREAM_PROXY"] = f"http://corp-user:{corp_password}@127.0.0.1:{corp.port}"
+        env["OTEL_EXPORTER_OTLP_HEADERS"] = "api-key=collector-Secret-key"
         environment, status = environment_and_request(env)
     finally:
         corp.shutdown()
     assert status == "200", "the proxy itself still had every secret"
+    assert "OTEL_EXPORTER_OTLP_HEADERS" not in environment, "a collector's API key is the audit export's secret"
     assert site.record.last().header("Authorization") == basic(EMAIL, TOKEN_192)
     for name in ("ATLASSIAN_PROXY_API_TOKEN", "ATLASSIAN_PROXY_PROXY_AUTH", "ATLASSIAN_PROXY_UPSTREAM_PROXY"):
         assert name not in environment
