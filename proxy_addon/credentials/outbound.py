@@ -14,6 +14,12 @@ site's identity page, and the check of the token after a pause. Each goes throug
 
 The token verdicts on clients' answers (`addons.token_verdicts`) go through `act` too, so the
 rules and the lines that say a token was rejected or accepted again exist once.
+
+A client-credentials site's access tokens are minted here too (`mints`, `credentials.minted`):
+the mint is one of the proxy's own requests, and a lookup for such a site waits for a fresh
+token like a client's request does. Such a site is never paused nor confirmed: a 401 from the
+gateway to its token starts a new mint instead (`act`), and a GET or HEAD that got it is sent
+again with the new token (`replay`).
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, NamedTuple
 
-from proxy_addon.credentials.http_client import Reach, Unreachable, fetch, json_object
+from proxy_addon.credentials.http_client import Exchanged, Reach, Unreachable, exchange, fetch, json_object
+from proxy_addon.credentials.minted import Mints
 from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.policy.scoped import Gateway
 from proxy_addon.policy.sites import SiteTable
@@ -40,6 +47,8 @@ logger = logging.getLogger(__name__)
 type Flight = tuple[str, str, str]
 """One running check or confirmation: (what, site, host; "" for the whole site)."""
 WHOLE_SITE = ""
+REPLAY_LIMIT = 16 << 20
+"""The largest answer a replayed request may get; a larger one is not delivered (the gateway's 401 is)."""
 WAITING_CONFIRMATIONS = 256
 """Hosts whose 401 waits for a site's running confirmation; past this a 401 waits for none: the running
 confirmation already decides the token, and that host's next 401 is confirmed in turn."""
@@ -79,6 +88,8 @@ class Outbound:
         self._flights: dict[Flight, asyncio.Task[None]] = {}
         self._waiting: dict[str, dict[str, Waiting]] = {}
         """By site, then host: the 401s its confirmation will answer."""
+        self.mints = Mints(health, credentials)
+        """The access tokens of client-credentials sites."""
 
     def use(self, policy: Policy, reach: Reach, timeout: float) -> None:
         """The sites and gateway, how to reach them, and the upstream timeout, as configured."""
@@ -108,6 +119,8 @@ class Outbound:
         retry_after = await self.ready(site, host, to_port)
         if retry_after is not None:
             raise Withheld(retry_after)
+        if self.mints.due(site, time.monotonic()):
+            await self.mints.fresh(site)
         stamp = self.health.stamp()
         status, headers, body = await self._send(site, to_host, to_port, path)
         sent = Sent("GET", to_host, to_port, path)
@@ -126,8 +139,14 @@ class Outbound:
         """Act on what the answer to credentials sent at `stamp` to (site, `host`) says of the token.
 
         A rejection pauses the site; a pass or a scope miss counts for the token; a 401 to confirm
-        waits for the site's one confirmation, started in the background if none runs.
+        waits for the site's one confirmation, started in the background if none runs. A minted token's
+        401 starts a new mint; an answer nothing can judge changes nothing.
         """
+        if reading.verdict is TokenVerdict.RENEW:
+            self.mints.renew(site, stamp)
+            return
+        if reading.verdict is TokenVerdict.UNJUDGED:
+            return
         page = reading.page  # set only on CONFIRM
         if page is None:
             self._record(site, host, stamp, reading.rejection, Scope.SITE, host)
@@ -268,6 +287,22 @@ class Outbound:
             rejection = f"{entry.reason}, unconfirmed: {page.host}{page.path} gave {said}"
         self._record(site, host, entry.stamp, rejection, scope, page.host if scope is Scope.HOST else host)
 
+    async def replay(
+        self, site: str, method: str, to: tuple[str, int], path: str, headers: list[tuple[str, str]], body: bytes | None
+    ) -> Exchanged | None:
+        """Send a client's request again with `site`'s current credentials (a GET or HEAD whose minted token the
+        gateway refused, once a new one is minted). None when it could not be sent, or its answer is larger than
+        `REPLAY_LIMIT`."""
+        credentials = self.credentials[site]
+        sent = [*headers, ("Authorization", credentials.authorization.get_secret_value())]
+        host, port = to
+        try:
+            answer = await asyncio.to_thread(exchange, host, port, method, path, sent, body, self.reach, REPLAY_LIMIT)
+        except Unreachable as e:
+            logger.warning("site %s: could not send %s %s again: %s", site, method, path.partition("?")[0], e)
+            return None
+        return answer if answer.complete else None
+
     async def _send(self, site: str, host: str, port: int, path: str) -> tuple[int, dict[str, str], bytes]:
         return await asyncio.to_thread(fetch, host, port, path, self.credentials[site], self.reach)
 
@@ -291,3 +326,4 @@ class Outbound:
     def done(self) -> None:
         for task in self._flights.values():
             task.cancel()
+        self.mints.done()

@@ -1,6 +1,7 @@
 """Each site's current credentials: one object the root makes and hands to whoever needs them.
 
-The root fills it at each configuration, the credential watcher when a token changes; the wire
+The root fills it at each configuration, the credential watcher when a token changes, the mints
+(`credentials.minted`) with each access token of a client-credentials site; the wire
 reads the value a request carries, `Outbound` the credentials of the proxy's own requests, the
 admin endpoint whether any are loaded. A new token makes token health forget what the site's
 hosts said of the previous one.
@@ -27,6 +28,14 @@ class CredentialRegistry:
         self._sites[site.name] = site
         self.health.token_changed(site.name)
 
+    def register(self, site: Site) -> None:
+        """A site whose credentials come later: a client-credentials site, until its first access token is minted."""
+        self._sites[site.name] = site
+
+    def forget(self, site: str) -> None:
+        """Drop the site's credentials: a client-credentials site whose client changed has no token until it mints."""
+        self._credentials.pop(site, None)
+
     def __getitem__(self, site: str) -> Credentials:
         return self._credentials[site]
 
@@ -34,4 +43,5 @@ class CredentialRegistry:
         return self._sites[name]
 
     def __bool__(self) -> bool:
-        return bool(self._credentials)
+        """Any site configured (a client-credentials site counts before its first access token)."""
+        return bool(self._sites)

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 from proxy_addon.addons.admin_endpoint import AdminEndpoint, Readiness
 from proxy_addon.addons.metrics import Metrics
+from proxy_addon.credentials.minted import Mints
 from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.policy.hosts import HostPattern
 from proxy_addon.policy.sites import Site
@@ -50,7 +51,7 @@ def test_readiness_counts_a_paused_host_only_where_the_settings_name_it():
     named = Site("acme", (HostPattern.parse("acme.atlassian.net"), HostPattern.parse("*.atlassian.net")), EMAIL)
     health = TokenHealth()
     credentials = CredentialRegistry(health)
-    readiness = Readiness(credentials, health)
+    readiness = Readiness(credentials, health, Mints(health, credentials))
     readiness.use(prepared([named], TOKEN_192))
     assert readiness.problem() == "no credentials loaded"
     credentials.adopt(named, resolved(named, TOKEN_192).credentials)
@@ -69,7 +70,7 @@ def test_readiness_lists_the_pause_of_a_site_of_wildcards_only_but_stays_ready()
     wildcard = Site("acme", (HostPattern.parse("*.atlassian.net"),), EMAIL)
     health = TokenHealth()
     credentials = CredentialRegistry(health)
-    readiness = Readiness(credentials, health)
+    readiness = Readiness(credentials, health, Mints(health, credentials))
     readiness.use(prepared([wildcard], TOKEN_192))
     credentials.adopt(wildcard, resolved(wildcard, TOKEN_192).credentials)
     health.judge("acme", "t3.atlassian.net", health.stamp(), "HTTP 401", time.monotonic())

@@ -10,6 +10,7 @@ from pydantic import SecretStr
 
 from proxy_addon.addons.prepared import Prepared
 from proxy_addon.addons.token_watcher import CredentialWatcher, FileStamp
+from proxy_addon.credentials.minted import Mints
 from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.credentials.sources import Credentials, FileToken, Resolved
 from proxy_addon.policy.hosts import HostPattern
@@ -29,7 +30,7 @@ def watching(tmp_path) -> tuple[CredentialWatcher, CredentialRegistry, FileToken
     registry = CredentialRegistry(health)
     first = Credentials.of(SITE.user, SecretStr(TOKEN_24), source.description)
     registry.adopt(SITE, first)
-    watcher = CredentialWatcher(registry, health)
+    watcher = CredentialWatcher(registry, health, Mints(health, registry))
     watcher.use(Prepared(resolved=(Resolved(SITE, source, first),)))
     return watcher, registry, source
 
