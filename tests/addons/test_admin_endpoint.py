@@ -75,3 +75,18 @@ def test_readiness_lists_the_pause_of_a_site_of_wildcards_only_but_stays_ready()
     credentials.adopt(wildcard, resolved(wildcard, TOKEN_192).credentials)
     health.judge("acme", "t3.atlassian.net", health.stamp(), "HTTP 401", time.monotonic())
     assert (readiness.problem(), readiness.paused()) == (None, ("t3.atlassian.net",))
+
+
+def test_rejected_client_credentials_make_healthz_503_naming_the_site():
+    health = TokenHealth()
+    credentials = CredentialRegistry(health)
+    mints = Mints(health, credentials)
+    readiness = Readiness(credentials, health, mints)
+    bot = Site("bot", (HostPattern.parse("bot.atlassian.net"),), "")
+    credentials.register(bot)
+    assert readiness.problem() is None
+    mints._mints["bot"] = SimpleNamespace(rejected="HTTP 401 invalid_client")  # type: ignore[assignment]
+    assert readiness.problem() == (
+        "auth.atlassian.com rejected the client credentials of site bot; requests are answered locally until they "
+        "are replaced"
+    )

@@ -42,10 +42,7 @@ def oauth(ca):
 
 
 def connect_to(site, oauth) -> str:
-    return (
-        f"{TOKEN_HOST}=127.0.0.1:{oauth.port},{GATEWAY}=127.0.0.1:{oauth.port},"
-        f"*.atlassian.net=127.0.0.1:{site.port}"
-    )
+    return f"{TOKEN_HOST}=127.0.0.1:{oauth.port},{GATEWAY}=127.0.0.1:{oauth.port},*.atlassian.net=127.0.0.1:{site.port}"
 
 
 def service_env(site, oauth, ca_file, confdir, config: Path, **overrides: str) -> dict[str, str]:
@@ -98,7 +95,8 @@ def test_twenty_requests_share_one_minted_token_sent_as_bearer_on_the_gateway(ma
     assert record.verdicts() == ["valid"] * 20
     assert {seen.authorization for seen in record.gateway} == {f"Bearer {token}"}
     (body,) = record.bodies
-    assert b"grant_type=client_credentials" in body and CLIENT_ID.encode() in body
+    assert b"grant_type=client_credentials" in body
+    assert CLIENT_ID.encode() in body
     assert client.get(f"https://{GATEWAY}/ex/confluence/{CLOUD_ID}/wiki/rest/api/space").status_code == 200
     assert record.gateway[-1].authorization == f"Bearer {token}", "the gateway form of its cloudId too"
     assert record.mints == 1
@@ -306,9 +304,7 @@ def test_exec_keeps_the_client_secret_from_the_command(site, oauth, ca_file, con
     config = tmp_path / "service-account.toml"
     config.write_text(SITE_TOML)
     env = {
-        k: v
-        for k, v in service_env(site, oauth, ca_file, confdir, config).items()
-        if not k.lower().endswith("_proxy")
+        k: v for k, v in service_env(site, oauth, ca_file, confdir, config).items() if not k.lower().endswith("_proxy")
     }
     script = (
         f"{sys.executable} -c 'import os, json; print(json.dumps(dict(os.environ)))'; "
@@ -324,3 +320,25 @@ def test_exec_keeps_the_client_secret_from_the_command(site, oauth, ca_file, con
     environment = json.loads(printed)
     assert "ACME_BOT_SECRET" not in environment
     assert CLIENT_SECRET not in printed
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (('client_id = "sa-Client-0123456789abcdef"\n', ""), 'scheme = "client_credentials" needs client_id'),
+        (('hosts = ["acme.atlassian.net"]', 'hosts = ["*.atlassian.net"]'), "name its host exactly"),
+        (("client_secret_env", "token_env"), "remove token_env"),
+        (('cloud_id = "5ca1ab1e', 'cloud_id = "5ca1/ab1e'), "is not a cloudId"),
+        (("ACME_BOT_SECRET", "UNSET_BOT_SECRET"), "UNSET_BOT_SECRET is not set: it should hold the client secret"),
+    ],
+)
+def test_a_service_account_site_that_cannot_work_stops_the_start(
+    site, oauth, ca_file, confdir, tmp_path, change, expected
+):
+    config = tmp_path / "bad.toml"
+    config.write_text(SITE_TOML.replace(*change))
+    result = run_cli("run", "--config", str(config), env=service_env(site, oauth, ca_file, confdir, config))
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert CLIENT_SECRET not in result.stderr

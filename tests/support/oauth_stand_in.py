@@ -1,4 +1,4 @@
-"""A TLS stand-in for Atlassian's token endpoint and API gateway, on loopback, that behaves like them for a service account.
+"""A TLS stand-in for Atlassian's token endpoint and API gateway on loopback, behaving like them for a service account.
 
 `auth.atlassian.com` (`POST /oauth/token`) mints access tokens for one client id and secret, as
 Atlassian does for a service account's OAuth client credentials: form or JSON body, `401
