@@ -47,17 +47,14 @@ def connect_to(site, oauth) -> str:
 
 def service_env(site, oauth, ca_file, confdir, config: Path, **overrides: str) -> dict[str, str]:
     """The proxy's environment for `config`: the secret in ACME_BOT_SECRET, both stand-ins reachable."""
-    return proxy_env(
-        site,
-        ca_file,
-        confdir,
-        ATLASSIAN_PROXY_EMAIL=None,
-        ATLASSIAN_PROXY_API_TOKEN=None,
-        ATLASSIAN_PROXY_CONFIG=str(config),
-        ATLASSIAN_PROXY_CONNECT_TO=connect_to(site, oauth),
-        ACME_BOT_SECRET=CLIENT_SECRET,
-        **overrides,
-    )
+    settings = {
+        "ATLASSIAN_PROXY_EMAIL": None,
+        "ATLASSIAN_PROXY_API_TOKEN": None,
+        "ATLASSIAN_PROXY_CONFIG": str(config),
+        "ATLASSIAN_PROXY_CONNECT_TO": connect_to(site, oauth),
+        "ACME_BOT_SECRET": CLIENT_SECRET,
+    }
+    return proxy_env(site, ca_file, confdir, **{**settings, **overrides})
 
 
 def start(make_proxy, site, oauth, tmp_path, toml: str = SITE_TOML, **env: str):
@@ -342,3 +339,35 @@ def test_a_service_account_site_that_cannot_work_stops_the_start(
     assert expected in result.stderr
     assert result.stderr.count("\n") == 1
     assert CLIENT_SECRET not in result.stderr
+
+
+def test_login_with_a_client_id_stores_the_secret_in_the_keyring_and_run_mints_with_it(
+    site, oauth, ca_file, confdir, tmp_path
+):
+    from support.keyring_service import secret_service
+    from support.proxy import start_proxy
+
+    record = oauth.reset()
+    config = tmp_path / "service-account.toml"
+    config.write_text(SITE_TOML.replace('client_secret_env = "ACME_BOT_SECRET"\n', ""))
+    with secret_service(tmp_path / "home") as service:
+        env = {**service_env(site, oauth, ca_file, confdir, config, ACME_BOT_SECRET=None), **service}
+        login = run_cli("login", "--client-id", CLIENT_ID, env=env, stdin=CLIENT_SECRET + "\n")
+        assert login.returncode == 0, login.stderr
+        assert "auth.atlassian.com: the client credentials work" in login.stdout
+        assert f"user client:{CLIENT_ID}" in login.stdout
+        assert CLIENT_SECRET not in login.stdout + login.stderr
+        assert record.mints == 1, "login verified the secret by minting"
+        proxy = start_proxy(env)
+        try:
+            assert f"keyring ('atlassian-auth-proxy', 'client:{CLIENT_ID}')" in proxy.output
+            assert session(proxy).get(ISSUE).status_code == 200
+        finally:
+            assert proxy.stop() == 0
+        assert record.mints == 2
+        logout = run_cli("logout", "--client-id", CLIENT_ID, env=env)
+        assert f"removed the client secret of {CLIENT_ID}" in logout.stdout
+        missing = run_cli("run", "--listen-port", "0", env=env)
+        assert missing.returncode == 2
+        assert "no client secret: " in missing.stderr
+        assert f"user 'client:{CLIENT_ID}'" in missing.stderr
