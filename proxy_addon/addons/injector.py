@@ -38,7 +38,6 @@ from proxy_addon.policy.verdict import (
     RequestFacts,
     Verdict,
     decide,
-    moved_to_gateway,
     refusal,
     should_intercept,
 )
@@ -114,17 +113,11 @@ class CredentialInjector:
         self.policy, self.clients = prepared.policy, prepared.clients
 
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
-        """Intercept or tunnel. A connection whose credentialed requests all go to the API gateway does not
-        handshake with its own host before the client's: mitmproxy opened that connection at CONNECT, and
-        handshakes on it only if a request does go there (under `run`, whose TLS addon decides before this one;
-        mitmdump asks its scripts first)."""
         address = data.context.server.address
         host, port = address[:2] if address else (None, None)
         if not should_intercept(self.policy, host, port, data.client_hello.sni):
             data.ignore_connection = True
             logger.info("tunnel %s:%s (not a credential host; passed through encrypted)", host, port)
-        elif moved_to_gateway(self.policy, host, port):
-            data.establish_server_tls_first = False
 
     def requestheaders(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         if flow.response is not None:

@@ -429,24 +429,3 @@ def test_a_classic_sites_gateway_form_goes_to_the_sites_own_host_with_its_token(
     assert (record.decision, record.site, record.host) == (Decision.INJECT, "globex", "globex.atlassian.net")
     assert record.destination == "https://globex.atlassian.net:443", "the moved-request check sees where it goes"
     assert WireSource(health, credentials)(f) == credentials["globex"].authorization.get_secret_value()
-
-
-def test_a_connection_whose_requests_all_go_to_the_gateway_skips_the_handshake_with_its_own_host(monkeypatch):
-    from types import SimpleNamespace
-
-    bot = ServiceAccount(monkeypatch)
-
-    def hello(host: str) -> SimpleNamespace:
-        return SimpleNamespace(
-            context=SimpleNamespace(server=SimpleNamespace(address=(host, 443))),
-            client_hello=SimpleNamespace(sni=host),
-            ignore_connection=False,
-            establish_server_tls_first=True,
-        )
-
-    with taddons.context(bot.injector):
-        own, gateway = hello("bot.atlassian.net"), hello(GATEWAY)
-        bot.injector.tls_clienthello(own)
-        bot.injector.tls_clienthello(gateway)
-    assert (own.ignore_connection, own.establish_server_tls_first) == (False, False)
-    assert (gateway.ignore_connection, gateway.establish_server_tls_first) == (False, True)

@@ -97,6 +97,10 @@ def test_twenty_requests_share_one_minted_token_sent_as_bearer_on_the_gateway(ma
     assert client.get(f"https://{GATEWAY}/ex/confluence/{CLOUD_ID}/wiki/rest/api/space").status_code == 200
     assert record.gateway[-1].authorization == f"Bearer {token}", "the gateway form of its cloudId too"
     assert record.mints == 1
+    page = client.get("https://acme.atlassian.net/secure/Dashboard.jspa")
+    assert page.status_code == 200, "a web page goes to the site itself, handshaken when it is asked for"
+    seen = site.record.last()
+    assert (seen.path, seen.sni, seen.header("Authorization")) == ("/secure/Dashboard.jspa", "acme.atlassian.net", None)
 
 
 def test_without_cloud_id_the_site_looks_it_up_at_start(make_proxy, site, oauth, tmp_path):
