@@ -118,7 +118,7 @@ def test_the_kubernetes_example_validates_and_wires_the_sidecar():
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
-    (deployment,) = load_yaml("kubernetes.yaml")
+    (deployment,) = [doc for doc in load_yaml("kubernetes.yaml") if doc["metadata"]["labels"]["example"] == "sidecar"]
     pod = deployment["spec"]["template"]["spec"]
     (proxy,) = pod["initContainers"]
     (app,) = pod["containers"]
