@@ -2,7 +2,8 @@
 its scope get a local 429 and are never sent (`policy.holds` says which scope and how long).
 
 Right after the injector: a request the injector decided to credential and that a hold covers is
-answered before any later check works on it. In `responseheaders` the site's answer to a
+answered before any later check works on it; and once more in `request`, the last hook before it is
+sent, for a hold that began while its body arrived, a boundary looked it up or it waited for a slot. In `responseheaders` the site's answer to a
 credential is read where the token verdicts read it: a 429 starts (or lengthens) the hold, any
 other answer ends the doubling of its scopes. With a state store, the 429 reaches its client only
 once the hold is in the store, so a retry through another proxy is held too (`state.holds`).
@@ -86,6 +87,13 @@ class RateLimitHolds:
         self.metrics.sites = tuple(site.name for site in prepared.table.sites)
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
+        self._check(flow)
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if not flow.request.stream:  # a streamed request's head and body are already on their way
+            self._check(flow)
+
+    def _check(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None or not self.holds.any:
             return
         record = FlowRecord.of(flow.metadata)

@@ -132,3 +132,16 @@ def test_a_success_after_hint_less_429s_starts_the_doubling_again():
     check = addon.holds.check("acme", ACME, "GET", "/")
     assert check is not None
     assert check.retry_after == 5
+
+
+def test_a_hold_that_began_after_the_head_arrived_answers_the_request_before_it_is_sent():
+    addon, _ = holding()
+    late = flow("POST", "/rest/api/3/issue")
+    addon.requestheaders(late)
+    assert late.response is None
+    first = flow()
+    answer(first, 429, {"Retry-After": "3"})
+    addon.responseheaders(first)
+    addon.request(late)
+    assert late.response is not None
+    assert late.response.status_code == 429
