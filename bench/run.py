@@ -958,6 +958,7 @@ def hook_cpu_us() -> float:
         flow.response = None
         limits.requestheaders(flow)
         cap.requestheaders(flow)
+        limits.request(flow)
         flow.response = response
         limits.responseheaders(flow)
         cap.response(flow)
