@@ -1013,14 +1013,15 @@ def report_holds(results: dict[str, Any]) -> str:
     if shared := results.get("shared"):
         lines.append(
             f"store: right after one proxy's client got the site's 429, the other proxy held the next request in "
-            f"{shared['held_by_the_other']}/{shared['trials']} trials (median {shared['median_next_request_ms']:.2f} ms "
-            "between the two answers)"
+            f"{shared['held_by_the_other']}/{shared['trials']} trials "
+            f"(median {shared['median_next_request_ms']:.2f} ms between the two answers)"
         )
     if w2_results := results.get("w2"):
         off, on = w2_results["proxy"], w2_results["proxy-store"]
+        cpu_on, cpu_off = on["proxy_cpu_us"], off["proxy_cpu_us"]
         lines.append(
             f"W2 store on/off: {on['rps']:.0f} / {off['rps']:.0f} req/s ({on['rps'] / off['rps']:.2f}x), CPU "
-            f"{on['proxy_cpu_us']:.0f} / {off['proxy_cpu_us']:.0f} us/req ({on['proxy_cpu_us'] / off['proxy_cpu_us']:.2f}x);"
+            f"{cpu_on:.0f} / {cpu_off:.0f} us/req ({cpu_on / cpu_off:.2f}x);"
             f" goal within 15%: {'met' if on['rps'] >= 0.85 * off['rps'] else 'MISSED'}"
         )
     return "\n".join(lines)

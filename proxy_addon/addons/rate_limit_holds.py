@@ -3,8 +3,9 @@ its scope get a local 429 and are never sent (`policy.holds` says which scope an
 
 Right after the injector: a request the injector decided to credential and that a hold covers is
 answered before any later check works on it; and once more in `request`, the last hook before it is
-sent, for a hold that began while its body arrived, a boundary looked it up or it waited for a slot. In `responseheaders` the site's answer to a
-credential is read where the token verdicts read it: a 429 starts (or lengthens) the hold, any
+sent, for a hold that began while its body arrived, a boundary looked it up or it waited for a slot.
+In `responseheaders` the site's answer to a credential is read where the token verdicts read it:
+a 429 starts (or lengthens) the hold, any
 other answer ends the doubling of its scopes. With a state store, the 429 reaches its client only
 once the hold is in the store, so a retry through another proxy is held too (`state.holds`).
 
