@@ -126,6 +126,21 @@ def test_the_exec_recipe_reaches_the_site_with_the_identity(site, ca_file, confd
     assert_identity(site.record.requests[before:])
 
 
+def test_exec_listens_on_a_free_port_whatever_the_config_file_says(site, ca_file, confdir, tmp_path):
+    """`listen_port` in the config file names a port in use here: `exec` takes a free one (its flag's default)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "port.toml"
+        config.write_text(f"listen_port = {port}\n")
+        env = exec_env(site, ca_file, confdir, ATLASSIAN_PROXY_CONFIG=str(config))
+        result = run_exec(env, "sh", "-c", 'printf %s "$HTTPS_PROXY"')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("http://127.0.0.1:")
+    assert not result.stdout.endswith(f":{port}")
+
+
 def test_an_mcp_host_starts_a_stdio_server_through_exec(site, ca_file, confdir):
     """As an MCP host config would: command `atlassian-auth-proxy`, args `exec -- SERVER`, an env block.
 
