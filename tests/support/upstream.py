@@ -27,7 +27,7 @@ RATE_LIMIT_HEADERS = {
 }
 
 
-MCP_PATH = "/v2/mcp"
+MCP_PATH = "/v1/mcp"
 MCP_TOOL = "getAccessibleAtlassianResources"
 MCP_RESULTS: dict[str, dict[str, Any]] = {
     "initialize": {"capabilities": {"tools": {}}, "serverInfo": {"name": "atlassian-mcp-stand-in", "version": "1"}},
