@@ -65,7 +65,9 @@ class Settings(BaseSettings):
     )
 
     email: EmailSetting | None = Field(
-        default=None, description="The Atlassian account email: the Basic user, and the keyring entry's user."
+        default=None,
+        description="The Atlassian account email: the Basic user, and the keyring entry's user. Needed unless "
+        "`[[sites]]` describe the sites.",
     )
     api_token: TokenSetting | None = Field(
         default=None,
