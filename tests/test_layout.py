@@ -1,4 +1,4 @@
-"""The tree shows the roles, imports go one way (commands → runtime → addons → credentials → settings → policy),
+"""The tree shows the roles, imports go one way (commands → runtime → addons → credentials → state → settings → policy),
 and the tests mirror the tree, each in its lane."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from support.lanes import FOLDER_LANES, NotAUnitTest, confined, lane_of
 
 PACKAGE = Path(__file__).resolve().parent.parent / "proxy_addon"
-LAYERS = ["policy", "settings", "credentials", "addons", "runtime", "commands"]
+LAYERS = ["policy", "settings", "state", "credentials", "addons", "runtime", "commands"]
 
 
 def imported_layers(path: Path) -> set[str]:
@@ -73,6 +73,10 @@ WITHOUT_A_TEST_FILE = {
 }
 
 
+OTHER_UNIT_FOLDERS = {"docs"}
+"""Unit tests that mirror no module: `docs/` checks the documentation against the code."""
+
+
 def unit_file_of(module: Path) -> Path:
     relative = module.relative_to(PACKAGE)
     return TESTS / relative.parent / f"test_{relative.name}"
@@ -96,7 +100,7 @@ def test_every_test_file_sits_in_a_lane_folder():
     loose = sorted(p.name for p in TESTS.glob("test_*.py"))
     assert loose == ["test_layout.py"], "end-to-end tests go to tests/e2e/, image and install ones to tests/deploy/"
     folders = {p.relative_to(TESTS).parts[0] for p in TESTS.rglob("test_*.py")} - {"test_layout.py"}
-    assert folders <= {*LAYERS, *FOLDER_LANES}
+    assert folders <= {*LAYERS, *FOLDER_LANES, *OTHER_UNIT_FOLDERS}
 
 
 def test_no_test_name_is_defined_twice():

@@ -62,6 +62,8 @@ class Refusal(StrEnum):
     LOOKUP_FAILED = "lookup-failed"
     CLIENT_CREDENTIALS_REJECTED = "client-credentials-rejected"
     MINT_FAILED = "mint-failed"
+    RATE_LIMIT_HOLD = "rate-limit-hold"
+    QUEUE_TIMEOUT = "queue-timeout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,7 @@ class Reply:
     decision: Decision | None
     """What the flow's record says was done; None keeps what it says (an upstream failure's page)."""
     headers: tuple[tuple[str, str], ...] = ()
+    """A header whose value comes out empty (a fact the site did not give) is left out."""
     error: str | None = None
     """Set: the body is JSON, as Atlassian's own errors are: this code, the text, and `body_fields`."""
     body_fields: tuple[str, ...] = ()
@@ -102,20 +105,22 @@ REFUSALS: Mapping[Refusal, Reply] = {
         Decision.CLEARTEXT_HOP,
     ),
     Refusal.READ_ONLY: Reply(
-        403, "site {site} is read-only: {method} {route} is not a read (see README, read-only)", Decision.READ_ONLY
+        403,
+        "site {site} is read-only: {method} {route} is not a read (see docs/how-to/sites.md, Read-only)",
+        Decision.READ_ONLY,
     ),
     Refusal.CLIENT_SITE: Reply(
         403, "client {client} may not use site {site}: its sites are {bound}", Decision.CLIENT_SITE
     ),
     Refusal.CLIENT_READ_ONLY: Reply(
         403,
-        "client {client} is read-only: {method} {route} is not a read (see README, read-only)",
+        "client {client} is read-only: {method} {route} is not a read (see docs/how-to/sites.md, Read-only)",
         Decision.CLIENT_READ_ONLY,
     ),
     Refusal.METHOD_OVERRIDE: Reply(
         400,
         "{restricted}: {override} would let the site run this {method} as another method, and its requests are "
-        "judged by their method (see README, Agents and boundaries)",
+        "judged by their method (see docs/reference/boundaries.md)",
         Decision.METHOD_OVERRIDE,
     ),
     Refusal.QUERY_LOGIN: Reply(
@@ -176,7 +181,7 @@ REFUSALS: Mapping[Refusal, Reply] = {
     Refusal.AMBIGUOUS_TARGET: Reply(
         400,
         "{who}the request target holds {what}, which URL parsers read in different ways: percent-encode it "
-        "(see README, What it does to each request)",
+        "(see docs/reference/requests.md)",
         Decision.AMBIGUOUS_TARGET,
     ),
     Refusal.UNTRUSTED_UPSTREAM: Reply(502, UPSTREAM_FAILED, Decision.UNTRUSTED_UPSTREAM),
@@ -221,6 +226,21 @@ REFUSALS: Mapping[Refusal, Reply] = {
         error="client_credentials_unavailable",
         body_fields=("retry_after",),
         named=False,
+    ),
+    Refusal.RATE_LIMIT_HOLD: Reply(
+        429,
+        "site {site} ({host}) answered 429 Too Many Requests; this request is held here for {retry_after} s and not "
+        "sent (scope: {scope}), since a retry before the site's wait is over makes the wait longer",
+        Decision.RATE_LIMIT_HOLD,
+        (*RETRY_AFTER, ("RateLimit-Reason", "{reason}")),
+        error="rate_limited",
+    ),
+    Refusal.QUEUE_TIMEOUT: Reply(
+        503,
+        "site {site} ({host}): this request waited {timeout:g} s for one of the {limit} requests the proxy sends "
+        "there at once (max_in_flight) and was not sent; retry in {retry_after} s",
+        Decision.QUEUE_TIMEOUT,
+        RETRY_AFTER,
     ),
 }
 

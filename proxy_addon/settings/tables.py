@@ -70,17 +70,67 @@ CLIENT_KEYRING_PREFIX = "client:"
 class SiteSettings(Table):
     """One `[[sites]]` table of the TOML config."""
 
-    name: str = Field(min_length=1)
-    hosts: HostsSetting
-    email: str | None = None
-    token_env: str | None = None
-    token_file: ExistingFile | None = None
-    scheme: Literal["basic", "bearer", "client_credentials"] = "basic"
-    read_only: bool = False
-    scoped: bool = False
-    token_expires: DateSetting | None = None
-    product: Literal["jira", "confluence"] | None = None
-    context_path: Annotated[str, AfterValidator(_context_path)] | None = None
+    name: str = Field(
+        min_length=1,
+        description="The site's name: in the log, the metrics' `site` label, a client's `sites` and "
+        "`login`/`logout --site`.",
+    )
+    hosts: HostsSetting = Field(
+        description="The hosts that get this site's credentials, written as `ATLASSIAN_PROXY_HOSTS` (optionally "
+        "with `:port`); across sites, an exact name beats a wildcard and a longer wildcard a shorter one."
+    )
+    email: str | None = Field(
+        default=None,
+        description="The account email: the Basic user, and the keyring user when neither `token_env` nor "
+        "`token_file` is set. Needed for `basic`.",
+    )
+    token_env: str | None = Field(default=None, description="The environment variable holding this site's token.")
+    token_file: ExistingFile | None = Field(
+        default=None, description="A file holding this site's token, re-read when it changes."
+    )
+    scheme: Literal["basic", "bearer", "client_credentials"] = Field(
+        default="basic",
+        description="`basic`: `email:token` (Atlassian Cloud, Bitbucket Cloud); `bearer`: a Data Center or Server "
+        "personal access token; `client_credentials`: a service account's OAuth client id and secret, "
+        "the proxy minting its access tokens.",
+    )
+    read_only: bool = Field(
+        default=False,
+        description="`true`: only reads pass (GET, HEAD, OPTIONS and the read-only searches); any other request "
+        "gets 403 and nothing is sent.",
+    )
+    scoped: bool = Field(
+        default=False,
+        description="`true` for a scoped API token: the site's `/rest/` and `/wiki/` requests go through the API "
+        "gateway, whose cloudId the proxy looks up at start.",
+    )
+    token_expires: DateSetting | None = Field(
+        default=None,
+        description='The date the token expires (a TOML date or `"YYYY-MM-DD"`), as `ATLASSIAN_PROXY_TOKEN_EXPIRES`.',
+    )
+    product: Literal["jira", "confluence"] | None = Field(
+        default=None,
+        description="Data Center or Server only: the product the site serves, for bounds, read-only searches and "
+        "the identity page.",
+    )
+    context_path: Annotated[str, AfterValidator(_context_path)] | None = Field(
+        default=None,
+        description="Data Center or Server only, with `product`: the path the product is served under, such as "
+        "`/jira`; absent: `/`.",
+    )
+    max_in_flight: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000,
+        strict=True,
+        description="Requests of this site at the site at once, per proxy process; else the top-level max_in_flight.",
+    )
+    queue_timeout_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        description="The longest a request of this site waits for a place; else the top-level queue_timeout_seconds.",
+    )
     client_id: Annotated[str, AfterValidator(_client_id)] | None = Field(
         default=None,
         description='With scheme = "client_credentials": the service account\'s OAuth client id; the proxy mints '
@@ -189,20 +239,51 @@ def _keys(kind: str, pattern: re.Pattern[str], rule: str) -> Any:
 class ClientSettings(Table):
     """One `[[clients]]` table: who may use the proxy, with which login, within which bounds."""
 
-    name: str = Field(min_length=1)
-    password_env: str | None = Field(default=None, min_length=1)
-    password_file: Path | None = None
-    sites: tuple[str, ...] | None = Field(default=None, min_length=1)
-    read_only: bool = False
+    name: str = Field(
+        min_length=1,
+        description="The proxy-login user; names the client in the log (`user`) and the metrics (`client`). "
+        "Unique, printable, no `:`, not `none`.",
+    )
+    password_env: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The environment variable holding the client's proxy password, at least 16 characters "
+        "(`openssl rand -base64 24`). This or `password_file`.",
+    )
+    password_file: Path | None = Field(
+        default=None,
+        description="A file holding the client's proxy password (a regular file of at most 4 KiB, surrounding "
+        "whitespace ignored). Read once at start, kept only as a digest.",
+    )
+    sites: tuple[str, ...] | None = Field(
+        default=None,
+        min_length=1,
+        description="The names of the sites this client may use (the single-site settings' site is `default`); "
+        "absent: every site.",
+    )
+    read_only: bool = Field(default=False, description="`true`: on every site, only reads pass.")
     jira_projects: Annotated[
         tuple[str, ...] | None,
         _keys("Jira project", JIRA_PROJECT_KEY, "letters, digits and _, starting with a letter (e.g. OPS)"),
-    ] = None
+    ] = Field(
+        default=None,
+        description="The Jira project keys this client is bounded to (case ignored; `[]`: none); absent: no bound.",
+    )
     confluence_spaces: Annotated[
         tuple[str, ...] | None,
         _keys("Confluence space", CONFLUENCE_SPACE_KEY, "letters and digits, or ~ and them for a personal space"),
-    ] = None
-    requests_per_minute: int | None = Field(default=None, ge=1, strict=True)
+    ] = Field(
+        default=None,
+        description="The Confluence space keys this client is bounded to (`~` first for a personal space; case "
+        "ignored; `[]`: none); absent: no bound.",
+    )
+    requests_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        strict=True,
+        description="At most this many requests in any 60 seconds, the id lookups they cause included; absent: "
+        "no limit.",
+    )
     _login: ProxyLogin = PrivateAttr()
 
     @model_validator(mode="after")
