@@ -111,8 +111,9 @@ class TokenVerdicts:
             for name, value in request.headers.fields
             if name.lower() not in NOT_REPLAYED
         ]
+        host = record.host or request.host
         answer = await self.outbound.replay(
-            site, request.method, (request.host, request.port), request.path, headers, request.raw_content or None
+            site, host, request.method, (request.host, request.port), request.path, headers, request.raw_content or None
         )
         if answer is None:
             return

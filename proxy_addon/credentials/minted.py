@@ -17,7 +17,11 @@ secret is one until the form body is built (`token_request_body`).
   per `RENEW_AFTER_401_SECONDS`: a new token that is refused too says the account, not the
   token, is the problem;
 - a rejected id or secret is logged once and tried again at most every `REJECTED_RETRY_SECONDS`;
-  an endpoint that cannot be reached, every `FAILED_RETRY_SECONDS`.
+  an endpoint that cannot be reached, every `FAILED_RETRY_SECONDS`;
+- a 429 from the token endpoint is a rate-limit hold like a site's (`state.holds`, shared through
+  the state store): no mint of that site is sent before its `Retry-After` (else the doubling wait)
+  is over, here or in another proxy sharing the store. A token that may still be sent goes on
+  being sent meanwhile.
 Token health never pauses such a site and no identity page confirms its 401s
 (`policy.token_verdict`): a minted token that fails is replaced, not paused.
 """
@@ -42,6 +46,8 @@ from proxy_addon.credentials.sources import ClientSecret, Credentials, Resolved
 from proxy_addon.policy.sites import Site
 from proxy_addon.policy.token_health import TokenHealth
 from proxy_addon.policy.tokens import TokenFormatError, authorization_value, parse_token
+from proxy_addon.state.holds import SharedHolds
+from proxy_addon.state.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +79,14 @@ class MintRejected(MintFailed):
     """The token endpoint rejected the client id or secret."""
 
 
+class MintLimited(MintFailed):
+    """The token endpoint answered 429: `headers` (lowercased) say how long to wait."""
+
+    def __init__(self, why: str, headers: dict[str, str]) -> None:
+        super().__init__(why)
+        self.headers = headers
+
+
 @dataclass(frozen=True)
 class Minted:
     """An access token, as its Authorization value, and how many seconds it lasts."""
@@ -97,11 +111,14 @@ def oauth_error(document: dict[str, object]) -> str | None:
     return error if isinstance(error, str) and ERROR_CODE.fullmatch(error) else None
 
 
-def read_token_answer(status: int, body: bytes) -> Minted:
-    """The access token the endpoint answered, wrapped at once; MintRejected or MintFailed otherwise."""
+def read_token_answer(status: int, body: bytes, headers: dict[str, str] | None = None) -> Minted:
+    """The access token the endpoint answered, wrapped at once; MintRejected, MintLimited or MintFailed otherwise.
+    `headers` are the answer's, lowercased."""
     document = json_object(body)
     error = oauth_error(document)
     said = f"HTTP {status}" + (f" {error}" if error else "")
+    if status == 429:
+        raise MintLimited(said, headers or {})
     if status == 401 or (status in (400, 403) and error in REJECTING_ERRORS):
         raise MintRejected(said, REJECTED_RETRY_SECONDS)
     if status != 200:
@@ -129,7 +146,7 @@ def mint(client: ClientSecret, reach: Reach) -> Minted:
         )
     except Unreachable as e:
         raise MintFailed(str(e)) from None
-    return read_token_answer(answer.status, answer.body)
+    return read_token_answer(answer.status, answer.body, {name.lower(): value for name, value in answer.headers})
 
 
 def renew_margin(lifetime: float) -> float:
@@ -168,9 +185,10 @@ class SiteMint:
 class Mints:
     """The access tokens of every client-credentials site: one mint at a time per site, in memory only."""
 
-    def __init__(self, health: TokenHealth, credentials: CredentialRegistry) -> None:
+    def __init__(self, health: TokenHealth, credentials: CredentialRegistry, holds: SharedHolds | None = None) -> None:
         self.health = health
         self.credentials = credentials
+        self.holds = SharedHolds(Store()) if holds is None else holds
         self.reach = Reach()
         self.timeout = 60.0
         self._mints: dict[str, SiteMint] = {}
@@ -270,6 +288,11 @@ class Mints:
             return mint_of.task
         if now < mint_of.next_try:
             return None
+        held = self.holds.check(mint_of.site.name, TOKEN_HOST, "POST", TOKEN_PATH)
+        if held is not None:
+            mint_of.next_try = now + held.retry_after
+            mint_of.failed = mint_of.failed or f"held {held.retry_after} s after a 429"
+            return None
         mint_of.task = asyncio.get_running_loop().create_task(self._mint(mint_of))
         return mint_of.task
 
@@ -285,9 +308,12 @@ class Mints:
 
     async def _mint(self, mint_of: SiteMint) -> None:
         site = mint_of.site.name
-        started = time.monotonic()
+        started, sent = time.monotonic(), time.time()
         try:
             minted = await asyncio.to_thread(mint, mint_of.client, self.reach)
+        except MintLimited as e:
+            await self._limited(mint_of, e, sent)
+            return
         except MintRejected as e:
             mint_of.next_try = time.monotonic() + REJECTED_RETRY_SECONDS
             if mint_of.rejected is None:
@@ -323,6 +349,23 @@ class Mints:
             logger.info("site %s: %s minted an access token again; requests pass as usual", site, TOKEN_HOST)
         mint_of.rejected = mint_of.failed = None
         logger.debug("site %s: minted an access token for %.0f s", site, lifetime)
+        self.holds.answered(site, TOKEN_HOST, "POST", TOKEN_PATH, 200, {}, sent)
+
+    async def _limited(self, mint_of: SiteMint, limited: MintLimited, sent: float) -> None:
+        """A 429 from the token endpoint: hold the site's mints as a site's 429 holds its requests."""
+        site = mint_of.site.name
+        told = self.holds.answered(site, TOKEN_HOST, "POST", TOKEN_PATH, 429, limited.headers, sent)
+        if told is not None:
+            await told
+        held = self.holds.check(site, TOKEN_HOST, "POST", TOKEN_PATH)
+        wait = held.retry_after if held is not None else FAILED_RETRY_SECONDS
+        mint_of.next_try = time.monotonic() + wait
+        why = f"{limited.why}, held {wait} s"
+        if mint_of.failed is None:
+            logger.warning(
+                "site %s: %s answered 429 Too Many Requests; no access token is minted for %d s", site, TOKEN_HOST, wait
+            )
+        mint_of.failed = why
 
     def done(self) -> None:
         for mint_of in self._mints.values():

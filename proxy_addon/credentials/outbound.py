@@ -128,7 +128,7 @@ class Outbound:
         self._flights: dict[Flight, asyncio.Task[None]] = {}
         self._waiting: dict[str, dict[str, Waiting]] = {}
         """By site, then host: the 401s its confirmation will answer."""
-        self.mints = Mints(health, credentials)
+        self.mints = Mints(health, credentials, self.holds)
         """The access tokens of client-credentials sites."""
 
     def use(self, policy: Policy, reach: Reach, timeout: float) -> None:
@@ -333,19 +333,35 @@ class Outbound:
         self._record(site, host, entry.stamp, rejection, scope, page.host if scope is Scope.HOST else host)
 
     async def replay(
-        self, site: str, method: str, to: tuple[str, int], path: str, headers: list[tuple[str, str]], body: bytes | None
+        self,
+        site: str,
+        host: str,
+        method: str,
+        to: tuple[str, int],
+        path: str,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
     ) -> Exchanged | None:
-        """Send a client's request again with `site`'s current credentials (a GET or HEAD whose minted token the
-        gateway refused, once a new one is minted). None when it could not be sent, or its answer is larger than
-        `REPLAY_LIMIT`."""
+        """Send a client's request to (site, `host`) again with `site`'s current credentials (a GET or HEAD whose
+        minted token the gateway refused, once a new one is minted). None when it could not be sent, a rate-limit
+        hold covers it, or its answer is larger than `REPLAY_LIMIT`; a 429 to it starts a hold as a client's does."""
+        if self.holds.check(site, host, method, path) is not None:
+            return None
         credentials = self.credentials[site]
         sent = [*headers, ("Authorization", credentials.authorization.get_secret_value())]
-        host, port = to
+        to_host, to_port = to
+        sent_at = time.time()
         try:
-            answer = await asyncio.to_thread(exchange, host, port, method, path, sent, body, self.reach, REPLAY_LIMIT)
+            answer = await asyncio.to_thread(
+                exchange, to_host, to_port, method, path, sent, body, self.reach, REPLAY_LIMIT
+            )
         except Unreachable as e:
             logger.warning("site %s: could not send %s %s again: %s", site, method, path.partition("?")[0], e)
             return None
+        said = {name.lower(): value for name, value in answer.headers}
+        told = self.holds.answered(site, host, method, path, answer.status, said, sent_at)
+        if told is not None:
+            await told
         return answer if answer.complete else None
 
     async def _page(self, site: str, page: IdentityPage) -> Verdict:

@@ -20,8 +20,11 @@ from proxy_addon.credentials import minted as minted_module
 from proxy_addon.credentials.minted import (
     DEFAULT_LIFETIME,
     RENEW_AFTER_401_SECONDS,
+    TOKEN_HOST,
+    TOKEN_PATH,
     Minted,
     MintFailed,
+    MintLimited,
     MintRejected,
     Mints,
     read_token_answer,
@@ -258,3 +261,38 @@ def test_a_configuration_keeps_the_token_of_an_unchanged_client_only(endpoint):
     with pytest.raises(KeyError):
         made.credentials["bot"]
     assert made.due("bot", time.monotonic())
+
+
+def test_a_429_from_the_token_endpoint_holds_the_sites_mints_for_its_retry_after(endpoint, caplog):
+    made = mints()
+    asyncio.run(made.fresh("bot"))
+    made._mints["bot"].renew_at = 0.0
+    endpoint.outcome = MintLimited("HTTP 429", {"retry-after": "120"})
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            asyncio.run(made.fresh("bot"))
+    assert made.credentials["bot"].authorization.get_secret_value() == f"Bearer {TOKEN}", "the good token goes on"
+    assert endpoint.calls == 2, "no mint before the 429's Retry-After is over"
+    assert made.holds.check("bot", TOKEN_HOST, "POST", TOKEN_PATH) is not None, "a hold like a site's 429"
+    made._mints["bot"].usable_until = 0.0
+    with pytest.raises(MintFailed) as raised:
+        asyncio.run(made.fresh("bot"))
+    assert 115 <= raised.value.retry_after <= 120
+    assert "HTTP 429" in raised.value.why
+    assert endpoint.calls == 2
+    assert sum("answered 429 Too Many Requests" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_a_hold_on_the_token_endpoint_from_another_proxy_stops_the_mint_before_it_is_sent(endpoint):
+    made = mints()
+    made.holds.answered("bot", TOKEN_HOST, "POST", TOKEN_PATH, 429, {"retry-after": "30"}, time.time())
+    with pytest.raises(MintFailed) as raised:
+        asyncio.run(made.fresh("bot"))
+    assert endpoint.calls == 0
+    assert 25 <= raised.value.retry_after <= 30
+
+
+def test_the_token_endpoints_429_is_read_with_its_fields():
+    with pytest.raises(MintLimited) as raised:
+        read_token_answer(429, b"{}", {"retry-after": "7"})
+    assert raised.value.headers == {"retry-after": "7"}

@@ -152,8 +152,31 @@ def test_a_request_sent_again_carries_the_current_token_and_a_too_large_answer_i
 
     monkeypatch.setattr(outbound_module, "exchange", exchange)
     asyncio.run(sent.mints.fresh("bot"))
-    answer = asyncio.run(sent.replay("bot", "GET", (GATEWAY, 443), "/small", [("Accept", "application/json")], None))
+    answer = asyncio.run(
+        sent.replay("bot", "bot.atlassian.net", "GET", (GATEWAY, 443), "/small", [("Accept", "application/json")], None)
+    )
     assert answer is not None
     assert answer.status == 200
     assert seen[0][3] == [("Accept", "application/json"), ("Authorization", "Bearer minted-1")]
-    assert asyncio.run(sent.replay("bot", "GET", (GATEWAY, 443), "/big", [], None)) is None
+    assert asyncio.run(sent.replay("bot", "bot.atlassian.net", "GET", (GATEWAY, 443), "/big", [], None)) is None
+
+
+def test_a_request_sent_again_obeys_rate_limit_holds_and_its_429_starts_one(monkeypatch):
+    sent, _ = minted_outbound(monkeypatch)
+    seen: list[str] = []
+
+    def exchange(host, port, method, path, headers, body, reach, limit):
+        seen.append(path)
+        return Exchanged(429, "Too Many Requests", [("Retry-After", "60")], b"", complete=True)
+
+    monkeypatch.setattr(outbound_module, "exchange", exchange)
+    asyncio.run(sent.mints.fresh("bot"))
+    path = "/ex/jira/c1/rest/api/3/issue/OPS-1"
+    answer = asyncio.run(sent.replay("bot", "bot.atlassian.net", "GET", (GATEWAY, 443), path, [], None))
+    assert answer is not None
+    assert answer.status == 429, "the site's 429 goes to the client"
+    held = sent.holds.check("bot", "bot.atlassian.net", "GET", path)
+    assert held is not None
+    assert held.retry_after >= 59
+    assert asyncio.run(sent.replay("bot", "bot.atlassian.net", "GET", (GATEWAY, 443), path, [], None)) is None
+    assert seen == [path], "a held request is not sent again"

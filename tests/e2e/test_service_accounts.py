@@ -191,6 +191,22 @@ def test_a_rejected_secret_answers_502_and_is_tried_at_most_every_30_s(make_prox
     assert "acme-bot" in health["reason"]
 
 
+def test_a_429_from_the_token_endpoint_is_honoured_no_mint_before_its_retry_after(make_proxy, site, oauth, tmp_path):
+    record = oauth.reset(limited=1, retry_after=120)
+    proxy = start(make_proxy, site, oauth, tmp_path)
+    client = session(proxy)
+    for _ in range(4):
+        reply = client.get(ISSUE)
+        assert reply.status_code == 502, reply.text
+        assert reply.json()["error"] == "client_credentials_unavailable"
+        assert 115 <= int(reply.headers["Retry-After"]) <= 120, "the endpoint's own wait, not the 5 s of a failure"
+        assert "HTTP 429" in reply.json()["message"]
+    assert len(record.attempts) == 1, "never asked again before its Retry-After"
+    assert record.gateway == []
+    assert proxy.output.count("answered 429 Too Many Requests") == 1
+    assert "rejected" not in proxy.output, "a 429 says nothing of the secret"
+
+
 def test_gateway_form_requests_get_the_credentials_of_the_site_that_owns_the_cloud_id(make_proxy, site, tmp_path):
     from support.proxy import EMAIL, TOKEN_24, TOKEN_192, basic, site_toml
     from support.upstream import CLOUD_ID as SCOPED_CLOUD_ID

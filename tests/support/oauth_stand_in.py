@@ -53,6 +53,9 @@ class OAuthRecord:
     expires_in: float = 3600
     delay: float = 0.0
     secret: str = CLIENT_SECRET
+    limited: int = 0
+    """Answer this many more POSTs to the token endpoint with 429 and `Retry-After: retry_after`."""
+    retry_after: int = 60
     attempts: list[bool] = field(default_factory=list)
     """Every POST to the token endpoint: whether it minted."""
     tokens: dict[str, Issued] = field(default_factory=dict)
@@ -86,9 +89,11 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def _json(self, status: int, body: dict[str, Any], head_only: bool = False) -> None:
+    def _json(self, status: int, body: dict[str, Any], head_only: bool = False, **fields: str) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
+        for name, value in fields.items():
+            self.send_header(name.replace("_", "-"), value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -122,8 +127,13 @@ class Handler(BaseHTTPRequestHandler):
             and form.get("client_secret") == record.secret
         )
         with record.lock:
-            record.attempts.append(good)
+            limited = record.limited > 0
+            record.limited -= limited
+            record.attempts.append(good and not limited)
             record.bodies.append(raw)
+        if limited:
+            self._json(429, {"error": "rate_limited"}, Retry_After=str(record.retry_after))
+            return
         if not good:
             self._json(401, {"error": "invalid_client", "error_description": "Unauthorized"})
             return
@@ -178,9 +188,18 @@ class OAuthServer(ThreadingHTTPServer):
     def port(self) -> int:
         return self.server_address[1]
 
-    def reset(self, expires_in: float = 3600, delay: float = 0.0, secret: str = CLIENT_SECRET) -> OAuthRecord:
+    def reset(
+        self,
+        expires_in: float = 3600,
+        delay: float = 0.0,
+        secret: str = CLIENT_SECRET,
+        limited: int = 0,
+        retry_after: int = 60,
+    ) -> OAuthRecord:
         """A fresh record: no tokens, no attempts; the endpoint answers as told from now on."""
-        self.record = OAuthRecord(expires_in=expires_in, delay=delay, secret=secret)
+        self.record = OAuthRecord(
+            expires_in=expires_in, delay=delay, secret=secret, limited=limited, retry_after=retry_after
+        )
         return self.record
 
     def finish_request(self, request: Any, client_address: Any) -> None:
