@@ -5,7 +5,8 @@ and the facts its text needs; no other code sets `flow.response` (a test checks 
 So every local answer is made the same way: the decision on the flow's record, no credential
 left in the flow, streaming off, the status, text and headers of the table. The one answer that
 is the site's own yet written here is a request's answer when the proxy sent it again
-(`answer_again`).
+(`answer_again`); the one that is mitmproxy's own is the 200 to a CONNECT answered before its
+connection opens (`connected`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,14 @@ def answer_again(flow: http.HTTPFlow, status: int, reason: str, fields: list[tup
     version = refused.data.http_version if refused is not None else b"HTTP/1.1"
     now = time.time()
     flow.response = http.Response(version, status, reason.encode("latin-1"), headers, body, None, now, now)
+
+
+def connected(flow: http.HTTPFlow) -> None:
+    """Answer a CONNECT as mitmproxy itself does (200, no header fields), so it does not open the upstream
+    connection first (`addons.gateway_connect`)."""
+    now = time.time()
+    version = flow.request.data.http_version
+    flow.response = http.Response(version, 200, b"Connection established", http.Headers(), b"", None, now, now)
 
 
 NOT_RELAYED = frozenset(

@@ -212,6 +212,13 @@ def should_intercept(policy: Policy, host: str | None, port: int | None, sni: st
     return could_earn and normalize_host(sni) == name
 
 
+def moved_to_gateway(policy: Policy, host: str | None, port: int | None) -> bool:
+    """Do the credentialed requests of a connection to `host:port` all go to the API gateway instead: the own
+    host of a scoped or client-credentials site whose cloudId is known?"""
+    site = policy.sites.lookup(normalize_host(host), port)
+    return site is not None and site.on_gateway and policy.gateway.cloud_id(site) is not None
+
+
 def refusal(verdict: Verdict, facts: RequestFacts) -> tuple[Refusal, dict[str, object]] | None:
     """The refusal of a refusing verdict and the facts its text names (`policy.refusals`), or None when
     the request goes on."""

@@ -29,6 +29,7 @@ from proxy_addon.addons.client_rate import ClientRate
 from proxy_addon.addons.connect_errors import ConnectErrors
 from proxy_addon.addons.connect_to import ConnectTo
 from proxy_addon.addons.fail_closed import FailClosed, Guarded
+from proxy_addon.addons.gateway_connect import GatewayConnect
 from proxy_addon.addons.head_check import HeadCheck
 from proxy_addon.addons.in_flight import InFlightCap
 from proxy_addon.addons.injector import CredentialInjector, WireSource
@@ -108,6 +109,10 @@ HOOK_ORDER: tuple[Link, ...] = (
     Link(Streaming, "streams bodies of unknown length: after the injector, which decides on the head alone"),
     Link(Boundaries, "bounded clients' credentialed requests judged: after the injector and Streaming"),
     Link(FailClosed, "after every check: refuses what none let through"),
+    Link(
+        GatewayConnect,
+        "a CONNECT to a gateway site's own host answered without opening it: after every check of the CONNECT",
+    ),
     Link(InFlightCap, "max_in_flight per site, the rest queued: after every check, so only what is sent takes a place"),
     Link(CredentialWatcher, "keeps each site's token current: files, the keyring, SIGHUP"),
     Link(TokenExpiry, "warnings and a gauge for recorded token expiry dates"),
@@ -212,6 +217,7 @@ class AtlassianAuthProxy:
             Streaming(),
             self.boundaries,
             self.fail_closed,
+            GatewayConnect(),
             InFlightCap(self.holds, self.health, metrics),
             self.watcher,
             self.expiry,

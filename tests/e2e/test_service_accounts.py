@@ -91,12 +91,17 @@ def test_twenty_requests_share_one_minted_token_sent_as_bearer_on_the_gateway(ma
     (token,) = record.issued()
     assert record.verdicts() == ["valid"] * 20
     assert {seen.authorization for seen in record.gateway} == {f"Bearer {token}"}
+    assert {seen.cookie for seen in record.gateway} == {None}, "the client's own Cookie is removed"
     (body,) = record.bodies
     assert b"grant_type=client_credentials" in body
     assert CLIENT_ID.encode() in body
     assert client.get(f"https://{GATEWAY}/ex/confluence/{CLOUD_ID}/wiki/rest/api/space").status_code == 200
     assert record.gateway[-1].authorization == f"Bearer {token}", "the gateway form of its cloudId too"
     assert record.mints == 1
+    before = site.record.connections
+    for _ in range(3):
+        assert session(proxy).get(ISSUE).status_code == 200
+    assert site.record.connections == before, "no connection to the site's own host for requests that go elsewhere"
     page = client.get("https://acme.atlassian.net/secure/Dashboard.jspa")
     assert page.status_code == 200, "a web page goes to the site itself, handshaken when it is asked for"
     seen = site.record.last()

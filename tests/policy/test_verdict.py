@@ -15,7 +15,16 @@ from proxy_addon.policy.refusals import REFUSALS, Refusal, message
 from proxy_addon.policy.scoped import Gateway
 from proxy_addon.policy.sites import Scheme, Site, SiteTable
 from proxy_addon.policy.token_health import TokenHealth
-from proxy_addon.policy.verdict import Policy, RequestFacts, Verdict, decide, from_browser, refusal, should_intercept
+from proxy_addon.policy.verdict import (
+    Policy,
+    RequestFacts,
+    Verdict,
+    decide,
+    from_browser,
+    moved_to_gateway,
+    refusal,
+    should_intercept,
+)
 
 ACME = "acme.atlassian.net"
 
@@ -404,3 +413,12 @@ def test_a_read_only_classic_site_judges_its_gateway_form_on_the_gateways_paths(
     policy = Policy(SiteTable.of([read_only]), gateway)
     assert decided(GATEWAY, "/ex/jira/c1a551c0/rest/api/3/issue", "POST", policy).decision is Decision.READ_ONLY
     assert decided(GATEWAY, "/ex/jira/c1a551c0/rest/api/3/search", "POST", policy).decision is Decision.INJECT
+
+
+def test_only_the_own_host_of_a_gateway_site_with_a_cloud_id_moves_every_request():
+    policy = gateway_policy()
+    assert moved_to_gateway(policy, "bot.atlassian.net", 443)
+    assert moved_to_gateway(policy, "ACME.atlassian.net.", 443)
+    assert not moved_to_gateway(policy, "globex.atlassian.net", 443), "a classic site stays where it is"
+    assert not moved_to_gateway(policy, GATEWAY, 443)
+    assert not moved_to_gateway(Policy(SiteTable.of([MINTED]), Gateway()), "bot.atlassian.net", 443)

@@ -45,6 +45,7 @@ class AtGateway:
     authorization: str | None
     verdict: str
     """`valid`, `expired`, `revoked`, `unknown` (not one it minted) or `none`."""
+    cookie: str | None = None
 
 
 @dataclass
@@ -163,8 +164,9 @@ class Handler(BaseHTTPRequestHandler):
         authorization = self.headers.get("Authorization")
         verdict = self._verdict(authorization)
         record = self.server.record
+        seen = AtGateway(self.command, self.path, authorization, verdict, self.headers.get("Cookie"))
         with record.lock:
-            record.gateway.append(AtGateway(self.command, self.path, authorization, verdict))
+            record.gateway.append(seen)
         head_only = self.command == "HEAD"
         if verdict != "valid":
             self._json(401, {"code": 401, "message": "Unauthorized"}, head_only)
