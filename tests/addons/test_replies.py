@@ -111,3 +111,20 @@ def test_after_the_site_answered_a_failed_check_cuts_the_stream_and_keeps_no_cre
     assert f.error is not None
     assert FlowRecord.of(f.metadata).decision is Decision.UNDECIDED
     assert "authorization" not in f.request.headers
+
+
+def test_an_answer_sent_again_replaces_the_refused_one_without_cookies_or_hop_fields():
+    f = tflow.tflow(resp=tutils.tresp(status_code=401))
+    fields = [("Content-Type", "application/json"), ("Set-Cookie", "s=1"), ("Transfer-Encoding", "chunked")]
+    replies.answer_again(f, 200, "OK", [*fields, ("X-Request-Id", "r1")], b'{"ok": true}')
+    assert f.response is not None
+    assert (f.response.status_code, f.response.reason, f.response.content) == (200, "OK", b'{"ok": true}')
+    assert dict(f.response.headers) == {
+        "Content-Type": "application/json",
+        "X-Request-Id": "r1",
+        "content-length": "12",
+    }
+    head = tflow.tflow(req=tutils.treq(method=b"HEAD"), resp=tutils.tresp(status_code=401))
+    replies.answer_again(head, 200, "OK", [("Content-Length", "5000")], b"")
+    assert head.response is not None
+    assert head.response.headers["content-length"] == "5000", "a HEAD's answer tells the length of the GET's"
