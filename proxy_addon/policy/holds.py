@@ -145,7 +145,7 @@ def hinted_seconds(headers: Mapping[str, str], now: float) -> float | None:
     """How long the site says to wait: `Retry-After` (seconds or an HTTP date), else `X-RateLimit-Reset`
     (an ISO 8601 time); None when it says neither in a form read here. `now` is the wall clock (epoch s)."""
     retry_after = headers.get("retry-after", "").strip()
-    if retry_after.isdigit():
+    if retry_after.isascii() and retry_after.isdigit():  # str.isdigit alone takes "²", which float() refuses
         return float(retry_after)
     if retry_after:
         try:

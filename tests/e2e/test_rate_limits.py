@@ -184,6 +184,17 @@ def test_a_429_without_any_hint_holds_the_site_for_5_seconds(limited_proxy, site
     assert "ratelimit-reason" not in reply.stdout.lower(), "no reason was given, none is made up"
 
 
+def test_a_retry_after_of_non_ascii_digits_still_reaches_its_client_and_holds(limited_proxy, site):
+    """`Retry-After: ²` (UTF-8 on the wire; the stand-in writes headers as latin-1) is no hint, not a crash."""
+    host, proxy = "superscript.atlassian.net", limited_proxy
+    site.record.rate_limit(host, {"Retry-After": "²".encode().decode("latin-1")})
+    assert status_and_body(proxy, f"https://{host}/rest/api/3/myself") == ("429", LIMITED_BODY)
+    held = with_requests(proxy.url, f"https://{host}/rest/api/3/myself", proxy.ca_file, {})
+    assert held.status == 429
+    assert 4 <= int(held.headers["Retry-After"]) <= 5, "held as a 429 without a hint"
+    assert reached(site, host, "/rest/api/3/myself") == 1
+
+
 # --- the in-flight cap and its queue -----------------------------------------------------------
 
 

@@ -115,6 +115,19 @@ def test_the_length_comes_from_retry_after_then_the_reset_time():
     assert hinted_seconds({}, WALL) is None
 
 
+@pytest.mark.parametrize(
+    "value", ["\u00b2", "\u0661\u0662", "-5", "1.5", "1e9", "17, 17", "Mon, 01 Jan 99999 00:00:00 GMT"]
+)
+def test_a_retry_after_of_other_characters_is_no_hint_and_never_raises(value):
+    assert hinted_seconds({"retry-after": value}, WALL) is None
+
+
+@given(st.text(max_size=40), st.text(max_size=40))
+def test_no_header_text_makes_the_length_raise(retry_after, reset):
+    seconds = hinted_seconds({"retry-after": retry_after, "x-ratelimit-reset": reset}, WALL)
+    assert seconds is None or isinstance(seconds, float)
+
+
 def test_without_a_hint_5_s_doubling_to_60():
     assert [unhinted_seconds(n) for n in range(1, 8)] == [5, 10, 20, 40, 60, 60, 60]
 
