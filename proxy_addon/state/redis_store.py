@@ -2,7 +2,7 @@
 
 Imported only when a state URL is set, so the embedded default needs neither the library nor a server.
 
-- Events go over one pub/sub channel: each process subscribes once and applies what the others
+- Events go over one pub/sub channel per database: each process subscribes once and applies what the others
   publish to its own state, so a hold or a pause reaches every process within milliseconds and no
   request asks the store whether it is held.
 - What must outlive a message (holds, pauses: for processes that connect later) is kept in keys
@@ -42,7 +42,9 @@ from proxy_addon.state.store import Event, Shared, Store, Verdict
 logger = logging.getLogger(__name__)
 
 PREFIX = "atlassian-auth-proxy:"
-CHANNEL = PREFIX + "events"
+CHANNEL = PREFIX + "events:{db}"
+"""The events of one database: a server's channels are not per database, and processes on another one
+(another deployment, another token) must hear nothing of these."""
 COMMAND_SECONDS = 0.25
 """The longest one command may take; past it the store counts as down."""
 CONNECT_SECONDS = 1.0
@@ -138,6 +140,7 @@ class RedisStore:
     def __init__(self, url: StateUrl) -> None:
         self.url = url
         self.where = url.where
+        self.channel = CHANNEL.format(db=url.db)
         self.origin = uuid.uuid4().hex
         """Who published an event: a process ignores its own."""
         self.up = False
@@ -179,7 +182,7 @@ class RedisStore:
             try:
                 async with asyncio.timeout(CONNECT_SECONDS + COMMAND_SECONDS):
                     await client.ping()
-                    await pubsub.subscribe(CHANNEL)
+                    await pubsub.subscribe(self.channel)
                 self._client = client
                 self._scripts = {name: client.register_script(text) for name, text in SCRIPTS.items()}
                 self._lost.clear()
@@ -258,7 +261,7 @@ class RedisStore:
 
     def publish(self, kind: str, event: Event) -> None:
         message = self._message(kind, event)
-        self._soon(lambda client: client.publish(CHANNEL, message))
+        self._soon(lambda client: client.publish(self.channel, message))
 
     async def hold(self, name: str, event: Event, seconds: float, hint: bool) -> Shared | None:
         ms = max(1, math.ceil(seconds * 1000)) if hint else -1
@@ -273,7 +276,7 @@ class RedisStore:
             return None
         shared = Shared(int(result[0]) / 1000, int(result[1]))
         message = self._message("hold", {**event, "name": name, "ms": int(result[0]), "strikes": shared.strikes})
-        await self._call(lambda client: client.publish(CHANNEL, message))
+        await self._call(lambda client: client.publish(self.channel, message))
         return shared
 
     def calm(self, names: list[str]) -> None:
@@ -283,7 +286,7 @@ class RedisStore:
         async def both(client: aioredis.Redis) -> None:
             async with client.pipeline(transaction=False) as pipe:
                 pipe.delete(*keys)
-                pipe.publish(CHANNEL, message)
+                pipe.publish(self.channel, message)
                 await pipe.execute()
 
         self._soon(both)
@@ -295,7 +298,7 @@ class RedisStore:
         async def both(client: aioredis.Redis) -> None:
             async with client.pipeline(transaction=False) as pipe:
                 pipe.set(key, stored, px=max(1, math.ceil(seconds * 1000)))
-                pipe.publish(CHANNEL, message)
+                pipe.publish(self.channel, message)
                 await pipe.execute()
 
         self._soon(both)
@@ -306,7 +309,7 @@ class RedisStore:
         async def both(client: aioredis.Redis) -> None:
             async with client.pipeline(transaction=False) as pipe:
                 pipe.delete(key)
-                pipe.publish(CHANNEL, message)
+                pipe.publish(self.channel, message)
                 await pipe.execute()
 
         self._soon(both)

@@ -214,3 +214,17 @@ def test_an_unreachable_store_with_a_password_shows_it_nowhere(make_proxy, site)
     for text in (proxy.output, metrics, json.dumps(health), *(body for _, body in replies)):
         assert PASSWORD not in text
     assert sum("cannot be reached" in line for line in proxy.lines) == 1
+
+
+def test_proxies_on_another_database_of_the_same_server_share_nothing(make_proxy, site, redis_server):
+    """Redis's channels are not per database: without a channel of its own, a deployment on db 1 would
+    honour the holds and pauses of one on db 2."""
+    one, two = redis_server.url(next(DATABASES)), redis_server.url(next(DATABASES))
+    a, same = proxies(make_proxy, 2, one)
+    (other,) = proxies(make_proxy, 1, two)
+    host = "shared-databases.atlassian.net"
+    site.record.rate_limit(host, {"Retry-After": "20", "RateLimit-Reason": "jira-quota-global-based"})
+    assert status_and_body(a, f"https://{host}/rest/api/3/myself")[0] == "429"
+    wait_for(lambda: value(metrics_of(same), "atlassian_proxy_rate_limit_held", site="default") == 1)
+    assert value(metrics_of(other), "atlassian_proxy_rate_limit_held", site="default") == 0
+    assert status_and_body(other, f"https://{host}/rest/api/3/myself")[0] == "200"
