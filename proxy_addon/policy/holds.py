@@ -289,8 +289,9 @@ class Holds:
         return ended
 
     def adopt(self, name: str, site: str, scope: Scope, seconds: float, reason: str | None, now: float) -> bool:
-        """A hold another process started (or found in the store): held here too. True when it is new here."""
-        return self._hold(name, site, scope, seconds, reason, now, count=False) is True
+        """A hold another process started (or found in the store): held here too, at most as long as a 429 of
+        the site could hold it (the store is no more trusted than the site). True when it is new here."""
+        return self._hold(name, site, scope, min(seconds, LONGEST_HINTED), reason, now, count=False) is True
 
     def adopt_strikes(self, name: str, strikes: int, now: float) -> None:
         if strikes > self.strikes.get(name, (0, 0.0))[0]:

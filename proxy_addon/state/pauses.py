@@ -95,7 +95,7 @@ class SharedPauses:
     async def _resync(self) -> None:
         """Reached the store (again): pause what the others paused, and leave there what this process paused."""
         for found, seconds in await self.store.kept(KIND):
-            self._paused({**found, "ms": seconds * 1000})
+            self.store.deliver(KIND, {**found, "ms": seconds * 1000})
         now = time.monotonic()
         for site, host, scope in list(self.health.paused()):
             tag = self.tag(site)

@@ -231,7 +231,7 @@ class RedisStore:
             return
         try:
             event = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to be one of ours
             return
         if not isinstance(event, dict) or event.get("origin") == self.origin or not isinstance(event.get("kind"), str):
             return
@@ -326,7 +326,7 @@ class RedisStore:
                 answers = await pipe.execute()
             found = []
             for value, pttl in zip(answers[::2], answers[1::2], strict=True):
-                with contextlib.suppress(ValueError, TypeError):
+                with contextlib.suppress(ValueError, TypeError, RecursionError):
                     event = json.loads(value)
                     if isinstance(event, dict) and int(pttl) > 0:
                         found.append((event, int(pttl) / 1000))

@@ -228,3 +228,29 @@ def test_proxies_on_another_database_of_the_same_server_share_nothing(make_proxy
     wait_for(lambda: value(metrics_of(same), "atlassian_proxy_rate_limit_held", site="default") == 1)
     assert value(metrics_of(other), "atlassian_proxy_rate_limit_held", site="default") == 0
     assert status_and_body(other, f"https://{host}/rest/api/3/myself")[0] == "200"
+
+
+def test_garbage_in_the_store_or_on_its_channel_stops_no_process_from_sharing(make_proxy, site, redis_server):
+    """Whoever can write to the store can hold the proxies (the docs say so), but a malformed event or key
+    must not end a process's sharing while its gauge says it shares."""
+    db = next(DATABASES)
+    store = redis_server.client(db)
+    store.set("atlassian-auth-proxy:hold:bad", '{"name": "bad"}', px=60_000)
+    store.set("atlassian-auth-proxy:pause:bad", '{"site": "default", "failures": 1}', px=60_000)
+    a, b = proxies(make_proxy, 2, redis_server.url(db))
+    channel = f"atlassian-auth-proxy:events:{db}"
+    for garbage in (
+        '{"kind": "hold", "origin": "x", "name": "n", "site": "default", "scope": "site", "ms": Infinity}',
+        '{"kind": "pause", "origin": "x", "site": "default", "host": "h", "scope": "site", "tag": 1, "ms": 1e999}',
+        "[" * 100_000,
+    ):
+        assert store.publish(channel, garbage) == 2
+    host = "shared-garbage.atlassian.net"
+    site.record.rate_limit(host, BURST, prefix="/rest/api/3/search/jql")
+    assert status_and_body(a, f"https://{host}/rest/api/3/search/jql")[0] == "429"
+    wait_for(lambda: value(metrics_of(b), "atlassian_proxy_rate_limit_held", site="default") == 1, what="a's hold")
+    assert status_and_body(b, f"https://{host}/rest/api/3/search/jql")[0] == "429"
+    assert reached(site, host, "/rest/api/3/search/jql") == 1
+    assert sharing(a)
+    assert sharing(b)
+    assert any("ignored a malformed hold event" in line for line in b.lines)
