@@ -29,6 +29,7 @@ import os
 import ssl
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -53,6 +54,8 @@ RECONNECT_SECONDS = (0.5, 5.0)
 VERDICT_SECONDS = 5.0
 """How long a confirmation's verdict stays for the processes that waited for it."""
 WAIT_STEP = 0.05
+SCAN_COUNT = 1000
+"""Keys one SCAN page looks at: a page of a large database takes about a millisecond on the server."""
 WINDOW_MS = 60_000
 STRIKES_KEPT_MS = 600_000
 UNHINTED_MS = (5_000, 60_000)
@@ -186,9 +189,11 @@ class RedisStore:
                 self._client = client
                 self._scripts = {name: client.register_script(text) for name, text in SCRIPTS.items()}
                 self._lost.clear()
-                self._came_up()
-                wait = RECONNECT_SECONDS[0]
+                self.up = True
                 await self._store.connected()
+                if not self._lost.is_set():  # else lost while exchanging: no "back" line, and the next try waits longer
+                    self._came_up()
+                    wait = RECONNECT_SECONDS[0]
                 while not self._lost.is_set():
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
                     if message is not None:
@@ -207,7 +212,6 @@ class RedisStore:
             wait = min(wait * 2, RECONNECT_SECONDS[1])
 
     def _came_up(self) -> None:
-        self.up = True
         if self._warned:
             logger.info("state store %s is back: holds, pauses and client windows are shared again", self.where)
         else:
@@ -315,24 +319,21 @@ class RedisStore:
         self._soon(both)
 
     async def kept(self, kind: str) -> list[tuple[Event, float]]:
-        async def read(client: aioredis.Redis) -> list[tuple[Event, float]]:
-            keys = [key async for key in client.scan_iter(match=f"{PREFIX}{kind}:*", count=500)]
-            if not keys:
-                return []
-            async with client.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.get(key)
-                    pipe.pttl(key)
-                answers = await pipe.execute()
-            found = []
-            for value, pttl in zip(answers[::2], answers[1::2], strict=True):
-                with contextlib.suppress(ValueError, TypeError, RecursionError):
-                    event = json.loads(value)
-                    if isinstance(event, dict) and int(pttl) > 0:
-                        found.append((event, int(pttl) / 1000))
-            return found
-
-        return await self._call(read) or []
+        """Every `kind` key's event and seconds left. SCAN walks the whole database, the proxy's keys or not, so
+        each page is one bounded command: a database of many keys takes more pages, never one command longer
+        than `COMMAND_SECONDS` (which would count the store as down on every connect)."""
+        match = f"{PREFIX}{kind}:*"
+        found: list[tuple[Event, float]] = []
+        cursor = 0
+        while True:
+            page = await self._call(partial(_scan, cursor=cursor, match=match))
+            if page is None:
+                return found
+            cursor, keys = int(page[0]), list(page[1])
+            if keys:
+                found += await self._call(partial(_read, keys=keys)) or []
+            if cursor == 0:
+                return found
 
     async def admit(self, client: str, limit: int, count: int) -> tuple[bool, int | None]:
         script = self._scripts.get("admit")
@@ -384,6 +385,26 @@ class RedisStore:
             unlock = self._scripts.get("unlock")
             if unlock is not None:
                 await self._call(lambda client: unlock(keys=[lock], args=[token], client=client))
+
+
+async def _scan(client: aioredis.Redis, cursor: int, match: str) -> Any:
+    return await client.scan(cursor, match=match, count=SCAN_COUNT)
+
+
+async def _read(client: aioredis.Redis, keys: list[Any]) -> list[tuple[Event, float]]:
+    """The events under `keys` with the seconds each has left, in one round trip; a malformed one is skipped."""
+    async with client.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.get(key)
+            pipe.pttl(key)
+        answers = await pipe.execute()
+    found = []
+    for value, pttl in zip(answers[::2], answers[1::2], strict=True):
+        with contextlib.suppress(ValueError, TypeError, RecursionError):
+            event = json.loads(value)
+            if isinstance(event, dict) and int(pttl) > 0:
+                found.append((event, int(pttl) / 1000))
+    return found
 
 
 SCRIPTS = {"hold": HOLD, "admit": ADMIT, "unlock": UNLOCK}

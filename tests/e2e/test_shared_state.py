@@ -254,3 +254,27 @@ def test_garbage_in_the_store_or_on_its_channel_stops_no_process_from_sharing(ma
     assert sharing(a)
     assert sharing(b)
     assert any("ignored a malformed hold event" in line for line in b.lines)
+
+
+def test_a_database_of_many_other_keys_is_read_page_by_page_and_stays_shared(make_proxy, site, redis_server):
+    """Holds left in the store are found by SCAN, which walks every key of the database: done in one command
+    bounded by 0.25 s, a database shared with an application of many keys counted the store as down on every
+    connect, logging a warning and a "back" line each second and sharing nothing."""
+    db = next(DATABASES)
+    store = redis_server.client(db)
+    store.eval("for i = 1, 600000 do redis.call('SET', 'app:' .. i, 'x') end", 0)
+    try:
+        (a,) = proxies(make_proxy, 1, redis_server.url(db))
+        host = "shared-crowded.atlassian.net"
+        site.record.rate_limit(host, {"Retry-After": "30"})
+        assert status_and_body(a, f"https://{host}/rest/api/3/myself")[0] == "429"
+        late = make_proxy(ATLASSIAN_PROXY_STATE_URL=redis_server.url(db), ATLASSIAN_PROXY_ADMIN_PORT="0")
+        wait_for(
+            lambda: value(metrics_of(late), "atlassian_proxy_rate_limit_held", site="default") == 1,
+            what="the hold read from the store",
+        )
+        assert sharing(late)
+        assert status_and_body(late, f"https://{host}/wiki/api/v2/pages")[0] == "429"
+        assert not [line for line in late.lines if "cannot be reached" in line or "is back" in line]
+    finally:
+        store.flushdb()
