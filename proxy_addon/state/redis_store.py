@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import os
+import socket
 import ssl
 import uuid
 from collections.abc import Awaitable, Callable
@@ -36,6 +37,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from proxy_addon.settings.state_url import StateUrl
 from proxy_addon.state.store import Event, Shared, Store, Verdict
@@ -106,15 +108,17 @@ def failure_kind(error: BaseException) -> str:
     """What went wrong, in words that never quote the server's message (nor anything of the URL)."""
     if isinstance(error, AuthenticationError):
         return "the password or user was refused"
-    if isinstance(error, TimeoutError | asyncio.TimeoutError):
-        return "no answer in time"
-    if isinstance(error, ConnectionRefusedError):
-        return "connection refused"
     cause = error.__cause__ or error.__context__
-    if isinstance(cause, OSError) and cause.strerror:
-        return cause.strerror.lower()
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror.lower()
+    for seen in (error, cause):
+        if isinstance(seen, TimeoutError | asyncio.TimeoutError | RedisTimeoutError):
+            return "no answer in time"
+        if isinstance(seen, ConnectionRefusedError):
+            return "connection refused"
+    for seen in (cause, error):
+        if isinstance(seen, OSError) and seen.errno and seen.errno > 0:
+            return os.strerror(seen.errno).lower()  # asyncio's own text quotes the address: "Connect call failed (...)"
+        if isinstance(seen, socket.gaierror) and seen.strerror:
+            return seen.strerror.lower()
     return type(error).__name__
 
 
