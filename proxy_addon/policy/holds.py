@@ -39,7 +39,8 @@ LONGEST_HINTED = 3600.0
 STRIKES_KEPT = 600.0
 """How long a scope's count of hint-less 429s lasts after the last one, when no request in it succeeds."""
 HOLDS_KEPT = 1000
-"""Holds one process keeps at once; past this the oldest is forgotten (costs at most one more 429)."""
+"""Holds one process keeps at once, and counts of hint-less 429s; past this the oldest is forgotten (costs at
+most one more 429, or one doubling)."""
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 BURST = "-burst-based"
@@ -269,7 +270,7 @@ class Holds:
             if self.strikes.get(name, (0, now))[1] <= now:
                 strikes = 0
             strikes += 1
-            self.strikes[name] = (strikes, now + STRIKES_KEPT)
+            self._strike(name, strikes, now)
             seconds = unhinted_seconds(strikes)
         else:
             seconds = hinted(hint)
@@ -295,7 +296,15 @@ class Holds:
 
     def adopt_strikes(self, name: str, strikes: int, now: float) -> None:
         if strikes > self.strikes.get(name, (0, 0.0))[0]:
-            self.strikes[name] = (strikes, now + STRIKES_KEPT)
+            self._strike(name, strikes, now)
+
+    def _strike(self, name: str, strikes: int, now: float) -> None:
+        """Count `strikes` for `name`, kept `STRIKES_KEPT`: each distinct endpoint a hint-less 429 answered adds
+        one, and nothing else forgets them between scrapes, so they are bounded as the holds are."""
+        self.strikes.pop(name, None)
+        self.strikes[name] = (strikes, now + STRIKES_KEPT)
+        while len(self.strikes) > self.kept:
+            del self.strikes[next(iter(self.strikes))]
 
     def calm(self, name: str) -> None:
         """Another process saw a request in this scope succeed."""

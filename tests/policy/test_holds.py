@@ -241,6 +241,16 @@ def test_the_table_is_bounded():
     assert len(holds.holds) == 3
 
 
+def test_the_counts_of_hint_less_429s_are_bounded_too():
+    holds = Holds(kept=3)
+    unhinted = {"ratelimit-reason": "jira-burst-based"}
+    for n in range(5):
+        limited(holds, unhinted, 0.0, "GET", f"/rest/api/3/thing{n}")
+        holds.adopt_strikes(f"other{n}", 2, 0.0)
+    assert len(holds.strikes) == 3
+    assert len(holds.holds) == 3
+
+
 def test_the_digest_holds_neither_path_nor_issue():
     name = digest("acme", "acme.atlassian.net", Place(Scope.ISSUE, "OPS-1"))
     assert "OPS" not in name
