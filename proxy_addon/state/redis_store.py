@@ -36,7 +36,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import AuthenticationError, RedisError
+from redis.exceptions import AuthenticationError, NoPermissionError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from proxy_addon.settings.state_url import StateUrl
@@ -108,6 +108,10 @@ def failure_kind(error: BaseException) -> str:
     """What went wrong, in words that never quote the server's message (nor anything of the URL)."""
     if isinstance(error, AuthenticationError):
         return "the password or user was refused"
+    if isinstance(error, NoPermissionError):
+        return "its user may not run a command the proxy needs: allow scripts, pub/sub, atlassian-auth-proxy:*"
+    if isinstance(error, ResponseError):
+        return f"it refused a command of the proxy's ({type(error).__name__}; scripts off? out of memory?)"
     cause = error.__cause__ or error.__context__
     for seen in (error, cause):
         if isinstance(seen, TimeoutError | asyncio.TimeoutError | RedisTimeoutError):
@@ -189,6 +193,8 @@ class RedisStore:
             try:
                 async with asyncio.timeout(CONNECT_SECONDS + COMMAND_SECONDS):
                     await client.ping()
+                    for text in SCRIPTS.values():  # a user (ACL) or server without scripts fails here, not per request
+                        await client.script_load(text)
                     await pubsub.subscribe(self.channel)
                 self._client = client
                 self._scripts = {name: client.register_script(text) for name, text in SCRIPTS.items()}

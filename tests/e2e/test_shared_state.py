@@ -278,3 +278,35 @@ def test_a_database_of_many_other_keys_is_read_page_by_page_and_stays_shared(mak
         assert not [line for line in late.lines if "cannot be reached" in line or "is back" in line]
     finally:
         store.flushdb()
+
+
+def test_a_store_user_not_allowed_scripts_is_told_once_and_never_flaps(make_proxy, site, redis_server, tmp_path):
+    """Found on connecting, not on each rate-limited request: before, each such request lost the store (a
+    warning), the next connect found it back (a line), and the shared window never counted anything."""
+    admin = redis_server.client()
+    admin.acl_setuser("noscripts", enabled=True, passwords=["+No-scripts-pa55"], keys=["*"], channels=["*"])
+    admin.execute_command("ACL", "SETUSER", "noscripts", "+@all", "-@scripting")
+    try:
+        config = tmp_path / "clients.toml"
+        config.write_text(CLIENTS)
+        url = f"redis://noscripts:No-scripts-pa55@127.0.0.1:{redis_server.port}/{next(DATABASES)}"
+        proxy = make_proxy(
+            "--config",
+            str(config),
+            ATLASSIAN_PROXY_STATE_URL=url,
+            ATLASSIAN_PROXY_ADMIN_PORT="0",
+            METERED_PASSWORD=METERED.partition(":")[2],
+        )
+        wait_for(lambda: "cannot be reached" in proxy.output, what="the warning")
+        host = "shared-noscripts.atlassian.net"
+        codes = [
+            status_and_body(proxy, f"https://{host}/rest/api/3/myself", "--proxy-user", METERED)[0] for _ in range(5)
+        ]
+        assert codes == ["200"] * 4 + ["429"], "the process counts the window itself"
+        assert not sharing(proxy)
+        warnings = [line for line in proxy.lines if "state store" in line]
+        assert len(warnings) == 1, warnings
+        assert "its user may not run a command the proxy needs" in warnings[0]
+        assert "No-scripts-pa55" not in proxy.output
+    finally:
+        admin.acl_deluser("noscripts")

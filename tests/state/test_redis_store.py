@@ -9,7 +9,7 @@ import errno
 import logging
 import socket
 
-from redis.exceptions import AuthenticationError, ConnectionError
+from redis.exceptions import AuthenticationError, ConnectionError, NoPermissionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from proxy_addon.settings.state_url import StateUrl
@@ -41,6 +41,9 @@ def test_failures_as_the_client_library_raises_them_are_told_in_plain_words():
     unknown = ConnectionError("dns")
     unknown.__cause__ = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
     assert failure_kind(unknown) == "name or service not known"
+    denied = failure_kind(NoPermissionError(f"NOPERM this user has no permissions to run the 'evalsha' {PASSWORD}"))
+    assert denied.startswith("its user may not run a command the proxy needs")
+    assert PASSWORD not in denied
 
 
 def test_the_client_never_retries_and_carries_the_password_only_to_the_server():
