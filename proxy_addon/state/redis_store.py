@@ -159,6 +159,9 @@ class RedisStore:
         self._runner: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._warned = False
+        self._quiet = False
+        """The last connection was lost while exchanging what each side learned: the next says nothing until one
+        outlives that exchange (a store that fails each time logs one warning and one "back", not two per try)."""
         self._lost = asyncio.Event()
         self._sequence = 0
         self._scripts: dict[str, Any] = {}
@@ -200,9 +203,16 @@ class RedisStore:
                 self._scripts = {name: client.register_script(text) for name, text in SCRIPTS.items()}
                 self._lost.clear()
                 self.up = True
-                await self._store.connected()
-                if not self._lost.is_set():  # else lost while exchanging: no "back" line, and the next try waits longer
+                announced = not self._quiet
+                if announced:
                     self._came_up()
+                await self._store.connected()
+                if self._lost.is_set():  # lost while exchanging: the next connects say nothing until one holds
+                    self._quiet = True
+                else:
+                    if not announced:
+                        self._came_up()
+                    self._quiet = False
                     wait = RECONNECT_SECONDS[0]
                 while not self._lost.is_set():
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
@@ -222,6 +232,7 @@ class RedisStore:
             wait = min(wait * 2, RECONNECT_SECONDS[1])
 
     def _came_up(self) -> None:
+        self.up = True
         if self._warned:
             logger.info("state store %s is back: holds, pauses and client windows are shared again", self.where)
         else:
