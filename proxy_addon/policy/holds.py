@@ -291,7 +291,10 @@ class Holds:
 
     def adopt(self, name: str, site: str, scope: Scope, seconds: float, reason: str | None, now: float) -> bool:
         """A hold another process started (or found in the store): held here too, at most as long as a 429 of
-        the site could hold it (the store is no more trusted than the site). True when it is new here."""
+        the site could hold it, and its reason only in the form a site's is copied (the local 429 repeats it
+        as a header: the store is no more trusted than the site). True when it is new here."""
+        if reason is not None and not REASON.fullmatch(reason):
+            reason = None
         return self._hold(name, site, scope, min(seconds, LONGEST_HINTED), reason, now, count=False) is True
 
     def adopt_strikes(self, name: str, strikes: int, now: float) -> None:

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from proxy_addon.policy.hosts import normalize_host
 from proxy_addon.policy.token_health import Change, Scope, TokenHealth
 from proxy_addon.state.store import Event, Store
 
@@ -60,7 +61,10 @@ class SharedPauses:
             self.store.keep(KIND, name, {**event, "failures": failures}, seconds)
 
     def _mine(self, event: Event) -> tuple[str, str, Scope] | None:
-        site, host, scope = str(event["site"]), str(event["host"]), Scope(event["scope"])
+        site, scope = str(event["site"]), Scope(event["scope"])
+        host = normalize_host(str(event["host"]))
+        if host is None:
+            raise ValueError("not a host name")  # it goes into a log line and this process's pauses
         return (site, host, scope) if event.get("tag") == self.tag(site) else None
 
     def _paused(self, event: Event) -> None:

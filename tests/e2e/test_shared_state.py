@@ -15,6 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from proxy_addon.policy.holds import SITE, digest
+
 from support.adminclient import admin_port, get, healthz, samples, value
 from support.clients import curl, status_and_body
 from support.proxy import TOKEN_24, basic, wait_for
@@ -310,3 +312,25 @@ def test_a_store_user_not_allowed_scripts_is_told_once_and_never_flaps(make_prox
         assert "No-scripts-pa55" not in proxy.output
     finally:
         admin.acl_deluser("noscripts")
+
+
+def test_a_reason_from_the_store_never_becomes_a_header_line_of_the_local_429(make_proxy, site, redis_server):
+    """Whoever can write to the store can hold the proxies, but not write headers into their clients' answers."""
+    db = next(DATABASES)
+    (proxy,) = proxies(make_proxy, 1, redis_server.url(db))
+    host = "shared-injected.atlassian.net"
+    event = {
+        "kind": "hold",
+        "origin": "elsewhere",
+        "name": digest("default", host, SITE),
+        "site": "default",
+        "scope": "site",
+        "reason": "x\r\nSet-Cookie: tenant.session.token=planted",
+        "ms": 30_000,
+    }
+    assert redis_server.client(db).publish(f"atlassian-auth-proxy:events:{db}", json.dumps(event)) == 1
+    wait_for(lambda: value(metrics_of(proxy), "atlassian_proxy_rate_limit_held", site="default") == 1)
+    reply = curl(proxy.url, f"https://{host}/rest/api/3/myself", proxy.ca_file, "-i", "--suppress-connect-headers")
+    assert reply.stdout.startswith("HTTP/1.1 429")
+    assert "planted" not in reply.stdout
+    assert "ratelimit-reason" not in reply.stdout.lower()

@@ -234,6 +234,16 @@ def test_adopted_holds_count_nowhere_and_held_sites_name_only_lasting_ones():
     assert holds.held_sites(3.0) == set()
 
 
+def test_an_adopted_hold_keeps_only_a_reason_of_the_form_a_site_gives():
+    """The local 429 repeats the reason as a header: a store's text with a line break must not become one."""
+    holds = Holds()
+    name = digest("acme", "acme.atlassian.net", SITE)
+    holds.adopt(name, "acme", Scope.SITE, 30.0, "x\r\nSet-Cookie: session=planted", 0.0)
+    assert holds.check("acme", "acme.atlassian.net", "GET", "/", 1.0).reason is None
+    holds.adopt(name, "acme", Scope.SITE, 40.0, "jira-quota-global-based", 0.0)
+    assert holds.check("acme", "acme.atlassian.net", "GET", "/", 1.0).reason == "jira-quota-global-based"
+
+
 def test_the_table_is_bounded():
     holds = Holds(kept=3)
     for n in range(5):

@@ -74,3 +74,13 @@ def test_another_processs_pause_is_kept_within_the_longest_pause_whatever_it_say
     assert hold is not None
     assert hold.retry_after <= MAX_PAUSE
     assert health.pause("acme", "acme.atlassian.net") == MAX_PAUSE, "its count of rejections raises nothing"
+
+
+def test_a_pause_naming_no_host_name_is_dropped(caplog):
+    _, health, store, _ = shared()
+    event = {"site": "acme", "scope": "host", "tag": TAGS["acme"], "failures": 1, "ms": 30000}
+    with caplog.at_level(logging.WARNING):
+        store.deliver("pause", {**event, "host": "acme.atlassian.net\n[00:00:00] forged log line"})
+    assert not health.backing_off
+    assert "forged" not in caplog.text
+    assert "ignored a malformed pause event" in caplog.text
