@@ -1,7 +1,8 @@
 """The one writer of the proxy's own answers: short, naming the host and what happened, never a secret.
 
 Every hook that answers a request itself calls `refuse`, with a `Refusal` of `policy.refusals`
-and the facts its text needs; no other code sets `flow.response` (a test checks the source).
+and the facts its text needs (the upstream pool's early answer to a CONNECT is `established`);
+no other code sets `flow.response` (a test checks the source).
 So every local answer is made the same way: the decision on the flow's record, no credential
 left in the flow, streaming off, the status, text and headers of the table.
 """
@@ -9,6 +10,7 @@ left in the flow, streaming off, the status, text and headers of the table.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from mitmproxy import http
@@ -29,6 +31,19 @@ def refuse(flow: http.HTTPFlow, refusal: Refusal, **facts: Any) -> None:
     _withdraw(flow, decision)
     flow.request.stream = False
     flow.response = made(refusal, **facts)
+
+
+def established(flow: http.HTTPFlow) -> None:
+    """Answer a CONNECT as mitmproxy itself would once connected (200, no headers), before it connects.
+
+    mitmproxy opens the upstream connection as soon as a CONNECT arrives, unless a hook answered
+    it: the upstream pool (addons/upstream_pool.py) answers for a host it holds warm connections
+    for, so the connection opens when the first request needs it and can be a warm one.
+    """
+    now = time.time()
+    flow.response = http.Response(
+        flow.request.data.http_version, 200, b"Connection established", http.Headers(), b"", None, now, now
+    )
 
 
 def cut_off(flow: http.HTTPFlow) -> None:

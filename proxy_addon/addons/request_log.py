@@ -54,10 +54,11 @@ def describe(flow: http.HTTPFlow) -> str:
         outcome = "error (unknown)"
     facts = FlowRecord.of(flow.metadata)
     user = f"user={facts.user} " if facts.user is not None else ""
+    upstream = f" upstream={facts.upstream}" if facts.upstream is not None else ""
     return (
         f"{request.method} {request.scheme}://{request.host}:{request.port}"
         f"{path_without_query_values(request.path)} {outcome} {elapsed_seconds(flow) * 1000:.0f}ms "
-        f"{user}credentials={facts.decision}"
+        f"{user}credentials={facts.decision}{upstream}"
     )
 
 
@@ -79,6 +80,7 @@ def record(flow: http.HTTPFlow) -> dict[str, Any]:
         "error": failure_kind(flow.error.msg) if flow.error and not flow.response else None,
         "duration_ms": round(elapsed_seconds(flow) * 1000, 1),
         "decision": str(facts.decision),
+        "upstream": facts.upstream,
     }
 
 

@@ -41,6 +41,7 @@ from proxy_addon.addons.token_expiry import TokenExpiry
 from proxy_addon.addons.token_verdicts import TokenVerdicts
 from proxy_addon.addons.token_watcher import CredentialWatcher
 from proxy_addon.addons.upstream_faults import UpstreamFaults
+from proxy_addon.addons.upstream_pool import UpstreamPool
 from proxy_addon.addons.wire import Wire
 from proxy_addon.credentials.http_client import Reach, Unreachable
 from proxy_addon.credentials.identity import check_target, cloud_id
@@ -97,6 +98,10 @@ HOOK_ORDER: tuple[Link, ...] = (
     Link(Streaming, "streams bodies of unknown length: after the injector, which decides on the head alone"),
     Link(Boundaries, "bounded clients' credentialed requests judged: after the injector and Streaming"),
     Link(FailClosed, "after every check: refuses what none let through"),
+    Link(
+        UpstreamPool,
+        "warm upstream connections shared by clients: after every check, as its early CONNECT answer skips none",
+    ),
     Link(CredentialWatcher, "keeps each site's token current: files, the keyring, SIGHUP"),
     Link(TokenExpiry, "warnings and a gauge for recorded token expiry dates"),
     Link(ConnectErrors, "the CONNECT failure page, without the resolved address"),
@@ -154,6 +159,7 @@ class AtlassianAuthProxy:
         self.token_verdicts = TokenVerdicts(self.outbound, self.credentials)
         self.boundaries = Boundaries(self.outbound)
         self.fail_closed = FailClosed()
+        self.pool = UpstreamPool(metrics)
         self.watcher = CredentialWatcher(self.credentials, self.health)
         self.expiry = TokenExpiry(metrics)
         self.metrics = Metrics(metrics, logins)
@@ -174,6 +180,7 @@ class AtlassianAuthProxy:
             Streaming(),
             self.boundaries,
             self.fail_closed,
+            self.pool,
             self.watcher,
             self.expiry,
             ConnectErrors(),
