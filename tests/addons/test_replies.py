@@ -11,7 +11,7 @@ from mitmproxy.test import tflow, tutils
 
 import proxy_addon
 from proxy_addon.addons import replies
-from proxy_addon.addons.replies import cut_off, made, refuse
+from proxy_addon.addons.replies import cut_off, established, made, refuse
 from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.refusals import Refusal
 
@@ -111,3 +111,12 @@ def test_after_the_site_answered_a_failed_check_cuts_the_stream_and_keeps_no_cre
     assert f.error is not None
     assert FlowRecord.of(f.metadata).decision is Decision.UNDECIDED
     assert "authorization" not in f.request.headers
+
+
+def test_the_early_answer_to_a_connect_is_mitmproxys_own():
+    connect = tflow.tflow(req=tutils.treq(method=b"CONNECT", host="acme.atlassian.net", port=443, path=b""))
+    established(connect)
+    answer = connect.response
+    assert (answer.http_version, answer.status_code, answer.reason) == ("HTTP/1.1", 200, "Connection established")
+    assert (list(answer.headers.fields), answer.content) == ([], b""), "no headers, as mitmproxy sends (Android)"
+    assert FlowRecord.of(connect.metadata).decision is Decision.NONE
