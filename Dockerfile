@@ -3,8 +3,8 @@
 # Defaults: listens on the pod's / shared network namespace's loopback (127.0.0.1:8080), so
 # only containers sharing that namespace can use it; the token comes from a secret file; the
 # confdir, which holds the CA that clients must trust, is a volume the app can mount too.
-# See examples/ for docker compose and Kubernetes, and README "Use 2: sidecar container" for
-# the commands and the proxy-auth variant that listens on 0.0.0.0.
+# See examples/ for docker compose and Kubernetes, and docs/how-to/sidecar.md and containers.md
+# for the commands and the proxy-auth variant that listens on 0.0.0.0.
 #
 # BASE_IMAGE: any image with python3 (>= 3.12) and pip, for build machines that cannot pull
 # from a registry (.ci/run builds with a Debian rootfs made by debootstrap).

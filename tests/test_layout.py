@@ -73,6 +73,10 @@ WITHOUT_A_TEST_FILE = {
 }
 
 
+OTHER_UNIT_FOLDERS = {"docs"}
+"""Unit tests that mirror no module: `docs/` checks the documentation against the code."""
+
+
 def unit_file_of(module: Path) -> Path:
     relative = module.relative_to(PACKAGE)
     return TESTS / relative.parent / f"test_{relative.name}"
@@ -96,7 +100,7 @@ def test_every_test_file_sits_in_a_lane_folder():
     loose = sorted(p.name for p in TESTS.glob("test_*.py"))
     assert loose == ["test_layout.py"], "end-to-end tests go to tests/e2e/, image and install ones to tests/deploy/"
     folders = {p.relative_to(TESTS).parts[0] for p in TESTS.rglob("test_*.py")} - {"test_layout.py"}
-    assert folders <= {*LAYERS, *FOLDER_LANES}
+    assert folders <= {*LAYERS, *FOLDER_LANES, *OTHER_UNIT_FOLDERS}
 
 
 def test_no_test_name_is_defined_twice():

@@ -14,16 +14,18 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from mitmproxy import http
+from mitmproxy import http, tls
 from mitmproxy.log import LegacyLogEvents
 from mitmproxy.utils.human import format_address
 
 from proxy_addon.addons.prepared import Prepared
-from proxy_addon.policy.failures import failure_kind
+from proxy_addon.policy.failures import client_tls_failure, failure_kind
 from proxy_addon.policy.record import FlowRecord
 from proxy_addon.policy.text import escape_controls
 
 logger = logging.getLogger("atlassian_auth_proxy.requests")
+connections = logging.getLogger("atlassian_auth_proxy.connections")
+"""Lines about a client connection rather than a request; through the root logger like any other line."""
 
 
 def path_without_query_values(path: str) -> str:
@@ -44,6 +46,14 @@ def iso_time(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
 
 
+def target(request: http.Request) -> str:
+    """Where a request went, for the text log: `https://host:443/path?key=…`, or `host:443` for a CONNECT,
+    whose authority-form target has no scheme and no path."""
+    if request.method == "CONNECT":
+        return f"{request.host}:{request.port}"
+    return f"{request.scheme}://{request.host}:{request.port}{path_without_query_values(request.path)}"
+
+
 def describe(flow: http.HTTPFlow) -> str:
     request = flow.request
     if flow.error:
@@ -56,26 +66,26 @@ def describe(flow: http.HTTPFlow) -> str:
     user = f"user={facts.user} " if facts.user is not None else ""
     upstream = f" upstream={facts.upstream}" if facts.upstream is not None else ""
     return (
-        f"{request.method} {request.scheme}://{request.host}:{request.port}"
-        f"{path_without_query_values(request.path)} {outcome} {elapsed_seconds(flow) * 1000:.0f}ms "
+        f"{request.method} {target(request)} {outcome} {elapsed_seconds(flow) * 1000:.0f}ms "
         f"{user}credentials={facts.decision}{upstream}"
     )
 
 
 def record(flow: http.HTTPFlow) -> dict[str, Any]:
-    """The JSON log object for one request."""
+    """The JSON log object for one request; a CONNECT has no scheme and no path (null)."""
     request = flow.request
     peer = flow.client_conn.peername
     facts = FlowRecord.of(flow.metadata)
+    connect = request.method == "CONNECT"
     return {
         "time": iso_time(request.timestamp_start),
         "client": format_address(peer) if peer else None,
         "user": facts.user,
         "method": request.method,
-        "scheme": request.scheme,
+        "scheme": None if connect else request.scheme,
         "host": request.host,
         "port": request.port,
-        "path": path_without_query_values(request.path),
+        "path": None if connect else path_without_query_values(request.path),
         "status": flow.response.status_code if flow.response else None,
         "error": failure_kind(flow.error.msg) if flow.error and not flow.response else None,
         "duration_ms": round(elapsed_seconds(flow) * 1000, 1),
@@ -143,6 +153,19 @@ class RequestLog:
 
     def http_connect_error(self, flow: http.HTTPFlow) -> None:
         self._log(flow)
+
+    def tls_failed_client(self, data: tls.TlsData) -> None:
+        """A client that gave up on its TLS handshake with the proxy sends no request, so no request line
+        would ever show it: one line for the connection, with its address and why (a fixed phrase). The
+        most common cause is a client that does not trust the proxy's CA; some (Mono, .NET) just close."""
+        peer = data.conn.peername
+        server = data.context.server.address
+        name = data.conn.sni or (server[0] if server else "an unknown host")
+        why, untrusted = client_tls_failure(data.conn.error)
+        hint = "; make it trust the proxy's CA (`atlassian-auth-proxy env` names the file)" if untrusted else ""
+        connections.warning(
+            "client %s: TLS handshake for %s failed: %s%s", format_address(peer) if peer else "?", name, why, hint
+        )
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._log(flow)

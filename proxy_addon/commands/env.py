@@ -83,7 +83,7 @@ def java_tool_options(settings: Settings) -> str:
     """The proxy, the hosts that bypass it (NO_PROXY's, in Java's syntax) and the truststore, for any JVM.
 
     Java's proxy properties cannot carry a proxy login; with `proxy_auth` a Java client must
-    set an Authenticator itself (and allow Basic for tunnels), see README.
+    set an Authenticator itself (and allow Basic for tunnels), see docs/how-to/java.md.
     """
     host = client_host(settings.listen_host)
     port = str(settings.listen_port)

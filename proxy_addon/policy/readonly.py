@@ -1,4 +1,4 @@
-"""What a `read_only = true` site lets through. The one documented list; README links here.
+"""What a `read_only = true` site lets through. The one documented list; docs/how-to/sites.md points here.
 
 Reads are GET, HEAD and OPTIONS. A few POST endpoints only read (they take a query in the body
 because it can be long), and are allowed too, where the site serves them: the path is judged in

@@ -98,20 +98,22 @@ REFUSALS: Mapping[Refusal, Reply] = {
         Decision.CLEARTEXT_HOP,
     ),
     Refusal.READ_ONLY: Reply(
-        403, "site {site} is read-only: {method} {route} is not a read (see README, read-only)", Decision.READ_ONLY
+        403,
+        "site {site} is read-only: {method} {route} is not a read (see docs/how-to/sites.md, Read-only)",
+        Decision.READ_ONLY,
     ),
     Refusal.CLIENT_SITE: Reply(
         403, "client {client} may not use site {site}: its sites are {bound}", Decision.CLIENT_SITE
     ),
     Refusal.CLIENT_READ_ONLY: Reply(
         403,
-        "client {client} is read-only: {method} {route} is not a read (see README, read-only)",
+        "client {client} is read-only: {method} {route} is not a read (see docs/how-to/sites.md, Read-only)",
         Decision.CLIENT_READ_ONLY,
     ),
     Refusal.METHOD_OVERRIDE: Reply(
         400,
         "{restricted}: {override} would let the site run this {method} as another method, and its requests are "
-        "judged by their method (see README, Agents and boundaries)",
+        "judged by their method (see docs/reference/boundaries.md)",
         Decision.METHOD_OVERRIDE,
     ),
     Refusal.QUERY_LOGIN: Reply(
@@ -172,7 +174,7 @@ REFUSALS: Mapping[Refusal, Reply] = {
     Refusal.AMBIGUOUS_TARGET: Reply(
         400,
         "{who}the request target holds {what}, which URL parsers read in different ways: percent-encode it "
-        "(see README, What it does to each request)",
+        "(see docs/reference/requests.md)",
         Decision.AMBIGUOUS_TARGET,
     ),
     Refusal.UNTRUSTED_UPSTREAM: Reply(502, UPSTREAM_FAILED, Decision.UNTRUSTED_UPSTREAM),

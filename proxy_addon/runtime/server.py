@@ -38,13 +38,19 @@ from proxy_addon.settings.names import SettingsError
 
 logger = logging.getLogger(__name__)
 
+MITMPROXY_CLIENT_TLS_FAILED = "Client TLS handshake failed"
+"""How mitmproxy's own line for a client's failed TLS handshake begins (`ClientTLSLayer.on_handshake_error`)."""
+
 # Inside the 10 s that `docker stop` / `podman stop` wait before SIGKILL, with room to shut down.
 DRAIN_SECONDS = 8.0
 
 
 def without_connection_chatter(record: logging.LogRecord) -> bool:
-    """Drop mitmproxy's per-connection INFO lines; our request log already has one line per request."""
-    return not (record.name == "mitmproxy.proxy.server" and record.levelno <= logging.INFO)
+    """Drop mitmproxy's per-connection INFO lines, as our request log already has one line per request,
+    and its line for a client's failed TLS handshake, which the request log writes once with the client."""
+    if record.name != "mitmproxy.proxy.server":
+        return True
+    return record.levelno > logging.INFO and not record.getMessage().startswith(MITMPROXY_CLIENT_TLS_FAILED)
 
 
 class InFlight:

@@ -52,7 +52,8 @@ def holds_secret(value: Any) -> bool:
 
 
 class Settings(BaseSettings):
-    """Everything the proxy is told; see README's settings table for the meaning of each."""
+    """Everything the proxy is told. Each field's `description` is its documentation: docs/reference/settings.md
+    and toml.md are generated from this model (tests/support/docs_reference.py)."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -63,29 +64,129 @@ class Settings(BaseSettings):
         hide_input_in_errors=True,
     )
 
-    email: EmailSetting | None = None
-    api_token: TokenSetting | None = None
-    api_token_file: ExistingFile | None = None
-    token_expires: DateSetting | None = None
-    hosts: HostsSetting = (HostPattern.parse("*.atlassian.net"),)
-    listen_host: str = "127.0.0.1"
-    listen_port: int = Field(default=8080, ge=0, le=65535)
-    confdir: Path = Path("~/.mitmproxy")
-    connect_to: ConnectToSetting = ()
-    upstream_ca_bundle: ExistingFile | None = None
-    site: SiteSetting | None = None
-    sites: tuple[SiteSettings, ...] = ()
-    clients: tuple[ClientSettings, ...] = ()
-    reverse: ReverseSetting | None = None
-    upstream_proxy: UpstreamProxySetting | None = None
-    allow_insecure_keyring: bool = False
-    admin_port: int | None = Field(default=None, ge=0, le=65535)
-    log_format: Literal["text", "json"] = "text"
-    proxy_auth: ProxyLoginSetting | None = None
-    proxy_auth_file: ProxyLoginFileSetting | None = None
-    allow_browsers: bool = False
-    upstream_timeout: float = Field(default=60.0, gt=0, le=3600)
-    client_timeout: float = Field(default=60.0, gt=0, le=3600)
+    email: EmailSetting | None = Field(
+        default=None,
+        description="The Atlassian account email: the Basic user, and the keyring entry's user. Needed unless "
+        "`[[sites]]` describe the sites.",
+    )
+    api_token: TokenSetting | None = Field(
+        default=None,
+        description="The API token, of any length (24-character legacy tokens and the longer ones issued since "
+        "18 January 2023). Prefer `api_token_file` or the keyring: a variable can leak into other processes.",
+    )
+    api_token_file: ExistingFile | None = Field(
+        default=None,
+        description="A file holding the token (a Docker or Kubernetes secret), surrounding whitespace ignored. "
+        "Re-read within a second of a change, without a restart; a file caught empty or invalid keeps the "
+        "previous token and logs why.",
+    )
+    token_expires: DateSetting | None = Field(
+        default=None,
+        description="The date the token expires, shown when you created it: a warning from 14 days ahead, the "
+        "gauge `atlassian_proxy_token_expiry_timestamp_seconds` and `/healthz` 503 once past "
+        "(`login --expires` records it).",
+    )
+    hosts: HostsSetting = Field(
+        default=(HostPattern.parse("*.atlassian.net"),),
+        description="The hosts that get credentials: an exact name (`acme.atlassian.net`) or `*.` and a domain "
+        "(subdomains only), optionally with `:port`. Case-insensitive, one trailing dot ignored; anything else "
+        "(`*`, `a.*.net`, a regex) is refused. Name your own site to keep the token from other tenants.",
+    )
+    listen_host: str = Field(
+        default="127.0.0.1",
+        description="The address the proxy listens on. Anything but loopback is refused without a proxy login "
+        "(`proxy_auth` or `[[clients]]`).",
+    )
+    listen_port: int = Field(
+        default=8080,
+        ge=0,
+        le=65535,
+        description="The port the proxy listens on; `0` picks a free one and logs it. `exec` always picks a free "
+        "port unless given `--listen-port`.",
+    )
+    confdir: Path = Field(
+        default=Path("~/.mitmproxy"),
+        description="mitmproxy's directory: the CA clients trust is `<confdir>/mitmproxy-ca-cert.pem`; the proxy "
+        "writes its CA bundle and Java truststore beside it. Keep it private: it holds the CA's key.",
+    )
+    connect_to: ConnectToSetting = Field(
+        default=(),
+        description="For hosts matching PATTERN, open the TCP connection to HOST:PORT instead of resolving the "
+        "name, like curl's `--connect-to`; SNI, Host, certificate checks and every credential decision keep the "
+        "original name.",
+    )
+    upstream_ca_bundle: ExistingFile | None = Field(
+        default=None,
+        description="An extra CA file trusted for upstream TLS (a staging site, tests), added to the public CAs.",
+    )
+    site: SiteSetting | None = Field(
+        default=None,
+        description="Your site: where `check` and `login` ask, and the home whose identity page judges a rejected "
+        "token. Defaults to the single exact name in `hosts`.",
+    )
+    sites: tuple[SiteSettings, ...] = Field(
+        default=(),
+        description="One `[[sites]]` table per site, in the TOML file only. Not combinable with the single-site "
+        "settings (`email`, the token, `hosts`, `token_expires`).",
+    )
+    clients: tuple[ClientSettings, ...] = Field(
+        default=(),
+        description="One `[[clients]]` table per client: its own proxy login and bounds, in the TOML file only. "
+        "Not combinable with `proxy_auth`.",
+    )
+    reverse: ReverseSetting | None = Field(
+        default=None,
+        description="Serve a plain-HTTP base URL on loopback that forwards to this credential host over TLS "
+        "(`run --reverse URL`), for tools that can neither use a proxy nor trust a CA.",
+    )
+    upstream_proxy: UpstreamProxySetting | None = Field(
+        default=None,
+        description="Send every upstream connection through this (corporate) proxy; its password is never "
+        "logged. Not with `reverse`.",
+    )
+    allow_insecure_keyring: bool = Field(
+        default=False,
+        description="`true` accepts keyring backends that keep secrets in plain files (such as `keyrings.alt`).",
+    )
+    admin_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="A port on 127.0.0.1 serving `/healthz`, `/livez` and `/metrics`; `0` picks a free one and "
+        "logs it. Unset: no admin port.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`json`: one JSON object per request, and every other line as a JSON object too.",
+    )
+    proxy_auth: ProxyLoginSetting | None = Field(
+        default=None,
+        description="The login clients must send as `Proxy-Authorization` (Basic), or get 407; the password has "
+        "at least 16 characters. Allows a non-loopback listen host. Not with `[[clients]]`.",
+    )
+    proxy_auth_file: ProxyLoginFileSetting | None = Field(
+        default=None,
+        description="A file holding `user:password` (a regular file of at most 4 KiB, surrounding whitespace "
+        "ignored), read at start; instead of `proxy_auth`.",
+    )
+    allow_browsers: bool = Field(
+        default=False,
+        description="`true` lets requests from web browsers (an `Origin` header, or `Sec-Fetch-Site` other than "
+        "`none`) get credentials; by default they get 403.",
+    )
+    upstream_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Seconds to wait for the site's response headers before answering 504; also the longest a "
+        "request waits for the proxy's own check of the token after a pause.",
+    )
+    client_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Seconds a client has to send a complete request head before its connection is closed.",
+    )
     upstream_pool: bool = Field(
         default=True,
         description="Keep warm upstream connections (TLS ClientHello already sent, the site's answer verified by "

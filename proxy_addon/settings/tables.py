@@ -46,17 +46,53 @@ class Table(BaseModel):
 class SiteSettings(Table):
     """One `[[sites]]` table of the TOML config."""
 
-    name: str = Field(min_length=1)
-    hosts: HostsSetting
-    email: str | None = None
-    token_env: str | None = None
-    token_file: ExistingFile | None = None
-    scheme: Literal["basic", "bearer"] = "basic"
-    read_only: bool = False
-    scoped: bool = False
-    token_expires: DateSetting | None = None
-    product: Literal["jira", "confluence"] | None = None
-    context_path: Annotated[str, AfterValidator(_context_path)] | None = None
+    name: str = Field(
+        min_length=1,
+        description="The site's name: in the log, the metrics' `site` label, a client's `sites` and "
+        "`login`/`logout --site`.",
+    )
+    hosts: HostsSetting = Field(
+        description="The hosts that get this site's credentials, written as `ATLASSIAN_PROXY_HOSTS` (optionally "
+        "with `:port`); across sites, an exact name beats a wildcard and a longer wildcard a shorter one."
+    )
+    email: str | None = Field(
+        default=None,
+        description="The account email: the Basic user, and the keyring user when neither `token_env` nor "
+        "`token_file` is set. Needed for `basic`.",
+    )
+    token_env: str | None = Field(default=None, description="The environment variable holding this site's token.")
+    token_file: ExistingFile | None = Field(
+        default=None, description="A file holding this site's token, re-read when it changes."
+    )
+    scheme: Literal["basic", "bearer"] = Field(
+        default="basic",
+        description="`basic`: `email:token` (Atlassian Cloud, Bitbucket Cloud); `bearer`: a Data Center or Server "
+        "personal access token.",
+    )
+    read_only: bool = Field(
+        default=False,
+        description="`true`: only reads pass (GET, HEAD, OPTIONS and the read-only searches); any other request "
+        "gets 403 and nothing is sent.",
+    )
+    scoped: bool = Field(
+        default=False,
+        description="`true` for a scoped API token: the site's `/rest/` and `/wiki/` requests go through the API "
+        "gateway, whose cloudId the proxy looks up at start.",
+    )
+    token_expires: DateSetting | None = Field(
+        default=None,
+        description='The date the token expires (a TOML date or `"YYYY-MM-DD"`), as `ATLASSIAN_PROXY_TOKEN_EXPIRES`.',
+    )
+    product: Literal["jira", "confluence"] | None = Field(
+        default=None,
+        description="Data Center or Server only: the product the site serves, for bounds, read-only searches and "
+        "the identity page.",
+    )
+    context_path: Annotated[str, AfterValidator(_context_path)] | None = Field(
+        default=None,
+        description="Data Center or Server only, with `product`: the path the product is served under, such as "
+        "`/jira`; absent: `/`.",
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> SiteSettings:
@@ -109,20 +145,51 @@ def _keys(kind: str, pattern: re.Pattern[str], rule: str) -> Any:
 class ClientSettings(Table):
     """One `[[clients]]` table: who may use the proxy, with which login, within which bounds."""
 
-    name: str = Field(min_length=1)
-    password_env: str | None = Field(default=None, min_length=1)
-    password_file: Path | None = None
-    sites: tuple[str, ...] | None = Field(default=None, min_length=1)
-    read_only: bool = False
+    name: str = Field(
+        min_length=1,
+        description="The proxy-login user; names the client in the log (`user`) and the metrics (`client`). "
+        "Unique, printable, no `:`, not `none`.",
+    )
+    password_env: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The environment variable holding the client's proxy password, at least 16 characters "
+        "(`openssl rand -base64 24`). This or `password_file`.",
+    )
+    password_file: Path | None = Field(
+        default=None,
+        description="A file holding the client's proxy password (a regular file of at most 4 KiB, surrounding "
+        "whitespace ignored). Read once at start, kept only as a digest.",
+    )
+    sites: tuple[str, ...] | None = Field(
+        default=None,
+        min_length=1,
+        description="The names of the sites this client may use (the single-site settings' site is `default`); "
+        "absent: every site.",
+    )
+    read_only: bool = Field(default=False, description="`true`: on every site, only reads pass.")
     jira_projects: Annotated[
         tuple[str, ...] | None,
         _keys("Jira project", JIRA_PROJECT_KEY, "letters, digits and _, starting with a letter (e.g. OPS)"),
-    ] = None
+    ] = Field(
+        default=None,
+        description="The Jira project keys this client is bounded to (case ignored; `[]`: none); absent: no bound.",
+    )
     confluence_spaces: Annotated[
         tuple[str, ...] | None,
         _keys("Confluence space", CONFLUENCE_SPACE_KEY, "letters and digits, or ~ and them for a personal space"),
-    ] = None
-    requests_per_minute: int | None = Field(default=None, ge=1, strict=True)
+    ] = Field(
+        default=None,
+        description="The Confluence space keys this client is bounded to (`~` first for a personal space; case "
+        "ignored; `[]`: none); absent: no bound.",
+    )
+    requests_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        strict=True,
+        description="At most this many requests in any 60 seconds, the id lookups they cause included; absent: "
+        "no limit.",
+    )
     _login: ProxyLogin = PrivateAttr()
 
     @model_validator(mode="after")

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import logging
 
+import mitmproxy
 import pytest
-from mitmproxy import http
+from mitmproxy import http, tls
+from mitmproxy.proxy import context
 from mitmproxy.test import taddons, tflow, tutils
 from prometheus_client import generate_latest
 
 from proxy_addon.addons.metrics import Metrics
-from proxy_addon.addons.request_log import RequestLog, record
+from proxy_addon.addons.request_log import RequestLog, describe, record
 from proxy_addon.policy.record import Decision, FlowRecord
 
 
@@ -90,3 +92,81 @@ def test_a_request_on_a_warm_connection_says_so_in_text_and_json(caplog):
     assert text.endswith("credentials=injected upstream=warm")
     assert json.loads(line)["upstream"] == "warm"
     assert record(finished(Decision.INJECT, 200))["upstream"] is None
+
+
+def connect_flow(status: int) -> http.HTTPFlow:
+    f = tflow.tflow(req=tutils.treq(method=b"CONNECT", scheme=b"", path=b"", authority=b"acme.atlassian.net:443"))
+    f.response = tutils.tresp(status_code=status)
+    return f
+
+
+def test_a_failed_connect_names_the_host_and_port_without_an_empty_scheme(caplog):
+    log = RequestLog()
+    with taddons.context(log), caplog.at_level(logging.INFO, "atlassian_auth_proxy.requests"):
+        log.http_connect_error(connect_flow(502))
+        text = caplog.records[-1].getMessage()
+        log.json = True
+        log.http_connect_error(connect_flow(502))
+        line = json.loads(caplog.records[-1].getMessage())
+    assert text.startswith("CONNECT address:22 502 "), text  # treq's host and port
+    assert "://" not in text
+    assert (line["method"], line["scheme"], line["host"], line["port"], line["path"]) == (
+        "CONNECT",
+        None,
+        "address",
+        22,
+        None,
+    )
+
+
+def test_other_requests_keep_scheme_host_port_and_path():
+    flow = tflow.tflow(req=tutils.treq(path=b"/rest/api/3/myself?x=1"), resp=True)
+    assert describe(flow).startswith("GET http://address:22/rest/api/3/myself?x=… 200 ")
+    assert (record(flow)["scheme"], record(flow)["path"]) == ("http", "/rest/api/3/myself?x=…")
+
+
+def failed_handshake(error: str, sni: str | None = "acme.atlassian.net") -> tls.TlsData:
+    client = tflow.tclient_conn()
+    client.peername = ("127.0.0.1", 50123)
+    client.sni = sni
+    client.error = error
+    ctx = context.Context(client, mitmproxy.ctx.options)
+    ctx.server.address = ("acme.atlassian.net", 443)
+    return tls.TlsData(client, ctx)
+
+
+@pytest.mark.parametrize(
+    ("error", "why"),
+    [
+        (
+            "The client does not trust the proxy's certificate for acme.atlassian.net (tlsv1 alert unknown ca)",
+            "the client refused the proxy's certificate: it does not trust the proxy's CA; make it trust",
+        ),
+        (
+            "The client disconnected during the handshake. If this happens consistently for acme.atlassian.net, "
+            "this may indicate that the client does not trust the proxy's certificate.",
+            "closed the connection during the handshake, most likely because it does not trust the proxy's CA",
+        ),
+    ],
+)
+def test_a_client_that_gives_up_on_the_handshake_is_logged_once_with_its_address_and_why(error, why, caplog):
+    log = RequestLog()
+    with taddons.context(log), caplog.at_level(logging.INFO):
+        log.tls_failed_client(failed_handshake(error))
+    (line,) = [r for r in caplog.records if r.name == "atlassian_auth_proxy.connections"]
+    assert line.levelno == logging.WARNING
+    message = line.getMessage()
+    assert message.startswith("client 127.0.0.1:50123: TLS handshake for acme.atlassian.net failed: ")
+    assert why in message
+    assert "alert unknown ca" not in message  # a fixed phrase, never mitmproxy's text
+
+
+def test_a_handshake_that_never_began_names_the_connect_target_and_no_ca(caplog):
+    log = RequestLog()
+    with taddons.context(log), caplog.at_level(logging.INFO):
+        log.tls_failed_client(failed_handshake("connection closed early", sni=None))
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "atlassian_auth_proxy.connections"]
+    assert line == (
+        "client 127.0.0.1:50123: TLS handshake for acme.atlassian.net failed: "
+        "the client closed the connection before its TLS handshake began"
+    )

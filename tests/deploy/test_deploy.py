@@ -181,13 +181,13 @@ def test_the_compose_example_validates_and_wires_the_sidecar():
     assert app["user"].split(":")[0] not in (IMAGE.user.split(":")[0], "0", "root")  # so the CA's key stays private
 
 
-def test_the_token_file_the_readme_writes_is_the_one_compose_and_kubectl_read_and_git_ignores():
+def test_the_token_file_the_docs_write_is_the_one_compose_and_kubectl_read_and_git_ignores():
     (compose,) = load_yaml("compose.yaml")
     (secret,) = compose["services"]["atlassian-proxy"]["secrets"]
     token_file = (REPO / "examples" / compose["secrets"][secret]["file"]).resolve().relative_to(REPO).as_posix()
-    readme = (REPO / "README.md").read_text()
-    assert f"> {token_file})" in readme
-    assert f"--from-file=token={token_file}" in readme
+    sidecar = (REPO / "docs/how-to/sidecar.md").read_text()
+    assert f"> {token_file})" in sidecar
+    assert f"--from-file=token={token_file}" in (REPO / "docs/how-to/containers.md").read_text()
     assert f"--from-file=token={token_file}" in (REPO / "examples/kubernetes.yaml").read_text()
     ignored = subprocess.run(["git", "-C", str(REPO), "check-ignore", "--quiet", token_file], check=False)
     assert ignored.returncode == 0, f"{token_file} is not git-ignored"

@@ -1,4 +1,4 @@
-"""Every config example and every TOML snippet in the README loads as written."""
+"""Every config example and every TOML snippet in the README and the docs loads as written."""
 
 from __future__ import annotations
 
@@ -14,14 +14,20 @@ from proxy_addon.settings.loading import load_settings
 from support.proxy import TOKEN_24
 
 ROOT = Path(__file__).parents[2]
-SNIPPETS = re.findall(r"```toml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+SNIPPETS = {
+    f"{path.relative_to(ROOT)}-{index}": snippet
+    for path in DOCUMENTS
+    for index, snippet in enumerate(re.findall(r"```toml\n(.*?)```", path.read_text(), re.S))
+    if not snippet.startswith("--8<--")  # a config/ example included whole: loaded below as itself
+}
 EXAMPLES = sorted((ROOT / "config").glob("*.toml"))
 
 
 @pytest.mark.parametrize(
     "text",
-    [*(p.read_text() for p in EXAMPLES), *SNIPPETS],
-    ids=[*(p.name for p in EXAMPLES), *(f"README-{i}" for i in range(len(SNIPPETS)))],
+    [*(p.read_text() for p in EXAMPLES), *SNIPPETS.values()],
+    ids=[*(p.name for p in EXAMPLES), *SNIPPETS],
 )
 def test_config_loads(text, tmp_path, monkeypatch):
     for name in list(os.environ):
@@ -49,4 +55,4 @@ def test_there_are_examples_for_each_kind_of_site():
         "scoped.example.toml",
         "datacenter.example.toml",
     }
-    assert len(SNIPPETS) >= 1
+    assert len(SNIPPETS) >= 4

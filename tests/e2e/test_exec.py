@@ -19,7 +19,9 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from support import corp_proxy
+from support.clients import assert_identity
 from support.proxy import EMAIL, TOKEN_192, basic, command, proxy_env, site_toml, wait_for
+from support.recipes import MCP_AND_EXEC, recipe
 
 MCP_SERVER = Path(__file__).parents[1] / "support" / "mcp_stdio_server.py"
 
@@ -104,6 +106,39 @@ def test_a_missing_command_is_exit_127_and_the_proxy_stops(site, ca_file, confdi
     assert result.returncode == 127
     assert "cannot run /nonexistent/server" in result.stderr
     assert "stopped" in result.stderr.splitlines()[-1]
+
+
+def test_the_exec_recipe_reaches_the_site_with_the_identity(site, ca_file, confdir, tmp_path):
+    """docs/how-to/mcp-and-exec.md's `exec` line as written, with the proxy's settings in the environment."""
+    env = {**exec_env(site, ca_file, confdir), "PATH": f"{Path(command()[0]).parent}:/usr/bin:/bin"}
+    before = len(site.record.requests)
+    result = subprocess.run(
+        ["sh", "-c", recipe(MCP_AND_EXEC, "exec").command],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["displayName"] == "Test User"
+    assert_identity(site.record.requests[before:])
+
+
+def test_exec_listens_on_a_free_port_whatever_the_config_file_says(site, ca_file, confdir, tmp_path):
+    """`listen_port` in the config file names a port in use here: `exec` takes a free one (its flag's default)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "port.toml"
+        config.write_text(f"listen_port = {port}\n")
+        env = exec_env(site, ca_file, confdir, ATLASSIAN_PROXY_CONFIG=str(config))
+        result = run_exec(env, "sh", "-c", 'printf %s "$HTTPS_PROXY"')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("http://127.0.0.1:")
+    assert not result.stdout.endswith(f":{port}")
 
 
 def test_an_mcp_host_starts_a_stdio_server_through_exec(site, ca_file, confdir):

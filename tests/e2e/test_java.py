@@ -1,8 +1,8 @@
-"""Java: the JVM ignores HTTPS_PROXY and PEM bundles; `JAVA_TOOL_OPTIONS` from `env` is all it gets."""
+"""Java: the JVM ignores HTTPS_PROXY and PEM bundles; `JAVA_TOOL_OPTIONS` from `env` is all its recipe in
+docs/how-to/clients.md gets."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 
@@ -12,44 +12,17 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from proxy_addon.runtime.trust import CLIENT_BUNDLE_NAME, TRUSTSTORE_NAME, TRUSTSTORE_PASSWORD
 
-from support.clients import with_env_exports
-from support.proxy import EMAIL, TOKEN_192, basic
-
-MAIN = """
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-
-public class Main {
-    public static void main(String[] args) throws Exception {
-        HttpClient client = HttpClient.newHttpClient();
-        HttpRequest request = HttpRequest.newBuilder(URI.create(args[0])).build();
-        HttpResponse<String> response = client.send(request, HttpResponse.BodyHandlers.ofString());
-        System.out.println(response.statusCode() + " " + response.body());
-    }
-}
-"""
-
-
-def require_java() -> None:
-    if shutil.which("java") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI must have a JDK (see .ci/run)")
-        pytest.skip("java is not installed")
+from support.clients import assert_identity, require, run_recipe
+from support.recipes import CLIENTS, recipe
 
 
 def test_java_http_client_with_only_java_tool_options(proxy, site, tmp_path):
-    require_java()
-    (tmp_path / "Main.java").write_text(MAIN)
-    url = "https://acme.atlassian.net/rest/api/3/myself?via=java"
-    result = with_env_exports(proxy.port, proxy.confdir, tmp_path, f"java Main.java '{url}'")
+    require("a JDK (java)", shutil.which("java") is not None)
+    result, arrived = run_recipe(proxy, site, tmp_path, recipe(CLIENTS, "java"))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("200 "), result.stdout
-    assert "Test User" in result.stdout
-    seen = site.record.last()
-    assert seen.path == "/rest/api/3/myself?via=java"
-    assert seen.header("Authorization") == basic(EMAIL, TOKEN_192)
+    assert "Test User" in result.stdout, result.stdout
+    assert [r.path for r in arrived] == ["/rest/api/3/myself"]
+    assert_identity(arrived)
 
 
 @pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")

@@ -1,4 +1,4 @@
-"""Atlassian's remote MCP server (`https://mcp.atlassian.com/v2/mcp`) through the proxy, with no client token.
+"""Atlassian's remote MCP server (`https://mcp.atlassian.com/v1/mcp`) through the proxy, with no client token.
 
 A site whose hosts include `mcp.atlassian.com` gets the injected Basic there too; the answers
 come as server-sent events on streams the stand-in keeps open, so they arrive only if the

@@ -224,7 +224,7 @@ def test_two_clients_with_different_bounds_in_one_run(agents, site):
     assert status == "403"
     assert body == (
         "atlassian-auth-proxy: client agent-b is read-only: DELETE /rest/api/3/myself/b-write is not a read "
-        "(see README, read-only)\n"
+        "(see docs/how-to/sites.md, Read-only)\n"
     )
     assert len(site.record.requests) == reached, "nothing of a refused request reached the site"
 

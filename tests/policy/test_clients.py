@@ -94,7 +94,7 @@ def test_refusals_name_the_client_and_the_bound_never_the_password():
     status, message = text_of(refusal(decide(request, Policy(SITES, Gateway()), TokenHealth(), 0.0), request))
     assert (status, message) == (
         403,
-        "client agent-b is read-only: PUT /rest/api/3/issue/X-1 is not a read (see README, read-only)",
+        "client agent-b is read-only: PUT /rest/api/3/issue/X-1 is not a read (see docs/how-to/sites.md, Read-only)",
     )
     assert PASSWORD not in repr(bounded) + message
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
+import logging
 
 from mitmproxy.addons import default_addons
 
-from proxy_addon.runtime.server import line_stream, mitmproxy_addons
+from proxy_addon.runtime.server import line_stream, mitmproxy_addons, without_connection_chatter
 
 FLOW_CHANGING = {
     "AntiCache",
@@ -60,3 +61,20 @@ def test_log_lines_go_to_the_same_descriptor_and_a_stream_without_one_is_kept(tm
     assert path.read_text() == "first line\nstill open\n"
     replaced = io.StringIO()
     assert line_stream(replaced) is replaced
+
+
+def mitmproxy_line(level: int, message: str, name: str = "mitmproxy.proxy.server") -> logging.LogRecord:
+    return logging.LogRecord(name, level, __file__, 1, message, None, None)
+
+
+def test_run_leaves_out_mitmproxys_connection_chatter_and_its_own_line_for_a_failed_client_handshake():
+    dropped = [
+        mitmproxy_line(logging.INFO, "client connect"),
+        mitmproxy_line(logging.WARNING, "Client TLS handshake failed. The client does not trust the proxy's ..."),
+    ]
+    kept = [
+        mitmproxy_line(logging.WARNING, "Server TLS handshake failed. certificate verify failed"),
+        mitmproxy_line(logging.INFO, "Client TLS handshake failed.", name="atlassian_auth_proxy.connections"),
+    ]
+    assert [without_connection_chatter(r) for r in dropped] == [False, False]
+    assert [without_connection_chatter(r) for r in kept] == [True, True]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import socket
 import ssl
@@ -12,7 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 import requests
+
+from support.proxy import EMAIL, TOKEN_192, basic
+from support.recipes import Recipe
+from support.upstream import Seen
 
 CLIENT_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
 
@@ -124,7 +130,8 @@ def with_env_exports(
 ) -> subprocess.CompletedProcess[str]:
     """Run `script` in sh after `eval "$(atlassian-auth-proxy env ENV_ARGS)"`, as a user's shell would.
 
-    Nothing else is set: the proxy, its CA and every client setting come from the exports.
+    Nothing else is set: the proxy, its CA and every client setting come from the exports. Standard
+    input is no terminal, as in a script, cron or CI, wherever the tests run.
     """
     bin_dir = Path(sys.executable).parent
     env = {
@@ -140,9 +147,40 @@ def with_env_exports(
         text=True,
         env=env,
         cwd=home,
+        stdin=subprocess.DEVNULL,
         check=False,
         timeout=120,
     )
+
+
+def require(what: str, present: bool) -> None:
+    """A runtime the test needs: skipped where missing, except in CI (CI=true), which must have it (.ci/run)."""
+    if not present:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must provide {what} (see .ci/run)")
+        pytest.skip(f"{what} is not installed")
+
+
+def run_recipe(
+    proxy, site, where: Path, recipe: Recipe, *env_args: str, **settings: str
+) -> tuple[subprocess.CompletedProcess[str], list[Seen]]:
+    """A docs recipe, as written, in `where` after the `env` exports: its files beside it, then its command.
+
+    Returns what it printed and every request that reached the stand-in while it ran.
+    """
+    recipe.write_files(where)
+    before = len(site.record.requests)
+    result = with_env_exports(proxy.port, proxy.confdir, where, recipe.command, *env_args, **settings)
+    return result, site.record.requests[before:]
+
+
+def assert_identity(
+    arrived: list[Seen], authorization: str = basic(EMAIL, TOKEN_192), sni: str = "acme.atlassian.net"
+) -> None:
+    """Something reached the site, all of it through a tunnel to `sni` and with the configured identity alone."""
+    assert arrived, "nothing reached the site"
+    assert {tuple(v for k, v in r.headers if k.lower() == "authorization") for r in arrived} == {(authorization,)}
+    assert {r.sni for r in arrived} == {sni}
 
 
 def status_and_body(proxy, url: str, *args: str) -> tuple[str, str]:

@@ -27,7 +27,8 @@ RATE_LIMIT_HEADERS = {
 }
 
 
-MCP_PATH = "/v2/mcp"
+MCP_PATH = "/v1/mcp"
+"""The API-token endpoint Atlassian documents for its remote MCP server (`/v1/mcp/authv2` is the OAuth one)."""
 MCP_TOOL = "getAccessibleAtlassianResources"
 MCP_RESULTS: dict[str, dict[str, Any]] = {
     "initialize": {"capabilities": {"tools": {}}, "serverInfo": {"name": "atlassian-mcp-stand-in", "version": "1"}},

@@ -2,7 +2,7 @@
 
 A client with `jira_projects` reaches only those projects, one with `confluence_spaces` only
 those spaces; an API token cannot be narrowed like that, so the proxy judges every request of
-such a client against `routes.ROUTES`, the one table (README, "Agents and boundaries", lists it).
+such a client against `routes.ROUTES`, the one table (docs/reference/boundaries.md lists it).
 Default deny: a bounded client may use only the table's routes, in either product, and a row
 only if its action judges every bound the client has in what the row reaches:
 
@@ -133,7 +133,7 @@ def _refused(client: Client, method: str, raw: str, why: str, bounds: frozenset[
     return Refused(
         403,
         Decision.OUT_OF_BOUNDS,
-        f"client {client.name} has {_names(bounds)}: {method} {raw} {why} (see README, Agents and boundaries)",
+        f"client {client.name} has {_names(bounds)}: {method} {raw} {why} (see docs/reference/boundaries.md)",
     )
 
 

@@ -5,7 +5,7 @@ when its requests have the site render (`renders`), which no bound judges (see `
 A bounded client may use a row only if the action judges every bound the client has in what
 the row reaches; a row reaching only products the client is not bounded in passes unjudged.
 Every other route (unknown roots, plugin servlets, GraphQL, the gateway's other APIs) is in no
-row, and refused. The README ("Agents and boundaries") lists the table; a test keeps the two equal.
+row, and refused. docs/reference/boundaries.md lists the table; a test keeps the two equal.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from proxy_addon.policy.layouts import Product
 
 
 class Action(StrEnum):
-    """What a route needs; the value is the README's description of it."""
+    """What a route needs; the value is its description in the documented table."""
 
     NEUTRAL = "passes: reads nothing of any project or space"
     ISSUE = "judged by the issue: a key by its project prefix, an id by a lookup of its project"

@@ -572,7 +572,7 @@ def test_default_deny_refuses_what_no_row_holds_and_names_the_family():
     refused = judge("GET", "/rest/api/3/filter/10000", JIRA_ONLY)
     assert refused.reason == (
         "client jira-only has jira_projects: GET /rest/api/3/filter/10000 is in route family `/rest/api/{v}/**`, "
-        "which reaches Jira but does not judge jira_projects (see README, Agents and boundaries)"
+        "which reaches Jira but does not judge jira_projects (see docs/reference/boundaries.md)"
     )
 
 
