@@ -51,6 +51,7 @@ class ChaosSite:
     reset_share: float = 0.5
     close_on_arrival: float = 0.0
     seed: int = 0
+    arrival_age: float = ARRIVAL_AGE
     use_wrong: bool = False
     requests: list[Arrived] = field(default_factory=list)
     accepted: int = 0
@@ -86,7 +87,11 @@ class ChaosSite:
             first = True
             while True:
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), max(0.0, deadline - time.monotonic()))
-                if first and time.monotonic() - accepted >= ARRIVAL_AGE and self.rng.random() < self.close_on_arrival:
+                if (
+                    first
+                    and time.monotonic() - accepted >= self.arrival_age
+                    and self.rng.random() < self.close_on_arrival
+                ):
                     self.closed_on_arrival += 1
                     self._hang_up(writer)
                     return
@@ -140,6 +145,7 @@ class ChaosSite:
             "closed_idle": self.closed_idle,
             "closed_on_arrival": self.closed_on_arrival,
             "requests": len(self.requests),
+            "without_authorization": sum(1 for seen in self.requests if not seen.authorization),
         }
 
 
@@ -158,6 +164,10 @@ def main() -> int:
     parser.add_argument("--ca", required=True, help="write the CA that issued its certificate here")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--close-on-arrival", type=float, default=0.3)
+    parser.add_argument("--lifetime", type=float, nargs=2, default=(0.2, 2.0), help="idle lifetime range, seconds")
+    parser.add_argument(
+        "--arrival-age", type=float, default=ARRIVAL_AGE, help="behind a slow link a fresh connection is this old too"
+    )
     args = parser.parse_args()
     ca = trustme.CA()
     ca.cert_pem.write_to_path(args.ca)
@@ -165,6 +175,8 @@ def main() -> int:
         server_context(ca.issue_cert("acme.atlassian.net", "*.atlassian.net")),
         server_context(ca.issue_cert("wrong.example.test")),
         close_on_arrival=args.close_on_arrival,
+        arrival_age=args.arrival_age,
+        lifetime=tuple(args.lifetime),
         seed=args.seed,
         port=args.port,
     )
