@@ -14,8 +14,9 @@ FROM ${BASE_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY proxy_addon ./proxy_addon
-# With the `otlp` extra: the audit export to an OpenTelemetry collector works in the image as it is.
-RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[otlp]'
+# With the `otlp` extra: the audit export to an OpenTelemetry collector works in the image as it is; with
+# `redis`: replicas share holds, pauses and client windows through ATLASSIAN_PROXY_STATE_URL.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[otlp,redis]'
 
 FROM ${BASE_IMAGE}
 # The wheels come in through a bind mount, so no layer of this image holds them. The user and

@@ -1,6 +1,7 @@
 """Benchmark the proxy against no proxy ("direct") and plain mitmdump, side by side.
 
     python bench/run.py [--quick] [--otlp] [--json PATH]
+    python bench/run.py --holds [--quick]       # rate-limit holds, the in-flight cap, the state store
 
 Everything runs on loopback: nginx poses as acme.atlassian.net with a trustme test CA, and
 both proxies reach it through the same CONNECT_TO resolver redirect. Plain mitmdump gets that
@@ -312,6 +313,8 @@ class Stage:
     upstream_port: int
     otlp_endpoint: str | None = None
     """The stand-in OTLP collector that the `proxy-otlp` setup sends its audit records to."""
+    state_url: str | None = None
+    """The local Redis server the `proxy-store` setup shares its state through (`--holds`)."""
 
     @property
     def client_ca(self) -> Path:
@@ -353,6 +356,9 @@ def proxy_argv(kind: str, stage: Stage, port: int) -> tuple[list[str], dict[str,
     if kind == "proxy-otlp":
         assert stage.otlp_endpoint is not None
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = stage.otlp_endpoint
+    if kind == "proxy-store":
+        assert stage.state_url is not None
+        env["ATLASSIAN_PROXY_STATE_URL"] = stage.state_url
     return [venv_tool("atlassian-auth-proxy") or "atlassian-auth-proxy", "run", "--listen-port", str(port)], env
 
 
@@ -917,12 +923,262 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# --- rate limits (--holds) -------------------------------------------------------------------
+
+WINDOW_SECONDS = 2.0
+"""The limited stand-in answers 429 for this long, then 200 for as long, again and again."""
+LIMITED_PATH = "/rest/api/3/search/jql"
+HOLD_RUN_SECONDS = 8
+HOOK_LOOPS = 200_000
+
+
+class WindowSite:
+    """A TLS stand-in for acme.atlassian.net that answers 429 for 2 s out of every 4, as Atlassian does
+    (Retry-After the rest of the window, RateLimit-Reason jira-burst-based, X-RateLimit-*), and notes when
+    each request arrived and what it got."""
+
+    def __init__(self, certs: Certs) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        site = self
+        self.started = time.monotonic()
+        self.arrivals: list[tuple[float, int]] = []
+        self.lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                now = time.monotonic() - site.started
+                phase = now % (2 * WINDOW_SECONDS)
+                limited = phase < WINDOW_SECONDS
+                with site.lock:
+                    site.arrivals.append((now, 429 if limited else 200))
+                body = b'{"message": "Rate limit exceeded."}' if limited else b'{"issues": []}'
+                self.send_response(429 if limited else 200)
+                if limited:
+                    self.send_header("Retry-After", str(max(1, int(WINDOW_SECONDS - phase + 0.999))))
+                    self.send_header("RateLimit-Reason", "jira-burst-based")
+                    self.send_header("X-RateLimit-Limit", "100")
+                    self.send_header("X-RateLimit-Remaining", "0")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(certs.chain, certs.key)
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def finish_request(self, request: Any, client_address: Any) -> None:
+                with suppress(ssl.SSLError, OSError):
+                    super().finish_request(context.wrap_socket(request, server_side=True), client_address)
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def phase(self) -> float:
+        return (time.monotonic() - self.started) % (2 * WINDOW_SECONDS)
+
+    def wait_for_phase(self, limited: bool) -> None:
+        """Until a window (429s) or a quiet spell (200s) has just begun."""
+        while (self.phase() < WINDOW_SECONDS) != limited or self.phase() % WINDOW_SECONDS > 0.05:
+            time.sleep(0.005)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str] | None:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        return None
+    port = free_port()
+    argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_port(port, process)
+    return process, f"redis://127.0.0.1:{port}/0"
+
+
+def per_window(arrivals: list[tuple[float, int]], since: float, until: float) -> list[dict[str, int]]:
+    """For each 429 window between `since` and `until`: how many requests it answered 429, and how many of
+    them arrived more than 10 ms after its first (sent after the first 429 could have started a hold)."""
+    windows: dict[int, list[float]] = {}
+    for at, status in arrivals:
+        if status == 429 and since <= at < until:
+            windows.setdefault(int(at // (2 * WINDOW_SECONDS)), []).append(at)
+    return [
+        {"limited": len(times), "after_first": sum(1 for t in times if t > min(times) + 0.010)}
+        for _, times in sorted(windows.items())
+    ]
+
+
+def hammer(stage: Stage, site: WindowSite, kind: str) -> dict[str, Any]:
+    """16 agents retrying at once on every answer, for two cycles of the stand-in's windows."""
+    service, _ = start_proxy(kind, stage)
+    try:
+        site.wait_for_phase(limited=False)
+        since = time.monotonic() - site.started
+        argv = ["hey", "-z", f"{HOLD_RUN_SECONDS}s", "-c", str(CONCURRENCY), "-t", "30"]
+        argv += ["-x", f"http://127.0.0.1:{service.port}", f"https://{HOST}{LIMITED_PATH}"]
+        done = subprocess.run(argv, capture_output=True, text=True, env=CLIENT_ENV, check=False, timeout=120)
+        until = time.monotonic() - site.started
+    finally:
+        service.stop()
+    windows = per_window(site.arrivals, since, until)
+    answered: dict[str, int] = {}
+    for line in done.stdout.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0].startswith("[") and words[0].endswith("]") and words[1].isdigit():
+            answered[words[0].strip("[]")] = int(words[1])
+    return {"windows": windows, "client_answers": answered}
+
+
+def shared_hold_trials(stage: Stage, site: WindowSite, trials: int = 20) -> dict[str, Any]:
+    """Two proxies on the store: right after one's client got the site's 429, the other's next request."""
+    a, _ = start_proxy("proxy-store", stage)
+    b, _ = start_proxy("proxy-store", stage)
+    held, gaps = 0, []
+    try:
+        time.sleep(0.5)  # both subscribed (they connect in the background once serving)
+        context = ssl.create_default_context(cafile=str(stage.client_ca))
+        connections = []
+        for service in (a, b):
+            connection = http.client.HTTPSConnection("127.0.0.1", service.port, context=context, timeout=10)
+            connection.set_tunnel(HOST, 443)
+            connections.append(connection)
+        site.wait_for_phase(limited=True)
+        for n in range(trials):
+            path = f"/rest/api/3/trial{n}x"
+            connections[0].request("GET", path)
+            first = connections[0].getresponse()
+            first_body = first.read()
+            seen_a = time.monotonic()
+            connections[1].request("GET", path)
+            second = connections[1].getresponse()
+            second_body = second.read()
+            gaps.append((time.monotonic() - seen_a) * 1000)
+            if first.status == 429 and b"Rate limit exceeded" in first_body and b"rate_limited" in second_body:
+                held += 1
+        for connection in connections:
+            connection.close()
+    finally:
+        a.stop()
+        b.stop()
+    return {"trials": trials, "held_by_the_other": held, "median_next_request_ms": statistics.median(gaps)}
+
+
+def hook_cpu_us() -> float:
+    """The proxy CPU the holds' and the cap's hooks add to an unbounded client's request (no hold lasting, no
+    store), measured in this process: each hook as mitmproxy calls it, on one credentialed flow."""
+    from mitmproxy import http as mhttp
+    from mitmproxy.test import tflow, tutils
+
+    from proxy_addon.addons.in_flight import InFlightCap
+    from proxy_addon.addons.prepared import Prepared
+    from proxy_addon.addons.rate_limit_holds import RateLimitHolds
+    from proxy_addon.policy.record import Decision, FlowRecord
+    from proxy_addon.policy.token_health import TokenHealth
+    from proxy_addon.state.holds import SharedHolds
+    from proxy_addon.state.store import Store
+
+    holds = SharedHolds(Store())
+    limits, cap = RateLimitHolds(holds), InFlightCap(holds, TokenHealth())
+    cap.use(Prepared())
+    flow = tflow.tflow(req=tutils.treq(host=HOST, port=443, path=LIMITED_PATH.encode()))
+    record = FlowRecord.of(flow.metadata)
+    record.decision, record.site, record.host, record.stamp = Decision.INJECT, "default", HOST, 0
+    response = mhttp.Response.make(200, b"{}", {"Content-Type": "application/json"})
+    started = time.process_time()
+    for _ in range(HOOK_LOOPS):
+        flow.response = None
+        limits.requestheaders(flow)
+        cap.requestheaders(flow)
+        limits.request(flow)
+        flow.response = response
+        limits.responseheaders(flow)
+        cap.response(flow)
+    return (time.process_time() - started) / HOOK_LOOPS * 1e6
+
+
+def run_holds(plan: Plan, workdir: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    certs = make_certs(workdir)
+    confdir = workdir / "confdir"
+    results: dict[str, Any] = {}
+    say("hooks: the holds' and the cap's CPU per unbounded request")
+    results["hook_cpu_us"] = hook_cpu_us()
+    site = WindowSite(certs)
+    redis = start_redis(workdir)
+    state_url = redis[1] if redis else None
+    limited = Stage(workdir, confdir, certs, site.port, state_url=state_url)
+    try:
+        for kind in ("mitmdump", "proxy"):
+            say(f"429 windows: 16 agents hammering one endpoint through {kind}")
+            results.setdefault("windows", {})[kind] = hammer(limited, site, kind)
+        if redis is not None:
+            say("store: one proxy's hold, the other's next request")
+            results["shared"] = shared_hold_trials(limited, site)
+        upstream = start_nginx(workdir, certs)
+        try:
+            if redis is not None:
+                say("W2 with the store on and off")
+                stage = Stage(workdir, confdir, certs, upstream.port, state_url=state_url)
+                with proxies_for(stage, upstream.port, ("proxy", "proxy-store")) as routes:
+                    del routes["direct"]
+                    results["w2"] = w2(routes, upstream, plan)
+        finally:
+            upstream.stop()
+    finally:
+        site.stop()
+        if redis is not None:
+            redis[0].kill()
+            redis[0].wait()
+    return results
+
+
+def report_holds(results: dict[str, Any]) -> str:
+    lines = [f"holds and cap hooks: {results['hook_cpu_us']:.2f} us CPU per unbounded request (goal <= 20)"]
+    for kind, found in results["windows"].items():
+        windows = found["windows"]
+        limited = [w["limited"] for w in windows]
+        after = [w["after_first"] for w in windows]
+        lines.append(
+            f"429 windows via {kind:<9}: site answered 429 to {limited} requests per window; sent after the "
+            f"window's first 429: {after}; clients got {found['client_answers']}"
+        )
+    if shared := results.get("shared"):
+        lines.append(
+            f"store: right after one proxy's client got the site's 429, the other proxy held the next request in "
+            f"{shared['held_by_the_other']}/{shared['trials']} trials "
+            f"(median {shared['median_next_request_ms']:.2f} ms between the two answers)"
+        )
+    if w2_results := results.get("w2"):
+        off, on = w2_results["proxy"], w2_results["proxy-store"]
+        cpu_on, cpu_off = on["proxy_cpu_us"], off["proxy_cpu_us"]
+        lines.append(
+            f"W2 store on/off: {on['rps']:.0f} / {off['rps']:.0f} req/s ({on['rps'] / off['rps']:.2f}x), CPU "
+            f"{cpu_on:.0f} / {cpu_off:.0f} us/req ({cpu_on / cpu_off:.2f}x);"
+            f" goal within 15%: {'met' if on['rps'] >= 0.85 * off['rps'] else 'MISSED'}"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark atlassian-auth-proxy against direct and plain mitmdump.")
     parser.add_argument("--quick", action="store_true", help="fewer runs: under two minutes, rougher figures")
     parser.add_argument("--warm-pool", action="store_true", help="WAN: also measure the warm-connection experiment")
     parser.add_argument("--otlp", action="store_true", help="W2: also the proxy sending audit records over OTLP")
     parser.add_argument("--json", type=Path, default=BENCH_DIR / "results.json", help="where to write all results")
+    parser.add_argument(
+        "--holds", action="store_true", help="only the rate-limit workloads: 429 windows, the store, hook CPU"
+    )
     args = parser.parse_args(argv)
 
     missing = missing_tools() + [t for t in ("mitmdump", "atlassian-auth-proxy") if venv_tool(t) is None]
@@ -941,6 +1197,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-", dir=base) as tmp:
         workdir = Path(tmp)
         workdir.chmod(0o755)  # nginx workers may run as nobody
+        if args.holds:
+            results = run_holds(plan, workdir, say)
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(results, indent=2, default=str))
+            print(report_holds(results))
+            say(f"done; results in {args.json}")
+            return 0
         results = run(plan, workdir, say, args.warm_pool, args.otlp)
     results["meta"] = {
         "quick": args.quick,

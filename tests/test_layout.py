@@ -1,4 +1,4 @@
-"""The tree shows the roles, imports go one way (commands → runtime → addons → credentials → settings → policy),
+"""The tree shows the roles, imports go one way (commands → runtime → addons → credentials → state → settings → policy),
 and the tests mirror the tree, each in its lane."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from support.lanes import FOLDER_LANES, NotAUnitTest, confined, lane_of
 
 PACKAGE = Path(__file__).resolve().parent.parent / "proxy_addon"
-LAYERS = ["policy", "settings", "credentials", "addons", "runtime", "commands"]
+LAYERS = ["policy", "settings", "state", "credentials", "addons", "runtime", "commands"]
 
 
 def imported_layers(path: Path) -> set[str]:

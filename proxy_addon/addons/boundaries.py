@@ -8,8 +8,9 @@ streamed, up to `MAX_BODY`, and judged in `request`, before anything of it goes 
 in a path or body is looked up with the site's own credentials through `credentials.outbound`
 (token health applies: nothing is looked up during a pause) and its key kept for a while; a
 lookup that fails refuses, it never allows. The lookups a request causes count against its
-client's `requests_per_minute`, in the window `ClientRate` keeps, and at most `LOOKUPS_AT_ONCE`
-of a client's run at a time.
+client's `requests_per_minute`, in the window `ClientRate` keeps (the store's, when one is
+shared), and at most `LOOKUPS_AT_ONCE` of a client's run at a time. A lookup a rate-limit hold
+covers is not sent: the request gets the hold's local 429.
 
 A refusal is the proxy's own reply (`addons.replies.refuse`): the injected credentials leave the flow.
 A request it lets go keeps its method and path on the record (`addons.moves`): the wire refuses it if
@@ -26,9 +27,10 @@ from mitmproxy import http
 
 from proxy_addon.addons.moves import remember_route
 from proxy_addon.addons.prepared import Prepared
+from proxy_addon.addons.rate_limit_holds import refuse_held
 from proxy_addon.addons.replies import refuse
 from proxy_addon.credentials.http_client import Unreachable
-from proxy_addon.credentials.outbound import Outbound, Withheld
+from proxy_addon.credentials.outbound import HeldBack, Outbound, Withheld
 from proxy_addon.policy.boundaries.body import MAX_BODY
 from proxy_addon.policy.boundaries.judge import judge
 from proxy_addon.policy.boundaries.judgements import Allowed, Judgement, NeedsBody, NeedsLookup, Refused, Rewritten
@@ -39,6 +41,8 @@ from proxy_addon.policy.layouts import Prefixes, layout_of
 from proxy_addon.policy.rate import ClientRates
 from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.refusals import REFUSAL_OF, Refusal
+from proxy_addon.state.rates import SharedRates
+from proxy_addon.state.store import Store
 
 MAX_LOOKUPS = 50
 """Distinct ids one request may make the proxy look up."""
@@ -107,10 +111,11 @@ def place_of(flow: http.HTTPFlow, site: str) -> Place:
 class Boundaries:
     """Refuses what a bounded client's request would reach outside its projects or spaces; confines its searches."""
 
-    def __init__(self, outbound: Outbound) -> None:
+    def __init__(self, outbound: Outbound, shared: SharedRates | None = None) -> None:
         self.clients = ClientTable()
         self.outbound = outbound
         self.rates = ClientRates()
+        self.shared = SharedRates(Store()) if shared is None else shared
         self.layouts: Mapping[str, Prefixes | None] = {}
         self.cache = KeyCache()
         self._lookups: dict[str, asyncio.Semaphore] = {}
@@ -212,7 +217,7 @@ class Boundaries:
             return False
         limit = client.requests_per_minute
         if limit is not None:
-            retry_after = self.rates.admit(client.name, limit, time.monotonic(), len(refs))
+            retry_after = await self.shared.admit(self.rates, client.name, limit, len(refs))
             if retry_after is not None:
                 refuse(flow, Refusal.RATE_LIMITED, client=client.name, limit=limit, retry_after=retry_after)
                 return False
@@ -224,6 +229,10 @@ class Boundaries:
         except* Withheld as paused:
             retry_after = max(e.retry_after for e in paused.exceptions if isinstance(e, Withheld))
             refuse(flow, Refusal.BACKED_OFF, host=host, retry_after=retry_after)
+        except* HeldBack as held:
+            if flow.response is None:
+                first = next(e for e in held.exceptions if isinstance(e, HeldBack))
+                refuse_held(flow, site, first.host, first.held)
         except* LookupFailed as failed:
             if flow.response is None:  # a pause that began meanwhile says more
                 refuse(flow, Refusal.LOOKUP_FAILED, client=client.name, error=failed.exceptions[0])

@@ -63,7 +63,7 @@ def made(refusal: Refusal, **facts: Any) -> http.Response:
     """The answer `refusal` gives, its texts filled from `facts`; for the error pages mitmproxy renders itself."""
     reply = REFUSALS[refusal]
     text = message(refusal, **facts)
-    headers = {name: value.format(**facts) for name, value in reply.headers}
+    headers = {name: filled for name, value in reply.headers if (filled := value.format(**facts))}
     if reply.error is None:
         response = proxy_reply(reply.status, text)
         response.headers.update(headers)

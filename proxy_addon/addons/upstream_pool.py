@@ -199,7 +199,10 @@ class UpstreamPool:
     def use(self, prepared: Prepared) -> None:
         settings = prepared.settings
         limits = PoolLimits(
-            settings.upstream_pool_size, settings.upstream_pool_idle_seconds, settings.upstream_pool_max_age_seconds
+            settings.upstream_pool_size,
+            settings.upstream_pool_idle_seconds,
+            settings.upstream_pool_max_age_seconds,
+            {site: cap for site, (cap, _) in settings.in_flight().items()},
         )
         self._configure(settings.upstream_pool, settings.upstream_proxy, limits)
 

@@ -14,12 +14,21 @@ site's identity page, and the check of the token after a pause. Each goes throug
 
 The token verdicts on clients' answers (`addons.token_verdicts`) go through `act` too, so the
 rules and the lines that say a token was rejected or accepted again exist once.
+
+The proxy's own requests obey rate-limit holds as clients' do (`state.holds`): a held lookup is
+not sent (`HeldBack`: the caller answers its client with the local 429), a held identity page is
+not asked (the check after a pause waits, a 401 stays unconfirmed and pauses nothing), and a 429
+to any of them starts a hold like a client's 429. With a state store, the check and the
+confirmation run in one process at a time for all of them (`Store.once`), and each change of a
+pause is told to the others (`state.pauses`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -27,6 +36,7 @@ from typing import Any, NamedTuple
 
 from proxy_addon.credentials.http_client import Reach, Unreachable, fetch, json_object
 from proxy_addon.credentials.registry import CredentialRegistry
+from proxy_addon.policy.holds import Held
 from proxy_addon.policy.scoped import Gateway
 from proxy_addon.policy.sites import SiteTable
 from proxy_addon.policy.token_health import API_TOKENS_PAGE, RECHECK_SECONDS, Change, Scope, TokenHealth
@@ -34,6 +44,9 @@ from proxy_addon.policy.token_verdict import Reading, Sent, TokenVerdict, read_a
 from proxy_addon.policy.unauthorized import IdentityPage, OncePer, PageAnswer, confirmed, read_identity_page
 from proxy_addon.policy.verdict import Policy
 from proxy_addon.settings.model import Settings
+from proxy_addon.state.holds import SharedHolds
+from proxy_addon.state.pauses import SharedPauses
+from proxy_addon.state.store import Store, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +66,24 @@ class Withheld(Exception):
         self.retry_after = retry_after
 
 
+class HeldBack(Exception):
+    """The site answered 429 for a scope this request of the proxy's own is in: it is not sent."""
+
+    def __init__(self, host: str, held: Held) -> None:
+        super().__init__(f"{host} holds {held.place.label} for {held.retry_after} s")
+        self.host = host
+        self.held = held
+
+
+LIMITED = "limited"
+"""A verdict's mark: the identity page was held or answered 429, so it said nothing of the token."""
+
+
+def flight_name(*parts: str) -> str:
+    """A check's or confirmation's name in the store: a digest, so nothing of a page or host is kept there."""
+    return hashlib.blake2b("\0".join(parts).encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+
+
 class Waiting(NamedTuple):
     """A 401 (or failed login) waiting for its site's confirmation."""
 
@@ -67,9 +98,18 @@ class Waiting(NamedTuple):
 class Outbound:
     """Every request the proxy itself sends with a site's credentials, and what answers do to token health."""
 
-    def __init__(self, health: TokenHealth, credentials: CredentialRegistry) -> None:
+    def __init__(
+        self,
+        health: TokenHealth,
+        credentials: CredentialRegistry,
+        holds: SharedHolds | None = None,
+        store: Store | None = None,
+    ) -> None:
         self.health = health
         self.credentials = credentials
+        self.store = Store() if store is None else store
+        self.holds = SharedHolds(self.store) if holds is None else holds
+        self.pauses = SharedPauses(self.store, health, credentials.tag)
         self.policy = Policy(SiteTable.of(()), Gateway())
         self.reach = Reach()
         """How the proxy's own requests reach a site: the way proxied ones go."""
@@ -102,14 +142,17 @@ class Outbound:
 
         The status and the JSON object answered. Raises `Withheld` when the token may not go
         (a pause), or when this very answer shows it rejected (confirmed first if ambiguous);
-        `Unreachable` when the site could not be asked.
+        `HeldBack` when a rate-limit hold covers it; `Unreachable` when the site could not be asked.
         """
         to_host, to_port = to
         retry_after = await self.ready(site, host, to_port)
         if retry_after is not None:
             raise Withheld(retry_after)
+        held = self.holds.check(site, host, "GET", path)
+        if held is not None:
+            raise HeldBack(host, held)
         stamp = self.health.stamp()
-        status, headers, body = await self._send(site, to_host, to_port, path)
+        status, headers, body = await self._ask(site, host, (to_host, to_port), path)
         sent = Sent("GET", to_host, to_port, path)
         reading = read_answer(status, headers, sent, self.credentials.site(site), self.policy)
         self.act(site, host, stamp, reading, sent)
@@ -144,6 +187,8 @@ class Outbound:
         the host whose answer decided it."""
         covering = self.health.scope(site, host)
         change = self.health.judge(site, host, stamp, rejection, time.monotonic(), scope)
+        if change is not None:
+            self.pauses.told(site, host, scope if change is Change.REJECTED else covering or scope, change)
         if change is Change.REJECTED and scope is Scope.SITE:
             patterns = ", ".join(map(str, self.credentials.site(site).patterns))
             logger.warning(
@@ -196,22 +241,23 @@ class Outbound:
                     host,
                 )
             return
-        try:
-            status, headers, _ = await self._send(site, page.host, page.port, page.path)
-        except Unreachable as e:
-            answer, reason = PageAnswer.UNKNOWN, str(e)
-        else:
-            answer, reason = read_identity_page(status, headers)
+        key = WHOLE_SITE if self.health.scope(site, host) is Scope.SITE else host
+        name = flight_name("check", site, self.credentials.tag(site) or "", key)
+        verdict = await self.store.once(name, lambda: self._page(site, page), self.timeout)
+        answer, reason = PageAnswer(verdict["answer"]), verdict["said"]
+        if answer is not PageAnswer.UNKNOWN:
             reason = f"{reason} from {page.path}"
         if answer is PageAnswer.UNKNOWN:
-            self.health.keep(site, host, stamp, time.monotonic())
+            held = self.holds.check(site, page.host, "GET", page.path)
+            later = max(RECHECK_SECONDS, held.retry_after if held is not None else 0)
+            self.health.keep(site, host, stamp, time.monotonic(), later)
             logger.warning(
                 "%s: could not check the API token of site %s (%s); requests stay answered locally, "
                 "the next check in %.0f s",
                 host,
                 site,
                 reason,
-                RECHECK_SECONDS,
+                later,
             )
             return
         rejection = reason if answer is PageAnswer.REJECTED else None
@@ -233,12 +279,11 @@ class Outbound:
             batch = {host: entry for host, entry in batch.items() if self.health.admit(site, host, now) is None}
             if not batch:
                 continue  # already paused, or the check after a pause decides: nothing more goes until then
-            try:
-                status, headers, _ = await self._send(site, page.host, page.port, page.path)
-            except Unreachable as e:
-                answer, said = PageAnswer.UNKNOWN, str(e)
-            else:
-                answer, said = read_identity_page(status, headers)
+            name = flight_name("confirm", site, self.credentials.tag(site) or "", page.host, str(page.port), page.path)
+            verdict = await self.store.once(name, functools.partial(self._page, site, page), self.timeout)
+            if verdict.get(LIMITED):
+                continue  # the page is rate-limited: it tells nothing, and a 401 left unconfirmed pauses nothing
+            answer, said = PageAnswer(verdict["answer"]), verdict["said"]
             for host, entry in batch.items():
                 self._confirmed(site, host, entry, answer, said)
 
@@ -267,6 +312,28 @@ class Outbound:
         else:
             rejection = f"{entry.reason}, unconfirmed: {page.host}{page.path} gave {said}"
         self._record(site, host, entry.stamp, rejection, scope, page.host if scope is Scope.HOST else host)
+
+    async def _page(self, site: str, page: IdentityPage) -> Verdict:
+        """What the identity page says of `site`'s token: `answer` (a `PageAnswer`) and `said`; marked
+        `LIMITED` when a hold covers the page or it answered 429 (nothing is said of the token then)."""
+        held = self.holds.check(site, page.host, "GET", page.path)
+        if held is not None:
+            return {"answer": PageAnswer.UNKNOWN, "said": f"held {held.retry_after} s after a 429", LIMITED: "1"}
+        try:
+            status, headers, _ = await self._ask(site, page.host, (page.host, page.port), page.path)
+        except Unreachable as e:
+            return {"answer": PageAnswer.UNKNOWN, "said": str(e)}
+        answer, said = read_identity_page(status, headers)
+        return {"answer": answer, "said": said, LIMITED: "1" if status == 429 else ""}
+
+    async def _ask(self, site: str, host: str, to: tuple[str, int], path: str) -> tuple[int, dict[str, str], bytes]:
+        """`GET path` at `to` with `site`'s credentials; a 429 starts a hold of (site, `host`) as a client's does."""
+        sent = time.time()
+        status, headers, body = await self._send(site, to[0], to[1], path)
+        told = self.holds.answered(site, host, "GET", path, status, headers, sent)
+        if told is not None:
+            await told
+        return status, headers, body
 
     async def _send(self, site: str, host: str, port: int, path: str) -> tuple[int, dict[str, str], bytes]:
         return await asyncio.to_thread(fetch, host, port, path, self.credentials[site], self.reach)

@@ -73,6 +73,10 @@ class Decision(StrEnum):
     verdict (another addon or a mitmproxy option moved it): nothing is sent."""
     METHOD_NOT_ALLOWED = "refused-method"
     """A method Atlassian's APIs do not use (TRACE, TRACK, CONNECT inside a tunnel, unknown) to a credential host."""
+    RATE_LIMIT_HOLD = "rate-limit-hold"
+    """The site answered 429 for a scope this request is in, and the hold lasts: answered 429 here, not sent."""
+    QUEUE_TIMEOUT = "queue-timeout"
+    """The request waited `queue_timeout_seconds` for a place among its site's `max_in_flight`: a 503, not sent."""
 
 
 class Fact[T]:

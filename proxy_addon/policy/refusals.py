@@ -60,6 +60,8 @@ class Refusal(StrEnum):
     UNKNOWN_ENCODING = "unknown-encoding"
     BODY_TOO_LARGE = "body-too-large"
     LOOKUP_FAILED = "lookup-failed"
+    RATE_LIMIT_HOLD = "rate-limit-hold"
+    QUEUE_TIMEOUT = "queue-timeout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,7 @@ class Reply:
     decision: Decision | None
     """What the flow's record says was done; None keeps what it says (an upstream failure's page)."""
     headers: tuple[tuple[str, str], ...] = ()
+    """A header whose value comes out empty (a fact the site did not give) is left out."""
     error: str | None = None
     """Set: the body is JSON, as Atlassian's own errors are: this code, the text, and `body_fields`."""
     body_fields: tuple[str, ...] = ()
@@ -201,6 +204,21 @@ REFUSALS: Mapping[Refusal, Reply] = {
         "client {client}: could not look up the project or space of an id in this request ({error}), "
         "so it was not sent",
         Decision.LOOKUP_FAILED,
+    ),
+    Refusal.RATE_LIMIT_HOLD: Reply(
+        429,
+        "site {site} ({host}) answered 429 Too Many Requests; this request is held here for {retry_after} s and not "
+        "sent (scope: {scope}), since a retry before the site's wait is over makes the wait longer",
+        Decision.RATE_LIMIT_HOLD,
+        (*RETRY_AFTER, ("RateLimit-Reason", "{reason}")),
+        error="rate_limited",
+    ),
+    Refusal.QUEUE_TIMEOUT: Reply(
+        503,
+        "site {site} ({host}): this request waited {timeout:g} s for one of the {limit} requests the proxy sends "
+        "there at once (max_in_flight) and was not sent; retry in {retry_after} s",
+        Decision.QUEUE_TIMEOUT,
+        RETRY_AFTER,
     ),
 }
 

@@ -178,6 +178,49 @@ class TokenHealth:
             return Change.ACCEPTED
         return None
 
+    def adopt(self, site: str, host: str, scope: Scope, failures: int, seconds: float, now: float) -> Change | None:
+        """Another process's pause (shared through a store): kept here as if seen here, with its count of
+        rejections and its end when they are later than this process's own. REJECTED when it starts a pause here.
+
+        Answers to requests sent before it count no more, as after a rejection seen here.
+        """
+        if scope is Scope.SITE:
+            backoff = self.sites.get(site)
+            if backoff is None:
+                backoff = self.sites[site] = Backoff(host=host)
+                self._forget_hosts(site)
+                new = True
+            else:
+                new = False
+            self._site_since[site] = backoff.since = self._tick()
+        else:
+            if site in self.sites:
+                return None
+            new = (site, host) not in self.hosts
+            backoff = self.hosts.setdefault((site, host), Backoff(host=host))
+            backoff.since = self._tick()
+            while len(self.hosts) > self.hosts_remembered:
+                del self.hosts[next(iter(self.hosts))]
+        backoff.failures = max(backoff.failures, failures)
+        backoff.until = max(backoff.until, now + seconds)
+        return Change.REJECTED if new else None
+
+    def adopt_accepted(self, site: str, host: str, scope: Scope) -> Change | None:
+        """Another process found the token good again where this pause was: it ends here too."""
+        if scope is Scope.SITE and site in self.sites:
+            del self.sites[site]
+            self._site_since[site] = self._tick()
+            return Change.ACCEPTED
+        if scope is Scope.HOST and self.hosts.pop((site, host), None) is not None:
+            self._tick()
+            return Change.ACCEPTED
+        return None
+
+    def pause_of(self, site: str, host: str, now: float) -> tuple[int, float] | None:
+        """The pause covering (site, host): its count of rejections and the seconds it has left; None without one."""
+        backoff = self._covering(site, host)
+        return None if backoff is None else (backoff.failures, max(backoff.until - now, 0.0))
+
     def keep(self, site: str, host: str, stamp: int, now: float, seconds: float | None = RECHECK_SECONDS) -> None:
         """A check begun at `stamp` got no verdict: the pause covering (site, host) goes on for `seconds`
         (None: as long as it lasts now, for a host the proxy cannot check), then the check is due again."""

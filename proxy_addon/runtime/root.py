@@ -4,7 +4,8 @@
 `mitmdump -s proxy_addon/addon.py` builds it with nothing, and it reads the same settings.
 
 It makes what several children share (token health, the credentials registry, `Outbound`, the
-proxy logins of connections, the metrics registry) and hands each child the parts it needs when
+state store and the holds and windows shared through it, the proxy logins of connections, the
+metrics registry) and hands each child the parts it needs when
 it is built; at each configuration it builds one `Prepared` and calls each child's `use` with
 it. The order of the children's hooks is `HOOK_ORDER` (docs/architecture.md says why).
 """
@@ -29,13 +30,16 @@ from proxy_addon.addons.connect_errors import ConnectErrors
 from proxy_addon.addons.connect_to import ConnectTo
 from proxy_addon.addons.fail_closed import FailClosed, Guarded
 from proxy_addon.addons.head_check import HeadCheck
+from proxy_addon.addons.in_flight import InFlightCap
 from proxy_addon.addons.injector import CredentialInjector, WireSource
 from proxy_addon.addons.metrics import Metrics
 from proxy_addon.addons.mitmproxy_internals import check
 from proxy_addon.addons.prepared import Configured, Prepared
 from proxy_addon.addons.proxy_auth import Logins, ProxyAuthentication
+from proxy_addon.addons.rate_limit_holds import RateLimitHolds
 from proxy_addon.addons.request_log import RequestLog
 from proxy_addon.addons.safe_options import SafeOptions
+from proxy_addon.addons.state_store import StateStore
 from proxy_addon.addons.streaming import Streaming
 from proxy_addon.addons.token_expiry import TokenExpiry
 from proxy_addon.addons.token_verdicts import TokenVerdicts
@@ -59,6 +63,9 @@ from proxy_addon.settings.loading import load_settings
 from proxy_addon.settings.model import Settings
 from proxy_addon.settings.names import SettingsError
 from proxy_addon.settings.otlp import otlp_settings
+from proxy_addon.state.holds import SharedHolds
+from proxy_addon.state.rates import SharedRates
+from proxy_addon.state.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -93,17 +100,23 @@ HOOK_ORDER: tuple[Link, ...] = (
     Link(UpstreamFaults, "502 for an untrusted upstream before any credential; the upstream timeout and fault pages"),
     Link(ConnectTo, "CONNECT_TO: where the upstream TCP connection goes, below every decision"),
     Link(CredentialInjector, "the verdict: intercept or tunnel, then the placeholder or a refusal on the head"),
+    Link(
+        RateLimitHolds,
+        "the local 429 while a hold of the site's 429 covers the request: right after the verdict; 429s start holds",
+    ),
     Link(TokenVerdicts, "what the answer to the credential says of the token; Set-Cookie removed"),
     Link(Wire, "the real credential only in the copy sent upstream; heads bounded while they arrive"),
     Link(Streaming, "streams bodies of unknown length: after the injector, which decides on the head alone"),
     Link(Boundaries, "bounded clients' credentialed requests judged: after the injector and Streaming"),
     Link(FailClosed, "after every check: refuses what none let through"),
+    Link(InFlightCap, "max_in_flight per site, the rest queued: after every check, so only what is sent takes a place"),
     Link(
         UpstreamPool,
         "warm upstream connections shared by clients: after every check, as its early CONNECT answer skips none",
     ),
     Link(CredentialWatcher, "keeps each site's token current: files, the keyring, SIGHUP"),
     Link(TokenExpiry, "warnings and a gauge for recorded token expiry dates"),
+    Link(StateStore, "the state store of ATLASSIAN_PROXY_STATE_URL: shared from start to stop"),
     Link(ConnectErrors, "the CONNECT failure page, without the resolved address"),
     Link(Metrics, "after everything that decides: counts what the record says"),
     Link(RequestLog, "one line per request, from the same record"),
@@ -144,7 +157,10 @@ class AtlassianAuthProxy:
         self.prepared = Prepared()
         self.health = TokenHealth()
         self.credentials = CredentialRegistry(self.health)
-        self.outbound = Outbound(self.health, self.credentials)
+        self.store = Store()
+        self.holds = SharedHolds(self.store)
+        rates = SharedRates(self.store)
+        self.outbound = Outbound(self.health, self.credentials, self.holds, self.store)
         self.wire_source = WireSource(self.health, self.credentials)
         self.readiness = Readiness(self.credentials, self.health)
         logins = Logins()
@@ -152,12 +168,12 @@ class AtlassianAuthProxy:
         self.safe_options = SafeOptions(refuse_start)
         self.proxy_auth = ProxyAuthentication(logins)
         self.client_limits = ClientLimits()
-        self.client_rate = ClientRate()
+        self.client_rate = ClientRate(rates)
         self.faults = UpstreamFaults()
         self.connect_to = ConnectTo()
         self.injector = CredentialInjector(self.health, self.outbound)
         self.token_verdicts = TokenVerdicts(self.outbound, self.credentials)
-        self.boundaries = Boundaries(self.outbound)
+        self.boundaries = Boundaries(self.outbound, rates)
         self.fail_closed = FailClosed()
         self.pool = UpstreamPool(metrics)
         self.watcher = CredentialWatcher(self.credentials, self.health)
@@ -175,14 +191,17 @@ class AtlassianAuthProxy:
             self.faults,
             self.connect_to,
             self.injector,
+            RateLimitHolds(self.holds, metrics),
             self.token_verdicts,
             Wire(self.wire_source),
             Streaming(),
             self.boundaries,
             self.fail_closed,
+            InFlightCap(self.holds, self.health, metrics),
             self.pool,
             self.watcher,
             self.expiry,
+            StateStore(self.store, metrics),
             ConnectErrors(),
             self.metrics,
             self.request_log,

@@ -31,10 +31,13 @@ from proxy_addon.settings.values import (
     ProxyLoginSetting,
     ReverseSetting,
     SiteSetting,
+    StateUrlSetting,
     TokenSetting,
     UpstreamProxySetting,
 )
 
+MAX_IN_FLIGHT = 16
+QUEUE_TIMEOUT_SECONDS = 30.0
 SINGLE_SITE_FIELDS = ("email", "api_token", "api_token_file", "hosts", "token_expires")
 
 
@@ -187,6 +190,27 @@ class Settings(BaseSettings):
         le=3600,
         description="Seconds a client has to send a complete request head before its connection is closed.",
     )
+    max_in_flight: int = Field(
+        default=MAX_IN_FLIGHT,
+        ge=1,
+        le=10_000,
+        description="Requests of a site at the site at once, per proxy process; the rest wait in arrival order. "
+        "For the default site, and for each [[sites]] site without its own max_in_flight.",
+    )
+    queue_timeout_seconds: float = Field(
+        default=QUEUE_TIMEOUT_SECONDS,
+        gt=0,
+        le=3600,
+        description="The longest a request waits for a place among max_in_flight; then a local 503 with "
+        "Retry-After (decision queue-timeout). For the default site, and for each [[sites]] site without its own.",
+    )
+    state_url: StateUrlSetting | None = Field(
+        default=None,
+        description="A Redis or Valkey server (redis://HOST:PORT/DB, rediss://..., unix:///PATH?db=N) where every "
+        "proxy process on it shares rate-limit holds, token pauses, the confirmation of an ambiguous 401 and "
+        "clients' requests_per_minute windows; its password is a secret. Unset: each process keeps its own, "
+        "in memory.",
+    )
     upstream_pool: bool = Field(
         default=True,
         description="Keep warm upstream connections (TLS ClientHello already sent, the site's answer verified by "
@@ -194,7 +218,11 @@ class Settings(BaseSettings):
         "Not used with an upstream proxy.",
     )
     upstream_pool_size: int = Field(
-        default=2, ge=1, le=16, description="Warm upstream connections kept per credential host (and TLS settings)."
+        default=2,
+        ge=1,
+        le=16,
+        description="Warm upstream connections kept per credential host (and TLS settings); never more than the "
+        "site's max_in_flight.",
     )
     upstream_pool_idle_seconds: float = Field(
         default=60.0,
@@ -269,6 +297,18 @@ class Settings(BaseSettings):
         if self.sites:
             return tuple(entry.site() for entry in self.sites)
         return (Site("default", self.hosts, self.email or "", token_expires=self.token_expires),)
+
+    def in_flight(self) -> dict[str, tuple[int, float]]:
+        """Each site's `max_in_flight` and `queue_timeout_seconds`: its `[[sites]]` keys, else the top-level ones."""
+        if not self.sites:
+            return {"default": (self.max_in_flight, self.queue_timeout_seconds)}
+        return {
+            entry.name: (
+                entry.max_in_flight or self.max_in_flight,
+                entry.queue_timeout_seconds or self.queue_timeout_seconds,
+            )
+            for entry in self.sites
+        }
 
     def site_table(self) -> SiteTable:
         return SiteTable.of(self.site_list())

@@ -93,6 +93,19 @@ class SiteSettings(Table):
         description="Data Center or Server only, with `product`: the path the product is served under, such as "
         "`/jira`; absent: `/`.",
     )
+    max_in_flight: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000,
+        strict=True,
+        description="Requests of this site at the site at once, per proxy process; else the top-level max_in_flight.",
+    )
+    queue_timeout_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        description="The longest a request of this site waits for a place; else the top-level queue_timeout_seconds.",
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> SiteSettings:

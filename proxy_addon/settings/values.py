@@ -19,6 +19,7 @@ from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.policy.tokens import TokenFormatError, parse_token
 from proxy_addon.settings.files import UnreadableFile, read_secret_text
 from proxy_addon.settings.modes import ReverseTarget, UpstreamProxy
+from proxy_addon.settings.state_url import StateUrl
 
 
 def _split_list(value: Any) -> Any:
@@ -137,5 +138,6 @@ TokenSetting = Annotated[SecretStr, BeforeValidator(_token)]
 SiteSetting = Annotated[str, AfterValidator(parse_site)]
 ReverseSetting = Annotated[ReverseTarget, BeforeValidator(_parsed(ReverseTarget))]
 UpstreamProxySetting = Annotated[UpstreamProxy, BeforeValidator(_parsed(UpstreamProxy))]
+StateUrlSetting = Annotated[StateUrl, BeforeValidator(_parsed(StateUrl))]
 ProxyLoginSetting = Annotated[ProxyLogin, BeforeValidator(_login)]
 ProxyLoginFileSetting = Annotated[ProxyLogin, BeforeValidator(_login_file)]

@@ -415,6 +415,9 @@ class Clock:
     def monotonic(self) -> float:
         return self.now
 
+    def time(self) -> float:
+        return self.now
+
 
 @contextmanager
 def clocked(fetch: object) -> Iterator[Clock]:

@@ -130,6 +130,22 @@ def test_the_setting_or_an_upstream_proxy_turns_it_off(caplog):
     assert (pool.limits.size, pool.limits.idle) == (3, 5)
 
 
+def test_a_sites_in_flight_cap_clamps_its_warm_connections(running_pool):
+    async def scenario(pool: UpstreamPool, site: Site, tctx: taddons.context) -> None:
+        assert pool.limits.size_for("default") == 1, "max_in_flight 1 allows one warm connection, not 3"
+        flow = request_flow(client_of(), lazy_server())
+        FlowRecord.of(flow.metadata).site = "default"
+        pool.responseheaders(flow)
+        key = pool.keys[flow.server_conn.id]
+        await asyncio.sleep(0.3)  # time enough for three to open, were they allowed
+        assert (len(pool.entries.get(key, ())), len(site.first_bytes)) == (1, 1)
+        pool._take(key)  # a client took it: one opens behind it, never more
+        await asyncio.sleep(0.3)
+        assert (len(pool.entries.get(key, ())), len(site.first_bytes)) == (1, 2)
+
+    running_pool(scenario, Settings(upstream_pool_size=3, max_in_flight=1))
+
+
 def test_running_hands_connections_over_after_tlsconfig_until_done(running_pool):
     async def scenario(pool: UpstreamPool, site: Site, tctx: taddons.context) -> None:
         assert pool.on

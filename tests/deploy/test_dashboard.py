@@ -26,7 +26,10 @@ DASHBOARD = Path(__file__).parents[2] / "examples" / "grafana-dashboard.json"
 EMAIL = "dashboard@acme.example"  # its own account: the rejection below pauses no other test's token
 MYSELF = "https://acme.atlassian.net/rest/api/3/myself"
 LABEL_VALUES = re.compile(r"label_values\((\w+),\s*(\w+)\)")
-PENDING_ROWS = {"Rate-limit holds (issue 23)", "In flight and queue (issue 23)"}
+ISSUE_23_ROWS = {
+    "Rate-limit holds": {"atlassian_proxy_rate_limit_holds_total", "atlassian_proxy_rate_limit_held"},
+    "In flight and queue": {"atlassian_proxy_in_flight", "atlassian_proxy_queued"},
+}
 
 
 def dashboard() -> dict:
@@ -82,6 +85,10 @@ def test_the_proxy_exports_every_family_the_dashboard_covers(exported):
         "atlassian_proxy_request_duration_seconds_bucket",
         "atlassian_proxy_token_expiry_timestamp_seconds",
         "atlassian_proxy_audit_export_dropped_total",
+        "atlassian_proxy_rate_limit_holds_total",
+        "atlassian_proxy_rate_limit_held",
+        "atlassian_proxy_in_flight",
+        "atlassian_proxy_queued",
     ):
         assert name in exported
 
@@ -132,8 +139,13 @@ def test_it_is_a_grafana_dashboard_with_a_place_for_each_panel():
     assert titles >= {"Traffic", "Latency", "Token health", "Clients", "Audit export"}
 
 
-def test_the_rows_issue_23_fills_are_there_and_query_nothing_yet():
+def test_the_rows_of_holds_and_of_the_queue_chart_their_metrics():
     rows = {panel["title"]: panel for panel in dashboard()["panels"] if panel["type"] == "row"}
-    for title in PENDING_ROWS:
-        assert rows[title]["collapsed"]
-        assert all("targets" not in panel for panel in rows[title]["panels"])
+    for title, metrics in ISSUE_23_ROWS.items():
+        read = {
+            selector.metric
+            for panel in rows[title]["panels"]
+            for target in panel["targets"]
+            for selector in parse(expr_of(target["expr"])).selectors
+        }
+        assert metrics <= read, title

@@ -36,9 +36,9 @@ def test_hadolint_passes():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_image_installs_the_otlp_extra():
+def test_the_image_installs_the_otlp_and_redis_extras():
     dockerfile = (REPO / "Dockerfile").read_text()
-    assert "pip wheel --no-cache-dir --wheel-dir /wheels '.[otlp]'" in dockerfile
+    assert "pip wheel --no-cache-dir --wheel-dir /wheels '.[otlp,redis]'" in dockerfile
 
 
 def test_the_image_runs_as_a_loopback_sidecar_with_a_secret_file_and_a_ca_volume():
@@ -118,7 +118,7 @@ def test_the_kubernetes_example_validates_and_wires_the_sidecar():
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
-    (deployment,) = load_yaml("kubernetes.yaml")
+    (deployment,) = [doc for doc in load_yaml("kubernetes.yaml") if doc["metadata"]["labels"]["example"] == "sidecar"]
     pod = deployment["spec"]["template"]["spec"]
     (proxy,) = pod["initContainers"]
     (app,) = pod["containers"]

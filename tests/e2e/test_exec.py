@@ -202,17 +202,24 @@ def test_the_command_gets_no_token_proxy_login_or_corporate_password(site, ca_fi
         )
         env["ATLASSIAN_PROXY_UPSTREAM_PROXY"] = f"http://corp-user:{corp_password}@127.0.0.1:{corp.port}"
         env["OTEL_EXPORTER_OTLP_HEADERS"] = "api-key=collector-Secret-key"
+        env["ATLASSIAN_PROXY_STATE_URL"] = "redis://:store-Secret-pw@127.0.0.1:1/0"
         environment, status = environment_and_request(env)
     finally:
         corp.shutdown()
     assert status == "200", "the proxy itself still had every secret"
     assert "OTEL_EXPORTER_OTLP_HEADERS" not in environment, "a collector's API key is the audit export's secret"
     assert site.record.last().header("Authorization") == basic(EMAIL, TOKEN_192)
-    for name in ("ATLASSIAN_PROXY_API_TOKEN", "ATLASSIAN_PROXY_PROXY_AUTH", "ATLASSIAN_PROXY_UPSTREAM_PROXY"):
+    for name in (
+        "ATLASSIAN_PROXY_API_TOKEN",
+        "ATLASSIAN_PROXY_PROXY_AUTH",
+        "ATLASSIAN_PROXY_UPSTREAM_PROXY",
+        "ATLASSIAN_PROXY_STATE_URL",
+    ):
         assert name not in environment
     printed = json.dumps(environment)
     assert TOKEN_192 not in printed
     assert corp_password not in printed
+    assert "store-Secret-pw" not in printed
     assert environment["HTTPS_PROXY"].startswith(f"http://{proxy_login}@127.0.0.1:"), "the one login CMD uses"
     assert environment["ATLASSIAN_PROXY_EMAIL"] == EMAIL, "what is no secret stays"
 

@@ -123,8 +123,9 @@ def test_stalled_upstream_gets_504_after_the_timeout_while_others_are_served(fau
 
 
 def test_429_passes_through_with_its_headers_and_is_never_retried(proxy, site):
+    """On a host of its own: the 429 holds that tenant for its Retry-After (tests/e2e/test_rate_limits.py)."""
     before = sum(seen.path == "/ratelimited" for seen in site.record.requests)
-    reply = with_requests(proxy.url, "https://acme.atlassian.net/ratelimited", proxy.ca_file, {})
+    reply = with_requests(proxy.url, "https://faults-429.atlassian.net/ratelimited", proxy.ca_file, {})
     assert reply.status == 429
     assert reply.body == '{"message": "rate limited"}'
     for name, value in upstream.RATE_LIMIT_HEADERS.items():

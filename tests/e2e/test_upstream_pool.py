@@ -244,3 +244,12 @@ def test_an_idle_proxy_with_a_warm_pool_stays_within_10_mb_of_one_without(make_p
     wait_for(lambda: site.record.connections >= connections + 2, what="the pool to warm")
     difference_mb = (rss_kb(on.process.pid) - rss_kb(off.process.pid)) / 1024
     assert difference_mb <= 10
+
+
+def test_the_sites_in_flight_cap_bounds_its_warm_connections(make_proxy, site):
+    proxy = make_proxy(ATLASSIAN_PROXY_MAX_IN_FLIGHT="1", ATLASSIAN_PROXY_UPSTREAM_POOL_SIZE="3")
+    before = site.record.connections
+    assert curl(proxy.url, MYSELF, proxy.ca_file).returncode == 0
+    wait_for(lambda: site.record.connections >= before + 2, what="the request's connection and one warm one")
+    time.sleep(0.5)  # what is tested is that no more open: time for two more to have opened
+    assert site.record.connections == before + 2, "max_in_flight 1 allows one warm connection, not 3"

@@ -12,16 +12,17 @@ from proxy_addon.policy.refusals import REFUSAL_OF, REFUSALS, Refusal, message
 
 
 def test_every_refusing_decision_has_its_own_answer_recording_it():
-    refusing = {d for d in Decision if d.startswith("refused-") or d is Decision.BACKED_OFF}
+    answered = {Decision.BACKED_OFF, Decision.RATE_LIMIT_HOLD, Decision.QUEUE_TIMEOUT}
+    refusing = {d for d in Decision if d.startswith("refused-") or d in answered}
     assert set(REFUSAL_OF) == refusing
     for decision, refusal in REFUSAL_OF.items():
         assert REFUSALS[refusal].decision is decision, refusal
     assert set(REFUSALS) == set(Refusal), "every refusal has its entry"
 
 
-HEADER_FACTS = {"retry_after", "allowed"}
-"""What a header of the proxy's answers may carry: facts the proxy makes (a pause, its allowed methods), never a
-client's text."""
+HEADER_FACTS = {"retry_after", "allowed", "reason"}
+"""What a header of the proxy's answers may carry: facts the proxy makes (a pause, its allowed methods) and the
+site's `RateLimit-Reason` (a short token, `policy.holds.reason_of`), never a client's text."""
 
 
 def test_every_answer_is_one_line_naming_no_placeholder_once_its_facts_are_given():

@@ -109,6 +109,13 @@ class Seen:
 
 
 @dataclass
+class Limit:
+    prefix: str
+    headers: dict[str, str]
+    times: int
+
+
+@dataclass
 class Record:
     requests: list[Seen] = field(default_factory=list)
     connections: int = 0
@@ -127,6 +134,19 @@ class Record:
     """Every JQL and CQL a search received, in order (from the URL or the JSON body)."""
     posted: list[dict[str, Any]] = field(default_factory=list)
     """Every JSON body a POST search or a create (issue, bulk, content, v2 page) received."""
+    limits: dict[str, list[Limit]] = field(default_factory=dict)
+    """By host: the 429s the next requests to it get (`rate_limit`), as Atlassian sends them."""
+    limited: list[Seen] = field(default_factory=list)
+    """Every request that got one of those 429s."""
+    active: int = 0
+    """Requests to `/busy` being answered now; `peak` is the most at once."""
+    peak: int = 0
+    busy_release: threading.Event = field(default_factory=threading.Event)
+
+    def rate_limit(self, host: str, headers: dict[str, str], times: int = 1, prefix: str = "/") -> None:
+        """The next `times` requests to `host` whose path starts with `prefix` get 429 with `headers`."""
+        with self.lock:
+            self.limits.setdefault(host, []).append(Limit(prefix, headers, times))
 
     def last(self) -> Seen:
         with self.lock:
@@ -144,6 +164,35 @@ class Handler(BaseHTTPRequestHandler):
         sni = getattr(self.connection, "sni", None)
         with self.server.record.lock:
             self.server.record.requests.append(Seen(self.command, self.path, list(self.headers.items()), sni))
+
+    def _limited(self) -> bool:
+        """Answer 429 as Atlassian does, if the test asked for it for this host and path (`Record.rate_limit`)."""
+        record = self.server.record
+        host = self.headers.get("Host", "").partition(":")[0]
+        with record.lock:
+            limit = next(
+                (lim for lim in record.limits.get(host, []) if self.path.startswith(lim.prefix) and lim.times), None
+            )
+            if limit is None:
+                return False
+            limit.times -= 1
+            record.limited.append(record.requests[-1])
+        self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
+        self._json(429, {"message": "Rate limit exceeded."}, limit.headers)
+        return True
+
+    def _busy(self) -> None:
+        """A request the site works on until the test sets `busy_release`; `peak` counts how many at once."""
+        record = self.server.record
+        with record.lock:
+            record.active += 1
+            record.peak = max(record.peak, record.active)
+        try:
+            record.busy_release.wait(30)
+        finally:
+            with record.lock:
+                record.active -= 1
+        self._json(200, {"busy": "done"})
 
     def _json(self, status: int, body: dict[str, Any], extra: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
@@ -194,7 +243,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._record()
+        if self._limited():
+            return
         url = urlsplit(self.path)
+        if url.path == "/busy":
+            self._busy()
+            return
         if url.path == "/slow":
             self.server.record.slow_arrived.set()
             self.server.record.slow_release.wait(30)
@@ -366,6 +420,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:
         self._record()
+        if self._limited():
+            return
         if self.path == MCP_PATH:
             self._mcp()
             return
@@ -436,7 +492,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._record()
-        self._json(200, {})
+        if not self._limited():
+            self._json(200, {})
 
     def _chunked_upload(self) -> None:
         """Read a chunked body chunk by chunk, telling the test about each one as it arrives."""
