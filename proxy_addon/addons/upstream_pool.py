@@ -82,6 +82,12 @@ TLS_OPTIONS = frozenset(
 )
 """mitmproxy options its upstream TLS depends on: a change drops every warm connection."""
 SWEEP_SECONDS = 0.5
+REFILL_SECONDS = 0.05
+"""A taken warm connection is replaced this long after, off the path of the request that took it (the new one's
+ClientHello, and the site's answer to it, would compete with that request for the CPU), unless none is left."""
+PROOF_SECONDS = 1.0
+"""How long tlsconfig's build for a key, once shown alike to a warm connection's, stands for the next ones taken. The
+proof at use (`after_tls_start_server`) still compares each connection's `SSL.Context` with tlsconfig's own."""
 CONNECT_SECONDS = 10.0
 TCP_ESTABLISHED = 1
 
@@ -188,6 +194,8 @@ class UpstreamPool:
             "atlassian_auth_proxy_upstream_pool", default=None
         )
         self.generation = 0
+        self.proven: dict[Key, tuple[float, SSL.Context]] = {}
+        """Key -> when tlsconfig last built, for it, what its warm connections hold, and that `SSL.Context`."""
         self._helper: AfterTlsConfig | None = None
         self._restore: Any = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -283,6 +291,7 @@ class UpstreamPool:
             for entry in entries:
                 entry.close()
         self.entries.clear()
+        self.proven.clear()
 
     # A client's connection
 
@@ -501,7 +510,10 @@ class UpstreamPool:
                 taken = entry
                 break
             self._retire(entry)
-        self._fill(key)
+        if entries:
+            asyncio.get_running_loop().call_later(REFILL_SECONDS, self._fill, key)
+        else:
+            self._fill(key)
         if taken is not None and not self._built_alike(taken):
             self._retire(taken)
             return None
@@ -510,15 +522,23 @@ class UpstreamPool:
     def _built_alike(self, entry: Entry) -> bool:
         """tlsconfig, asked now with the same inputs, builds what the entry holds: the same cached
         `SSL.Context`, SNI and ALPN offers. A client certificate file that appeared, or an option changed
-        without a `configure` (none should), costs a new connection here. If tlsconfig no longer caches
-        its contexts, no warm connection could ever be proven alike: the pool turns itself off."""
+        without a `configure` (none should), costs a new connection here, or, within `PROOF_SECONDS` of the
+        last build for the key, at use (`after_tls_start_server`). If tlsconfig no longer caches its contexts,
+        no warm connection could ever be proven alike: the pool turns itself off."""
+        now = time.monotonic()
+        proof = self.proven.get(entry.key)
+        if proof is not None and now - proof[0] < PROOF_SECONDS and proof[1] is entry.ssl.get_context():
+            return True
         try:
             built, server = server_tls(entry.key.inputs)
         except (SSL.Error, ValueError) as e:
             logger.warning("upstream pool: tlsconfig refused %s now: %s", entry.key, e)
             return False
         if built.get_context() is entry.ssl.get_context():
-            return (server.sni, tuple(server.alpn_offers)) == (entry.sni, entry.alpn_offers)
+            alike = (server.sni, tuple(server.alpn_offers)) == (entry.sni, entry.alpn_offers)
+            if alike:
+                self.proven[entry.key] = (now, built.get_context())
+            return alike
         if built.get_context() is not server_tls(entry.key.inputs)[0].get_context():
             self._off("mitmproxy's tlsconfig no longer shares TLS contexts")
         return False
@@ -594,6 +614,7 @@ class UpstreamPool:
                         keep.append(entry)
                 self.entries[key] = keep
             for key, site in self.warmth.cooled(now):
+                self.proven.pop(key, None)
                 for entry in self.entries.pop(key, []):
                     self._retire(entry, site)
             for key in self.warmth.hot():

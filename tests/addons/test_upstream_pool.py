@@ -20,8 +20,9 @@ from mitmproxy.test import taddons, tflow, tutils
 from prometheus_client import CollectorRegistry
 
 from proxy_addon.addons import mitmproxy_internals as internals
+from proxy_addon.addons import upstream_pool
 from proxy_addon.addons.prepared import Prepared
-from proxy_addon.addons.upstream_pool import NEW, WARM, AfterTlsConfig, Key, UpstreamPool
+from proxy_addon.addons.upstream_pool import NEW, REFILL_SECONDS, WARM, AfterTlsConfig, Key, UpstreamPool
 from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.settings.model import Settings
 
@@ -144,6 +145,39 @@ def test_a_sites_in_flight_cap_clamps_its_warm_connections(running_pool):
         assert (len(pool.entries.get(key, ())), len(site.first_bytes)) == (1, 2)
 
     running_pool(scenario, Settings(upstream_pool_size=3, max_in_flight=1))
+
+
+def test_a_taken_connection_is_replaced_after_its_request_left_unless_none_is_left(running_pool):
+    async def scenario(pool: UpstreamPool, site: Site, tctx: taddons.context) -> None:
+        key = await warmed(pool, site, request_flow(client_of(), tflow.tserver_conn()))
+        assert pool._take(key) is not None
+        assert (len(pool.entries[key]), pool.opening.get(key, 0)) == (1, 0), "not while the request leaves"
+        await asyncio.sleep(REFILL_SECONDS + 0.2)
+        assert (len(pool.entries[key]), len(site.first_bytes)) == (2, 3)
+        assert pool._take(key) is not None
+        assert pool._take(key) is not None
+        assert pool.opening.get(key, 0) == 2, "none left: both replaced at once"
+
+    running_pool(scenario)
+
+
+def test_tlsconfigs_build_shown_alike_stands_for_a_second_and_until_options_change(running_pool, monkeypatch):
+    builds = []
+
+    def counted(inputs: internals.TlsInputs):
+        builds.append(inputs)
+        return internals.server_tls(inputs)
+
+    async def scenario(pool: UpstreamPool, site: Site, tctx: taddons.context) -> None:
+        key = await warmed(pool, site, request_flow(client_of(), tflow.tserver_conn()))
+        monkeypatch.setattr(upstream_pool, "server_tls", counted)
+        assert pool._take(key) is not None
+        assert pool._take(key) is not None
+        assert len(builds) == 1, "the second warm connection taken was proven alike by the first's build"
+        pool.configure({"ssl_verify_upstream_trusted_ca"})
+        assert pool.proven == {}
+
+    running_pool(scenario)
 
 
 def test_running_hands_connections_over_after_tlsconfig_until_done(running_pool):
