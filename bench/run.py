@@ -1,6 +1,6 @@
 """Benchmark the proxy against no proxy ("direct") and plain mitmdump, side by side.
 
-    python bench/run.py [--quick] [--otlp] [--json PATH]
+    python bench/run.py [--quick] [--otlp] [--client-credentials] [--json PATH]
     python bench/run.py --holds [--quick]       # rate-limit holds, the in-flight cap, the state store
 
 Everything runs on loopback: nginx poses as acme.atlassian.net with a trustme test CA, and
@@ -51,6 +51,21 @@ SMALL_PATH = "/rest/api/3/myself"
 BIG_BYTES = 256 << 20
 EMAIL = "bench@acme.example"
 TOKEN = "Ab3dE6gH9jK2mN5pQ8sT1vWx"  # made up; only the loopback stand-in sees it
+GATEWAY = "api.atlassian.com"
+TOKEN_HOST = "auth.atlassian.com"
+CLOUD_ID = "5ca1ab1e-0000-4000-8000-00000000c0de"
+CLIENT_SECRET = "bench-Client-secret-0123456789"  # made up too
+SERVICE_ACCOUNT_TOML = f"""
+[[sites]]
+name = "bench-bot"
+hosts = ["{HOST}"]
+scheme = "client_credentials"
+client_id = "bench-client"
+client_secret_env = "BENCH_CLIENT_SECRET"
+cloud_id = "{CLOUD_ID}"
+"""
+SITE_KINDS = ("proxy", "proxy-cc")
+"""The same proxy with a Basic site and with a client-credentials site (`--client-credentials`)."""
 RTT_MS = 50
 CONCURRENCY = 16
 ROLES = ("proxy", "client", "upstream", "other")
@@ -234,7 +249,7 @@ class Certs:
 def make_certs(workdir: Path) -> Certs:
     """A test CA and a certificate for the stand-in; the bundle adds the CA to certifi, as the proxy does."""
     ca = trustme.CA()
-    cert = ca.issue_cert(HOST, "*.atlassian.net")
+    cert = ca.issue_cert(HOST, "*.atlassian.net", GATEWAY, TOKEN_HOST)
     paths = Certs(workdir / "ca.pem", workdir / "chain.pem", workdir / "key.pem", workdir / "upstream-bundle.pem")
     ca.cert_pem.write_to_path(str(paths.ca))
     paths.chain.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
@@ -266,6 +281,11 @@ http {{
     location = /upload {{ client_max_body_size 0; mirror /discard; mirror_request_body on;
       default_type application/json; return 200 '{{"received":true}}'; }}
     location = /discard {{ internal; return 204; }}
+    # --client-credentials: the token endpoint and the gateway's form of the small endpoint.
+    location = /oauth/token {{ default_type application/json;
+      return 200 '{{"access_token":"bench-access-token","expires_in":3600,"token_type":"Bearer"}}'; }}
+    location = /ex/jira/{cloud_id}{small} {{ default_type application/json;
+      return 200 '{{"accountId":"bench","displayName":"Bench Bot"}}'; }}
   }}
 }}
 """
@@ -277,7 +297,9 @@ def start_nginx(workdir: Path, certs: Certs) -> Service:
         big.truncate(BIG_BYTES)
     port = free_port()
     conf = workdir / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(dir=workdir, port=port, chain=certs.chain, key=certs.key, small=SMALL_PATH))
+    conf.write_text(
+        NGINX_CONF.format(dir=workdir, port=port, chain=certs.chain, key=certs.key, small=SMALL_PATH, cloud_id=CLOUD_ID)
+    )
     service = launch("nginx", ["nginx", "-c", str(conf), "-p", str(workdir), "-e", "stderr"], port, workdir)
     wait_for_port(port, service.process)
     return service
@@ -356,6 +378,17 @@ def proxy_argv(kind: str, stage: Stage, port: int) -> tuple[list[str], dict[str,
     if kind == "proxy-otlp":
         assert stage.otlp_endpoint is not None
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = stage.otlp_endpoint
+    if kind == "proxy-cc":
+        config = stage.workdir / "service-account.toml"
+        config.write_text(SERVICE_ACCOUNT_TOML)
+        for name in ("ATLASSIAN_PROXY_EMAIL", "ATLASSIAN_PROXY_API_TOKEN"):
+            del env[name]
+        gateway = f"{GATEWAY}=127.0.0.1:{stage.upstream_port},{TOKEN_HOST}=127.0.0.1:{stage.upstream_port}"
+        env |= {
+            "ATLASSIAN_PROXY_CONFIG": str(config),
+            "ATLASSIAN_PROXY_CONNECT_TO": f"{stage.connect_to},{gateway}",
+            "BENCH_CLIENT_SECRET": CLIENT_SECRET,
+        }
     if kind == "proxy-store":
         assert stage.state_url is not None
         env["ATLASSIAN_PROXY_STATE_URL"] = stage.state_url
@@ -737,7 +770,20 @@ def idle_rss_mb(route: Route) -> float | None:
     return rss / 1024 if rss else None
 
 
-def run(plan: Plan, workdir: Path, say: Callable[[str], None], warm_pool: bool, otlp: bool) -> dict[str, Any]:
+def client_credentials(stage: Stage, upstream: Service, plan: Plan) -> dict[str, Any]:
+    """W1 and W2 through a client-credentials site and a Basic site of the same proxy, interleaved.
+
+    The token endpoint and the gateway are the same local nginx: after the first request mints,
+    a warm access token should cost nothing a Basic token does not.
+    """
+    with proxies_for(stage, upstream.port, SITE_KINDS) as routes:
+        sites = {kind: routes[kind] for kind in SITE_KINDS}
+        return {"w1": w1(sites, upstream, plan.rounds, plan.w1_requests), "w2": w2(sites, upstream, plan)}
+
+
+def run(
+    plan: Plan, workdir: Path, say: Callable[[str], None], warm_pool: bool, otlp: bool, service_account: bool = False
+) -> dict[str, Any]:
     certs = make_certs(workdir)
     confdir = workdir / "confdir"
     upstream = start_nginx(workdir, certs)
@@ -757,6 +803,9 @@ def run(plan: Plan, workdir: Path, say: Callable[[str], None], warm_pool: bool, 
             results["w2"] = w2(routes, upstream, plan)
             say("W3: 256 MB download and upload")
             results["w3"] = w3(main_routes, upstream, plan, workdir / "big.bin")
+        if service_account:
+            say("W1 and W2 through a client-credentials site and a Basic site")
+            results["client_credentials"] = client_credentials(stage, upstream, plan)
         say("startup")
         results["startup"] = startup(stage, plan)
         say(f"WAN: W1 over a {RTT_MS} ms RTT link")
@@ -853,6 +902,18 @@ def format_table(results: dict[str, Any]) -> str:
             f"{ratio(otlp['rps'], proxy['rps'])} (audit records to the stand-in collector: "
             f"{', '.join(results.get('otlp_collector', [])) or 'nothing reported'})"
         )
+    if cc := results.get("client_credentials"):
+        basic, minted = cc["w1"]["proxy"], cc["w1"]["proxy-cc"]
+        lines.append(
+            f"{'W1 client credentials':<26}{minted['median_ms']:>10.2f}   median ms, "
+            f"{ratio(minted['median_ms'], basic['median_ms'])} the Basic site's {basic['median_ms']:.2f}"
+        )
+        basic, minted = cc["w2"]["proxy"], cc["w2"]["proxy-cc"]
+        lines.append(
+            f"{'W2 client credentials':<26}{minted['rps']:>10.2f}   req/s, {ratio(minted['rps'], basic['rps'])} the "
+            f"Basic site's {basic['rps']:.2f}; CPU us/req {minted['proxy_cpu_us']:.2f}, "
+            f"{ratio(minted['proxy_cpu_us'], basic['proxy_cpu_us'])}"
+        )
     warm = results["wan"]["direct-warm"]["median_ms"]
     lines.append(f"{'WAN warm conn. median ms':<26}{warm:>10.2f}   (direct, one curl reusing its connection)")
     if pool := results["wan"].get("warm-pool"):
@@ -911,6 +972,16 @@ def goals(results: dict[str, Any]) -> list[tuple[str, bool]]:
     if otlp := w2.get("proxy-otlp"):
         within = otlp["proxy_cpu_us"] <= 1.10 * w2["proxy"]["proxy_cpu_us"]
         checks.append(("W2 proxy CPU/req with OTLP within 10% of without", within))
+    if cc := results.get("client_credentials"):
+        w1_cc, w2_cc = cc["w1"], cc["w2"]
+        slower = w1_cc["proxy-cc"]["median_ms"] <= 1.05 * w1_cc["proxy"]["median_ms"]
+        checks.append(("W1 median via a client-credentials site within 5% of a Basic site", slower))
+        checks.append(
+            (
+                "W2 req/s via a client-credentials site within 5% of a Basic site",
+                w2_cc["proxy-cc"]["rps"] >= 0.95 * w2_cc["proxy"]["rps"],
+            )
+        )
     return checks
 
 
@@ -1175,6 +1246,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer runs: under two minutes, rougher figures")
     parser.add_argument("--warm-pool", action="store_true", help="WAN: also measure the warm-connection experiment")
     parser.add_argument("--otlp", action="store_true", help="W2: also the proxy sending audit records over OTLP")
+    parser.add_argument(
+        "--client-credentials",
+        action="store_true",
+        help="W1 and W2 through a client-credentials site against a Basic site (local token endpoint)",
+    )
     parser.add_argument("--json", type=Path, default=BENCH_DIR / "results.json", help="where to write all results")
     parser.add_argument(
         "--holds", action="store_true", help="only the rate-limit workloads: 429 windows, the store, hook CPU"
@@ -1204,13 +1280,14 @@ def main(argv: list[str] | None = None) -> int:
             print(report_holds(results))
             say(f"done; results in {args.json}")
             return 0
-        results = run(plan, workdir, say, args.warm_pool, args.otlp)
+        results = run(plan, workdir, say, args.warm_pool, args.otlp, args.client_credentials)
     results["meta"] = {
         "quick": args.quick,
         "plan": plan.__dict__,
         "wall_s": time.monotonic() - started,
         "rtt_ms": RTT_MS,
         "otlp": args.otlp,
+        "client_credentials": args.client_credentials,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2, default=str))

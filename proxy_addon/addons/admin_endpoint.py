@@ -24,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from proxy_addon.addons.mitmproxy_internals import listen_addresses
 from proxy_addon.addons.prepared import Prepared
+from proxy_addon.credentials.minted import TOKEN_HOST, Mints
 from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.policy.expiry import expiry_dates, expiry_problem
 from proxy_addon.policy.homes import named_hosts
@@ -61,9 +62,10 @@ def liveness(listening: bool) -> tuple[int, dict[str, Any]]:
 class Readiness:
     """Whether credentials can be served now, from the credentials and token health it is handed."""
 
-    def __init__(self, credentials: CredentialRegistry, health: TokenHealth) -> None:
+    def __init__(self, credentials: CredentialRegistry, health: TokenHealth, mints: Mints) -> None:
         self.credentials = credentials
         self.health = health
+        self.mints = mints
         self.named: frozenset[tuple[str, str]] = frozenset()
         """(site, host) pairs the settings name exactly (a site's exact hosts, ATLASSIAN_PROXY_SITE)."""
         self.expires: dict[str, date] = {}
@@ -82,6 +84,11 @@ class Readiness:
             return "no credentials loaded"
         if paused := sorted(self._paused_named()):
             return f"{', '.join(paused)} rejected the API token; requests are answered locally until it is replaced"
+        if rejected := self.mints.rejected():
+            return (
+                f"{TOKEN_HOST} rejected the client credentials of site {', '.join(rejected)}; requests are answered "
+                "locally until they are replaced"
+            )
         return expiry_problem(self.expires, time.time())
 
     def paused(self) -> tuple[str, ...]:

@@ -4,8 +4,10 @@ the rest wait in arrival order, up to `queue_timeout_seconds`, then get a local 
 Atlassian advises a handful of requests per tenant at a time; many agents behind one proxy would
 otherwise send as many as they like. After every check (`FailClosed`): only a request that will
 be sent takes a place, and answers the proxy makes itself (holds, pauses, refusals) never do. A
-request takes its site's slot in `requestheaders`, before anything of it is sent (a streamed body
-goes right after that hook), and gives it back when it ends: in `response` (for a streamed
+request takes its site's slot in `request`, once its body is here and before anything of it is sent
+(a request whose body is streamed: in `requestheaders`, as its head goes out right after that hook),
+so a client that sends a head and then withholds its body holds no place the site's other requests
+need; it gives the slot back when it ends: in `response` (for a streamed
 answer, once its last byte went through) or `error` (the upstream failed, the flow was killed, the
 client left). A client that leaves while queued leaves the queue (`client_disconnected`), and
 gives back every slot its requests held. A request that waited is looked at once more when its turn
@@ -119,6 +121,14 @@ class InFlightCap:
                 self._fill(queue)
 
     def requestheaders(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
+        return self._take(flow) if flow.request.stream else None
+
+    def request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
+        return None if flow.request.stream else self._take(flow)
+
+    def _take(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
+        """A slot for `flow` if the site has room, else what to wait for: a slot, the queue timeout or the client
+        leaving."""
         if flow.response is not None:
             return None
         record = FlowRecord.of(flow.metadata)

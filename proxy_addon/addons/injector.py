@@ -5,6 +5,10 @@ connection and request (the TLS ClientHello, the request head), writes what was 
 the flow's record, and puts the credential in place: a placeholder in the flow, the real value
 only in the copy the wire sends (`WireSource`). What the site's answer says of the token is
 `addons.token_verdicts`.
+
+A client-credentials site's request waits for a fresh access token first when its token is due
+(`credentials.minted`; the first such request starts the one mint of its site, the others wait
+for it); without one it is answered locally with 502.
 """
 
 from __future__ import annotations
@@ -20,15 +24,17 @@ from proxy_addon.addons import fields
 from proxy_addon.addons.moves import moved, remember_destination
 from proxy_addon.addons.prepared import Prepared, no_sites
 from proxy_addon.addons.replies import refuse
+from proxy_addon.credentials.minted import REJECTED_RETRY_SECONDS, TOKEN_HOST, MintFailed, MintRejected
 from proxy_addon.credentials.outbound import Outbound
 from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.policy.clients import Client, ClientTable
 from proxy_addon.policy.hosts import is_loopback_address
 from proxy_addon.policy.record import Decision, FlowRecord
-from proxy_addon.policy.scoped import GATEWAY
+from proxy_addon.policy.refusals import Refusal
 from proxy_addon.policy.token_health import TokenHealth
 from proxy_addon.policy.verdict import (
     METHOD_OVERRIDES,
+    Moved,
     RequestFacts,
     Verdict,
     decide,
@@ -117,11 +123,34 @@ class CredentialInjector:
         if flow.response is not None:
             return None
         facts = facts_of(flow, self.clients.get(FlowRecord.of(flow.metadata).user))
-        verdict = decide(facts, self.policy, self.health, time.monotonic())
+        now = time.monotonic()
+        verdict = decide(facts, self.policy, self.health, now)
         if verdict.check_due:
             return self._after_check(flow, facts, verdict)
+        site = verdict.site
+        if verdict.decision is Decision.INJECT and site is not None and self.outbound.mints.due(site.name, now):
+            return self._after_mint(flow, facts, verdict, site.name)
         self._act(flow, facts, verdict)
         return None
+
+    async def _after_mint(self, flow: http.HTTPFlow, facts: RequestFacts, verdict: Verdict, site: str) -> None:
+        """A client-credentials site's token is due: wait for the mint, or answer 502 without one."""
+        try:
+            await self.outbound.mints.fresh(site)
+        except MintRejected as e:
+            refuse(
+                flow,
+                Refusal.CLIENT_CREDENTIALS_REJECTED,
+                site=site,
+                token_host=TOKEN_HOST,
+                why=e.why,
+                retry_every=REJECTED_RETRY_SECONDS,
+            )
+            return
+        except MintFailed as e:
+            refuse(flow, Refusal.MINT_FAILED, site=site, token_host=TOKEN_HOST, why=e.why, retry_after=e.retry_after)
+            return
+        self._act(flow, facts, verdict)
 
     async def _after_check(self, flow: http.HTTPFlow, facts: RequestFacts, verdict: Verdict) -> None:
         """The pause is over: wait for the proxy's own check of the token, then decide again.
@@ -139,7 +168,7 @@ class CredentialInjector:
         if verdict.site is not None:
             record.site = verdict.site.name
         if verdict.decision is Decision.INJECT and verdict.site is not None and verdict.host is not None:
-            self._inject(flow.request, verdict.gateway_path)
+            self._inject(flow.request, verdict.moved_to)
             record.host = verdict.host
             remember_destination(flow)
         elif (refused := refusal(verdict, facts)) is not None:
@@ -147,11 +176,12 @@ class CredentialInjector:
             refuse(flow, which, **named)
 
     @staticmethod
-    def _inject(request: http.Request, path: str | None) -> None:
-        """The flow gets a placeholder; the real value goes only into what is sent (`WireSource`)."""
-        if path is not None:
-            request.host, request.port, request.path = GATEWAY, 443, path
-            request.host_header = GATEWAY
+    def _inject(request: http.Request, moved_to: Moved | None) -> None:
+        """The flow gets a placeholder; the real value goes only into what is sent (`WireSource`). A request the
+        verdict moves (to the gateway, or a classic site's gateway form to the site) goes there."""
+        if moved_to is not None:
+            request.host, request.port, request.path = moved_to.host, 443, moved_to.path
+            request.host_header = moved_to.host
         fields.replace(request.headers, fields.CREDENTIALS, b"authorization", REDACTED.encode())
 
 

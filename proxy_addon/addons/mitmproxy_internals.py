@@ -190,7 +190,12 @@ HttpLayer = internal(
 HttpStream = internal(
     "mitmproxy.proxy.layers.http.HttpStream",
     object,
-    methods={"start_request_stream": ("self",), "state_errored": ("self",), "make_server_connection": ("self",)},
+    methods={
+        "start_request_stream": ("self",),
+        "state_errored": ("self",),
+        "make_server_connection": ("self",),
+        "state_consume_request_body": ("self", "event"),
+    },
     attributes=("context", "flow", "stream_id", "client_state", "server_state"),
     reads={
         "start_request_stream": "make_server_connection",
@@ -242,6 +247,7 @@ Http1Server = internal(
     attributes=("buf", "state"),
     reads={"send": "make_error_response"},
 )
+RequestEndOfMessage = internal("mitmproxy.proxy.layers.http._events.RequestEndOfMessage", params=("stream_id",))
 HttpErrorHook = internal("mitmproxy.proxy.layers.http.HttpErrorHook", params=("flow",))
 SendHttp = internal("mitmproxy.proxy.layers.http.SendHttp", params=("event", "connection"))
 ResponseProtocolError = internal(
@@ -453,6 +459,8 @@ class WireStream(HttpStream):  # type: ignore[misc,valid-type]
     pool: PoolExtension | None = None
 
     def start_request_stream(self) -> Events:
+        if self.flow.response is not None:
+            return self._drop_request_body()
         refusal = self.wire.stream_refusal(self.flow)
         if refusal is None:
             return HttpStream.start_request_stream(self)
@@ -501,6 +509,18 @@ class WireStream(HttpStream):  # type: ignore[misc,valid-type]
         if request.trailers:
             yield SendHttp(RequestTrailers(self.stream_id, request.trailers), server)
         yield SendHttp(RequestEndOfMessage(self.stream_id), server)
+
+    def _drop_request_body(self) -> Events:
+        """A request answered at its head (a refusal, a hold) whose body passes `stream_large_bodies`: mitmproxy
+        raises rather than stream a request that has its answer, which would drop the answer with a crash log.
+        Its body is dropped as it arrives instead, so memory stays flat, and the answer is sent at its end
+        as for a buffered body."""
+        self.client_state = self.state_drop_request_body
+        yield from ()
+
+    def state_drop_request_body(self, event: Any) -> Events:
+        if isinstance(event, RequestEndOfMessage):
+            yield from HttpStream.state_consume_request_body(self, event)
 
     def _refuse(self, error: str, reply: str) -> Events:
         self.flow.error = flow.Error(error)

@@ -58,6 +58,8 @@ class HoldMetrics(Collector):
     def collect(self) -> Iterator[Metric]:
         table = self.holds.table
         lasting = table.held_sites(time.monotonic())
+        if self.sites:  # a hold told by the store may name any site: only this process's sites become labels
+            lasting &= set(self.sites)
         sites = sorted({*self.sites, *lasting, *(site for site, _ in table.started)})
         started = CounterMetricFamily(
             "atlassian_proxy_rate_limit_holds",

@@ -1,10 +1,12 @@
 """The one writer of the proxy's own answers: short, naming the host and what happened, never a secret.
 
 Every hook that answers a request itself calls `refuse`, with a `Refusal` of `policy.refusals`
-and the facts its text needs (the upstream pool's early answer to a CONNECT is `established`);
-no other code sets `flow.response` (a test checks the source).
+and the facts its text needs; no other code sets `flow.response` (a test checks the source).
 So every local answer is made the same way: the decision on the flow's record, no credential
-left in the flow, streaming off, the status, text and headers of the table.
+left in the flow, streaming off, the status, text and headers of the table. The one answer that
+is the site's own yet written here is a request's answer when the proxy sent it again
+(`answer_again`); the one that is mitmproxy's own is the 200 to a CONNECT answered before its
+connection opens (`connected`).
 """
 
 from __future__ import annotations
@@ -33,17 +35,37 @@ def refuse(flow: http.HTTPFlow, refusal: Refusal, **facts: Any) -> None:
     flow.response = made(refusal, **facts)
 
 
-def established(flow: http.HTTPFlow) -> None:
-    """Answer a CONNECT as mitmproxy itself would once connected (200, no headers), before it connects.
+def answer_again(flow: http.HTTPFlow, status: int, reason: str, fields: list[tuple[str, str]], body: bytes) -> None:
+    """The site's answer to a request the proxy sent again itself, in place of the answer it replaces.
 
-    mitmproxy opens the upstream connection as soon as a CONNECT arrives, unless a hook answered
-    it: the upstream pool (addons/upstream_pool.py) answers for a host it holds warm connections
-    for, so the connection opens when the first request needs it and can be a warm one.
+    A GET or HEAD whose minted access token the gateway refused goes again with a new one
+    (`addons.token_verdicts`); its client gets that answer instead of the 401. Set-Cookie stays
+    out, as on every answer to a credential, and so do the fields of the proxy's own connection.
     """
-    now = time.time()
-    flow.response = http.Response(
-        flow.request.data.http_version, 200, b"Connection established", http.Headers(), b"", None, now, now
+    refused = flow.response
+    headers = http.Headers(
+        [(name.encode("latin-1"), value.encode("latin-1")) for name, value in fields if name.lower() not in NOT_RELAYED]
     )
+    if flow.request.method != "HEAD":
+        headers["content-length"] = str(len(body))
+    version = refused.data.http_version if refused is not None else b"HTTP/1.1"
+    now = time.time()
+    flow.response = http.Response(version, status, reason.encode("latin-1"), headers, body, None, now, now)
+
+
+def connected(flow: http.HTTPFlow) -> None:
+    """Answer a CONNECT as mitmproxy itself does (200, no header fields), so it does not open the upstream
+    connection first (`addons.gateway_connect`; `addons.upstream_pool`, so that the connection opens when the
+    first request needs it and can be a warm one)."""
+    now = time.time()
+    version = flow.request.data.http_version
+    flow.response = http.Response(version, 200, b"Connection established", http.Headers(), b"", None, now, now)
+
+
+NOT_RELAYED = frozenset(
+    {"set-cookie", "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"}
+)
+"""Fields of an answer the proxy received itself that never reach the client."""
 
 
 def cut_off(flow: http.HTTPFlow) -> None:
@@ -70,7 +92,7 @@ def made(refusal: Refusal, **facts: Any) -> http.Response:
         return response
     body = {
         "error": reply.error,
-        "message": f"atlassian-auth-proxy: {text}",
+        "message": f"atlassian-auth-proxy: {text}" if reply.named else text,
         **{name: facts[name] for name in reply.body_fields},
     }
     return http.Response.make(reply.status, json.dumps(body), {"Content-Type": "application/json", **headers})

@@ -8,7 +8,8 @@ bodies stay as they are: small ones buffered, large ones streamed by `stream_lar
 
 This hook only flips `stream`; it runs after the injector and the token verdicts, whose work
 (credentials in `requestheaders`; Set-Cookie removal and the token verdict in `responseheaders`)
-is done on the head alone and so is the same for streamed and buffered bodies.
+is done on the head alone and so is the same for streamed and buffered bodies. The one answer
+it leaves buffered is a gateway 401 the proxy is about to answer again (the record's `replay`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from mitmproxy import http
 
 from proxy_addon.addons import fields
+from proxy_addon.policy.record import FlowRecord
 
 EVENT_STREAM = "text/event-stream"
 CONTENT_TYPE = frozenset({b"content-type"})
@@ -49,5 +51,9 @@ class Streaming:
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         response = flow.response
-        if response is not None and (length_unknown(response) or is_event_stream(response)):
+        if (
+            response is not None
+            and (length_unknown(response) or is_event_stream(response))
+            and not FlowRecord.of(flow.metadata).replay
+        ):
             response.stream = True

@@ -8,16 +8,23 @@ changes (`credentials.outbound`). Here the answer's head is read
 once: Set-Cookie removed (a session of the site's must not reach the client in place of the
 token), the reading asked of `policy`, `Outbound` told to act on it, and two warnings logged
 once each, for a token short of a scope and for a site that was probably renamed.
+
+A client-credentials site's 401 from the gateway pauses nothing: `Outbound` mints a new access
+token, and a GET or HEAD that got the 401 is sent again with it once it is there (`response`):
+its client gets that answer instead. Any other method gets the 401: it may have done something.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 
 from mitmproxy import http
 
 from proxy_addon.addons import fields
+from proxy_addon.addons.moves import moved
 from proxy_addon.addons.prepared import Prepared, no_sites
+from proxy_addon.addons.replies import answer_again
 from proxy_addon.credentials.outbound import Outbound
 from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.policy.record import Decision, FlowRecord
@@ -30,6 +37,24 @@ logger = logging.getLogger(__name__)
 VERDICT_FIELDS = frozenset({b"x-failure-category", b"x-seraph-loginreason", b"location"})
 """The response fields the token verdict and the rename check read, gathered in one pass."""
 SET_COOKIE = frozenset({b"set-cookie"})
+REPLAYED = frozenset({"GET", "HEAD"})
+"""The methods sent again after a minted token's 401: reads, which change nothing at the site."""
+NOT_REPLAYED = frozenset(
+    {
+        b"host",
+        b"authorization",
+        b"cookie",
+        b"proxy-authorization",
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"transfer-encoding",
+        b"te",
+        b"upgrade",
+        b"content-length",
+    }
+)
+"""Request fields the proxy's own copy of a request does not take over: credentials, and its own connection's."""
 
 
 class TokenVerdicts:
@@ -64,6 +89,37 @@ class TokenVerdicts:
             self._note_scope_miss(site, request.host, sent)
         elif reading.verdict is not TokenVerdict.PASS:
             record.auth_failed = True
+            if reading.verdict is TokenVerdict.RENEW and stamp is not None and request.method in REPLAYED:
+                record.replay = True
+
+    def response(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
+        record = FlowRecord.of(flow.metadata)
+        if not record.replay:
+            return None
+        record.replay = False
+        return self._replay(flow, record)
+
+    async def _replay(self, flow: http.HTTPFlow, record: FlowRecord) -> None:
+        """Send the GET or HEAD again with the access token minted after its 401, if one was; else the 401 stays."""
+        site, stamp, request, response = record.site, record.stamp, flow.request, flow.response
+        if site is None or stamp is None or response is None or response.stream or request.raw_content is None:
+            return
+        if moved(flow) is not None or not await self.outbound.mints.renewed(site, stamp):
+            return
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in request.headers.fields
+            if name.lower() not in NOT_REPLAYED
+        ]
+        host = record.host or request.host
+        answer = await self.outbound.replay(
+            site, host, request.method, (request.host, request.port), request.path, headers, request.raw_content or None
+        )
+        if answer is None:
+            return
+        answer_again(flow, answer.status, answer.reason, answer.headers, answer.body)
+        record.auth_failed = answer.status == 401
+        logger.info("site %s: %s %s sent again with a new access token", site, request.method, sent_route(request))
 
     def _note_scope_miss(self, site: str, host: str, sent: Sent) -> None:
         if self._logged.first("scope", site, sent.route):
@@ -101,3 +157,7 @@ class TokenVerdicts:
             target,
             gets,
         )
+
+
+def sent_route(request: http.Request) -> str:
+    return request.path.partition("?")[0]

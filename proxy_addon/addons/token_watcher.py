@@ -1,4 +1,8 @@
-"""Keeps every site's credentials current while the proxy runs: token files, the keyring, SIGHUP."""
+"""Keeps every site's credentials current while the proxy runs: token files, the keyring, SIGHUP.
+
+A client-credentials site's secret is watched the same way; a new one goes to its mints
+(`credentials.minted`), which may then mint with it at once.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from proxy_addon.addons.prepared import Prepared
+from proxy_addon.credentials.minted import Mints
 from proxy_addon.credentials.registry import CredentialRegistry
-from proxy_addon.credentials.sources import Credentials, FileToken, KeyringToken, Resolved
+from proxy_addon.credentials.sources import Credentials, FileSecret, FileToken, KeyringSecret, KeyringToken, Resolved
 from proxy_addon.policy.token_health import TokenHealth
 from proxy_addon.settings.names import SettingsError
 
@@ -37,8 +42,12 @@ class FileStamp:
 @dataclass
 class _Watched:
     resolved: Resolved
-    credentials: Credentials
+    credentials: Credentials | None
     stamp: FileStamp | None
+
+
+WATCHED_FILES = FileToken | FileSecret
+KEYRINGS = KeyringToken | KeyringSecret
 
 
 class CredentialWatcher:
@@ -53,20 +62,21 @@ class CredentialWatcher:
     interval = 1.0
     keyring_interval = 5.0
 
-    def __init__(self, credentials: CredentialRegistry, health: TokenHealth) -> None:
+    def __init__(self, credentials: CredentialRegistry, health: TokenHealth, mints: Mints) -> None:
         self.credentials = credentials
         self.health = health
+        self.mints = mints
         self.watched: list[_Watched] = []
         self._task: asyncio.Task[None] | None = None
 
     def use(self, prepared: Prepared) -> None:
         self.watched = [
-            _Watched(r, r.credentials, FileStamp.of(r.source.path) if isinstance(r.source, FileToken) else None)
+            _Watched(r, r.credentials, FileStamp.of(r.source.path) if isinstance(r.source, WATCHED_FILES) else None)
             for r in prepared.resolved
         ]
 
     def running(self) -> None:
-        if any(isinstance(w.resolved.source, FileToken | KeyringToken) for w in self.watched):
+        if any(isinstance(w.resolved.source, WATCHED_FILES | KEYRINGS) for w in self.watched):
             self._task = asyncio.get_running_loop().create_task(self._watch())
 
     def done(self) -> None:
@@ -78,17 +88,19 @@ class CredentialWatcher:
         while True:
             await asyncio.sleep(self.interval)
             since_keyring += self.interval
-            keyring_due = since_keyring >= self.keyring_interval and self.health.backing_off
+            keyring_due = since_keyring >= self.keyring_interval and (
+                self.health.backing_off or bool(self.mints.rejected())
+            )
             if keyring_due:
                 since_keyring = 0.0
             for watched in self.watched:
                 source = watched.resolved.source
-                if isinstance(source, FileToken):
+                if isinstance(source, WATCHED_FILES):
                     stamp = FileStamp.of(source.path)
                     if stamp != watched.stamp:
                         watched.stamp = stamp
                         await self._reload(watched)
-                elif isinstance(source, KeyringToken) and keyring_due:
+                elif isinstance(source, KEYRINGS) and keyring_due:
                     await self._reload(watched)
 
     async def reload(self) -> None:
@@ -103,8 +115,12 @@ class CredentialWatcher:
         except SettingsError as e:
             logger.warning("site %s: keeping the previous token: %s", site.name, e)
             return
+        if watched.resolved.client is not None:
+            if self.mints.new_secret(site.name, token):
+                logger.info("site %s: client secret reloaded from %s", site.name, source.description)
+            return
         fresh = Credentials.of(site.user, token, source.description, site.scheme)
-        if fresh.authorization != watched.credentials.authorization:
+        if watched.credentials is None or fresh.authorization != watched.credentials.authorization:
             watched.credentials = fresh
             self.credentials.adopt(site, fresh)
             logger.info("site %s: token reloaded from %s", site.name, source.description)

@@ -12,7 +12,7 @@ Finished: one round trip.
 
 The hand-over:
 - `http_connect`: for a host with warm connections the CONNECT is answered as mitmproxy would
-  (`replies.established`), which keeps mitmproxy from connecting before it knows the client's
+  (`replies.connected`), which keeps mitmproxy from connecting before it knows the client's
   SNI and ALPN; the connection opens when the request needs it.
 - `tls_clienthello` (after tlsconfig): such a client's TLS is not made to wait for the site's, and
   is offered the protocol the site chose last time (h2 stays h2).
@@ -56,7 +56,7 @@ from proxy_addon.addons.mitmproxy_internals import (
     unavailable,
 )
 from proxy_addon.addons.prepared import DEFAULTS, Prepared
-from proxy_addon.addons.replies import established
+from proxy_addon.addons.replies import connected
 from proxy_addon.policy.failures import failure_kind
 from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.upstream_pool import AgeLimit, PoolLimits, Warmth, expired, replayable
@@ -306,7 +306,7 @@ class UpstreamPool:
         address = (flow.request.host, flow.request.port)
         if any(entries and (key.inputs.host, key.inputs.port) == address for key, entries in self.entries.items()):
             self.deferred.add(flow.client_conn.id)
-            established(flow)
+            connected(flow)
 
     def after_tls_clienthello(self, data: tls.ClientHelloData) -> None:
         """After tlsconfig, which would make a deferred client's TLS wait for the site's."""

@@ -1,4 +1,5 @@
-"""`login`, `logout` and `check`: store, remove and verify tokens, never showing them."""
+"""`login`, `logout` and `check`: store, remove and verify tokens (and service accounts' client secrets), never
+showing them."""
 
 from __future__ import annotations
 
@@ -16,21 +17,28 @@ import tomlkit
 from pydantic import SecretStr
 
 from proxy_addon.credentials import keyring_store
-from proxy_addon.credentials.http_client import Reach, Unreachable
-from proxy_addon.credentials.identity import Answer, CheckTarget, ask_myself, check_target, identity_path
+from proxy_addon.credentials.http_client import Reach, Unreachable, fetch, json_object
+from proxy_addon.credentials.identity import Answer, CheckTarget, ask_myself, check_target, cloud_id, identity_path
+from proxy_addon.credentials.minted import TOKEN_HOST, MintRejected, mint
 from proxy_addon.credentials.sources import (
+    ClientSecret,
     Credentials,
+    Resolved,
+    checked_secret,
     checked_token,
     require_email,
     resolve_sites,
     sites_with_sources,
 )
 from proxy_addon.policy.expiry import days, days_left
+from proxy_addon.policy.scoped import GATEWAY
 from proxy_addon.policy.sites import Scheme, Site, pinnable_site
-from proxy_addon.policy.token_health import API_TOKENS_PAGE
+from proxy_addon.policy.token_health import API_TOKENS_PAGE, rejection_reason
+from proxy_addon.policy.unauthorized import SCOPE_CHECK
 from proxy_addon.settings.loading import load_settings, user_config_path
 from proxy_addon.settings.model import Settings
 from proxy_addon.settings.names import CONFIG_ENV, SettingsError
+from proxy_addon.settings.tables import CLIENT_ID, CLIENT_KEYRING_PREFIX
 from proxy_addon.settings.values import parse_site
 
 
@@ -39,13 +47,25 @@ class Rejected(Exception):
 
 
 def login_command(args: argparse.Namespace) -> int:
+    if args.client_id is not None:
+        _only_client_id(args, "email", "site", "expires")
+        return _outcome(lambda: login_client(load_settings(), args.client_id, args.verify, sys.stdin, sys.stdout))
     return _outcome(
         lambda: login(load_settings(), args.email, args.site, args.verify, sys.stdin, sys.stdout, args.expires)
     )
 
 
 def logout_command(args: argparse.Namespace) -> int:
+    if args.client_id is not None:
+        _only_client_id(args, "email", "site")
+        return _outcome(lambda: logout_client(load_settings(), args.client_id, sys.stdout))
     return _outcome(lambda: logout(load_settings(), args.email, args.site, sys.stdout))
+
+
+def _only_client_id(args: argparse.Namespace, *flags: str) -> None:
+    given = [f"--{flag}" for flag in flags if getattr(args, flag) is not None]
+    if given:
+        raise SettingsError(f"--client-id is a service account's client secret: {', '.join(given)} are for API tokens")
 
 
 def check_command(args: argparse.Namespace) -> int:
@@ -70,7 +90,10 @@ def check(settings: Settings, out: TextIO) -> None:
         prefix = f"site {entry.site.name}: " if len(resolved) > 1 else ""
         try:
             target = check_target(entry.site, settings.site)
-            if target.path is None:
+            if entry.client is not None:
+                print(f"{prefix}{check_service_account(entry, entry.client, target.host, settings)}", file=out)
+                continue
+            if target.path is None or entry.credentials is None:
                 print(f"{prefix}{target.host}: not checked (no identity page there)", file=out)
                 continue
             answer = _ask(target, target.path, entry.credentials, settings)
@@ -89,6 +112,79 @@ def check(settings: Settings, out: TextIO) -> None:
     if problems:
         worst = next((p for p in problems if isinstance(p, SettingsError)), problems[0])
         raise type(worst)(f"{len(problems)} of {len(resolved)} sites failed the check")
+
+
+def check_service_account(entry: Resolved, client: ClientSecret, host: str, settings: Settings) -> str:
+    """Mint an access token as `run` does and ask the gateway's identity page whose it is: one line saying so."""
+    reach = Reach.of(settings)
+    try:
+        known = entry.site.cloud_id or cloud_id(host, reach)
+        minted = mint(client, reach)
+    except MintRejected as e:
+        raise Rejected(
+            f"{TOKEN_HOST} rejected the client credentials of client_id {client.client_id} ({e.why}) with the secret "
+            f"from {entry.source.description}: the secret may be wrong, rotated or revoked"
+        ) from None
+    except Unreachable as e:
+        raise SettingsError(str(e)) from None
+    path = f"/ex/jira/{known}/rest/api/3/myself"
+    try:
+        status, headers, body = fetch(
+            GATEWAY, 443, path, Credentials(client.client_id, "mint", minted.authorization), reach
+        )
+    except Unreachable as e:
+        raise SettingsError(str(e)) from None
+    minted_note = (
+        f"an access token minted with the secret from {entry.source.description} (for {minted.lifetime:.0f} s)"
+    )
+    if status == 401 and headers.get("x-failure-category", "").strip().upper() == SCOPE_CHECK:
+        return (
+            f"{host}: {minted_note} is accepted by the API gateway; its identity page needs the scope read:jira-user "
+            "to say whose it is"
+        )
+    if (reason := rejection_reason(status, headers)) is not None:
+        raise Rejected(
+            f"{GATEWAY} refused {minted_note} for {host} ({reason}): does the service account have access to this "
+            f"site (cloudId {known})?"
+        )
+    if not 200 <= status < 300:
+        raise SettingsError(f"{GATEWAY} answered HTTP {status} to {path}, which says nothing of the access token")
+    profile = json_object(body)
+    who = _who(Answer(status, None, profile.get("displayName"), profile.get("accountId")))
+    return f"{host}: signed in through the API gateway as {who}, client_id {client.client_id}, with {minted_note}"
+
+
+def login_client(settings: Settings, client_id: str, verify: bool, stdin: TextIO, out: TextIO) -> None:
+    """Store a service account's client secret under `client:<client_id>`, after minting a token with it to verify."""
+    if not CLIENT_ID.fullmatch(client_id):
+        raise SettingsError(f"--client-id: {client_id!r} is not an OAuth client id (letters, digits and . _ ~ - only)")
+    prompt = f"client secret of {client_id} (input hidden): "
+    text = getpass.getpass(prompt) if stdin.isatty() else stdin.read()
+    secret = checked_secret(text, "the client secret " + ("typed" if stdin.isatty() else "read from stdin"))
+    if verify:
+        try:
+            minted = mint(ClientSecret(client_id, secret), Reach.of(settings))
+        except MintRejected as e:
+            raise Rejected(
+                f"{TOKEN_HOST} rejected the client credentials of client_id {client_id} ({e.why}): check the id and "
+                "the secret; nothing was stored"
+            ) from None
+        except Unreachable as e:
+            raise SettingsError(str(e)) from None
+        print(
+            f"{TOKEN_HOST}: the client credentials work (minted an access token for {minted.lifetime:.0f} s)", file=out
+        )
+    user = f"{CLIENT_KEYRING_PREFIX}{client_id}"
+    backend = keyring_store.store_token(user, secret, allow_insecure=settings.allow_insecure_keyring)
+    print(f"stored the client secret of {client_id} in the keyring ({backend}, user {user})", file=out)
+
+
+def logout_client(settings: Settings, client_id: str, out: TextIO) -> None:
+    user = f"{CLIENT_KEYRING_PREFIX}{client_id}"
+    if keyring_store.delete_token(user, allow_insecure=settings.allow_insecure_keyring):
+        print(f"removed the client secret of {client_id} from the keyring", file=out)
+    else:
+        print(f"the keyring held no client secret of {client_id}", file=out)
 
 
 def expiry_note(day: date, now: float) -> str:

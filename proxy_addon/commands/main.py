@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument(
         "--site", help="your site, e.g. acme.atlassian.net: verify there and send credentials only there"
     )
+    login.add_argument(
+        "--client-id",
+        metavar="ID",
+        help="store a service account's client secret (OAuth client credentials) instead of an API token",
+    )
     login.add_argument("--no-verify", dest="verify", action="store_false", help="store without asking the site")
     login.add_argument(
         "--expires",
@@ -59,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     logout = commands.add_parser("logout", help="remove the stored token from the OS keyring")
     logout.add_argument("--email", help="your Atlassian account email (else ATLASSIAN_PROXY_EMAIL)")
     logout.add_argument("--site", help="with [[sites]] configured: the name of the site whose token to remove")
+    logout.add_argument("--client-id", metavar="ID", help="remove this service account's client secret instead")
     commands.add_parser(
         "check", help="verify the configured credentials against the site's identity page (Cloud: /rest/api/3/myself)"
     )

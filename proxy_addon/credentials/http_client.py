@@ -12,6 +12,7 @@ import http.client
 import json
 import socket
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,20 +89,55 @@ def trust(extra_ca: Path | None) -> ssl.SSLContext:
     return context
 
 
-def get(host: str, port: int, path: str, headers: dict[str, str], reach: Reach) -> tuple[int, dict[str, str], bytes]:
-    """`GET path` on `host:port` with `headers`: the status, headers (lowercased) and at most 1 MiB of body."""
+@dataclass(frozen=True)
+class Exchanged:
+    """A site's answer to one of the proxy's own requests: status, reason, header fields as sent, body."""
+
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    complete: bool
+    """The whole body is here: it was no larger than the limit the request was sent with."""
+
+
+def exchange(
+    host: str,
+    port: int,
+    method: str,
+    path: str,
+    headers: Sequence[tuple[str, str]],
+    body: bytes | None,
+    reach: Reach,
+    limit: int = 1 << 20,
+) -> Exchanged:
+    """`method path` on `host:port` with `headers` (Host is added) and `body`; at most `limit` bytes of the answer.
+
+    Blocking: run it off the event loop.
+    """
     connection = reach.connection(host, port)
     try:
-        connection.request("GET", path, headers={"Accept": "application/json", **headers})
+        connection.putrequest(method, path, skip_accept_encoding=True)
+        for name, value in headers:
+            connection.putheader(name, value)
+        if body is not None:
+            connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
         response = connection.getresponse()
-        body = response.read(1 << 20)
+        data = response.read(limit + 1)
     except ssl.SSLCertVerificationError:
         raise Unreachable(f"cannot reach {host}: its TLS certificate is not trusted") from None
     except (OSError, http.client.HTTPException) as e:
         raise Unreachable(f"cannot reach {host}: {failure_kind(str(e))}") from None
     finally:
         connection.close()
-    return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+    return Exchanged(response.status, response.reason, response.getheaders(), data[:limit], len(data) <= limit)
+
+
+def get(host: str, port: int, path: str, headers: dict[str, str], reach: Reach) -> tuple[int, dict[str, str], bytes]:
+    """`GET path` on `host:port` with `headers`: the status, headers (lowercased) and at most 1 MiB of body."""
+    answer = exchange(host, port, "GET", path, [("Accept", "application/json"), *headers.items()], None, reach)
+    return answer.status, {k.lower(): v for k, v in answer.headers}, answer.body
 
 
 def fetch(host: str, port: int, path: str, credentials: Credentials, reach: Reach) -> tuple[int, dict[str, str], bytes]:

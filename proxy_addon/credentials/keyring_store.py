@@ -1,4 +1,5 @@
-"""The OS keyring as a token store: service `atlassian-auth-proxy`, user = the account email.
+"""The OS keyring as a token store: service `atlassian-auth-proxy`, user = the account email
+(a service account's client secret: user = `client:<client_id>`).
 
 A missing entry and a keyring that is locked or unreachable are different problems with
 different fixes, so each gets its own message; either way the proxy does not start. Backends
@@ -7,12 +8,14 @@ that keep secrets in plain files are refused unless the user opts in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import keyring
 import keyring.backend
 import keyring.errors
 from pydantic import SecretStr
 
-from proxy_addon.policy.tokens import TokenFormatError, parse_token
+from proxy_addon.policy.tokens import TokenFormatError, parse_client_secret, parse_token
 from proxy_addon.settings.names import SettingsError, env_name
 
 SERVICE = "atlassian-auth-proxy"
@@ -20,6 +23,10 @@ ALLOW_INSECURE_ENV = env_name("allow_insecure_keyring")
 NO_TOKEN = (
     f"no API token: set {env_name('api_token')}, or {env_name('api_token_file')} to a file holding it, "
     "or store it in the keyring with `atlassian-auth-proxy login`"
+)
+MISSING_CLIENT = (
+    "no client secret: set client_secret_env or client_secret_file in the site's [[sites]] table, or store it "
+    "in the keyring with `atlassian-auth-proxy login --client-id ID`"
 )
 SECURE_BACKEND_MODULES = (
     "keyring.backends.SecretService",
@@ -76,21 +83,37 @@ def _unavailable(e: keyring.errors.KeyringError, backend: keyring.backend.Keyrin
 
 
 def read_token(email: str, *, allow_insecure: bool = False) -> SecretStr:
+    return _read(email, allow_insecure, NO_TOKEN, "atlassian-auth-proxy login", parse_token)
+
+
+def read_client_secret(user: str, *, allow_insecure: bool = False) -> SecretStr:
+    """A service account's client secret, stored under `client:<client_id>` by `login --client-id`."""
+    client_id = user.partition(":")[2]
+    return _read(
+        user,
+        allow_insecure,
+        MISSING_CLIENT,
+        f"atlassian-auth-proxy login --client-id {client_id}",
+        parse_client_secret,
+    )
+
+
+def _read(user: str, allow_insecure: bool, missing: str, store: str, parse: Callable[[str], SecretStr]) -> SecretStr:
     try:
         backend = _backend(allow_insecure)
     except KeyringUnavailable as e:
-        raise KeyringUnavailable(f"{NO_TOKEN}; the keyring cannot be used: {e}") from None
+        raise KeyringUnavailable(f"{missing}; the keyring cannot be used: {e}") from None
     try:
-        text = backend.get_password(SERVICE, email)
+        text = backend.get_password(SERVICE, user)
     except keyring.errors.KeyringError as e:
         raise _unavailable(e, backend) from None
     if text is None:
-        raise KeyringEntryMissing(f"{NO_TOKEN}; the keyring has no entry (service {SERVICE!r}, user {email!r})")
+        raise KeyringEntryMissing(f"{missing}; the keyring has no entry (service {SERVICE!r}, user {user!r})")
     try:
-        return parse_token(text)
+        return parse(text)
     except TokenFormatError as e:
         raise KeyringEntryMissing(
-            f"the keyring entry ({SERVICE!r}, {email!r}) {e}; store it again with `atlassian-auth-proxy login`"
+            f"the keyring entry ({SERVICE!r}, {user!r}) {e}; store it again with `{store}`"
         ) from None
 
 

@@ -15,6 +15,12 @@ site's identity page, and the check of the token after a pause. Each goes throug
 The token verdicts on clients' answers (`addons.token_verdicts`) go through `act` too, so the
 rules and the lines that say a token was rejected or accepted again exist once.
 
+A client-credentials site's access tokens are minted here too (`mints`, `credentials.minted`):
+the mint is one of the proxy's own requests, and a lookup for such a site waits for a fresh
+token like a client's request does. Such a site is never paused nor confirmed: a 401 from the
+gateway to its token starts a new mint instead (`act`), and a GET or HEAD that got it is sent
+again with the new token (`replay`).
+
 The proxy's own requests obey rate-limit holds as clients' do (`state.holds`): a held lookup is
 not sent (`HeldBack`: the caller answers its client with the local 429), a held identity page is
 not asked (the check after a pause waits, a 401 stays unconfirmed and pauses nothing), and a 429
@@ -34,7 +40,8 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, NamedTuple
 
-from proxy_addon.credentials.http_client import Reach, Unreachable, fetch, json_object
+from proxy_addon.credentials.http_client import Exchanged, Reach, Unreachable, exchange, fetch, json_object
+from proxy_addon.credentials.minted import Mints
 from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.policy.holds import Held
 from proxy_addon.policy.scoped import Gateway
@@ -53,6 +60,8 @@ logger = logging.getLogger(__name__)
 type Flight = tuple[str, str, str]
 """One running check or confirmation: (what, site, host; "" for the whole site)."""
 WHOLE_SITE = ""
+REPLAY_LIMIT = 16 << 20
+"""The largest answer a replayed request may get; a larger one is not delivered (the gateway's 401 is)."""
 WAITING_CONFIRMATIONS = 256
 """Hosts whose 401 waits for a site's running confirmation; past this a 401 waits for none: the running
 confirmation already decides the token, and that host's next 401 is confirmed in turn."""
@@ -119,6 +128,8 @@ class Outbound:
         self._flights: dict[Flight, asyncio.Task[None]] = {}
         self._waiting: dict[str, dict[str, Waiting]] = {}
         """By site, then host: the 401s its confirmation will answer."""
+        self.mints = Mints(health, credentials, self.holds)
+        """The access tokens of client-credentials sites."""
 
     def use(self, policy: Policy, reach: Reach, timeout: float) -> None:
         """The sites and gateway, how to reach them, and the upstream timeout, as configured."""
@@ -151,6 +162,8 @@ class Outbound:
         held = self.holds.check(site, host, "GET", path)
         if held is not None:
             raise HeldBack(host, held)
+        if self.mints.due(site, time.monotonic()):
+            await self.mints.fresh(site)
         stamp = self.health.stamp()
         status, headers, body = await self._ask(site, host, (to_host, to_port), path)
         sent = Sent("GET", to_host, to_port, path)
@@ -169,8 +182,14 @@ class Outbound:
         """Act on what the answer to credentials sent at `stamp` to (site, `host`) says of the token.
 
         A rejection pauses the site; a pass or a scope miss counts for the token; a 401 to confirm
-        waits for the site's one confirmation, started in the background if none runs.
+        waits for the site's one confirmation, started in the background if none runs. A minted token's
+        401 starts a new mint; an answer nothing can judge changes nothing.
         """
+        if reading.verdict is TokenVerdict.RENEW:
+            self.mints.renew(site, stamp)
+            return
+        if reading.verdict is TokenVerdict.UNJUDGED:
+            return
         page = reading.page  # set only on CONFIRM
         if page is None:
             self._record(site, host, stamp, reading.rejection, Scope.SITE, host)
@@ -313,6 +332,38 @@ class Outbound:
             rejection = f"{entry.reason}, unconfirmed: {page.host}{page.path} gave {said}"
         self._record(site, host, entry.stamp, rejection, scope, page.host if scope is Scope.HOST else host)
 
+    async def replay(
+        self,
+        site: str,
+        host: str,
+        method: str,
+        to: tuple[str, int],
+        path: str,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+    ) -> Exchanged | None:
+        """Send a client's request to (site, `host`) again with `site`'s current credentials (a GET or HEAD whose
+        minted token the gateway refused, once a new one is minted). None when it could not be sent, a rate-limit
+        hold covers it, or its answer is larger than `REPLAY_LIMIT`; a 429 to it starts a hold as a client's does."""
+        if self.holds.check(site, host, method, path) is not None:
+            return None
+        credentials = self.credentials[site]
+        sent = [*headers, ("Authorization", credentials.authorization.get_secret_value())]
+        to_host, to_port = to
+        sent_at = time.time()
+        try:
+            answer = await asyncio.to_thread(
+                exchange, to_host, to_port, method, path, sent, body, self.reach, REPLAY_LIMIT
+            )
+        except Unreachable as e:
+            logger.warning("site %s: could not send %s %s again: %s", site, method, path.partition("?")[0], e)
+            return None
+        said = {name.lower(): value for name, value in answer.headers}
+        told = self.holds.answered(site, host, method, path, answer.status, said, sent_at)
+        if told is not None:
+            await told
+        return answer if answer.complete else None
+
     async def _page(self, site: str, page: IdentityPage) -> Verdict:
         """What the identity page says of `site`'s token: `answer` (a `PageAnswer`) and `said`; marked
         `LIMITED` when a hold covers the page or it answered 429 (nothing is said of the token then)."""
@@ -358,3 +409,4 @@ class Outbound:
     def done(self) -> None:
         for task in self._flights.values():
             task.cancel()
+        self.mints.done()

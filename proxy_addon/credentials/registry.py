@@ -1,6 +1,7 @@
 """Each site's current credentials: one object the root makes and hands to whoever needs them.
 
-The root fills it at each configuration, the credential watcher when a token changes; the wire
+The root fills it at each configuration, the credential watcher when a token changes, the mints
+(`credentials.minted`) with each access token of a client-credentials site; the wire
 reads the value a request carries, `Outbound` the credentials of the proxy's own requests, the
 admin endpoint whether any are loaded. A new token makes token health forget what the site's
 hosts said of the previous one.
@@ -44,6 +45,14 @@ class CredentialRegistry:
         self._tags[site.name] = token_tag(site.name, credentials)
         self.health.token_changed(site.name)
 
+    def register(self, site: Site) -> None:
+        """A site whose credentials come later: a client-credentials site, until its first access token is minted."""
+        self._sites[site.name] = site
+
+    def forget(self, site: str) -> None:
+        """Drop the site's credentials: a client-credentials site whose client changed has no token until it mints."""
+        self._credentials.pop(site, None)
+
     def tag(self, site: str) -> str | None:
         """Which token `site` has now, as processes sharing a state store compare it (`token_tag`); None: no site."""
         return self._tags.get(site)
@@ -55,4 +64,5 @@ class CredentialRegistry:
         return self._sites[name]
 
     def __bool__(self) -> bool:
-        return bool(self._credentials)
+        """Any site configured (a client-credentials site counts before its first access token)."""
+        return bool(self._sites)

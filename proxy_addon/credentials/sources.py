@@ -1,4 +1,8 @@
-"""Where the token comes from (environment, a file, or the OS keyring) and keeping it current."""
+"""Where the token comes from (environment, a file, or the OS keyring) and keeping it current.
+
+A client-credentials site has no token to read: its client secret comes from the same kinds of
+place, and its access tokens are minted while the proxy runs (`credentials.minted`).
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,11 @@ from pydantic import SecretStr
 
 from proxy_addon.credentials import keyring_store
 from proxy_addon.policy.sites import Scheme, Site, SiteTable
-from proxy_addon.policy.tokens import TokenFormatError, authorization_value, parse_token
+from proxy_addon.policy.tokens import TokenFormatError, authorization_value, parse_client_secret, parse_token
 from proxy_addon.settings.files import UnreadableFile, read_secret_text
 from proxy_addon.settings.model import Settings
 from proxy_addon.settings.names import SettingsError, env_name
-from proxy_addon.settings.tables import SiteSettings
+from proxy_addon.settings.tables import CLIENT_KEYRING_PREFIX, SiteSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +112,89 @@ class KeyringToken:
         return keyring_store.read_token(self.email, allow_insecure=self.allow_insecure)
 
 
+def checked_secret(text: str, where: str) -> SecretStr:
+    """`parse_client_secret`, with a SettingsError that says where the bad secret came from (never what)."""
+    try:
+        return parse_client_secret(text)
+    except TokenFormatError as e:
+        raise SettingsError(f"{where} {e}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class EnvSecret:
+    """A client-credentials site's `client_secret_env`: read again on reload (SIGHUP)."""
+
+    variable: str
+
+    @property
+    def description(self) -> str:
+        return f"environment variable {self.variable}"
+
+    def read(self) -> SecretStr:
+        text = os.environ.get(self.variable)
+        if text is None:
+            raise SettingsError(
+                f"{self.variable} is not set: it should hold the client secret (client_secret_env in [[sites]])"
+            )
+        return checked_secret(text, f"{self.variable}: the client secret")
+
+
+@dataclass(frozen=True, slots=True)
+class FileSecret:
+    """A client-credentials site's `client_secret_file`: watched like a token file."""
+
+    path: Path
+    setting: str
+
+    @property
+    def description(self) -> str:
+        return f"file {self.path}"
+
+    def read(self) -> SecretStr:
+        try:
+            text = read_secret_text(self.path, MAX_TOKEN_FILE, "a client secret")
+        except UnreadableFile as e:
+            raise SettingsError(
+                f"{self.setting}: cannot read {self.path} ({e}); fix the path or its permissions"
+            ) from None
+        return checked_secret(text, f"{self.setting}: the client secret in {self.path}")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyringSecret:
+    """A client secret `login --client-id` stored: service `atlassian-auth-proxy`, username `client:<client_id>`."""
+
+    user: str
+    allow_insecure: bool
+
+    @property
+    def description(self) -> str:
+        return f"keyring ({keyring_store.SERVICE!r}, {self.user!r})"
+
+    def read(self) -> SecretStr:
+        return keyring_store.read_client_secret(self.user, allow_insecure=self.allow_insecure)
+
+
+@dataclass(frozen=True)
+class ClientSecret:
+    """A service account's OAuth client: its id and secret (the secret never shown, not even by repr)."""
+
+    client_id: str
+    secret: SecretStr
+
+
 @dataclass(frozen=True)
 class Resolved:
-    """A site with where its token comes from and the credentials read from there."""
+    """A site with where its token comes from and the credentials read from there.
+
+    A client-credentials site has no credentials at start: `client` holds its client id and secret,
+    and its access tokens are minted when a request needs one (`credentials.minted`).
+    """
 
     site: Site
     source: TokenSource
-    credentials: Credentials
+    credentials: Credentials | None
+    client: ClientSecret | None = None
 
 
 def require_email(settings: Settings) -> str:
@@ -133,11 +213,22 @@ def single_site_source(settings: Settings) -> TokenSource:
 
 
 def site_source(entry: SiteSettings, allow_insecure: bool) -> TokenSource:
+    if entry.scheme == "client_credentials":
+        return client_secret_source(entry, allow_insecure)
     if entry.token_env is not None:
         return NamedEnvToken(entry.token_env)
     if entry.token_file is not None:
         return FileToken(entry.token_file, f"[[sites]] {entry.name!r} token_file")
     return KeyringToken(entry.email or "", allow_insecure)
+
+
+def client_secret_source(entry: SiteSettings, allow_insecure: bool) -> TokenSource:
+    """Where a client-credentials site's secret comes from: client_secret_env, client_secret_file, else the keyring."""
+    if entry.client_secret_env is not None:
+        return EnvSecret(entry.client_secret_env)
+    if entry.client_secret_file is not None:
+        return FileSecret(entry.client_secret_file, f"[[sites]] {entry.name!r} client_secret_file")
+    return KeyringSecret(f"{CLIENT_KEYRING_PREFIX}{entry.client_id}", allow_insecure)
 
 
 def sites_with_sources(settings: Settings) -> list[tuple[Site, TokenSource]]:
@@ -149,9 +240,17 @@ def sites_with_sources(settings: Settings) -> list[tuple[Site, TokenSource]]:
 
 
 def resolve_sites(settings: Settings) -> tuple[SiteTable, list[Resolved]]:
-    """Read every site's token now: a problem with any site stops the start with its message."""
-    pairs = sites_with_sources(settings)
+    """Read every site's token (or client secret) now: a problem with any site stops the start with its message."""
+    clients = {entry.name: entry.client_id for entry in settings.sites if entry.client_id is not None}
     return settings.site_table(), [
-        Resolved(site, source, Credentials.of(site.user, source.read(), source.description, site.scheme))
-        for site, source in pairs
+        resolve(site, source, clients.get(site.name)) for site, source in sites_with_sources(settings)
     ]
+
+
+def resolve(site: Site, source: TokenSource, client_id: str | None = None) -> Resolved:
+    """`site` with what `source` holds now: its credentials, or (`client_id` given) its client secret."""
+    if site.minted:
+        if client_id is None:
+            raise SettingsError(f'[[sites]] {site.name!r}: scheme = "client_credentials" needs client_id')
+        return Resolved(site, source, None, ClientSecret(client_id, source.read()))
+    return Resolved(site, source, Credentials.of(site.user, source.read(), source.description, site.scheme))

@@ -39,7 +39,8 @@ LONGEST_HINTED = 3600.0
 STRIKES_KEPT = 600.0
 """How long a scope's count of hint-less 429s lasts after the last one, when no request in it succeeds."""
 HOLDS_KEPT = 1000
-"""Holds one process keeps at once; past this the oldest is forgotten (costs at most one more 429)."""
+"""Holds one process keeps at once, and counts of hint-less 429s; past this the oldest is forgotten (costs at
+most one more 429, or one doubling)."""
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 BURST = "-burst-based"
@@ -145,7 +146,7 @@ def hinted_seconds(headers: Mapping[str, str], now: float) -> float | None:
     """How long the site says to wait: `Retry-After` (seconds or an HTTP date), else `X-RateLimit-Reset`
     (an ISO 8601 time); None when it says neither in a form read here. `now` is the wall clock (epoch s)."""
     retry_after = headers.get("retry-after", "").strip()
-    if retry_after.isdigit():
+    if retry_after.isascii() and retry_after.isdigit():  # str.isdigit alone takes "²", which float() refuses
         return float(retry_after)
     if retry_after:
         try:
@@ -269,7 +270,7 @@ class Holds:
             if self.strikes.get(name, (0, now))[1] <= now:
                 strikes = 0
             strikes += 1
-            self.strikes[name] = (strikes, now + STRIKES_KEPT)
+            self._strike(name, strikes, now)
             seconds = unhinted_seconds(strikes)
         else:
             seconds = hinted(hint)
@@ -289,12 +290,24 @@ class Holds:
         return ended
 
     def adopt(self, name: str, site: str, scope: Scope, seconds: float, reason: str | None, now: float) -> bool:
-        """A hold another process started (or found in the store): held here too. True when it is new here."""
-        return self._hold(name, site, scope, seconds, reason, now, count=False) is True
+        """A hold another process started (or found in the store): held here too, at most as long as a 429 of
+        the site could hold it, and its reason only in the form a site's is copied (the local 429 repeats it
+        as a header: the store is no more trusted than the site). True when it is new here."""
+        if reason is not None and not REASON.fullmatch(reason):
+            reason = None
+        return self._hold(name, site, scope, min(seconds, LONGEST_HINTED), reason, now, count=False) is True
 
     def adopt_strikes(self, name: str, strikes: int, now: float) -> None:
         if strikes > self.strikes.get(name, (0, 0.0))[0]:
-            self.strikes[name] = (strikes, now + STRIKES_KEPT)
+            self._strike(name, strikes, now)
+
+    def _strike(self, name: str, strikes: int, now: float) -> None:
+        """Count `strikes` for `name`, kept `STRIKES_KEPT`: each distinct endpoint a hint-less 429 answered adds
+        one, and nothing else forgets them between scrapes, so they are bounded as the holds are."""
+        self.strikes.pop(name, None)
+        self.strikes[name] = (strikes, now + STRIKES_KEPT)
+        while len(self.strikes) > self.kept:
+            del self.strikes[next(iter(self.strikes))]
 
     def calm(self, name: str) -> None:
         """Another process saw a request in this scope succeed."""

@@ -73,6 +73,10 @@ class Decision(StrEnum):
     verdict (another addon or a mitmproxy option moved it): nothing is sent."""
     METHOD_NOT_ALLOWED = "refused-method"
     """A method Atlassian's APIs do not use (TRACE, TRACK, CONNECT inside a tunnel, unknown) to a credential host."""
+    CLIENT_CREDENTIALS_REJECTED = "refused-client-credentials"
+    """auth.atlassian.com rejected a client-credentials site's client id and secret: no access token to send."""
+    MINT_FAILED = "refused-mint-failed"
+    """A client-credentials site has no usable access token: auth.atlassian.com could not be asked, or failed."""
     RATE_LIMIT_HOLD = "rate-limit-hold"
     """The site answered 429 for a scope this request is in, and the hold lasts: answered 429 here, not sent."""
     QUEUE_TIMEOUT = "queue-timeout"
@@ -118,6 +122,9 @@ class FlowRecord(dict[str, Any]):
     route: Fact[str | None] = Fact(None)
     """`METHOD path` of a judged request as its boundary let it go (a search already confined): the wire
     adds the credential only while the request still says so."""
+    replay: Fact[bool] = Fact(False)
+    """The gateway answered 401 to a minted access token that had not expired: the answer is held back
+    (never streamed) while the proxy mints a new one, and a GET or HEAD is sent again with it."""
     held: Fact[bool] = Fact(False)
     """A boundary holds the request until it has read and judged the body: nothing of it may go
     upstream before (addons/wire.py refuses it if mitmproxy starts streaming it)."""

@@ -60,6 +60,8 @@ class Refusal(StrEnum):
     UNKNOWN_ENCODING = "unknown-encoding"
     BODY_TOO_LARGE = "body-too-large"
     LOOKUP_FAILED = "lookup-failed"
+    CLIENT_CREDENTIALS_REJECTED = "client-credentials-rejected"
+    MINT_FAILED = "mint-failed"
     RATE_LIMIT_HOLD = "rate-limit-hold"
     QUEUE_TIMEOUT = "queue-timeout"
 
@@ -77,6 +79,8 @@ class Reply:
     error: str | None = None
     """Set: the body is JSON, as Atlassian's own errors are: this code, the text, and `body_fields`."""
     body_fields: tuple[str, ...] = ()
+    named: bool = True
+    """A JSON body's message begins with `atlassian-auth-proxy: `; False: with the text alone (which names the site)."""
 
 
 LOGIN_REQUIRED = (
@@ -204,6 +208,24 @@ REFUSALS: Mapping[Refusal, Reply] = {
         "client {client}: could not look up the project or space of an id in this request ({error}), "
         "so it was not sent",
         Decision.LOOKUP_FAILED,
+    ),
+    Refusal.CLIENT_CREDENTIALS_REJECTED: Reply(
+        502,
+        "site {site}: {token_host} rejected the client credentials ({why}); no access token is minted until they "
+        "are replaced (client_secret_env, client_secret_file, or atlassian-auth-proxy login --client-id), at most "
+        "one try every {retry_every} s",
+        Decision.CLIENT_CREDENTIALS_REJECTED,
+        error="client_credentials_rejected",
+        named=False,
+    ),
+    Refusal.MINT_FAILED: Reply(
+        502,
+        "site {site}: no access token: {token_host} could not mint one ({why}); try again shortly",
+        Decision.MINT_FAILED,
+        RETRY_AFTER,
+        error="client_credentials_unavailable",
+        body_fields=("retry_after",),
+        named=False,
     ),
     Refusal.RATE_LIMIT_HOLD: Reply(
         429,

@@ -22,11 +22,16 @@ if TYPE_CHECKING:
 # Hosts that carry their own auth (attachment downloads redirect to the media host with a token
 # in the URL): never credentialed, even when a wildcard covers them.
 NEVER_CREDENTIALED = ("api.media.atlassian.com", "id.atlassian.com", "auth.atlassian.com")
+BITBUCKET_API = "api.bitbucket.org"
+APP_PASSWORDS_REMOVED = "2026-07-28"
+"""The day Bitbucket Cloud stopped accepting app passwords."""
 
 
 class Scheme(StrEnum):
     BASIC = "basic"
     BEARER = "bearer"
+    CLIENT_CREDENTIALS = "client_credentials"
+    """A service account's OAuth client: the proxy mints Bearer access tokens (`credentials.minted`)."""
 
 
 class SiteConflict(ValueError):
@@ -47,6 +52,31 @@ class Site:
     """When the user says the token expires (Atlassian does not tell the proxy)."""
     layout: Prefixes | None = None
     """Where a Data Center or Server site serves its product (`product`, `context_path`); Cloud hosts need none."""
+    cloud_id: str | None = None
+    """The Cloud site's cloudId as configured; scoped and client-credentials sites look it up without it."""
+
+    @property
+    def minted(self) -> bool:
+        """Its credential is an access token the proxy mints (a service account's client credentials)."""
+        return self.scheme is Scheme.CLIENT_CREDENTIALS
+
+    @property
+    def on_gateway(self) -> bool:
+        """Its credential works only on the API gateway: a scoped token, or a minted access token."""
+        return self.scoped or self.scheme is Scheme.CLIENT_CREDENTIALS
+
+
+def app_password_user(site: Site) -> bool:
+    """A Basic site for Bitbucket's REST API whose user has no `@`: an app password's Bitbucket username.
+
+    App passwords were removed on `APP_PASSWORDS_REMOVED`; the API tokens that replace them take
+    the Atlassian account email as the REST API's user, so such a site's requests all fail.
+    """
+    return (
+        site.scheme is Scheme.BASIC
+        and "@" not in site.user
+        and any(pattern.matches(BITBUCKET_API) for pattern in site.patterns)
+    )
 
 
 def never_credentialed(name: str) -> bool:

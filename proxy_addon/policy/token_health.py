@@ -25,6 +25,8 @@ API_TOKENS_PAGE = "https://id.atlassian.com/manage-profile/security/api-tokens"
 FAILED_LOGIN_REASONS = frozenset({"AUTHENTICATED_FAILED", "AUTHENTICATION_DENIED"})
 FIRST_PAUSE = 30.0
 MAX_PAUSE = 300.0
+MOST_FAILURES = 64
+"""A count of rejections another process told is kept up to this: the pause is MAX_PAUSE long well before it."""
 RECHECK_SECONDS = 5.0
 """After a check that got no verdict (the site unreachable, or no answer on the token), the pause is kept
 this long, then checked again."""
@@ -201,8 +203,8 @@ class TokenHealth:
             backoff.since = self._tick()
             while len(self.hosts) > self.hosts_remembered:
                 del self.hosts[next(iter(self.hosts))]
-        backoff.failures = max(backoff.failures, failures)
-        backoff.until = max(backoff.until, now + seconds)
+        backoff.failures = max(backoff.failures, min(failures, MOST_FAILURES))
+        backoff.until = max(backoff.until, now + min(seconds, MAX_PAUSE))
         return Change.REJECTED if new else None
 
     def adopt_accepted(self, site: str, host: str, scope: Scope) -> Change | None:

@@ -6,6 +6,10 @@ itself: a 401 or a failed login is confirmed against the identity page first, un
 page to ask (then it counts as a rejection) or the request was that very page, asked exactly as
 the proxy asks it (`GET`, no query: nothing left to confirm, and nothing of the client's in it).
 
+Two kinds of answer never pause anything nor ask any page: a 401 to a minted access token (a
+service account's: the proxy mints a new one instead, `RENEW`), and a 401 from Atlassian's
+remote MCP server, which has no identity page of its own (`UNJUDGED`).
+
 The page asked is the one of the site's home when it has one (`policy.homes`): a classic token
 is the account's, so its verdict is taken where the settings point, never on a host a client
 chose. The hooks and the proxy's own requests gather the facts; `credentials.outbound` acts on
@@ -35,6 +39,16 @@ class TokenVerdict(StrEnum):
     """The site rejected the token: its site pauses."""
     CONFIRM = "confirm"
     """A 401 or a failed login: the identity page decides whether the token pauses."""
+    RENEW = "renew"
+    """A 401 to a minted access token (not a scope miss): the proxy mints a new one; nothing pauses."""
+    UNJUDGED = "unjudged"
+    """An answer against the token that nothing can confirm and nothing may pause on (the remote MCP server's
+    401, a minted token's odd answer): the answer goes to the client, the token's health stays as it is."""
+
+
+MCP_HOST = "mcp.atlassian.com"
+"""Atlassian's remote MCP server: its 401s (an API token without MCP's scopes, an OAuth session to renew) are
+the client's to handle, and it has no identity page to ask."""
 
 
 class Sent(NamedTuple):
@@ -67,6 +81,8 @@ class Reading:
 
 PASSED = Reading(TokenVerdict.PASS)
 SCOPE_MISSED = Reading(TokenVerdict.SCOPE_MISS)
+RENEWED = Reading(TokenVerdict.RENEW)
+UNJUDGED = Reading(TokenVerdict.UNJUDGED)
 
 
 def token_page(site: Site, host: str, port: int, policy: Policy) -> IdentityPage | None:
@@ -90,6 +106,10 @@ def read_answer(status: int, fields: Mapping[str, str], sent: Sent, site: Site, 
         return PASSED
     if kind is AnswerKind.SCOPE_MISS:
         return SCOPE_MISSED
+    if site.minted:
+        return RENEWED if status == 401 else UNJUDGED
+    if sent.host == MCP_HOST:
+        return UNJUDGED
     reason = rejection_reason(status, fields)
     page = token_page(site, sent.host, sent.port, policy)
     if page is None:

@@ -1,7 +1,9 @@
-"""The API token as hazardous material.
+"""The API token (and a service account's client secret) as hazardous material.
 
 The token is a `SecretStr` from the moment it is read; `authorization_value` is the one
-function that sees it in plain text, and what it returns is a `SecretStr` too.
+function that sees it in plain text, and what it returns is a `SecretStr` too. A client secret
+is a `SecretStr` from the moment it is read as well; only the mint's request body holds it
+(`credentials.minted`).
 """
 
 from __future__ import annotations
@@ -40,3 +42,19 @@ def authorization_value(user: str, token: SecretStr, bearer: bool = False) -> Se
         return SecretStr("Bearer " + token.get_secret_value())
     pair = f"{user}:{token.get_secret_value()}".encode()
     return SecretStr("Basic " + base64.b64encode(pair).decode("ascii"))
+
+
+def parse_client_secret(text: str) -> SecretStr:
+    """Wrap a service account's client secret read from any source, ignoring surrounding whitespace.
+
+    It travels in a form body, so any printable ASCII would do; whitespace or other characters inside
+    mean a wrong file or a paste of more than the secret.
+    """
+    secret = text.strip()
+    if not secret:
+        raise TokenFormatError("is empty")
+    if not (secret.isascii() and secret.isprintable()) or any(c.isspace() for c in secret):
+        raise TokenFormatError(
+            "contains spaces or non-ASCII characters a client secret never has: paste the secret alone"
+        )
+    return SecretStr(secret)

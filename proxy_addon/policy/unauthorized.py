@@ -26,13 +26,12 @@ from urllib.parse import unquote_plus, urlsplit
 from proxy_addon.policy.hosts import normalize_host
 from proxy_addon.policy.layouts import CLOUD, Prefixes, layout_of
 from proxy_addon.policy.scoped import GATEWAY, Gateway
-from proxy_addon.policy.sites import Scheme, Site, SiteTable
+from proxy_addon.policy.sites import BITBUCKET_API, Scheme, Site, SiteTable
 from proxy_addon.policy.token_health import Scope, rejection_reason
 
 SCOPE_CHECK = "FAILURE_CLIENT_SCOPE_CHECK"
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 RENAMABLE_DOMAIN = "atlassian.net"
-BITBUCKET_API = "api.bitbucket.org"
 SCOPE_MISSES_REMEMBERED = 1000
 """Routes whose scope miss was already logged; bounded, as routes carry issue keys and ids."""
 
@@ -170,7 +169,7 @@ def check_page(site: Site, host: str, port: int, sites: SiteTable, gateway: Gate
 
     A scoped site's requests all go to the gateway, so its token is checked there.
     """
-    sent_to = GATEWAY if host == GATEWAY or (site.scoped and gateway.cloud_id(site) is not None) else host
+    sent_to = GATEWAY if host == GATEWAY or (site.on_gateway and gateway.cloud_id(site) is not None) else host
     return own_identity_page(site, sent_to, port, sites, gateway)
 
 

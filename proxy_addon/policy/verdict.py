@@ -1,18 +1,20 @@
 """The one verdict: what the proxy does with a request, from the facts of where it really goes.
 
 `decide()` is the only place that turns a request's facts into a decision: the site lookup
-(and the shared gateway for scoped tokens), plain http to a claimed host, methods no credential
-rides, client-chosen names that differ from the real destination, browsers, a `[[clients]]`
-client's sites and read-only bound, a request target URL parsers read in different ways, method
-overrides where a rule judges the method, a login of the client's own in the query, read-only
-sites (in the site's layout), scoped paths and the rejected-token back-off. The hooks gather
+(and the API gateway: a site's own host moved there for a scoped or minted token, the gateway
+form of a known cloudId, a classic site's gateway form moved to its own host), plain http to a
+claimed host, methods no credential rides, client-chosen names that differ from the real
+destination, browsers, a `[[clients]]` client's sites and read-only bound, a request target URL
+parsers read in different ways, method overrides where a rule judges the method, a login of the
+client's own in the query, read-only sites (in the site's layout), scoped paths and the
+rejected-token back-off. The hooks gather
 `RequestFacts` from mitmproxy and act on the `Verdict`; nothing else decides.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
+from typing import NamedTuple, cast
 from urllib.parse import unquote_plus
 
 from proxy_addon.policy.clients import Client
@@ -21,7 +23,7 @@ from proxy_addon.policy.layouts import layout_of
 from proxy_addon.policy.readonly import read_only_allows
 from proxy_addon.policy.record import Decision
 from proxy_addon.policy.refusals import REFUSAL_OF, Refusal
-from proxy_addon.policy.scoped import Gateway, gateway_path
+from proxy_addon.policy.scoped import GATEWAY, Gateway, gateway_path, site_path
 from proxy_addon.policy.sites import Site, SiteTable
 from proxy_addon.policy.targets import ambiguous_target
 from proxy_addon.policy.token_health import TokenHealth
@@ -69,14 +71,22 @@ class Policy:
     """ATLASSIAN_PROXY_SITE: the user's own site, the home of the site that gets it (`policy.homes`)."""
 
 
+class Moved(NamedTuple):
+    """Where a credentialed request is sent instead of where the client sent it: a host (port 443) and path."""
+
+    host: str
+    path: str
+
+
 @dataclass(slots=True)
 class Verdict:
     decision: Decision
     site: Site | None = None
     host: str | None = None
-    """The normalized real destination, when a site claims it."""
-    gateway_path: str | None = None
-    """For a scoped site: the path on the API gateway the request is sent to instead."""
+    """The normalized real destination, when a site claims it (a classic site's own host for its gateway form)."""
+    moved_to: Moved | None = None
+    """The request goes there instead: the gateway for a scoped or minted token on the site's own host, the
+    site's own host for a classic token's gateway form."""
     retry_after: int = 0
     check_due: bool = False
     """Backed off, but the pause is over: the proxy's own check of the token decides; wait for it."""
@@ -125,7 +135,8 @@ def decide(facts: RequestFacts, policy: Policy, health: TokenHealth, now: float)
     if facts.scheme != "https":
         return Verdict(Decision.CLEARTEXT if policy.sites.claims(name) else Decision.PASS)
     on_gateway = policy.gateway.is_gateway(name, facts.port)
-    site = policy.gateway.site_for(facts.path) if on_gateway else policy.sites.lookup(name, facts.port)
+    tenant = policy.gateway.tenant_for(facts.path) if on_gateway else None
+    site = tenant.site if tenant is not None else None if on_gateway else policy.sites.lookup(name, facts.port)
     if site is None or name is None:
         return Verdict(Decision.PASS)
     if facts.method not in _CREDENTIAL_METHODS:
@@ -154,15 +165,22 @@ def decide(facts: RequestFacts, policy: Policy, health: TokenHealth, now: float)
         return Verdict(Decision.QUERY_LOGIN, site, name)
     if read_only and not read_only_allows(facts.method, facts.path, layout_of(name, site.layout)):
         return Verdict(Decision.READ_ONLY if site.read_only else Decision.CLIENT_READ_ONLY, site, name)
-    rewritten = None
-    if site.scoped and not on_gateway and (cloud_id := policy.gateway.cloud_id(site)) is not None:
-        rewritten = gateway_path(cloud_id, facts.path)
-        if rewritten is None:
+    moved_to = None
+    if tenant is not None and not site.on_gateway:
+        path = site_path(tenant.cloud_id, facts.path)
+        if path is None or tenant.host is None:
             return Verdict(Decision.PASS, site, name)
+        name, moved_to = tenant.host, Moved(tenant.host, path)
+    elif site.on_gateway and not on_gateway:
+        cloud_id = policy.gateway.cloud_id(site)
+        path = gateway_path(cloud_id, facts.path) if cloud_id is not None else None
+        if path is None:
+            return Verdict(Decision.PASS, site, name)
+        moved_to = Moved(GATEWAY, path)
     hold = health.admit(site.name, name, now)
     if hold is not None:
         return Verdict(Decision.BACKED_OFF, site, name, retry_after=hold.retry_after, check_due=hold.check_due)
-    return Verdict(Decision.INJECT, site, name, rewritten)
+    return Verdict(Decision.INJECT, site, name, moved_to)
 
 
 def judges_target(site: Site, client: Client | None) -> bool:
@@ -192,6 +210,13 @@ def should_intercept(policy: Policy, host: str | None, port: int | None, sni: st
     name = normalize_host(host)
     could_earn = policy.sites.lookup(name, port) is not None or policy.gateway.is_gateway(name, port)
     return could_earn and normalize_host(sni) == name
+
+
+def moved_to_gateway(policy: Policy, host: str | None, port: int | None) -> bool:
+    """Do the credentialed requests of a connection to `host:port` all go to the API gateway instead: the own
+    host of a scoped or client-credentials site whose cloudId is known?"""
+    site = policy.sites.lookup(normalize_host(host), port)
+    return site is not None and site.on_gateway and policy.gateway.cloud_id(site) is not None
 
 
 def refusal(verdict: Verdict, facts: RequestFacts) -> tuple[Refusal, dict[str, object]] | None:

@@ -29,6 +29,7 @@ from proxy_addon.addons.client_rate import ClientRate
 from proxy_addon.addons.connect_errors import ConnectErrors
 from proxy_addon.addons.connect_to import ConnectTo
 from proxy_addon.addons.fail_closed import FailClosed, Guarded
+from proxy_addon.addons.gateway_connect import GatewayConnect
 from proxy_addon.addons.head_check import HeadCheck
 from proxy_addon.addons.in_flight import InFlightCap
 from proxy_addon.addons.injector import CredentialInjector, WireSource
@@ -54,7 +55,7 @@ from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.credentials.sources import Resolved, resolve_sites
 from proxy_addon.policy.refusals import Refusal
 from proxy_addon.policy.scoped import Gateway
-from proxy_addon.policy.sites import SiteTable
+from proxy_addon.policy.sites import APP_PASSWORDS_REMOVED, BITBUCKET_API, SiteTable, app_password_user
 from proxy_addon.policy.token_health import TokenHealth
 from proxy_addon.policy.verdict import Policy
 from proxy_addon.runtime.chain import chain
@@ -109,6 +110,10 @@ HOOK_ORDER: tuple[Link, ...] = (
     Link(Streaming, "streams bodies of unknown length: after the injector, which decides on the head alone"),
     Link(Boundaries, "bounded clients' credentialed requests judged: after the injector and Streaming"),
     Link(FailClosed, "after every check: refuses what none let through"),
+    Link(
+        GatewayConnect,
+        "a CONNECT to a gateway site's own host answered without opening it: after every check of the CONNECT",
+    ),
     Link(InFlightCap, "max_in_flight per site, the rest queued: after every check, so only what is sent takes a place"),
     Link(
         UpstreamPool,
@@ -126,17 +131,38 @@ HOOK_ORDER: tuple[Link, ...] = (
 """The order in which mitmproxy's hooks reach the children; the root builds its chain from it."""
 
 
-def scoped_gateway(resolved: tuple[Resolved, ...], settings: Settings, reach: Reach) -> Gateway:
-    """Look up each scoped site's cloudId once; a site we cannot look up stops the start."""
+def known_gateway(resolved: tuple[Resolved, ...], settings: Settings, reach: Reach) -> Gateway:
+    """Every site the API gateway knows by its cloudId: those with `cloud_id`, and the scoped and client-credentials
+    sites, whose cloudId is looked up once without it. A site we cannot look up stops the start."""
     gateway = Gateway()
+    owners: dict[str, str] = {}
     for entry in resolved:
-        if entry.site.scoped:
-            try:
-                target = check_target(entry.site, settings.site)
-                gateway.add(entry.site, cloud_id(target.host, reach))
-            except (Unreachable, SettingsError) as e:
-                raise exceptions.OptionsError(f"site {entry.site.name}: {e}") from None
+        site = entry.site
+        if site.cloud_id is None and not site.on_gateway:
+            continue
+        try:
+            host = check_target(site, settings.site).host
+            known = site.cloud_id or cloud_id(host, reach)
+        except (Unreachable, SettingsError) as e:
+            raise exceptions.OptionsError(f"site {site.name}: {e}") from None
+        if (owner := owners.setdefault(known, site.name)) != site.name:
+            raise exceptions.OptionsError(
+                f"sites {owner} and {site.name} are both cloudId {known}: the gateway form could not tell whose "
+                "credentials to send; configure the site once"
+            )
+        gateway.add(site, known, host)
     return gateway
+
+
+def start_warnings(resolved: tuple[Resolved, ...]) -> list[str]:
+    """What the settings will get wrong at the site, said once at start."""
+    return [
+        f"site {entry.site.name}: its email {entry.site.user!r} has no @, like a Bitbucket username of the app "
+        f"password era; Bitbucket removed app passwords on {APP_PASSWORDS_REMOVED}, and the API tokens that replace "
+        f"them take the Atlassian account email as the user for {BITBUCKET_API}: set email to it"
+        for entry in resolved
+        if app_password_user(entry.site)
+    ]
 
 
 class AtlassianAuthProxy:
@@ -162,7 +188,7 @@ class AtlassianAuthProxy:
         rates = SharedRates(self.store)
         self.outbound = Outbound(self.health, self.credentials, self.holds, self.store)
         self.wire_source = WireSource(self.health, self.credentials)
-        self.readiness = Readiness(self.credentials, self.health)
+        self.readiness = Readiness(self.credentials, self.health, self.outbound.mints)
         logins = Logins()
         metrics = CollectorRegistry()
         self.safe_options = SafeOptions(refuse_start)
@@ -176,7 +202,7 @@ class AtlassianAuthProxy:
         self.boundaries = Boundaries(self.outbound, rates)
         self.fail_closed = FailClosed()
         self.pool = UpstreamPool(metrics)
-        self.watcher = CredentialWatcher(self.credentials, self.health)
+        self.watcher = CredentialWatcher(self.credentials, self.health, self.outbound.mints)
         self.expiry = TokenExpiry(metrics)
         self.metrics = Metrics(metrics, logins)
         self.request_log = RequestLog()
@@ -197,6 +223,7 @@ class AtlassianAuthProxy:
             Streaming(),
             self.boundaries,
             self.fail_closed,
+            GatewayConnect(),
             InFlightCap(self.holds, self.health, metrics),
             self.pool,
             self.watcher,
@@ -238,15 +265,17 @@ class AtlassianAuthProxy:
         """Hand `prepared` to what the children share, then to each child that has settings."""
         self.prepared = prepared
         for entry in prepared.resolved:
-            self.credentials.adopt(entry.site, entry.credentials)
+            if entry.credentials is not None:
+                self.credentials.adopt(entry.site, entry.credentials)
         self.outbound.use(prepared.policy, prepared.reach, prepared.settings.upstream_timeout)
+        self.outbound.mints.use(prepared.resolved, prepared.reach, prepared.settings.upstream_timeout)
         for child in self.configured:
             child.use(prepared)
 
     def _prepare(self, settings: Settings) -> Prepared:
         table, resolved = self.given or resolve_sites(settings)
         reach = Reach.of(settings)
-        gateway = scoped_gateway(tuple(resolved), settings, reach)
+        gateway = known_gateway(tuple(resolved), settings, reach)
         return Prepared(
             settings=settings,
             policy=Policy(table, gateway, settings.allow_browsers, settings.site),
@@ -259,14 +288,30 @@ class AtlassianAuthProxy:
 
     def running(self) -> None:
         prepared = self.prepared
+        gateway = prepared.policy.gateway
         for entry in prepared.resolved:
-            logger.info(
-                "site %s: credentials for %s from %s go to %s",
-                entry.site.name,
-                entry.credentials.user or "(bearer)",
-                entry.credentials.source,
-                ", ".join(map(str, entry.site.patterns)),
-            )
+            hosts = ", ".join(map(str, entry.site.patterns))
+            if entry.credentials is not None:
+                who = entry.credentials.user or "(bearer)"
+                logger.info(
+                    "site %s: credentials for %s from %s go to %s",
+                    entry.site.name,
+                    who,
+                    entry.credentials.source,
+                    hosts,
+                )
+            elif entry.client is not None:
+                logger.info(
+                    "site %s: access tokens of client_id %s, minted at auth.atlassian.com with the secret from %s, go "
+                    "to the API gateway for %s (cloudId %s)",
+                    entry.site.name,
+                    entry.client.client_id,
+                    entry.source.description,
+                    hosts,
+                    gateway.cloud_id(entry.site),
+                )
+        for warning in start_warnings(prepared.resolved):
+            logger.warning("%s", warning)
         bundle = write_client_bundle(Path(ctx.options.confdir).expanduser())
         if bundle is not None:
             logger.info("clients trust %s (public CAs + this proxy's CA); see `atlassian-auth-proxy env`", bundle)

@@ -259,6 +259,11 @@ class Settings(BaseSettings):
             names = [entry.name for entry in self.sites]
             if len(set(names)) != len(names):
                 raise ValueError("[[sites]]: two sites have the same name; give each a unique name")
+            cloud_ids = [entry.cloud_id for entry in self.sites if entry.cloud_id is not None]
+            if twice := sorted({cloud_id for cloud_id in cloud_ids if cloud_ids.count(cloud_id) > 1}):
+                raise ValueError(
+                    f"[[sites]]: two sites have cloud_id {twice[0]!r}; a cloudId is one site's, give it to one"
+                )
         try:
             table = self.site_table()
         except SiteConflict as e:

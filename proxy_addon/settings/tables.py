@@ -29,6 +29,25 @@ def _context_path(value: str) -> str:
     return value.rstrip("/") or "/"
 
 
+CLOUD_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,256}")
+
+
+def _cloud_id(value: str) -> str:
+    if not CLOUD_ID.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a cloudId: it is the site's id, letters, digits and -, as "
+            "https://SITE.atlassian.net/_edge/tenant_info shows it"
+        )
+    return value
+
+
+def _client_id(value: str) -> str:
+    if not CLIENT_ID.fullmatch(value):
+        raise ValueError(f"{value!r} is not an OAuth client id: letters, digits and . _ ~ - only")
+    return value
+
+
 SECRET_ENV_SUFFIX = "_env"  # noqa: S105 - a key suffix, not a secret
 """A table key with this suffix names the environment variable that holds a secret."""
 
@@ -41,6 +60,11 @@ class Table(BaseModel):
     def secret_variables(self) -> set[str]:
         """The variables its `*_env` keys name: each holds a secret (a token, a password)."""
         return {value for key, value in self if key.endswith(SECRET_ENV_SUFFIX) and isinstance(value, str)}
+
+
+CLIENT_KEYS = ("client_id", "client_secret_env", "client_secret_file")
+CLIENT_KEYRING_PREFIX = "client:"
+"""The keyring username of a client secret is this and the client id: `client:<client_id>`."""
 
 
 class SiteSettings(Table):
@@ -64,10 +88,11 @@ class SiteSettings(Table):
     token_file: ExistingFile | None = Field(
         default=None, description="A file holding this site's token, re-read when it changes."
     )
-    scheme: Literal["basic", "bearer"] = Field(
+    scheme: Literal["basic", "bearer", "client_credentials"] = Field(
         default="basic",
         description="`basic`: `email:token` (Atlassian Cloud, Bitbucket Cloud); `bearer`: a Data Center or Server "
-        "personal access token.",
+        "personal access token; `client_credentials`: a service account's OAuth client id and secret, "
+        "the proxy minting its access tokens.",
     )
     read_only: bool = Field(
         default=False,
@@ -106,11 +131,39 @@ class SiteSettings(Table):
         le=3600,
         description="The longest a request of this site waits for a place; else the top-level queue_timeout_seconds.",
     )
+    client_id: Annotated[str, AfterValidator(_client_id)] | None = Field(
+        default=None,
+        description='With scheme = "client_credentials": the service account\'s OAuth client id; the proxy mints '
+        "its access tokens at https://auth.atlassian.com/oauth/token.",
+    )
+    client_secret_env: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The environment variable holding the client secret (else client_secret_file, else the "
+        "keyring: service atlassian-auth-proxy, username client:<client_id>).",
+    )
+    client_secret_file: ExistingFile | None = Field(
+        default=None,
+        description="A file holding the client secret (a Docker or Kubernetes secret); re-read when it changes.",
+    )
+    cloud_id: Annotated[str, AfterValidator(_cloud_id)] | None = Field(
+        default=None,
+        description="The Cloud site's cloudId. Scoped and client-credentials sites look it up at start without "
+        "it; with it, requests in the API gateway's form for this cloudId get this site's credentials.",
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> SiteSettings:
         if self.token_env is not None and self.token_file is not None:
             raise ValueError("set token_env or token_file, not both")
+        if self.cloud_id is not None and (self.product is not None or self.scheme == "bearer"):
+            raise ValueError(
+                "cloud_id is for Atlassian Cloud sites (and the API gateway); remove it from a Data Center site"
+            )
+        if self.scheme == "client_credentials":
+            return self._client_credentials()
+        if any(getattr(self, key) is not None for key in CLIENT_KEYS):
+            raise ValueError('client_id, client_secret_env and client_secret_file need scheme = "client_credentials"')
         if self.context_path is not None and self.product is None:
             raise ValueError("context_path needs product: the product served there, jira or confluence")
         if self.product is not None and (self.scoped or any(is_cloud_host(p.domain) for p in self.hosts)):
@@ -124,6 +177,33 @@ class SiteSettings(Table):
             raise ValueError(f"email {self.email!r} cannot be a Basic user (no ':' or control characters)")
         return self
 
+    def _client_credentials(self) -> SiteSettings:
+        """A service account's site: a client id, at most one place for its secret, one Cloud host named exactly."""
+        if self.client_id is None:
+            raise ValueError('scheme = "client_credentials" needs client_id: the service account\'s OAuth client id')
+        if self.client_secret_env is not None and self.client_secret_file is not None:
+            raise ValueError("set client_secret_env or client_secret_file, not both")
+        extra = [key for key in ("email", "token_env", "token_file") if getattr(self, key) is not None]
+        if self.scoped:
+            extra.append("scoped")
+        if extra:
+            raise ValueError(
+                'scheme = "client_credentials" mints its own access tokens for the API gateway: '
+                f"remove {', '.join(extra)}"
+            )
+        for pattern in self.hosts:
+            if pattern.wildcard or not is_cloud_host(pattern.domain):
+                raise ValueError(
+                    f'scheme = "client_credentials": a service account acts on one Cloud site; name its host exactly '
+                    f"(e.g. acme.atlassian.net), not {pattern}"
+                )
+        return self
+
+    @property
+    def client_keyring_user(self) -> str:
+        """The keyring username of this site's client secret: `client:<client_id>`."""
+        return f"{CLIENT_KEYRING_PREFIX}{self.client_id}"
+
     def site(self) -> Site:
         return Site(
             self.name,
@@ -134,6 +214,7 @@ class SiteSettings(Table):
             self.scoped,
             self.token_expires,
             declared(Product[self.product.upper()], self.context_path or "/") if self.product else None,
+            self.cloud_id,
         )
 
 

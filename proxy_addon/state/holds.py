@@ -87,9 +87,7 @@ class SharedHolds:
         """Reached the store (again): hold what the others left there, and leave there what this process holds."""
         now = time.monotonic()
         for event, seconds in await self.store.kept(KIND):
-            name = event.get("name")
-            if isinstance(name, str):
-                self._adopt({**event, "ms": seconds * 1000})
+            self.store.deliver(KIND, {**event, "ms": seconds * 1000})
         for name, hold in list(self.table.lasting(now)):
             event = {"name": name, "site": hold.site, "scope": str(hold.scope), "reason": hold.reason}
             self.store.keep(KIND, name, event, hold.until - now)

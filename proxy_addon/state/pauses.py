@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from proxy_addon.policy.hosts import normalize_host
 from proxy_addon.policy.token_health import Change, Scope, TokenHealth
 from proxy_addon.state.store import Event, Store
 
@@ -60,7 +61,10 @@ class SharedPauses:
             self.store.keep(KIND, name, {**event, "failures": failures}, seconds)
 
     def _mine(self, event: Event) -> tuple[str, str, Scope] | None:
-        site, host, scope = str(event["site"]), str(event["host"]), Scope(event["scope"])
+        site, scope = str(event["site"]), Scope(event["scope"])
+        host = normalize_host(str(event["host"]))
+        if host is None:
+            raise ValueError("not a host name")  # it goes into a log line and this process's pauses
         return (site, host, scope) if event.get("tag") == self.tag(site) else None
 
     def _paused(self, event: Event) -> None:
@@ -95,7 +99,7 @@ class SharedPauses:
     async def _resync(self) -> None:
         """Reached the store (again): pause what the others paused, and leave there what this process paused."""
         for found, seconds in await self.store.kept(KIND):
-            self._paused({**found, "ms": seconds * 1000})
+            self.store.deliver(KIND, {**found, "ms": seconds * 1000})
         now = time.monotonic()
         for site, host, scope in list(self.health.paused()):
             tag = self.tag(site)

@@ -2,7 +2,7 @@
 
 Imported only when a state URL is set, so the embedded default needs neither the library nor a server.
 
-- Events go over one pub/sub channel: each process subscribes once and applies what the others
+- Events go over one pub/sub channel per database: each process subscribes once and applies what the others
   publish to its own state, so a hold or a pause reaches every process within milliseconds and no
   request asks the store whether it is held.
 - What must outlive a message (holds, pauses: for processes that connect later) is kept in keys
@@ -26,15 +26,18 @@ import json
 import logging
 import math
 import os
+import socket
 import ssl
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import AuthenticationError, RedisError
+from redis.exceptions import AuthenticationError, NoPermissionError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from proxy_addon.settings.state_url import StateUrl
 from proxy_addon.state.store import Event, Shared, Store, Verdict
@@ -42,7 +45,9 @@ from proxy_addon.state.store import Event, Shared, Store, Verdict
 logger = logging.getLogger(__name__)
 
 PREFIX = "atlassian-auth-proxy:"
-CHANNEL = PREFIX + "events"
+CHANNEL = PREFIX + "events:{db}"
+"""The events of one database: a server's channels are not per database, and processes on another one
+(another deployment, another token) must hear nothing of these."""
 COMMAND_SECONDS = 0.25
 """The longest one command may take; past it the store counts as down."""
 CONNECT_SECONDS = 1.0
@@ -51,6 +56,8 @@ RECONNECT_SECONDS = (0.5, 5.0)
 VERDICT_SECONDS = 5.0
 """How long a confirmation's verdict stays for the processes that waited for it."""
 WAIT_STEP = 0.05
+SCAN_COUNT = 1000
+"""Keys one SCAN page looks at: a page of a large database takes about a millisecond on the server."""
 WINDOW_MS = 60_000
 STRIKES_KEPT_MS = 600_000
 UNHINTED_MS = (5_000, 60_000)
@@ -101,15 +108,21 @@ def failure_kind(error: BaseException) -> str:
     """What went wrong, in words that never quote the server's message (nor anything of the URL)."""
     if isinstance(error, AuthenticationError):
         return "the password or user was refused"
-    if isinstance(error, TimeoutError | asyncio.TimeoutError):
-        return "no answer in time"
-    if isinstance(error, ConnectionRefusedError):
-        return "connection refused"
+    if isinstance(error, NoPermissionError):
+        return "its user may not run a command the proxy needs: allow scripts, pub/sub, atlassian-auth-proxy:*"
+    if isinstance(error, ResponseError):
+        return f"it refused a command of the proxy's ({type(error).__name__}; scripts off? out of memory?)"
     cause = error.__cause__ or error.__context__
-    if isinstance(cause, OSError) and cause.strerror:
-        return cause.strerror.lower()
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror.lower()
+    for seen in (error, cause):
+        if isinstance(seen, TimeoutError | asyncio.TimeoutError | RedisTimeoutError):
+            return "no answer in time"
+        if isinstance(seen, ConnectionRefusedError):
+            return "connection refused"
+    for seen in (cause, error):
+        if isinstance(seen, OSError) and seen.errno and seen.errno > 0:
+            return os.strerror(seen.errno).lower()  # asyncio's own text quotes the address: "Connect call failed (...)"
+        if isinstance(seen, socket.gaierror) and seen.strerror:
+            return seen.strerror.lower()
     return type(error).__name__
 
 
@@ -138,6 +151,7 @@ class RedisStore:
     def __init__(self, url: StateUrl) -> None:
         self.url = url
         self.where = url.where
+        self.channel = CHANNEL.format(db=url.db)
         self.origin = uuid.uuid4().hex
         """Who published an event: a process ignores its own."""
         self.up = False
@@ -145,6 +159,9 @@ class RedisStore:
         self._runner: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._warned = False
+        self._quiet = False
+        """The last connection was lost while exchanging what each side learned: the next says nothing until one
+        outlives that exchange (a store that fails each time logs one warning and one "back", not two per try)."""
         self._lost = asyncio.Event()
         self._sequence = 0
         self._scripts: dict[str, Any] = {}
@@ -179,13 +196,24 @@ class RedisStore:
             try:
                 async with asyncio.timeout(CONNECT_SECONDS + COMMAND_SECONDS):
                     await client.ping()
-                    await pubsub.subscribe(CHANNEL)
+                    for text in SCRIPTS.values():  # a user (ACL) or server without scripts fails here, not per request
+                        await client.script_load(text)
+                    await pubsub.subscribe(self.channel)
                 self._client = client
                 self._scripts = {name: client.register_script(text) for name, text in SCRIPTS.items()}
                 self._lost.clear()
-                self._came_up()
-                wait = RECONNECT_SECONDS[0]
+                self.up = True
+                announced = not self._quiet
+                if announced:
+                    self._came_up()
                 await self._store.connected()
+                if self._lost.is_set():  # lost while exchanging: the next connects say nothing until one holds
+                    self._quiet = True
+                else:
+                    if not announced:
+                        self._came_up()
+                    self._quiet = False
+                    wait = RECONNECT_SECONDS[0]
                 while not self._lost.is_set():
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
                     if message is not None:
@@ -228,7 +256,7 @@ class RedisStore:
             return
         try:
             event = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to be one of ours
             return
         if not isinstance(event, dict) or event.get("origin") == self.origin or not isinstance(event.get("kind"), str):
             return
@@ -258,7 +286,7 @@ class RedisStore:
 
     def publish(self, kind: str, event: Event) -> None:
         message = self._message(kind, event)
-        self._soon(lambda client: client.publish(CHANNEL, message))
+        self._soon(lambda client: client.publish(self.channel, message))
 
     async def hold(self, name: str, event: Event, seconds: float, hint: bool) -> Shared | None:
         ms = max(1, math.ceil(seconds * 1000)) if hint else -1
@@ -273,7 +301,7 @@ class RedisStore:
             return None
         shared = Shared(int(result[0]) / 1000, int(result[1]))
         message = self._message("hold", {**event, "name": name, "ms": int(result[0]), "strikes": shared.strikes})
-        await self._call(lambda client: client.publish(CHANNEL, message))
+        await self._call(lambda client: client.publish(self.channel, message))
         return shared
 
     def calm(self, names: list[str]) -> None:
@@ -283,7 +311,7 @@ class RedisStore:
         async def both(client: aioredis.Redis) -> None:
             async with client.pipeline(transaction=False) as pipe:
                 pipe.delete(*keys)
-                pipe.publish(CHANNEL, message)
+                pipe.publish(self.channel, message)
                 await pipe.execute()
 
         self._soon(both)
@@ -295,7 +323,7 @@ class RedisStore:
         async def both(client: aioredis.Redis) -> None:
             async with client.pipeline(transaction=False) as pipe:
                 pipe.set(key, stored, px=max(1, math.ceil(seconds * 1000)))
-                pipe.publish(CHANNEL, message)
+                pipe.publish(self.channel, message)
                 await pipe.execute()
 
         self._soon(both)
@@ -306,30 +334,27 @@ class RedisStore:
         async def both(client: aioredis.Redis) -> None:
             async with client.pipeline(transaction=False) as pipe:
                 pipe.delete(key)
-                pipe.publish(CHANNEL, message)
+                pipe.publish(self.channel, message)
                 await pipe.execute()
 
         self._soon(both)
 
     async def kept(self, kind: str) -> list[tuple[Event, float]]:
-        async def read(client: aioredis.Redis) -> list[tuple[Event, float]]:
-            keys = [key async for key in client.scan_iter(match=f"{PREFIX}{kind}:*", count=500)]
-            if not keys:
-                return []
-            async with client.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.get(key)
-                    pipe.pttl(key)
-                answers = await pipe.execute()
-            found = []
-            for value, pttl in zip(answers[::2], answers[1::2], strict=True):
-                with contextlib.suppress(ValueError, TypeError):
-                    event = json.loads(value)
-                    if isinstance(event, dict) and int(pttl) > 0:
-                        found.append((event, int(pttl) / 1000))
-            return found
-
-        return await self._call(read) or []
+        """Every `kind` key's event and seconds left. SCAN walks the whole database, the proxy's keys or not, so
+        each page is one bounded command: a database of many keys takes more pages, never one command longer
+        than `COMMAND_SECONDS` (which would count the store as down on every connect)."""
+        match = f"{PREFIX}{kind}:*"
+        found: list[tuple[Event, float]] = []
+        cursor = 0
+        while True:
+            page = await self._call(partial(_scan, cursor=cursor, match=match))
+            if page is None:
+                return found
+            cursor, keys = int(page[0]), list(page[1])
+            if keys:
+                found += await self._call(partial(_read, keys=keys)) or []
+            if cursor == 0:
+                return found
 
     async def admit(self, client: str, limit: int, count: int) -> tuple[bool, int | None]:
         script = self._scripts.get("admit")
@@ -381,6 +406,26 @@ class RedisStore:
             unlock = self._scripts.get("unlock")
             if unlock is not None:
                 await self._call(lambda client: unlock(keys=[lock], args=[token], client=client))
+
+
+async def _scan(client: aioredis.Redis, cursor: int, match: str) -> Any:
+    return await client.scan(cursor, match=match, count=SCAN_COUNT)
+
+
+async def _read(client: aioredis.Redis, keys: list[Any]) -> list[tuple[Event, float]]:
+    """The events under `keys` with the seconds each has left, in one round trip; a malformed one is skipped."""
+    async with client.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.get(key)
+            pipe.pttl(key)
+        answers = await pipe.execute()
+    found = []
+    for value, pttl in zip(answers[::2], answers[1::2], strict=True):
+        with contextlib.suppress(ValueError, TypeError, RecursionError):
+            event = json.loads(value)
+            if isinstance(event, dict) and int(pttl) > 0:
+                found.append((event, int(pttl) / 1000))
+    return found
 
 
 SCRIPTS = {"hold": HOLD, "admit": ADMIT, "unlock": UNLOCK}

@@ -94,13 +94,15 @@ class Store:
         self._connected.append(resync)
 
     def deliver(self, kind: str, event: Event) -> None:
-        """An event another process published: to its handler. A malformed one is dropped with a warning."""
+        """An event another process published (or left in the store): to its handler. A malformed one is dropped
+        with a warning, whatever it makes the handler raise: the loop that delivers it must go on, or this
+        process would stop sharing without a word while the gauge says it shares."""
         handler = self._handlers.get(kind)
         if handler is None:
             return
         try:
             handler(event)
-        except (KeyError, TypeError, ValueError) as e:
+        except Exception as e:
             logger.warning("ignored a malformed %s event from the state store (%s)", kind, type(e).__name__)
 
     async def connected(self) -> None:

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 from proxy_addon.addons.admin_endpoint import AdminEndpoint, Readiness
 from proxy_addon.addons.metrics import Metrics
+from proxy_addon.credentials.minted import Mints
 from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.policy.hosts import HostPattern
 from proxy_addon.policy.sites import Site
@@ -50,7 +51,7 @@ def test_readiness_counts_a_paused_host_only_where_the_settings_name_it():
     named = Site("acme", (HostPattern.parse("acme.atlassian.net"), HostPattern.parse("*.atlassian.net")), EMAIL)
     health = TokenHealth()
     credentials = CredentialRegistry(health)
-    readiness = Readiness(credentials, health)
+    readiness = Readiness(credentials, health, Mints(health, credentials))
     readiness.use(prepared([named], TOKEN_192))
     assert readiness.problem() == "no credentials loaded"
     credentials.adopt(named, resolved(named, TOKEN_192).credentials)
@@ -69,8 +70,23 @@ def test_readiness_lists_the_pause_of_a_site_of_wildcards_only_but_stays_ready()
     wildcard = Site("acme", (HostPattern.parse("*.atlassian.net"),), EMAIL)
     health = TokenHealth()
     credentials = CredentialRegistry(health)
-    readiness = Readiness(credentials, health)
+    readiness = Readiness(credentials, health, Mints(health, credentials))
     readiness.use(prepared([wildcard], TOKEN_192))
     credentials.adopt(wildcard, resolved(wildcard, TOKEN_192).credentials)
     health.judge("acme", "t3.atlassian.net", health.stamp(), "HTTP 401", time.monotonic())
     assert (readiness.problem(), readiness.paused()) == (None, ("t3.atlassian.net",))
+
+
+def test_rejected_client_credentials_make_healthz_503_naming_the_site():
+    health = TokenHealth()
+    credentials = CredentialRegistry(health)
+    mints = Mints(health, credentials)
+    readiness = Readiness(credentials, health, mints)
+    bot = Site("bot", (HostPattern.parse("bot.atlassian.net"),), "")
+    credentials.register(bot)
+    assert readiness.problem() is None
+    mints._mints["bot"] = SimpleNamespace(rejected="HTTP 401 invalid_client")  # type: ignore[assignment]
+    assert readiness.problem() == (
+        "auth.atlassian.com rejected the client credentials of site bot; requests are answered locally until they "
+        "are replaced"
+    )

@@ -59,15 +59,15 @@ def clean(clean_env):
     return clean_env
 
 
-def test_requests_take_a_slot_at_once_while_the_site_has_room_and_answers_take_none():
+def test_requests_take_a_slot_once_their_body_is_here_while_the_site_has_room_and_answers_take_none():
     addon = cap(2)
     flows = [flow(), flow()]
-    assert [addon.requestheaders(f) for f in flows] == [None, None]
+    assert [addon.request(f) for f in flows] == [None, None]
     assert busy(addon) == 2
     answered = flow()
     answered.response = http.Response.make(429)
-    assert addon.requestheaders(answered) is None
-    assert addon.requestheaders(flow(Decision.PASS)) is None
+    assert addon.request(answered) is None
+    assert addon.request(flow(Decision.PASS)) is None
     assert busy(addon) == 2
     addon.response(flows[0])
     addon.error(flows[1])
@@ -76,16 +76,36 @@ def test_requests_take_a_slot_at_once_while_the_site_has_room_and_answers_take_n
     assert not addon.holding
 
 
+def test_a_head_takes_no_slot_while_its_body_is_awaited_but_a_streamed_one_does_at_once():
+    """A client that sent a head and withholds its body must not hold a place: nothing of it is at the site, and
+    max_in_flight such clients would make every other request of the site wait out the queue timeout."""
+    addon = cap(1)
+    buffered = flow()
+    assert addon.requestheaders(buffered) is None
+    assert busy(addon) == 0
+    streamed = flow()
+    streamed.request.stream = True
+    assert addon.requestheaders(streamed) is None
+    assert busy(addon) == 1, "its head goes upstream right after this hook"
+    assert addon.request(streamed) is None
+    assert busy(addon) == 1, "no second place for the end of its body"
+    addon.response(streamed)
+    assert addon.request(buffered) is None
+    assert busy(addon) == 1
+    addon.response(buffered)
+    assert busy(addon) == 0
+
+
 def test_the_rest_wait_in_arrival_order_and_each_gets_the_slot_given_back():
     async def scenario() -> list[int]:
         addon = cap(1)
         first = flow()
-        assert addon.requestheaders(first) is None
+        assert addon.request(first) is None
         order: list[int] = []
         waiting = [flow() for _ in range(3)]
 
         async def wait(n: int, f: http.HTTPFlow) -> None:
-            await addon.requestheaders(f)
+            await addon.request(f)
             order.append(n)
 
         tasks = [asyncio.create_task(wait(n, f)) for n, f in enumerate(waiting)]
@@ -108,9 +128,9 @@ def test_the_rest_wait_in_arrival_order_and_each_gets_the_slot_given_back():
 def test_past_the_queue_timeout_a_503_with_retry_after_and_no_slot():
     async def scenario() -> http.HTTPFlow:
         addon = cap(1, timeout=0.05)
-        assert addon.requestheaders(flow()) is None
+        assert addon.request(flow()) is None
         late = flow()
-        await addon.requestheaders(late)
+        await addon.request(late)
         assert busy(addon) == 1
         assert addon.queues["default"].queued() == 0
         return late
@@ -127,8 +147,8 @@ def test_a_client_that_goes_away_leaves_the_queue_and_gives_back_its_slots():
     async def scenario() -> None:
         addon = cap(1)
         holder, queued = flow(), flow()
-        assert addon.requestheaders(holder) is None
-        task = asyncio.create_task(addon.requestheaders(queued))
+        assert addon.request(holder) is None
+        task = asyncio.create_task(addon.request(queued))
         await asyncio.sleep(0)
         addon.client_disconnected(queued.client_conn)
         await task
@@ -147,10 +167,10 @@ def test_a_waiter_cancelled_before_or_after_its_turn_keeps_no_slot():
     async def scenario() -> None:
         addon = cap(1)
         holder = flow()
-        addon.requestheaders(holder)
+        addon.request(holder)
         before, after = flow(), flow()
-        cancelled_before = asyncio.create_task(addon.requestheaders(before))
-        handed = asyncio.create_task(addon.requestheaders(after))
+        cancelled_before = asyncio.create_task(addon.request(before))
+        handed = asyncio.create_task(addon.request(after))
         await asyncio.sleep(0)
         cancelled_before.cancel()
         await asyncio.sleep(0)
@@ -169,8 +189,8 @@ def test_a_hold_that_began_while_it_waited_answers_it_and_passes_its_slot_on():
     async def scenario() -> http.HTTPFlow:
         addon = cap(1)
         holder, queued = flow(), flow()
-        addon.requestheaders(holder)
-        task = asyncio.create_task(addon.requestheaders(queued))
+        addon.request(holder)
+        task = asyncio.create_task(addon.request(queued))
         await asyncio.sleep(0)
         addon.holds.answered("default", ACME, "GET", "/x", 429, {"retry-after": "30"}, 0.0)
         addon.response(holder)
@@ -187,8 +207,8 @@ def test_the_gauges_show_each_site_in_flight_and_queued():
     async def scenario() -> str:
         registry = CollectorRegistry()
         addon = cap(1, registry=registry)
-        addon.requestheaders(flow())
-        task = asyncio.create_task(addon.requestheaders(flow()))
+        addon.request(flow())
+        task = asyncio.create_task(addon.request(flow()))
         await asyncio.sleep(0)
         text = generate_latest(registry).decode()
         task.cancel()
@@ -208,7 +228,7 @@ def test_however_requests_end_every_slot_comes_back(limit, endings):
     async def scenario() -> None:
         addon = cap(limit, timeout=1)
         flows = [flow() for _ in endings]
-        tasks = [asyncio.create_task(as_task(addon.requestheaders(f))) for f in flows]
+        tasks = [asyncio.create_task(as_task(addon.request(f))) for f in flows]
         await asyncio.sleep(0)
         for f, ending, task in zip(flows, endings, tasks, strict=True):
             await asyncio.sleep(0)

@@ -4,6 +4,7 @@ e2e tests prove the wire)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
@@ -17,6 +18,7 @@ from proxy_addon.addons.injector import REDACTED, CredentialInjector, WireSource
 from proxy_addon.addons.token_verdicts import TokenVerdicts
 from proxy_addon.credentials import outbound as outbound_module
 from proxy_addon.credentials.http_client import Unreachable
+from proxy_addon.credentials.minted import MintFailed, MintRejected
 from proxy_addon.credentials.outbound import Outbound
 from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.credentials.sources import Credentials
@@ -24,11 +26,14 @@ from proxy_addon.policy.clients import Client, ClientTable
 from proxy_addon.policy.hosts import HostPattern
 from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.policy.record import Decision, FlowRecord
-from proxy_addon.policy.sites import Site
+from proxy_addon.policy.scoped import GATEWAY, Gateway
+from proxy_addon.policy.sites import Site, SiteTable
 from proxy_addon.policy.token_health import FIRST_PAUSE, RECHECK_SECONDS, TokenHealth
+from proxy_addon.policy.verdict import Policy
 
 from support.decided import Decided
 from support.prepared import prepared
+from support.service_account import CLOUD_ID, ServiceAccount
 
 ACME = "acme.atlassian.net"
 SITE = Site("default", (HostPattern.parse("*.atlassian.net"),), "me@example.test")
@@ -345,3 +350,82 @@ def test_the_methods_atlassian_uses_are_credentialed(method):
         f = decided.decide("/", method=method)
         assert f.response is None
         assert f.request.headers["authorization"] == REDACTED
+
+
+def test_a_client_credentials_request_waits_for_the_one_mint_and_goes_to_the_gateway_with_its_token(monkeypatch):
+    bot = ServiceAccount(monkeypatch)
+    bot.endpoint.release.clear()
+
+    async def four_at_once():
+        pending = [asyncio.ensure_future(bot.decide(path=f"/rest/api/3/issue/OPS-{n}")) for n in range(4)]
+        await asyncio.sleep(0.05)
+        bot.endpoint.release.set()
+        return await asyncio.gather(*pending)
+
+    with taddons.context(bot.injector):
+        results = asyncio.run(four_at_once())
+    assert bot.endpoint.calls == 1
+    for number, (f, credential) in enumerate(results):
+        assert credential == "Bearer minted-1", "the access token only on the wire"
+        assert f.request.headers["authorization"] == REDACTED
+        assert (f.request.host, f.request.path) == (GATEWAY, f"/ex/jira/{CLOUD_ID}/rest/api/3/issue/OPS-{number}")
+        assert f.request.host_header == GATEWAY
+        assert FlowRecord.of(f.metadata).destination == f"https://{GATEWAY}:443"
+
+
+@pytest.mark.parametrize(
+    ("failure", "decision", "error", "retry_after"),
+    [
+        (
+            MintRejected("HTTP 401 invalid_client", 30),
+            Decision.CLIENT_CREDENTIALS_REJECTED,
+            "client_credentials_rejected",
+            None,
+        ),
+        (
+            MintFailed("cannot reach auth.atlassian.com: the connection was refused"),
+            Decision.MINT_FAILED,
+            "client_credentials_unavailable",
+            "5",
+        ),
+    ],
+)
+def test_without_an_access_token_a_client_credentials_request_is_a_local_502(
+    monkeypatch, failure, decision, error, retry_after
+):
+    bot = ServiceAccount(monkeypatch)
+    bot.endpoint.failure = failure
+    with taddons.context(bot.injector):
+        f, credential = asyncio.run(bot.decide())
+    assert credential is None
+    assert f.response is not None
+    assert f.response.status_code == 502
+    body = json.loads(f.response.content or b"")
+    assert body["error"] == error
+    assert body["message"].startswith("site bot: ")
+    assert failure.why in body["message"]
+    assert f.response.headers.get("retry-after") == retry_after
+    assert FlowRecord.of(f.metadata).decision is decision
+    assert "authorization" not in f.request.headers
+
+
+def test_a_classic_sites_gateway_form_goes_to_the_sites_own_host_with_its_token():
+    classic = Site("globex", (HostPattern.parse("globex.atlassian.net"),), "me@example.test", cloud_id="0b0e")
+    health = TokenHealth()
+    credentials = CredentialRegistry(health)
+    credentials.adopt(classic, Credentials.of(classic.user, SecretStr("tok3n-for-hook-tests"), "test"))
+    gateway = Gateway()
+    gateway.add(classic, "0b0e")
+    configured = prepared([classic], policy=Policy(SiteTable.of([classic]), gateway))
+    addon = CredentialInjector(health, Outbound(health, credentials))
+    addon.use(configured)
+    with taddons.context(addon):
+        f = flow(host=GATEWAY, sni=GATEWAY)
+        f.request.path = "/ex/confluence/0b0e/wiki/rest/api/content/1?expand=body"
+        assert addon.requestheaders(f) is None
+    assert (f.request.host, f.request.path) == ("globex.atlassian.net", "/wiki/rest/api/content/1?expand=body")
+    assert f.request.host_header == "globex.atlassian.net"
+    record = FlowRecord.of(f.metadata)
+    assert (record.decision, record.site, record.host) == (Decision.INJECT, "globex", "globex.atlassian.net")
+    assert record.destination == "https://globex.atlassian.net:443", "the moved-request check sees where it goes"
+    assert WireSource(health, credentials)(f) == credentials["globex"].authorization.get_secret_value()

@@ -74,6 +74,16 @@ def test_the_sites_429_starts_a_hold_and_goes_to_its_client_as_it_is():
     assert value(metrics, "atlassian_proxy_rate_limit_held", site="acme") == 1
 
 
+def test_holds_the_store_tells_for_sites_unknown_here_make_no_metrics_labels():
+    store, _ = shared_store()
+    _, registry = holding(store)
+    for n in range(3):
+        store.deliver("hold", {"name": f"n{n}", "site": f"elsewhere-{n}", "scope": "site", "ms": 30_000})
+    exposed = generate_latest(registry).decode()
+    assert "elsewhere" not in exposed
+    assert value(samples(exposed), "atlassian_proxy_rate_limit_held", site="acme") == 0
+
+
 def test_a_local_429_copies_no_reason_the_site_did_not_give():
     addon, _ = holding()
     first = flow()

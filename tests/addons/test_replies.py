@@ -11,7 +11,7 @@ from mitmproxy.test import tflow, tutils
 
 import proxy_addon
 from proxy_addon.addons import replies
-from proxy_addon.addons.replies import cut_off, established, made, refuse
+from proxy_addon.addons.replies import cut_off, made, refuse
 from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.refusals import Refusal
 
@@ -113,9 +113,26 @@ def test_after_the_site_answered_a_failed_check_cuts_the_stream_and_keeps_no_cre
     assert "authorization" not in f.request.headers
 
 
+def test_an_answer_sent_again_replaces_the_refused_one_without_cookies_or_hop_fields():
+    f = tflow.tflow(resp=tutils.tresp(status_code=401))
+    fields = [("Content-Type", "application/json"), ("Set-Cookie", "s=1"), ("Transfer-Encoding", "chunked")]
+    replies.answer_again(f, 200, "OK", [*fields, ("X-Request-Id", "r1")], b'{"ok": true}')
+    assert f.response is not None
+    assert (f.response.status_code, f.response.reason, f.response.content) == (200, "OK", b'{"ok": true}')
+    assert dict(f.response.headers) == {
+        "Content-Type": "application/json",
+        "X-Request-Id": "r1",
+        "content-length": "12",
+    }
+    head = tflow.tflow(req=tutils.treq(method=b"HEAD"), resp=tutils.tresp(status_code=401))
+    replies.answer_again(head, 200, "OK", [("Content-Length", "5000")], b"")
+    assert head.response is not None
+    assert head.response.headers["content-length"] == "5000", "a HEAD's answer tells the length of the GET's"
+
+
 def test_the_early_answer_to_a_connect_is_mitmproxys_own():
     connect = tflow.tflow(req=tutils.treq(method=b"CONNECT", host="acme.atlassian.net", port=443, path=b""))
-    established(connect)
+    replies.connected(connect)
     answer = connect.response
     assert (answer.http_version, answer.status_code, answer.reason) == ("HTTP/1.1", 200, "Connection established")
     assert (list(answer.headers.fields), answer.content) == ([], b""), "no headers, as mitmproxy sends (Android)"

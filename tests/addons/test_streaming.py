@@ -56,3 +56,13 @@ def test_an_answered_request_is_not_streamed():
     f.response = http.Response.make(403)
     Streaming().requestheaders(f)
     assert not f.request.stream
+
+
+def test_a_401_the_proxy_is_about_to_send_again_is_buffered_whatever_its_length():
+    from proxy_addon.policy.record import FlowRecord
+
+    f = tflow.tflow(resp=tutils.tresp(headers=http.Headers(content_type="text/event-stream")))
+    FlowRecord.of(f.metadata).replay = True
+    Streaming().responseheaders(f)
+    assert f.response is not None
+    assert not f.response.stream

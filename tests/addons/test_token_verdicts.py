@@ -44,6 +44,7 @@ from proxy_addon.policy.token_health import FIRST_PAUSE, RECHECK_SECONDS, Scope,
 from proxy_addon.policy.verdict import Policy
 
 from support.prepared import prepared
+from support.service_account import ServiceAccount
 
 ACME = "acme.atlassian.net"
 SITE = Site("acme", (HostPattern.parse("*.atlassian.net"),), "me@example.test")
@@ -495,3 +496,96 @@ def test_with_a_home_that_accepts_the_token_no_client_pauses_it_for_the_others(n
 
     with clocked(pages) as clock:
         run_bare(scenario)
+
+
+# -- service accounts: a gateway 401 mints a new access token; a GET or HEAD goes again with it ----------------
+
+
+def test_a_get_refused_by_the_gateway_is_sent_again_with_a_new_token_and_its_answer_replaces_the_401(monkeypatch):
+    bot = ServiceAccount(monkeypatch)
+
+    async def scenario() -> http.HTTPFlow:
+        f, credential = await bot.decide()
+        assert credential == "Bearer minted-1"
+        return await bot.answered(f, 401)
+
+    with taddons.context(bot.verdicts):
+        f = asyncio.run(scenario())
+    assert bot.endpoint.calls == 2
+    assert f.response is not None
+    assert f.response.status_code == 200
+    assert f.response.content == b'{"sent": "again", "path": "/ex/jira/b0b0c0de/rest/api/3/issue/OPS-1"}'
+    assert f.response.headers["content-length"] == str(len(f.response.content))
+    assert "set-cookie" not in f.response.headers
+    assert "connection" not in f.response.headers
+    ((host, method, path, headers),) = bot.gateway.sent
+    assert (host, method, path) == ("api.atlassian.com", "GET", "/ex/jira/b0b0c0de/rest/api/3/issue/OPS-1")
+    assert headers == [("accept", "application/json"), ("Authorization", "Bearer minted-2")]
+    record = FlowRecord.of(f.metadata)
+    assert not record.auth_failed
+    assert not record.replay
+    assert not bot.health.backing_off, "a minted token's 401 never pauses"
+    assert f.request.headers["authorization"] != "Bearer minted-2", "the flow never holds a token"
+
+
+def test_a_head_is_sent_again_too_and_keeps_its_answers_length(monkeypatch):
+    bot = ServiceAccount(monkeypatch)
+
+    async def scenario() -> http.HTTPFlow:
+        f, _ = await bot.decide("HEAD")
+        return await bot.answered(f, 401)
+
+    with taddons.context(bot.verdicts):
+        f = asyncio.run(scenario())
+    assert f.response is not None
+    assert (f.response.status_code, f.response.content) == (200, b"")
+    assert "content-length" not in f.response.headers
+
+
+def test_a_post_refused_by_the_gateway_keeps_its_401_and_a_new_token_is_minted(monkeypatch):
+    bot = ServiceAccount(monkeypatch)
+
+    async def scenario() -> http.HTTPFlow:
+        f, _ = await bot.decide("POST", path="/rest/api/3/issue")
+        f = await bot.answered(f, 401)
+        await bot.settled()
+        return f
+
+    with taddons.context(bot.verdicts):
+        f = asyncio.run(scenario())
+    assert f.response is not None
+    assert f.response.status_code == 401
+    assert FlowRecord.of(f.metadata).auth_failed
+    assert bot.endpoint.calls == 2
+    assert bot.gateway.sent == []
+    assert bot.credentials["bot"].authorization.get_secret_value() == "Bearer minted-2"
+
+
+def test_two_gets_refused_together_mint_once_and_both_go_again(monkeypatch):
+    bot = ServiceAccount(monkeypatch)
+
+    async def scenario() -> list[http.HTTPFlow]:
+        first, _ = await bot.decide(path="/rest/api/3/issue/OPS-1")
+        second, _ = await bot.decide(path="/rest/api/3/issue/OPS-2")
+        return list(await asyncio.gather(bot.answered(first, 401), bot.answered(second, 401)))
+
+    with taddons.context(bot.verdicts):
+        flows = asyncio.run(scenario())
+    assert bot.endpoint.calls == 2
+    assert [f.response.status_code for f in flows if f.response is not None] == [200, 200]
+
+
+def test_a_scope_miss_or_a_success_from_the_gateway_mints_nothing(monkeypatch):
+    bot = ServiceAccount(monkeypatch)
+
+    async def scenario() -> None:
+        for status, fields in ((401, {"X-Failure-Category": "FAILURE_CLIENT_SCOPE_CHECK"}), (200, {})):
+            f, _ = await bot.decide()
+            await bot.answered(f, status, fields)
+            assert f.response is not None
+            assert f.response.status_code == status
+
+    with taddons.context(bot.verdicts):
+        asyncio.run(scenario())
+    assert bot.endpoint.calls == 1
+    assert bot.gateway.sent == []

@@ -10,6 +10,7 @@ from pydantic import SecretStr
 
 from proxy_addon.addons.prepared import Prepared
 from proxy_addon.addons.token_watcher import CredentialWatcher, FileStamp
+from proxy_addon.credentials.minted import Mints
 from proxy_addon.credentials.registry import CredentialRegistry
 from proxy_addon.credentials.sources import Credentials, FileToken, Resolved
 from proxy_addon.policy.hosts import HostPattern
@@ -29,7 +30,7 @@ def watching(tmp_path) -> tuple[CredentialWatcher, CredentialRegistry, FileToken
     registry = CredentialRegistry(health)
     first = Credentials.of(SITE.user, SecretStr(TOKEN_24), source.description)
     registry.adopt(SITE, first)
-    watcher = CredentialWatcher(registry, health)
+    watcher = CredentialWatcher(registry, health, Mints(health, registry))
     watcher.use(Prepared(resolved=(Resolved(SITE, source, first),)))
     return watcher, registry, source
 
@@ -62,3 +63,29 @@ def test_a_token_file_that_breaks_keeps_the_previous_token_and_says_why(tmp_path
     assert registry["acme"] == Credentials.of(SITE.user, SecretStr(TOKEN_24), source.description)
     assert "site acme: keeping the previous token" in caplog.text
     assert "secret-part" not in caplog.text
+
+
+def test_a_changed_client_secret_goes_to_the_mints_and_the_site_may_mint_at_once(tmp_path, caplog):
+    from proxy_addon.credentials.sources import ClientSecret, FileSecret
+    from proxy_addon.policy.sites import Scheme
+
+    caplog.set_level(logging.INFO, "proxy_addon")
+    bot = Site("bot", (HostPattern.parse("bot.atlassian.net"),), "", Scheme.CLIENT_CREDENTIALS)
+    path = tmp_path / "client-secret"
+    path.write_text("first-Client-secret")
+    source = FileSecret(path, "client_secret_file")
+    health = TokenHealth()
+    registry = CredentialRegistry(health)
+    mints = Mints(health, registry)
+    entry = Resolved(bot, source, None, ClientSecret("sa-client", SecretStr("first-Client-secret")))
+    mints.use([entry], mints.reach, 1.0)
+    watcher = CredentialWatcher(registry, health, mints)
+    watcher.use(Prepared(resolved=(entry,)))
+    state = mints._mints["bot"]
+    state.rejected, state.next_try = "HTTP 401 invalid_client", time.monotonic() + 30
+    path.write_text("second-Client-secret")
+    asyncio.run(watcher.reload())
+    assert state.client.secret.get_secret_value() == "second-Client-secret"
+    assert state.next_try == 0.0, "the next request mints with it at once"
+    assert "site bot: client secret reloaded from file" in caplog.text
+    assert "second-Client-secret" not in caplog.text

@@ -13,8 +13,19 @@ import tomlkit
 from pydantic import SecretStr
 
 from proxy_addon.commands import account
-from proxy_addon.commands.account import Rejected, check, expiry_note, login, logout, record_account
+from proxy_addon.commands.account import (
+    Rejected,
+    check,
+    expiry_note,
+    login,
+    login_client,
+    logout,
+    logout_client,
+    record_account,
+)
 from proxy_addon.credentials.identity import Answer
+from proxy_addon.credentials.minted import Minted, MintRejected
+from proxy_addon.settings.loading import load_settings
 from proxy_addon.settings.model import Settings
 from proxy_addon.settings.names import SettingsError
 
@@ -122,3 +133,73 @@ def test_the_expiry_note_counts_days_either_way():
     midnight = dt.datetime(2030, 1, 31, tzinfo=dt.UTC).timestamp()
     assert expiry_note(day, midnight - 3 * 86400) == "the token expires on 2030-01-31 (3 days left)"
     assert expiry_note(day, midnight + 86400).startswith("the token expired on 2030-01-31 (1 day ago)")
+
+
+SECRET = "the-Client-secret-0123"
+
+
+@pytest.fixture
+def token_endpoint(monkeypatch) -> list[str]:
+    """Stands in for `minted.mint`: mints for SECRET, rejects anything else; the secrets it got are kept."""
+    got: list[str] = []
+
+    def mint(client, reach):
+        got.append(client.secret.get_secret_value())
+        if client.secret.get_secret_value() != SECRET:
+            raise MintRejected("HTTP 401 invalid_client", 30)
+        return Minted(SecretStr("Bearer minted-for-check"), 3600)
+
+    monkeypatch.setattr(account, "mint", mint)
+    return got
+
+
+def test_login_with_a_client_id_verifies_by_minting_then_stores_the_secret_under_client_and_the_id(
+    clean_env, keyring, token_endpoint
+):
+    out = io.StringIO()
+    login_client(Settings(), "sa-client", True, io.StringIO(SECRET + "\n"), out)
+    assert token_endpoint == [SECRET]
+    assert keyring.tokens == {"client:sa-client": SECRET}
+    assert out.getvalue().splitlines() == [
+        "auth.atlassian.com: the client credentials work (minted an access token for 3600 s)",
+        "stored the client secret of sa-client in the keyring (a test keyring, user client:sa-client)",
+    ]
+    with pytest.raises(Rejected, match="rejected the client credentials of client_id sa-client"):
+        login_client(Settings(), "sa-client", True, io.StringIO("a-Wrong-secret"), io.StringIO())
+    assert keyring.tokens == {"client:sa-client": SECRET}, "a rejected secret is not stored"
+    with pytest.raises(SettingsError, match="--client-id: 'no way' is not an OAuth client id"):
+        login_client(Settings(), "no way", True, io.StringIO(SECRET), io.StringIO())
+    out = io.StringIO()
+    logout_client(Settings(), "sa-client", out)
+    logout_client(Settings(), "sa-client", out)
+    assert out.getvalue().splitlines() == [
+        "removed the client secret of sa-client from the keyring",
+        "the keyring held no client secret of sa-client",
+    ]
+
+
+def test_check_of_a_service_account_mints_and_asks_the_gateway_who_it_is(clean_env, monkeypatch, token_endpoint):
+    asked: list[tuple[str, str, str]] = []
+
+    def fetch(host, port, path, credentials, reach):
+        asked.append((host, path, credentials.authorization.get_secret_value()))
+        return 200, {}, b'{"displayName": "Acme Bot", "accountId": "712020:bot"}'
+
+    monkeypatch.setattr(account, "fetch", fetch)
+    monkeypatch.setenv("BOT_SECRET", SECRET)
+    config = clean_env / "bot.toml"
+    config.write_text(
+        '[[sites]]\nname = "bot"\nhosts = ["acme.atlassian.net"]\nscheme = "client_credentials"\n'
+        'client_id = "sa-client"\nclient_secret_env = "BOT_SECRET"\ncloud_id = "c0de"\n'
+    )
+    out = io.StringIO()
+    check(load_settings(config), out)
+    assert asked == [("api.atlassian.com", "/ex/jira/c0de/rest/api/3/myself", "Bearer minted-for-check")]
+    assert out.getvalue() == (
+        "acme.atlassian.net: signed in through the API gateway as Acme Bot (accountId 712020:bot), client_id "
+        "sa-client, with an access token minted with the secret from environment variable BOT_SECRET (for 3600 s)\n"
+    )
+    monkeypatch.setenv("BOT_SECRET", "a-Wrong-secret")
+    with pytest.raises(Rejected, match="rejected the client credentials of client_id sa-client"):
+        check(load_settings(config), io.StringIO())
+    assert SECRET not in out.getvalue()

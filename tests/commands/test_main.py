@@ -32,3 +32,10 @@ def test_a_malformed_expiry_date_is_refused_by_the_parser_naming_the_flag(capsys
         main(["login", "--expires", "31.01.2030"])
     assert exited.value.code == 2
     assert "--expires" in capsys.readouterr().err
+
+
+def test_a_client_id_is_for_a_client_secret_alone(capsys):
+    assert main(["login", "--client-id", "sa-client", "--email", "me@acme.example"]) == 2
+    assert "--client-id is a service account's client secret: --email are for API tokens" in capsys.readouterr().err
+    parsed = build_parser().parse_args(["logout", "--client-id", "sa-client"])
+    assert parsed.client_id == "sa-client"

@@ -15,6 +15,7 @@ from proxy_addon.credentials.keyring_store import (
     KeyringUnavailable,
     delete_token,
     is_secure,
+    read_client_secret,
     read_token,
     store_token,
 )
@@ -95,3 +96,16 @@ def test_a_chain_is_secure_only_if_every_backend_in_it_is():
         one = chain()
         one.backends = backends
         assert is_secure(one) is secure
+
+
+def test_a_client_secret_is_read_under_client_and_its_id(memory):
+    user = "client:sa-client"
+    with pytest.raises(KeyringEntryMissing, match=r"no client secret: .*login --client-id ID") as raised:
+        read_client_secret(user, allow_insecure=True)
+    assert f"user '{user}'" in str(raised.value)
+    store_token(user, SecretStr("the-Client-secret!"), allow_insecure=True)
+    assert read_client_secret(user, allow_insecure=True).get_secret_value() == "the-Client-secret!"
+    memory.entries[(SERVICE, user)] = "two words"
+    with pytest.raises(KeyringEntryMissing, match="login --client-id sa-client") as raised:
+        read_client_secret(user, allow_insecure=True)
+    assert "two words" not in str(raised.value)

@@ -12,13 +12,18 @@ import time
 import pytest
 from pydantic import SecretStr
 
+from proxy_addon.credentials import minted as minted_module
 from proxy_addon.credentials import outbound as outbound_module
+from proxy_addon.credentials.http_client import Exchanged
+from proxy_addon.credentials.minted import Minted
 from proxy_addon.credentials.outbound import Outbound, Withheld
 from proxy_addon.credentials.registry import CredentialRegistry
-from proxy_addon.credentials.sources import Credentials
+from proxy_addon.credentials.sources import ClientSecret, Credentials, EnvSecret, Resolved
 from proxy_addon.policy.hosts import HostPattern
-from proxy_addon.policy.sites import Site
+from proxy_addon.policy.scoped import GATEWAY
+from proxy_addon.policy.sites import Scheme, Site
 from proxy_addon.policy.token_health import FIRST_PAUSE, TokenHealth
+from proxy_addon.policy.token_verdict import Reading, Sent, TokenVerdict
 
 from support.prepared import prepared
 
@@ -90,3 +95,88 @@ def test_after_a_pause_the_one_check_decides_before_anything_else_goes(site):
 
     assert asyncio.run(together()) == [None, None, None]
     assert site.asked == ["/rest/api/3/myself"]
+
+
+BOT = Site("bot", (HostPattern.parse("bot.atlassian.net"),), "", Scheme.CLIENT_CREDENTIALS)
+
+
+def minted_outbound(monkeypatch) -> tuple[Outbound, list[int]]:
+    """An Outbound with the client-credentials site `bot`, whose endpoint (a fake) mints `Bearer minted-<n>`."""
+    calls: list[int] = []
+
+    def mint(client, reach):
+        calls.append(1)
+        return Minted(SecretStr(f"Bearer minted-{len(calls)}"), 3600)
+
+    monkeypatch.setattr(minted_module, "mint", mint)
+    health = TokenHealth()
+    sent = Outbound(health, CredentialRegistry(health))
+    configured = prepared([BOT])
+    client = ClientSecret("sa-client", SecretStr("the-Client-secret"))
+    sent.use(configured.policy, configured.reach, 1.0)
+    sent.mints.use([Resolved(BOT, EnvSecret("BOT_SECRET"), None, client)], configured.reach, 1.0)
+    return sent, calls
+
+
+def test_a_lookup_for_a_client_credentials_site_waits_for_its_first_token(site, monkeypatch):
+    sent, calls = minted_outbound(monkeypatch)
+    assert asyncio.run(sent.get("bot", GATEWAY, (GATEWAY, 443), LOOKUP))[0] == 200
+    assert calls == [1]
+    assert sent.credentials["bot"].authorization.get_secret_value() == "Bearer minted-1"
+
+
+def test_a_minted_tokens_401_mints_again_and_never_pauses_nor_confirms(site, monkeypatch):
+    sent, calls = minted_outbound(monkeypatch)
+
+    async def scenario() -> None:
+        await sent.mints.fresh("bot")
+        stamp = sent.health.stamp()
+        reading = Reading(TokenVerdict.RENEW)
+        sent.act("bot", "bot.atlassian.net", stamp, reading, Sent("POST", GATEWAY, 443, "/ex/jira/c1/rest/api/3/issue"))
+        assert await sent.mints.renewed("bot", stamp)
+        sent.act("bot", GATEWAY, sent.health.stamp(), Reading(TokenVerdict.UNJUDGED), Sent("GET", GATEWAY, 443, "/x"))
+
+    asyncio.run(scenario())
+    assert calls == [1, 1]
+    assert not sent.health.backing_off
+    assert site.asked == [], "no identity page asked"
+
+
+def test_a_request_sent_again_carries_the_current_token_and_a_too_large_answer_is_none(monkeypatch):
+    sent, _ = minted_outbound(monkeypatch)
+    seen: list[tuple] = []
+
+    def exchange(host, port, method, path, headers, body, reach, limit):
+        seen.append((host, method, path, headers, body, limit))
+        return Exchanged(200, "OK", [("Content-Type", "application/json")], b"{}", complete=path != "/big")
+
+    monkeypatch.setattr(outbound_module, "exchange", exchange)
+    asyncio.run(sent.mints.fresh("bot"))
+    answer = asyncio.run(
+        sent.replay("bot", "bot.atlassian.net", "GET", (GATEWAY, 443), "/small", [("Accept", "application/json")], None)
+    )
+    assert answer is not None
+    assert answer.status == 200
+    assert seen[0][3] == [("Accept", "application/json"), ("Authorization", "Bearer minted-1")]
+    assert asyncio.run(sent.replay("bot", "bot.atlassian.net", "GET", (GATEWAY, 443), "/big", [], None)) is None
+
+
+def test_a_request_sent_again_obeys_rate_limit_holds_and_its_429_starts_one(monkeypatch):
+    sent, _ = minted_outbound(monkeypatch)
+    seen: list[str] = []
+
+    def exchange(host, port, method, path, headers, body, reach, limit):
+        seen.append(path)
+        return Exchanged(429, "Too Many Requests", [("Retry-After", "60")], b"", complete=True)
+
+    monkeypatch.setattr(outbound_module, "exchange", exchange)
+    asyncio.run(sent.mints.fresh("bot"))
+    path = "/ex/jira/c1/rest/api/3/issue/OPS-1"
+    answer = asyncio.run(sent.replay("bot", "bot.atlassian.net", "GET", (GATEWAY, 443), path, [], None))
+    assert answer is not None
+    assert answer.status == 429, "the site's 429 goes to the client"
+    held = sent.holds.check("bot", "bot.atlassian.net", "GET", path)
+    assert held is not None
+    assert held.retry_after >= 59
+    assert asyncio.run(sent.replay("bot", "bot.atlassian.net", "GET", (GATEWAY, 443), path, [], None)) is None
+    assert seen == [path], "a held request is not sent again"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from pydantic import SecretStr
 
 from proxy_addon.credentials.registry import CredentialRegistry
@@ -36,3 +37,15 @@ def test_a_new_token_ends_the_pause_of_the_previous_one():
     assert health.admit("acme", "acme.atlassian.net", time.monotonic()) is not None
     registry.adopt(SITE, credentials("second-t0ken"))
     assert health.admit("acme", "acme.atlassian.net", time.monotonic()) is None
+
+
+def test_a_client_credentials_site_counts_before_its_first_token_and_loses_it_when_forgotten():
+    registry = CredentialRegistry(TokenHealth())
+    registry.register(SITE)
+    assert registry
+    assert registry.site("acme") is SITE
+    registry.adopt(SITE, credentials("minted-t0ken"))
+    registry.forget("acme")
+    assert registry
+    with pytest.raises(KeyError):
+        registry["acme"]

@@ -150,3 +150,27 @@ def test_a_raw_tcp_tunnel_outlives_the_client_timeout(limited):
                 time.sleep(CLIENT_TIMEOUT + 1)
                 sock.sendall(b"\x00still open")
                 assert peer.recv(100) == b"\x00still open"
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_proxy_made_answer_to_a_body_past_stream_large_bodies_is_sent_without_a_crash(limited, site, framing):
+    """mitmproxy streams a body past `stream_large_bodies` (1 MiB), and refuses to stream a request that
+    already has its answer: the refusal set at its head must still reach the client, its body dropped."""
+    seen = len(site.record.requests)
+    body = b"x" * (3 * 1024 * 1024)
+    with connect(limited) as sock:
+        if framing == "chunked":
+            head = b"Transfer-Encoding: chunked\r\n"
+            chunk = 64 * 1024
+            payload = b"".join(b"%x\r\n%s\r\n" % (chunk, body[i : i + chunk]) for i in range(0, len(body), chunk))
+            payload += b"0\r\n\r\n"
+        else:
+            head, payload = b"Content-Length: %d\r\n" % len(body), body
+        target = b"POST http://acme.atlassian.net/rest/api/3/issue HTTP/1.1\r\nHost: acme.atlassian.net\r\n"
+        sock.sendall(target + head + b"\r\n")
+        sock.sendall(payload)
+        reply = read_until_closed(sock)
+    assert reply.startswith(b"HTTP/1.1 403"), reply[:200]
+    assert len(site.record.requests) == seen
+    assert_still_serving(limited)
+    assert_no_crash(limited)

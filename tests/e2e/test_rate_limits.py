@@ -8,6 +8,8 @@ site), so the tests never hold one another.
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -184,6 +186,17 @@ def test_a_429_without_any_hint_holds_the_site_for_5_seconds(limited_proxy, site
     assert "ratelimit-reason" not in reply.stdout.lower(), "no reason was given, none is made up"
 
 
+def test_a_retry_after_of_non_ascii_digits_still_reaches_its_client_and_holds(limited_proxy, site):
+    """`Retry-After: ²` (UTF-8 on the wire; the stand-in writes headers as latin-1) is no hint, not a crash."""
+    host, proxy = "superscript.atlassian.net", limited_proxy
+    site.record.rate_limit(host, {"Retry-After": "²".encode().decode("latin-1")})
+    assert status_and_body(proxy, f"https://{host}/rest/api/3/myself") == ("429", LIMITED_BODY)
+    held = with_requests(proxy.url, f"https://{host}/rest/api/3/myself", proxy.ca_file, {})
+    assert held.status == 429
+    assert 4 <= int(held.headers["Retry-After"]) <= 5, "held as a 429 without a hint"
+    assert reached(site, host, "/rest/api/3/myself") == 1
+
+
 # --- the in-flight cap and its queue -----------------------------------------------------------
 
 
@@ -259,6 +272,41 @@ def test_a_client_that_leaves_the_queue_leaves_no_slot_taken_and_is_never_sent(m
     assert codes == ["200"]
     assert status_and_body(proxy, f"https://{host}/rest/api/3/myself")[0] == "200", "its place was never kept"
     assert reached(site, host, "/rest/api/3/myself") == 1, "the request of the client that left was never sent"
+
+
+def withholding_body(proxy, host: str, path: str) -> ssl.SSLSocket:
+    """A client that sends a PUT's head (and one byte of its 100) through a tunnel, then nothing more.
+
+    It asks `Expect: 100-continue`, which mitmproxy answers right after the request-header hooks ran:
+    once the 100 is here, the proxy has seen the head and the cap has decided on it.
+    """
+    raw = socket.create_connection((proxy.host, proxy.port), timeout=10)
+    raw.sendall(f"CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n\r\n".encode())
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += raw.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    tls = ssl.create_default_context(cafile=str(proxy.ca_file)).wrap_socket(raw, server_hostname=host)
+    head = f"PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n"
+    tls.sendall(head.encode())
+    assert tls.recv(4096).startswith(b"HTTP/1.1 100"), "the head went through the request-header hooks"
+    tls.sendall(b"{")
+    return tls
+
+
+def test_a_client_that_withholds_its_body_holds_no_place_of_the_sites_requests(make_proxy, site):
+    """max_in_flight such clients would otherwise make every other request of the site wait out the queue."""
+    proxy = make_proxy(
+        ATLASSIAN_PROXY_MAX_IN_FLIGHT="1", ATLASSIAN_PROXY_QUEUE_TIMEOUT_SECONDS="1", ATLASSIAN_PROXY_ADMIN_PORT="0"
+    )
+    host = "withheld.atlassian.net"
+    slow = withholding_body(proxy, host, "/rest/api/3/issue/OPS-1")
+    try:
+        assert value(metrics_of(proxy), "atlassian_proxy_in_flight", site="default") == 0
+        assert status_and_body(proxy, f"https://{host}/rest/api/3/myself")[0] == "200"
+    finally:
+        slow.close()
+    assert reached(site, host, "/rest/api/3/issue/OPS-1") == 0
 
 
 def test_slots_come_back_after_clients_cut_off_mid_answer_and_upstream_failures(make_proxy, busy, site):

@@ -8,7 +8,7 @@ proxy streams them.
 from __future__ import annotations
 
 from support import upstream
-from support.clients import with_env_exports
+from support.clients import curl, with_env_exports
 from support.proxy import EMAIL, TOKEN_192, basic
 
 CLIENT = f"""
@@ -44,3 +44,22 @@ def test_initialize_and_tools_list_over_streamable_http_with_no_client_credentia
         assert request.path == upstream.MCP_PATH
         assert request.sni == "mcp.atlassian.com"
         assert request.header("Authorization") == basic(EMAIL, TOKEN_192)
+
+
+def test_a_401_from_the_mcp_server_reaches_the_client_unconfirmed_and_pauses_nothing(make_proxy, site):
+    """The remote MCP server has no identity page: its 401 is the client's (a token without MCP's scopes)."""
+    proxy = make_proxy(ATLASSIAN_PROXY_HOSTS="*.atlassian.net,mcp.atlassian.com")
+    rejected = basic(EMAIL, TOKEN_192)
+    before = len(site.record.requests)
+    site.record.rejected.add(rejected)
+    try:
+        for _ in range(3):
+            result = curl(
+                proxy.url, "https://mcp.atlassian.com/v1/mcp", proxy.ca_file, "-o", "/dev/null", "-w", "%{http_code}"
+            )
+            assert result.stdout == "401", result.stderr
+    finally:
+        site.record.rejected.discard(rejected)
+    seen = [(r.method, r.path, r.sni) for r in site.record.requests[before:]]
+    assert seen == [("GET", "/v1/mcp", "mcp.atlassian.com")] * 3, "no identity page asked, no request held back"
+    assert "rejected the API token" not in proxy.output

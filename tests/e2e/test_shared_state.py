@@ -15,6 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from proxy_addon.policy.holds import SITE, digest
+
 from support.adminclient import admin_port, get, healthz, samples, value
 from support.clients import curl, status_and_body
 from support.proxy import TOKEN_24, basic, wait_for
@@ -214,3 +216,121 @@ def test_an_unreachable_store_with_a_password_shows_it_nowhere(make_proxy, site)
     for text in (proxy.output, metrics, json.dumps(health), *(body for _, body in replies)):
         assert PASSWORD not in text
     assert sum("cannot be reached" in line for line in proxy.lines) == 1
+
+
+def test_proxies_on_another_database_of_the_same_server_share_nothing(make_proxy, site, redis_server):
+    """Redis's channels are not per database: without a channel of its own, a deployment on db 1 would
+    honour the holds and pauses of one on db 2."""
+    one, two = redis_server.url(next(DATABASES)), redis_server.url(next(DATABASES))
+    a, same = proxies(make_proxy, 2, one)
+    (other,) = proxies(make_proxy, 1, two)
+    host = "shared-databases.atlassian.net"
+    site.record.rate_limit(host, {"Retry-After": "20", "RateLimit-Reason": "jira-quota-global-based"})
+    assert status_and_body(a, f"https://{host}/rest/api/3/myself")[0] == "429"
+    wait_for(lambda: value(metrics_of(same), "atlassian_proxy_rate_limit_held", site="default") == 1)
+    assert value(metrics_of(other), "atlassian_proxy_rate_limit_held", site="default") == 0
+    assert status_and_body(other, f"https://{host}/rest/api/3/myself")[0] == "200"
+
+
+def test_garbage_in_the_store_or_on_its_channel_stops_no_process_from_sharing(make_proxy, site, redis_server):
+    """Whoever can write to the store can hold the proxies (the docs say so), but a malformed event or key
+    must not end a process's sharing while its gauge says it shares."""
+    db = next(DATABASES)
+    store = redis_server.client(db)
+    store.set("atlassian-auth-proxy:hold:bad", '{"name": "bad"}', px=60_000)
+    store.set("atlassian-auth-proxy:pause:bad", '{"site": "default", "failures": 1}', px=60_000)
+    a, b = proxies(make_proxy, 2, redis_server.url(db))
+    channel = f"atlassian-auth-proxy:events:{db}"
+    for garbage in (
+        '{"kind": "hold", "origin": "x", "name": "n", "site": "default", "scope": "site", "ms": Infinity}',
+        '{"kind": "pause", "origin": "x", "site": "default", "host": "h", "scope": "site", "tag": 1, "ms": 1e999}',
+        "[" * 100_000,
+    ):
+        assert store.publish(channel, garbage) == 2
+    host = "shared-garbage.atlassian.net"
+    site.record.rate_limit(host, BURST, prefix="/rest/api/3/search/jql")
+    assert status_and_body(a, f"https://{host}/rest/api/3/search/jql")[0] == "429"
+    wait_for(lambda: value(metrics_of(b), "atlassian_proxy_rate_limit_held", site="default") == 1, what="a's hold")
+    assert status_and_body(b, f"https://{host}/rest/api/3/search/jql")[0] == "429"
+    assert reached(site, host, "/rest/api/3/search/jql") == 1
+    assert sharing(a)
+    assert sharing(b)
+    assert any("ignored a malformed hold event" in line for line in b.lines)
+
+
+def test_a_database_of_many_other_keys_is_read_page_by_page_and_stays_shared(make_proxy, site, redis_server):
+    """Holds left in the store are found by SCAN, which walks every key of the database: done in one command
+    bounded by 0.25 s, a database shared with an application of many keys counted the store as down on every
+    connect, logging a warning and a "back" line each second and sharing nothing."""
+    db = next(DATABASES)
+    store = redis_server.client(db)
+    store.eval("for i = 1, 600000 do redis.call('SET', 'app:' .. i, 'x') end", 0)
+    try:
+        (a,) = proxies(make_proxy, 1, redis_server.url(db))
+        host = "shared-crowded.atlassian.net"
+        site.record.rate_limit(host, {"Retry-After": "30"})
+        assert status_and_body(a, f"https://{host}/rest/api/3/myself")[0] == "429"
+        late = make_proxy(ATLASSIAN_PROXY_STATE_URL=redis_server.url(db), ATLASSIAN_PROXY_ADMIN_PORT="0")
+        wait_for(
+            lambda: value(metrics_of(late), "atlassian_proxy_rate_limit_held", site="default") == 1,
+            what="the hold read from the store",
+        )
+        assert sharing(late)
+        assert status_and_body(late, f"https://{host}/wiki/api/v2/pages")[0] == "429"
+        assert not [line for line in late.lines if "cannot be reached" in line or "is back" in line]
+    finally:
+        store.flushdb()
+
+
+def test_a_store_user_not_allowed_scripts_is_told_once_and_never_flaps(make_proxy, site, redis_server, tmp_path):
+    """Found on connecting, not on each rate-limited request: before, each such request lost the store (a
+    warning), the next connect found it back (a line), and the shared window never counted anything."""
+    admin = redis_server.client()
+    admin.acl_setuser("noscripts", enabled=True, passwords=["+No-scripts-pa55"], keys=["*"], channels=["*"])
+    admin.execute_command("ACL", "SETUSER", "noscripts", "+@all", "-@scripting")
+    try:
+        config = tmp_path / "clients.toml"
+        config.write_text(CLIENTS)
+        url = f"redis://noscripts:No-scripts-pa55@127.0.0.1:{redis_server.port}/{next(DATABASES)}"
+        proxy = make_proxy(
+            "--config",
+            str(config),
+            ATLASSIAN_PROXY_STATE_URL=url,
+            ATLASSIAN_PROXY_ADMIN_PORT="0",
+            METERED_PASSWORD=METERED.partition(":")[2],
+        )
+        wait_for(lambda: "cannot be reached" in proxy.output, what="the warning")
+        host = "shared-noscripts.atlassian.net"
+        codes = [
+            status_and_body(proxy, f"https://{host}/rest/api/3/myself", "--proxy-user", METERED)[0] for _ in range(5)
+        ]
+        assert codes == ["200"] * 4 + ["429"], "the process counts the window itself"
+        assert not sharing(proxy)
+        warnings = [line for line in proxy.lines if "state store" in line]
+        assert len(warnings) == 1, warnings
+        assert "its user may not run a command the proxy needs" in warnings[0]
+        assert "No-scripts-pa55" not in proxy.output
+    finally:
+        admin.acl_deluser("noscripts")
+
+
+def test_a_reason_from_the_store_never_becomes_a_header_line_of_the_local_429(make_proxy, site, redis_server):
+    """Whoever can write to the store can hold the proxies, but not write headers into their clients' answers."""
+    db = next(DATABASES)
+    (proxy,) = proxies(make_proxy, 1, redis_server.url(db))
+    host = "shared-injected.atlassian.net"
+    event = {
+        "kind": "hold",
+        "origin": "elsewhere",
+        "name": digest("default", host, SITE),
+        "site": "default",
+        "scope": "site",
+        "reason": "x\r\nSet-Cookie: tenant.session.token=planted",
+        "ms": 30_000,
+    }
+    assert redis_server.client(db).publish(f"atlassian-auth-proxy:events:{db}", json.dumps(event)) == 1
+    wait_for(lambda: value(metrics_of(proxy), "atlassian_proxy_rate_limit_held", site="default") == 1)
+    reply = curl(proxy.url, f"https://{host}/rest/api/3/myself", proxy.ca_file, "-i", "--suppress-connect-headers")
+    assert reply.stdout.startswith("HTTP/1.1 429")
+    assert "planted" not in reply.stdout
+    assert "ratelimit-reason" not in reply.stdout.lower()

@@ -228,3 +228,27 @@ def test_check_checks_every_site(site, ca_file, confdir, tmp_path):
     assert lines[4].startswith("site datacenter: jira.corp.example: signed in as Test User")
     paths = [r.path for r in site.record.requests[-4:]]
     assert paths == ["/rest/api/3/myself", "/rest/api/3/myself", "/2.0/user", "/rest/api/2/myself"]
+
+
+def test_a_bitbucket_site_whose_user_is_no_email_is_warned_once_at_start(make_proxy, site, tmp_path):
+    """App passwords were removed on 2026-07-28; the API tokens that replace them take the account email."""
+    from support.proxy import site_toml, wait_for
+
+    config = tmp_path / "bitbucket.toml"
+    config.write_text(
+        site_toml("bitbucket-api", "api.bitbucket.org", "acme-bitbucket-user", token_env="BITBUCKET_TOKEN")
+        + site_toml("bitbucket-git", "bitbucket.org", "x-bitbucket-api-token-auth", token_env="BITBUCKET_TOKEN")
+    )
+    proxy = make_proxy(
+        "--config",
+        str(config),
+        ATLASSIAN_PROXY_EMAIL=None,
+        ATLASSIAN_PROXY_API_TOKEN=None,
+        BITBUCKET_TOKEN=BITBUCKET_TOKEN,
+    )
+    wait_for(lambda: "app passwords" in proxy.output, what="the warning")
+    assert curl(proxy.url, "https://api.bitbucket.org/2.0/user", proxy.ca_file).returncode == 0
+    (line,) = [line for line in proxy.output.splitlines() if "app password" in line]
+    assert "site bitbucket-api: its email 'acme-bitbucket-user' has no @" in line
+    assert "removed app passwords on 2026-07-28" in line
+    assert "take the Atlassian account email" in line

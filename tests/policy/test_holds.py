@@ -115,6 +115,19 @@ def test_the_length_comes_from_retry_after_then_the_reset_time():
     assert hinted_seconds({}, WALL) is None
 
 
+@pytest.mark.parametrize(
+    "value", ["\u00b2", "\u0661\u0662", "-5", "1.5", "1e9", "17, 17", "Mon, 01 Jan 99999 00:00:00 GMT"]
+)
+def test_a_retry_after_of_other_characters_is_no_hint_and_never_raises(value):
+    assert hinted_seconds({"retry-after": value}, WALL) is None
+
+
+@given(st.text(max_size=40), st.text(max_size=40))
+def test_no_header_text_makes_the_length_raise(retry_after, reset):
+    seconds = hinted_seconds({"retry-after": retry_after, "x-ratelimit-reset": reset}, WALL)
+    assert seconds is None or isinstance(seconds, float)
+
+
 def test_without_a_hint_5_s_doubling_to_60():
     assert [unhinted_seconds(n) for n in range(1, 8)] == [5, 10, 20, 40, 60, 60, 60]
 
@@ -221,10 +234,30 @@ def test_adopted_holds_count_nowhere_and_held_sites_name_only_lasting_ones():
     assert holds.held_sites(3.0) == set()
 
 
+def test_an_adopted_hold_keeps_only_a_reason_of_the_form_a_site_gives():
+    """The local 429 repeats the reason as a header: a store's text with a line break must not become one."""
+    holds = Holds()
+    name = digest("acme", "acme.atlassian.net", SITE)
+    holds.adopt(name, "acme", Scope.SITE, 30.0, "x\r\nSet-Cookie: session=planted", 0.0)
+    assert holds.check("acme", "acme.atlassian.net", "GET", "/", 1.0).reason is None
+    holds.adopt(name, "acme", Scope.SITE, 40.0, "jira-quota-global-based", 0.0)
+    assert holds.check("acme", "acme.atlassian.net", "GET", "/", 1.0).reason == "jira-quota-global-based"
+
+
 def test_the_table_is_bounded():
     holds = Holds(kept=3)
     for n in range(5):
         limited(holds, BURST, 0.0, "GET", f"/rest/api/3/thing{n}")
+    assert len(holds.holds) == 3
+
+
+def test_the_counts_of_hint_less_429s_are_bounded_too():
+    holds = Holds(kept=3)
+    unhinted = {"ratelimit-reason": "jira-burst-based"}
+    for n in range(5):
+        limited(holds, unhinted, 0.0, "GET", f"/rest/api/3/thing{n}")
+        holds.adopt_strikes(f"other{n}", 2, 0.0)
+    assert len(holds.strikes) == 3
     assert len(holds.holds) == 3
 
 

@@ -43,3 +43,18 @@ def test_a_fact_its_template_names_is_required():
     assert message(Refusal.CLEARTEXT, host="acme.atlassian.net") == (
         "refused to send credentials over plain http to acme.atlassian.net: use https://"
     )
+
+
+def test_a_rejected_client_secret_is_a_502_whose_json_message_begins_with_the_site():
+    reply = REFUSALS[Refusal.CLIENT_CREDENTIALS_REJECTED]
+    assert (reply.status, reply.error, reply.named) == (502, "client_credentials_rejected", False)
+    text = message(
+        Refusal.CLIENT_CREDENTIALS_REJECTED,
+        site="bot",
+        token_host="auth.atlassian.com",
+        why="HTTP 401 invalid_client",
+        retry_every=30,
+    )
+    assert text.startswith("site bot: auth.atlassian.com rejected the client credentials (HTTP 401 invalid_client)")
+    assert REFUSAL_OF[Decision.CLIENT_CREDENTIALS_REJECTED] is Refusal.CLIENT_CREDENTIALS_REJECTED
+    assert REFUSAL_OF[Decision.MINT_FAILED] is Refusal.MINT_FAILED

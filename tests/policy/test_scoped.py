@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from proxy_addon.policy.hosts import HostPattern
-from proxy_addon.policy.scoped import Gateway, gateway_path, is_plain_path
+from proxy_addon.policy.scoped import Gateway, gateway_path, is_plain_path, site_path
 from proxy_addon.policy.sites import Site
 
 CLOUD = "c0ffee00-1234"
@@ -53,3 +53,38 @@ def test_a_path_the_gateway_accepts_never_leaves_the_prefix(tail):
     if gateway.site_for(path) is SITE:
         assert is_plain_path(path)
         assert ".." not in [segment for segment in path.partition("?")[0].split("/")]
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        (f"/ex/jira/{CLOUD}/rest/api/3/myself", "/rest/api/3/myself"),
+        (f"/ex/jira/{CLOUD}/rest/api/3/search?jql=x", "/rest/api/3/search?jql=x"),
+        (f"/ex/confluence/{CLOUD}/wiki/rest/api/content/1", "/wiki/rest/api/content/1"),
+        (f"/ex/confluence/{CLOUD}/rest/api/content/1", "/wiki/rest/api/content/1"),
+        (f"/ex/confluence/{CLOUD}/wiki/api/v2/pages?limit=5", "/wiki/api/v2/pages?limit=5"),
+        (f"/ex/jira/{CLOUD}/wiki/rest/api/content", None),
+        (f"/ex/jira/{CLOUD}/WIKI/rest/api/content", None),
+        (f"/ex/jira/{CLOUD}/../other", None),
+        (f"/ex/jira/{CLOUD}x/rest/api/3/myself", None),
+        ("/ex/jira/another/rest/api/3/myself", None),
+        (f"/ex/jira/{CLOUD}", None),
+    ],
+)
+def test_site_path_takes_a_gateway_form_back_to_the_sites_own_paths(path, expected):
+    assert site_path(CLOUD, path) == expected
+
+
+def test_the_gateway_knows_each_tenant_and_its_own_host():
+    classic = Site("classic", (HostPattern.parse("*.corp.example"), HostPattern.parse("globex.atlassian.net")), "me")
+    gateway = Gateway()
+    gateway.add(classic, "c2")
+    gateway.add(SITE, CLOUD, "acme.atlassian.net")
+    tenant = gateway.tenant_for("/ex/jira/c2/rest/api/3/myself")
+    assert tenant is not None
+    assert (tenant.site, tenant.cloud_id, tenant.host) == (classic, "c2", "globex.atlassian.net")
+    assert gateway.site_for(f"/ex/confluence/{CLOUD}/wiki/x") is SITE
+    assert gateway.cloud_id(classic) == "c2"
+    wildcards_only = Site("w", (HostPattern.parse("*.atlassian.net"),), "me")
+    gateway.add(wildcards_only, "c3")
+    assert gateway.tenants["w"].host is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from proxy_addon.policy.hosts import HostPattern
-from proxy_addon.policy.sites import Site, SiteConflict, SiteTable
+from proxy_addon.policy.sites import Scheme, Site, SiteConflict, SiteTable, app_password_user
 
 ACME = "acme.atlassian.net"
 
@@ -51,3 +51,28 @@ def test_conflicting_sites_are_refused(sites, message):
 )
 def test_hosts_with_their_own_auth_never_match_a_wildcard(host):
     assert SiteTable.of([site("all", "*.atlassian.com")]).lookup(host, 443) is None
+
+
+@pytest.mark.parametrize(
+    ("hosts", "user", "scheme", "warned"),
+    [
+        (("api.bitbucket.org",), "acme-bitbucket-user", Scheme.BASIC, True),
+        (("*.bitbucket.org",), "acme-bitbucket-user", Scheme.BASIC, True),
+        (("api.bitbucket.org",), "me@acme.example", Scheme.BASIC, False),
+        (("bitbucket.org",), "x-bitbucket-api-token-auth", Scheme.BASIC, False),
+        (("api.bitbucket.org",), "", Scheme.BEARER, False),
+        (("acme.atlassian.net",), "someone", Scheme.BASIC, False),
+    ],
+)
+def test_a_bitbucket_api_site_with_a_username_for_user_is_an_app_password_one(hosts, user, scheme, warned):
+    site = Site("bb", tuple(HostPattern.parse(h) for h in hosts), user, scheme)
+    assert app_password_user(site) is warned
+
+
+def test_a_client_credentials_site_is_minted_and_on_the_gateway():
+    hosts = (HostPattern.parse("acme.atlassian.net"),)
+    assert Site("a", hosts, "", Scheme.CLIENT_CREDENTIALS).minted
+    assert Site("a", hosts, "", Scheme.CLIENT_CREDENTIALS).on_gateway
+    assert Site("a", hosts, "me", scoped=True).on_gateway
+    assert not Site("a", hosts, "me", scoped=True).minted
+    assert not Site("a", hosts, "me", cloud_id="c1").on_gateway

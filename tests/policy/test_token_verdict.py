@@ -145,3 +145,27 @@ def test_a_401_on_a_host_the_home_does_not_speak_for_is_confirmed_at_the_home():
     ), "even another tenant's own identity page is only confirmed: the home decides"
     at_home = Sent("GET", ACME, 443, "/rest/api/3/issue/OPS-1")
     assert read_answer(401, {}, at_home, HOMED, HOMED_POLICY) == Reading(TokenVerdict.CONFIRM, "HTTP 401", MYSELF)
+
+
+MINTED = Site("bot", (HostPattern.parse("acme.atlassian.net"),), "", Scheme.CLIENT_CREDENTIALS)
+MCP = Site("mcp", (HostPattern.parse("mcp.atlassian.com"),), "me@example.test")
+ON_GATEWAY = Sent("POST", "api.atlassian.com", 443, "/ex/jira/c1/rest/api/3/issue")
+
+
+@pytest.mark.parametrize(
+    ("status", "fields", "sent", "site", "expected"),
+    [
+        (401, {}, ON_GATEWAY, MINTED, TokenVerdict.RENEW),
+        (401, {"x-failure-category": "FAILURE_CLIENT_SCOPE_CHECK"}, ON_GATEWAY, MINTED, TokenVerdict.SCOPE_MISS),
+        (200, SERAPH, ON_GATEWAY, MINTED, TokenVerdict.UNJUDGED),
+        (200, {}, ON_GATEWAY, MINTED, TokenVerdict.PASS),
+        (401, {}, Sent("POST", "mcp.atlassian.com", 443, "/v1/mcp"), MCP, TokenVerdict.UNJUDGED),
+        (401, {}, Sent("GET", "mcp.atlassian.com", 443, "/rest/api/3/myself"), MCP, TokenVerdict.UNJUDGED),
+        (200, {}, Sent("POST", "mcp.atlassian.com", 443, "/v1/mcp"), MCP, TokenVerdict.PASS),
+    ],
+)
+def test_a_minted_token_is_renewed_and_the_mcp_server_is_never_confirmed(status, fields, sent, site, expected):
+    policy = Policy(SiteTable.of([MINTED, MCP]), Gateway())
+    reading = read_answer(status, fields, sent, site, policy)
+    assert reading.verdict is expected
+    assert reading.page is None, "no identity page is asked"

@@ -13,9 +13,18 @@ from proxy_addon.policy.proxy_login import ProxyLogin
 from proxy_addon.policy.record import Decision
 from proxy_addon.policy.refusals import REFUSALS, Refusal, message
 from proxy_addon.policy.scoped import Gateway
-from proxy_addon.policy.sites import Site, SiteTable
+from proxy_addon.policy.sites import Scheme, Site, SiteTable
 from proxy_addon.policy.token_health import TokenHealth
-from proxy_addon.policy.verdict import Policy, RequestFacts, decide, from_browser, refusal, should_intercept
+from proxy_addon.policy.verdict import (
+    Policy,
+    RequestFacts,
+    Verdict,
+    decide,
+    from_browser,
+    moved_to_gateway,
+    refusal,
+    should_intercept,
+)
 
 ACME = "acme.atlassian.net"
 
@@ -311,3 +320,105 @@ def test_an_ordinary_percent_encoded_target_passes(path):
 
 def test_a_target_is_not_looked_at_for_a_request_that_gets_no_credential():
     assert verdict(host="example.test", sni="example.test", names=["example.test"], path="/a b#c") is Decision.PASS
+
+
+GATEWAY = "api.atlassian.com"
+SCOPED = site("acme", ACME, scoped=True)
+MINTED = site("bot", "bot.atlassian.net", scheme=Scheme.CLIENT_CREDENTIALS)
+CLASSIC = site("globex", "globex.atlassian.net", cloud_id="c1a551c0")
+
+
+def gateway_policy() -> Policy:
+    gateway = Gateway()
+    gateway.add(SCOPED, "5c0bed00")
+    gateway.add(MINTED, "b0b0b0b0")
+    gateway.add(CLASSIC, "c1a551c0")
+    return Policy(SiteTable.of([SCOPED, MINTED, CLASSIC]), gateway)
+
+
+def decided(host: str, path: str, method: str = "GET", policy: Policy | None = None) -> Verdict:
+    facts = RequestFacts("https", method, path, host, 443, host, (host,))
+    return decide(facts, policy or gateway_policy(), TokenHealth(), 0.0)
+
+
+@pytest.mark.parametrize(
+    ("host", "path", "site_name", "verdict_host", "moved_to"),
+    [
+        (ACME, "/rest/api/3/myself", "acme", ACME, (GATEWAY, "/ex/jira/5c0bed00/rest/api/3/myself")),
+        (
+            "bot.atlassian.net",
+            "/wiki/api/v2/pages",
+            "bot",
+            "bot.atlassian.net",
+            (GATEWAY, "/ex/confluence/b0b0b0b0/wiki/api/v2/pages"),
+        ),
+        (GATEWAY, "/ex/jira/5c0bed00/rest/api/3/myself", "acme", GATEWAY, None),
+        (GATEWAY, "/ex/confluence/b0b0b0b0/wiki/rest/api/space", "bot", GATEWAY, None),
+        (
+            GATEWAY,
+            "/ex/jira/c1a551c0/rest/api/3/myself",
+            "globex",
+            "globex.atlassian.net",
+            ("globex.atlassian.net", "/rest/api/3/myself"),
+        ),
+        (
+            GATEWAY,
+            "/ex/confluence/c1a551c0/rest/api/space?x=1",
+            "globex",
+            "globex.atlassian.net",
+            ("globex.atlassian.net", "/wiki/rest/api/space?x=1"),
+        ),
+        ("globex.atlassian.net", "/rest/api/3/myself", "globex", "globex.atlassian.net", None),
+    ],
+)
+def test_the_gateway_form_gets_the_credentials_of_the_site_that_owns_the_cloud_id(
+    host, path, site_name, verdict_host, moved_to
+):
+    result = decided(host, path)
+    assert result.decision is Decision.INJECT
+    assert result.site is not None
+    assert result.site.name == site_name
+    assert result.host == verdict_host
+    assert result.moved_to == moved_to
+
+
+@pytest.mark.parametrize(
+    ("host", "path"),
+    [
+        (GATEWAY, "/ex/jira/0dd00dd0/rest/api/3/myself"),
+        (GATEWAY, "/ex/jira/c1a551c0/wiki/rest/api/content"),
+        (GATEWAY, "/ex/jira/c1a551c0/../5c0bed00/rest"),
+        (GATEWAY, "/oauth/token"),
+        ("bot.atlassian.net", "/secure/Dashboard.jspa"),
+    ],
+)
+def test_a_gateway_request_no_site_owns_is_passed_as_sent(host, path):
+    assert decided(host, path).decision is Decision.PASS
+
+
+def test_a_minted_site_without_a_cloud_id_never_sends_its_token_to_its_own_host():
+    result = decided("bot.atlassian.net", "/rest/api/3/myself", policy=Policy(SiteTable.of([MINTED]), Gateway()))
+    assert result.decision is Decision.PASS
+
+
+def test_the_gateway_is_decrypted_only_when_a_site_has_a_cloud_id():
+    assert should_intercept(gateway_policy(), GATEWAY, 443, GATEWAY)
+    assert not should_intercept(Policy(TABLE, Gateway()), GATEWAY, 443, GATEWAY)
+
+
+def test_a_read_only_classic_site_judges_its_gateway_form_on_the_gateways_paths():
+    read_only = site("globex", "globex.atlassian.net", cloud_id="c1a551c0", read_only=True)
+    gateway = Gateway()
+    gateway.add(read_only, "c1a551c0")
+    policy = Policy(SiteTable.of([read_only]), gateway)
+    assert decided(GATEWAY, "/ex/jira/c1a551c0/rest/api/3/issue", "POST", policy).decision is Decision.READ_ONLY
+    assert decided(GATEWAY, "/ex/jira/c1a551c0/rest/api/3/search", "POST", policy).decision is Decision.INJECT
+
+
+def test_only_the_own_host_of_a_gateway_site_with_a_cloud_id_moves_every_request():
+    policy = gateway_policy()
+    assert moved_to_gateway(policy, "bot.atlassian.net", 443)
+    assert moved_to_gateway(policy, "ACME.atlassian.net.", 443)
+    assert not moved_to_gateway(policy, "globex.atlassian.net", 443), "a classic site stays where it is"
+    assert not moved_to_gateway(policy, GATEWAY, 443)
+    assert not moved_to_gateway(Policy(SiteTable.of([MINTED]), Gateway()), "bot.atlassian.net", 443)

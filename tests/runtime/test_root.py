@@ -256,3 +256,60 @@ def test_the_root_writes_into_no_child():
         if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Attribute)
     ]
     assert written == []
+
+
+def test_the_gateway_knows_every_configured_cloud_id_and_looks_up_the_rest(monkeypatch):
+    from mitmproxy.exceptions import OptionsError
+
+    from proxy_addon.credentials.http_client import Reach
+    from proxy_addon.policy.sites import Scheme
+
+    looked_up: list[str] = []
+
+    def cloud_id(host: str, reach: Reach) -> str:
+        looked_up.append(host)
+        return f"c0{len(looked_up)}"
+
+    monkeypatch.setattr(root_module, "cloud_id", cloud_id)
+
+    def one(name: str, host: str, **options) -> Site:
+        return Site(name, (HostPattern.parse(host),), "me@example.test", **options)
+
+    plain = one("plain", "plain.atlassian.net")
+    classic = one("classic", "classic.atlassian.net", cloud_id="0c1a")
+    scoped = one("scoped", "scoped.atlassian.net", scoped=True)
+    bot = one("bot", "bot.atlassian.net", scheme=Scheme.CLIENT_CREDENTIALS, cloud_id="b07")
+    resolved = tuple(entry for entry in prepared([plain, classic, scoped, bot]).resolved)
+    gateway = root_module.known_gateway(resolved, Settings(), Reach())
+    assert looked_up == ["scoped.atlassian.net"], "only a scoped or minted site without cloud_id is looked up"
+    assert {name: (t.cloud_id, t.host) for name, t in gateway.tenants.items()} == {
+        "classic": ("0c1a", "classic.atlassian.net"),
+        "scoped": ("c01", "scoped.atlassian.net"),
+        "bot": ("b07", "bot.atlassian.net"),
+    }
+    looked_up.clear()
+    both = tuple(prepared([scoped, one("twin", "twin.atlassian.net", cloud_id="c01")]).resolved)
+    with pytest.raises(OptionsError, match="sites scoped and twin are both cloudId c01"):
+        root_module.known_gateway(both, Settings(), Reach())
+
+
+def test_a_bitbucket_site_whose_user_is_no_email_gets_one_warning_naming_it():
+    sites = [
+        Site("bb-api", (HostPattern.parse("api.bitbucket.org"),), "acme-user"),
+        Site("bb-git", (HostPattern.parse("bitbucket.org"),), "x-bitbucket-api-token-auth"),
+        Site(
+            "bb-ok",
+            (
+                HostPattern.parse(
+                    "api.bitbucket.org",
+                ),
+            ),
+            "me@acme.example",
+        ),
+    ]
+    warnings = root_module.start_warnings(tuple(prepared(sites[:2]).resolved)) + root_module.start_warnings(
+        tuple(prepared(sites[2:]).resolved)
+    )
+    assert len(warnings) == 1
+    assert warnings[0].startswith("site bb-api: its email 'acme-user' has no @")
+    assert "removed app passwords on 2026-07-28" in warnings[0]

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from proxy_addon.policy.layouts import Prefixes
+from proxy_addon.policy.sites import Scheme
 from proxy_addon.settings.loading import load_settings
 from proxy_addon.settings.names import SettingsError
 from proxy_addon.settings.tables import Table
@@ -138,6 +139,74 @@ SITE_BAD = [
 def test_bad_product_or_context_path_fails_with_one_line_naming_it(clean_env, monkeypatch, keys, expected):
     config = clean_env / "dc.toml"
     config.write_text(DC_SITE + keys)
+    with pytest.raises(SettingsError) as raised:
+        load_settings(config)
+    assert expected in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+SERVICE_SITE = (
+    '[[sites]]\nname = "bot"\nhosts = ["acme.atlassian.net"]\nscheme = "client_credentials"\n'
+    'client_id = "sa-Client-0123"\n'
+)
+
+
+def test_a_client_credentials_site_loads_with_its_client_and_cloud_id(clean_env, monkeypatch):
+    config = clean_env / "bot.toml"
+    config.write_text(SERVICE_SITE + 'client_secret_env = "BOT_SECRET"\ncloud_id = "5ca1ab1e-0000"\n')
+    settings = load_settings(config)
+    (site,) = settings.site_list()
+    assert (site.scheme, site.minted, site.cloud_id, site.user) == (
+        Scheme.CLIENT_CREDENTIALS,
+        True,
+        "5ca1ab1e-0000",
+        "",
+    )
+    assert settings.sites[0].client_keyring_user == "client:sa-Client-0123"
+    assert "BOT_SECRET" in settings.secret_variables(), "exec keeps the client secret from CMD"
+
+
+SERVICE_BAD = [
+    ('client_secret_env = "A"\nclient_secret_file = "/etc/hostname"\n', "set client_secret_env or client_secret_file"),
+    ('email = "me@acme.example"\n', 'scheme = "client_credentials" mints its own access tokens'),
+    ("scoped = true\n", "remove scoped"),
+    ('token_env = "T"\n', "remove token_env"),
+    ('client_id = "has space"\n', "client_id: 'has space' is not an OAuth client id"),
+]
+
+
+@pytest.mark.parametrize(("keys", "expected"), SERVICE_BAD, ids=[e for _, e in SERVICE_BAD])
+def test_a_client_credentials_site_that_cannot_work_fails_with_one_line(clean_env, keys, expected):
+    config = clean_env / "bot.toml"
+    text = SERVICE_SITE.replace('client_id = "sa-Client-0123"\n', "") if "client_id" in keys else SERVICE_SITE
+    config.write_text(text + keys)
+    with pytest.raises(SettingsError) as raised:
+        load_settings(config)
+    assert expected in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (SERVICE_SITE.replace('client_id = "sa-Client-0123"\n', ""), "needs client_id"),
+        (SERVICE_SITE.replace("acme.atlassian.net", "*.atlassian.net"), "name its host exactly"),
+        (SERVICE_SITE.replace("acme.atlassian.net", "jira.corp.example"), "not jira.corp.example"),
+        (ACME_SITE + 'client_id = "x"\n', "client_id, client_secret_env and client_secret_file need scheme"),
+        (DC_SITE + 'cloud_id = "abc"\n', "cloud_id is for Atlassian Cloud sites"),
+        (ACME_SITE + 'cloud_id = "not/one"\n', "'not/one' is not a cloudId"),
+        (
+            ACME_SITE
+            + 'cloud_id = "c1"\n'
+            + SERVICE_SITE.replace("acme.atlassian.net", "globex.atlassian.net")
+            + 'cloud_id = "c1"\n',
+            "two sites have cloud_id 'c1'",
+        ),
+    ],
+)
+def test_client_and_cloud_keys_are_checked(clean_env, text, expected):
+    config = clean_env / "bad.toml"
+    config.write_text(text)
     with pytest.raises(SettingsError) as raised:
         load_settings(config)
     assert expected in str(raised.value)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from proxy_addon.policy.holds import SITE, Place, Scope, digest
+from proxy_addon.policy.holds import LONGEST_HINTED, SITE, Place, Scope, digest
 from proxy_addon.state.holds import SharedHolds
 from proxy_addon.state.store import Shared, Store
 
@@ -76,3 +76,21 @@ def test_reconnecting_reads_the_stores_holds_and_leaves_this_processs_there():
     kept = [entry for entry in remote.told if entry[0] == "keep"]
     assert {entry[2]["site"] for entry in kept} == {"acme", "other"}
     assert all("jql" not in str(entry) and "/rest" not in str(entry) for entry in kept), "no path in the store"
+
+
+def test_a_malformed_or_endless_hold_from_the_store_is_dropped_or_cut_to_an_hour():
+    name = digest("acme", HOST, SITE)
+    good = {"name": name, "site": "acme", "scope": "site", "reason": None}
+    remote = FakeRemote(
+        kept_events={"hold": [({"name": "no-site"}, 4.0), ({**good, "scope": "everything"}, 4.0), (good, 1e12)]}
+    )
+    store, _ = shared_store(remote)
+    holds = SharedHolds(store)
+    asyncio.run(store.connected())
+    held = holds.check("acme", HOST, "GET", "/")
+    assert held is not None
+    assert held.retry_after == LONGEST_HINTED, "no longer than a site's 429 could hold it"
+    store.deliver("hold", {**good, "name": "endless", "ms": float("inf")})
+    store.deliver("hold", {**good, "name": "huge", "ms": 10**15})
+    assert "endless" not in holds.table.holds
+    assert holds.table.holds["huge"].until - time.monotonic() <= LONGEST_HINTED

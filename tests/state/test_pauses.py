@@ -7,7 +7,7 @@ import asyncio
 import logging
 import time
 
-from proxy_addon.policy.token_health import Change, Scope, TokenHealth
+from proxy_addon.policy.token_health import MAX_PAUSE, Change, Scope, TokenHealth
 from proxy_addon.state.pauses import SharedPauses, pause_name
 
 from support.fake_store import FakeRemote, shared_store
@@ -64,3 +64,23 @@ def test_reconnecting_reads_the_others_pauses_and_leaves_this_processs():
     asyncio.run(store.connected())
     assert health.admit("acme", "h.atlassian.net", time.monotonic()) is not None
     assert {entry[2]["host"] for entry in remote.told if entry[0] == "keep"} == {"h.atlassian.net", "x.atlassian.net"}
+
+
+def test_another_processs_pause_is_kept_within_the_longest_pause_whatever_it_says():
+    _, health, store, _ = shared()
+    event = {"site": "acme", "host": "acme.atlassian.net", "scope": "site", "tag": TAGS["acme"]}
+    store.deliver("pause", {**event, "failures": 10**6, "ms": 10**15})
+    hold = health.admit("acme", "acme.atlassian.net", time.monotonic())
+    assert hold is not None
+    assert hold.retry_after <= MAX_PAUSE
+    assert health.pause("acme", "acme.atlassian.net") == MAX_PAUSE, "its count of rejections raises nothing"
+
+
+def test_a_pause_naming_no_host_name_is_dropped(caplog):
+    _, health, store, _ = shared()
+    event = {"site": "acme", "scope": "host", "tag": TAGS["acme"], "failures": 1, "ms": 30000}
+    with caplog.at_level(logging.WARNING):
+        store.deliver("pause", {**event, "host": "acme.atlassian.net\n[00:00:00] forged log line"})
+    assert not health.backing_off
+    assert "forged" not in caplog.text
+    assert "ignored a malformed pause event" in caplog.text

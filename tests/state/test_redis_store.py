@@ -5,10 +5,12 @@ tests/e2e/test_shared_state.py.)"""
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
 
-from redis.exceptions import AuthenticationError, ConnectionError
+from redis.exceptions import AuthenticationError, ConnectionError, NoPermissionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from proxy_addon.settings.state_url import StateUrl
 from proxy_addon.state.redis_store import RedisStore, client_of, failure_kind
@@ -25,6 +27,23 @@ def test_failures_are_told_in_words_that_quote_neither_the_server_nor_the_url():
     wrapped.__cause__ = ConnectionRefusedError(111, "Connection refused")
     assert failure_kind(wrapped) == "connection refused"
     assert failure_kind(ConnectionError(f"redis://:{PASSWORD}@h")) == "ConnectionError"
+
+
+def test_failures_as_the_client_library_raises_them_are_told_in_plain_words():
+    """What redis-py and asyncio really raise: the library's own TimeoutError, asyncio's text with the address."""
+    refused = ConnectionError("network:ConnectionError")
+    refused.__cause__ = ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 6390)")
+    assert failure_kind(refused) == "connection refused"
+    assert failure_kind(RedisTimeoutError("Timeout connecting to server")) == "no answer in time"
+    missing = ConnectionError("unix socket")
+    missing.__cause__ = FileNotFoundError(errno.ENOENT, "No such file or directory: /run/redis.sock")
+    assert failure_kind(missing) == "no such file or directory"
+    unknown = ConnectionError("dns")
+    unknown.__cause__ = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    assert failure_kind(unknown) == "name or service not known"
+    denied = failure_kind(NoPermissionError(f"NOPERM this user has no permissions to run the 'evalsha' {PASSWORD}"))
+    assert denied.startswith("its user may not run a command the proxy needs")
+    assert PASSWORD not in denied
 
 
 def test_the_client_never_retries_and_carries_the_password_only_to_the_server():

@@ -54,6 +54,17 @@ def test_events_reach_their_handler_and_a_malformed_one_is_dropped_with_a_warnin
     assert "ignored a malformed pause event from the state store (KeyError)" in caplog.text
 
 
+def test_an_event_that_makes_its_handler_raise_anything_is_dropped_and_the_next_one_delivered(caplog):
+    store, _ = shared_store()
+    seen: list[int] = []
+    store.on("hold", lambda event: seen.append(int(event["ms"])))
+    with caplog.at_level(logging.WARNING):
+        store.deliver("hold", {"ms": float("inf")})
+    store.deliver("hold", {"ms": 5})
+    assert seen == [5]
+    assert "ignored a malformed hold event from the state store (OverflowError)" in caplog.text
+
+
 def test_each_connection_runs_every_resync_and_use_stops_the_previous_remote():
     store, remote = shared_store()
     resynced: list[int] = []

@@ -1113,8 +1113,9 @@ def test_no_request_the_boundary_lets_through_reaches_data_outside_the_bounds(fo
             if verdict.decision is not Decision.INJECT:
                 continue
             assert verdict.site is not None
-            host, truth = (GATEWAY, Truth(gateway=True)) if verdict.gateway_path else (place.host, place.truth)
-            target = verdict.gateway_path or path
+            moved_to = verdict.moved_to
+            host, truth = (GATEWAY, Truth(gateway=True)) if moved_to else (place.host, place.truth)
+            target = moved_to.path if moved_to else path
             layout = layout_of(normalize_host(host), verdict.site.layout)
             result = sent(method, target, client, body, layout, truth) if client.bounded else (target, body)
             if result is None:
