@@ -22,6 +22,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import resource
 import shutil
 import signal
@@ -44,6 +45,7 @@ import trustme
 BENCH_DIR = Path(__file__).resolve().parent
 ADDON_SCRIPT = BENCH_DIR.parent / "proxy_addon" / "addon.py"
 COLLECTOR_SCRIPT = BENCH_DIR.parent / "tests" / "support" / "otlp_collector.py"
+CHAOS_SCRIPT = BENCH_DIR.parent / "tests" / "support" / "chaos_site.py"
 HOST = "acme.atlassian.net"
 SMALL_PATH = "/rest/api/3/myself"
 BIG_BYTES = 256 << 20
@@ -69,6 +71,16 @@ CONCURRENCY = 16
 ROLES = ("proxy", "client", "upstream", "other")
 CONFIGS = ("direct", "mitmdump", "proxy")
 PROXIES = ("mitmdump", "proxy")
+NO_POOL = "proxy-nopool"
+"""The proxy with `ATLASSIAN_PROXY_UPSTREAM_POOL=false`: every upstream connection dialled, as before issue 25."""
+WAN_CONFIGS = ("direct", "mitmdump", NO_POOL, "proxy")
+CHAOS_CONFIGS = ("direct", NO_POOL, "proxy")
+CHAOS_GAP_S = (0.0, 1.5)
+CHAOS_LIFETIME_S = (0.6, 3.0)
+"""The chaos site closes a connection idle this long (drawn per connection; half FIN, half RST)."""
+CHAOS_ARRIVAL_AGE_S = 0.3
+"""A connection this old at its first request is a warm one (a fresh one over the link is about 0.13 s
+old): 30% of those are closed as the request arrives, the race the pool's resend is for."""
 TOOLS = ("nginx", "hey", "curl")
 INSTALL_HINT = "apt-get install -y nginx hey curl iproute2"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -85,10 +97,12 @@ class Plan:
     w3_rounds: int
     startup_runs: int
     wan_requests: int
+    chaos_requests: int
+    """GETs per setup through the site that drops connections (in `rounds` interleaved parts)."""
 
 
-FULL = Plan(rounds=5, w1_requests=40, w2_requests=4800, w3_rounds=3, startup_runs=6, wan_requests=20)
-QUICK = Plan(rounds=2, w1_requests=15, w2_requests=1600, w3_rounds=1, startup_runs=2, wan_requests=6)
+FULL = Plan(rounds=5, w1_requests=40, w2_requests=4800, w3_rounds=3, startup_runs=6, wan_requests=20, chaos_requests=40)
+QUICK = Plan(rounds=2, w1_requests=15, w2_requests=1600, w3_rounds=1, startup_runs=2, wan_requests=6, chaos_requests=12)
 
 
 # --- environment ---------------------------------------------------------------------------
@@ -359,6 +373,8 @@ def proxy_argv(kind: str, stage: Stage, port: int) -> tuple[list[str], dict[str,
     }
     if kind == "addon":
         return mitmdump_argv(stage, port, "-s", str(ADDON_SCRIPT)), env
+    if kind == NO_POOL:
+        env["ATLASSIAN_PROXY_UPSTREAM_POOL"] = "false"
     if kind == "proxy-otlp":
         assert stage.otlp_endpoint is not None
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = stage.otlp_endpoint
@@ -455,6 +471,14 @@ def curl(route: Route, path: str, *extra: str, timeout: float = 120) -> dict[str
         "down": int(float(fields[3])),
         "up": int(float(fields[4])),
     }
+
+
+def curl_outcome(route: Route, *extra: str) -> float | None:
+    """One curl as in `curl`, or None when the client saw an error (a failure or a status other than 200)."""
+    try:
+        return float(curl(route, SMALL_PATH, *extra, timeout=30)["seconds"])
+    except (RuntimeError, subprocess.TimeoutExpired):
+        return None
 
 
 def curl_reusing(route: Route, count: int) -> list[float]:
@@ -663,13 +687,14 @@ def proxies_for(stage: Stage, upstream_port: int, kinds: tuple[str, ...] = PROXI
 def wan(stage: Stage, upstream: Service, plan: Plan, warm_pool: bool) -> dict[str, Any]:
     """W1 again with the upstream behind a 50 ms RTT link, plus a warm-connection floor.
 
-    With `warm_pool`, also the bench/experiments/warm_pool.py prototype (mitmdump answering from
-    a shared upstream client), to measure what warm upstream connections would buy.
+    The proxy runs with its upstream pool (the default) and without it. With `warm_pool`, also the
+    bench/experiments/warm_pool.py prototype (mitmdump answering from a shared upstream client).
     """
     link = start_delay_link(stage.workdir, upstream.port)
     far = Stage(stage.workdir, stage.confdir, stage.certs, link.port)
+    kinds = ("mitmdump", NO_POOL, "proxy", *(("warm-pool",) if warm_pool else ()))
     try:
-        with proxies_for(far, link.port, (*PROXIES, "warm-pool") if warm_pool else PROXIES) as routes:
+        with proxies_for(far, link.port, kinds) as routes:
             result = w1(routes, upstream, plan.rounds, plan.wan_requests)
             warm = curl_reusing(routes["direct"], plan.wan_requests + 1)
             result["direct-warm"] = {
@@ -679,6 +704,70 @@ def wan(stage: Stage, upstream: Service, plan: Plan, warm_pool: bool) -> dict[st
         return result
     finally:
         link.stop()
+
+
+def start_chaos_site(workdir: Path) -> tuple[Service, Certs]:
+    """tests/support/chaos_site.py as a process: it drops idle connections at random (FIN or RST) and
+    some warm ones as their first request arrives; its CA is written for the clients and proxies."""
+    ca = workdir / "chaos-ca.pem"
+    port = free_port()
+    argv = [sys.executable, str(CHAOS_SCRIPT), "--seed", "25", "--ca", str(ca), "--port", str(port)]
+    argv += ["--arrival-age", str(CHAOS_ARRIVAL_AGE_S), "--lifetime", *map(str, CHAOS_LIFETIME_S)]
+    service = launch("chaos-site", argv, port, workdir)
+    wait_for_port(port, service.process)
+    bundle = workdir / "chaos-bundle.pem"
+    bundle.write_text(Path(certifi.where()).read_text() + "\n" + ca.read_text())
+    return service, Certs(ca, ca, ca, bundle)
+
+
+def chaos_summary(site: Service) -> dict[str, Any]:
+    """The site's counts, which it prints as one JSON line when stopped."""
+    site.stop()
+    lines = [line for line in site.log.read_text().splitlines() if line.startswith("{")]
+    return json.loads(lines[-1]) if lines else {}
+
+
+def chaos(stage: Stage, plan: Plan) -> dict[str, Any]:
+    """The WAN workload through a site that drops connections: GETs with random gaps, client-visible errors counted.
+
+    Direct curl sends the Basic credential itself (as a client without the proxy must); through the
+    proxy it is injected. The site counts requests that reached it without one.
+    """
+    site, certs = start_chaos_site(stage.workdir)
+    link = start_delay_link(stage.workdir, site.port)
+    far = Stage(stage.workdir, stage.confdir, certs, link.port)
+    rng = random.Random(25)
+    per_round = max(1, plan.chaos_requests // plan.rounds)
+    result: dict[str, Any] = {}
+    try:
+        with proxies_for(far, link.port, (NO_POOL, "proxy")) as routes:
+            samples: dict[str, list[float]] = {c: [] for c in CHAOS_CONFIGS}
+            errors = dict.fromkeys(CHAOS_CONFIGS, 0)
+            for config in rotations(plan.rounds, CHAOS_CONFIGS):
+                auth = ("-u", f"{EMAIL}:{TOKEN}") if config == "direct" else ()
+                for _ in range(per_round):
+                    time.sleep(rng.uniform(*CHAOS_GAP_S))
+                    seconds = curl_outcome(routes[config], *auth)
+                    if seconds is None:
+                        errors[config] += 1
+                    else:
+                        samples[config].append(seconds)
+            for c in CHAOS_CONFIGS:
+                result[c] = {
+                    "requests": per_round * plan.rounds,
+                    "errors": errors[c],
+                    "median_ms": statistics.median(samples[c]) * 1000 if samples[c] else None,
+                }
+    finally:
+        link.stop()
+        result["site"] = chaos_summary(site)
+    return result
+
+
+def idle_rss_mb(route: Route) -> float | None:
+    assert route.proxy is not None
+    rss = status_kb(route.proxy.process.pid, "VmRSS")
+    return rss / 1024 if rss else None
 
 
 def client_credentials(stage: Stage, upstream: Service, plan: Plan) -> dict[str, Any]:
@@ -703,10 +792,13 @@ def run(
     stage = Stage(workdir, confdir, certs, upstream.port, endpoint)
     results: dict[str, Any] = {}
     try:
-        with proxies_for(stage, upstream.port, (*PROXIES, "addon", *(("proxy-otlp",) if otlp else ()))) as routes:
+        kinds = (*PROXIES, NO_POOL, "addon", *(("proxy-otlp",) if otlp else ()))
+        with proxies_for(stage, upstream.port, kinds) as routes:
             main_routes = {c: routes[c] for c in CONFIGS}
-            say("W1: a new connection per request")
-            results["w1"] = w1(main_routes, upstream, plan.rounds, plan.w1_requests)
+            say("W1: a new connection per request (the proxy with and without its upstream pool)")
+            results["w1"] = w1({**main_routes, NO_POOL: routes[NO_POOL]}, upstream, plan.rounds, plan.w1_requests)
+            time.sleep(1.0)  # W1 left the pool warm; let the last connections settle
+            results["idle_rss_mb"] = {c: idle_rss_mb(routes[c]) for c in ("proxy", NO_POOL)}
             say("W2: keep-alive, 16 clients (and the addon alone in mitmdump" + (", and with OTLP)" if otlp else ")"))
             results["w2"] = w2(routes, upstream, plan)
             say("W3: 256 MB download and upload")
@@ -718,6 +810,8 @@ def run(
         results["startup"] = startup(stage, plan)
         say(f"WAN: W1 over a {RTT_MS} ms RTT link")
         results["wan"] = wan(stage, upstream, plan, warm_pool)
+        say(f"WAN chaos: GETs with random gaps through a site that drops connections, over {RTT_MS} ms")
+        results["chaos"] = chaos(stage, plan)
     finally:
         upstream.stop()
         if collector is not None:
@@ -754,6 +848,35 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, dict[str, float | Non
     rows.append(("WAN W1 median ms", {c: wan[c]["median_ms"] for c in CONFIGS}))
     rows.append(("WAN W1 p95 ms", {c: wan[c]["p95_ms"] for c in CONFIGS}))
     return rows
+
+
+def format_pool(results: dict[str, Any]) -> str:
+    """The upstream pool's own rows: the proxy with it (the default) against the proxy without it, and direct."""
+    w1, w2, wan, rss, mess = results["w1"], results["w2"], results["wan"], results["idle_rss_mb"], results["chaos"]
+    header = f"{'upstream pool':<26}{'direct':>10}{'mitmdump':>10}{'no pool':>10}{'pool':>10}{'pool/no':>9}"
+    lines = [header, "-" * len(header)]
+
+    def row(name: str, values: dict[str, Any]) -> None:
+        cells = [f"{values[c]:.2f}" if values.get(c) is not None else "-" for c in WAN_CONFIGS]
+        lines.append(
+            f"{name:<26}" + "".join(f"{cell:>10}" for cell in cells) + f"{ratio(values['proxy'], values[NO_POOL]):>9}"
+        )
+
+    row("W1 median ms", {c: w1[c]["median_ms"] for c in WAN_CONFIGS})
+    row("W2 req/s", {c: w2[c]["rps"] if c in w2 else None for c in WAN_CONFIGS})
+    row("W2 proxy CPU us/req", {c: w2[c]["proxy_cpu_us"] if c in w2 else None for c in WAN_CONFIGS})
+    row("idle RSS MB (after W1)", {"direct": None, "mitmdump": None, **rss})
+    row("WAN W1 median ms", {c: wan[c]["median_ms"] for c in WAN_CONFIGS})
+    row("WAN W1 p95 ms", {c: wan[c]["p95_ms"] for c in WAN_CONFIGS})
+    direct = wan["direct"]["median_ms"]
+    lines.append(f"{'WAN W1 / direct':<26}" + "".join(f"{ratio(wan[c]['median_ms'], direct):>10}" for c in WAN_CONFIGS))
+    row("WAN chaos median ms", {"mitmdump": None, **{c: mess[c]["median_ms"] for c in CHAOS_CONFIGS}})
+    lines.append(
+        f"{'WAN chaos errors':<26}"
+        + "".join(f"{mess[c]['errors'] if c in mess else '-'!s:>10}" for c in WAN_CONFIGS)
+        + f"   of {mess['direct']['requests']} GETs each; site: {json.dumps(mess.get('site', {}))}"
+    )
+    return "\n".join(lines)
 
 
 def format_table(results: dict[str, Any]) -> str:
@@ -826,6 +949,26 @@ def goals(results: dict[str, Any]) -> list[tuple[str, bool]]:
         peak = w3["proxy"][d]["peak_rss_mb"]
         checks.append((f"W3 {d} peak RSS <= 100 MB", peak is not None and peak <= 100))
         checks.append((f"W3 {d} >= 0.95x mitmdump", w3["proxy"][d]["mb_per_s"] >= 0.95 * w3["mitmdump"][d]["mb_per_s"]))
+    if NO_POOL in w1:
+        checks.append(
+            ("W1 with the pool no worse than without (3%)", w1["proxy"]["median_ms"] <= 1.03 * w1[NO_POOL]["median_ms"])
+        )
+        checks.append(("W2 req/s with the pool within 3% of without", w2["proxy"]["rps"] >= 0.97 * w2[NO_POOL]["rps"]))
+        rss = results["idle_rss_mb"]
+        if rss["proxy"] is not None and rss[NO_POOL] is not None:
+            checks.append(("idle RSS with a warm pool within 10 MB of without", rss["proxy"] - rss[NO_POOL] <= 10))
+        wan = results["wan"]
+        checks.append(
+            ("WAN W1 with the pool <= 0.50x direct", wan["proxy"]["median_ms"] <= 0.5 * wan["direct"]["median_ms"])
+        )
+        mess = results["chaos"]
+        checks.append(("WAN chaos: no client-visible error with the pool", mess["proxy"]["errors"] == 0))
+        checks.append(
+            (
+                "WAN chaos: every request reached the site with a credential",
+                mess["site"].get("without_authorization") == 0,
+            )
+        )
     if otlp := w2.get("proxy-otlp"):
         within = otlp["proxy_cpu_us"] <= 1.10 * w2["proxy"]["proxy_cpu_us"]
         checks.append(("W2 proxy CPU/req with OTLP within 10% of without", within))
@@ -844,7 +987,7 @@ def goals(results: dict[str, Any]) -> list[tuple[str, bool]]:
 
 def report(results: dict[str, Any]) -> str:
     wan = results["wan"]
-    lines = [format_table(results), "", format_load(results), "", "Goals:"]
+    lines = [format_table(results), "", format_pool(results), "", format_load(results), "", "Goals:"]
     lines += [f"  [{'met' if ok else 'MISSED'}] {name}" for name, ok in goals(results)]
     lines.append(f"  WAN W1 proxy/direct: {wan['proxy']['median_ms'] / wan['direct']['median_ms']:.2f}x")
     lines.append(f"W1 HTTP versions: { {c: results['w1'][c]['http_version'] for c in CONFIGS} }")

@@ -78,7 +78,10 @@ def confdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def proxy(site: upstream.UpstreamServer, ca_file: Path, confdir: Path) -> Iterator[Proxy]:
-    running = start_proxy(proxy_env(site, ca_file, confdir))
+    """The proxy many tests share, for the whole session. Its upstream pool is off: it outlives the tests that count
+    the shared stand-in's connections, and would replace its warm ones among them every few seconds. Proxies a test
+    makes (`make_proxy`, module fixtures) run with the pool on, the default."""
+    running = start_proxy(proxy_env(site, ca_file, confdir, ATLASSIAN_PROXY_UPSTREAM_POOL="false"))
     yield running
     running.stop()
 

@@ -69,6 +69,8 @@ def audit_record(flow: http.HTTPFlow) -> tuple[str, dict[str, str | int]]:
         outcome = attributes["error.type"] = failure_kind(flow.error.msg) if flow.error else "unknown"
     if facts.user is not None:
         attributes["atlassian_proxy.client"] = attributes["user.name"] = facts.user
+    if facts.upstream is not None:
+        attributes["atlassian_proxy.upstream"] = facts.upstream
     return f"{method} {host}{path} {outcome} {decision}", attributes
 
 

@@ -1,9 +1,10 @@
 """Every use of mitmproxy's internals, behind one door that is checked before the proxy starts.
 
-mitmproxy's addon API (hooks, flows, options) cannot express five things this proxy must do:
+mitmproxy's addon API (hooks, flows, options) cannot express six things this proxy must do:
 put the credential only into the copy of a request head its HTTP layer sends, bound a request
 head while it arrives, refuse a held request that begins to stream or a request moved after its
-verdict, replace the error page its layers render, and close a live connection. CONNECT_TO also
+verdict, replace the error page its layers render, close a live connection, and hand mitmproxy a
+warm upstream connection (and send a request again when one closes under it). CONNECT_TO also
 redirects the event loop's name resolution, and the start-up checks read the addresses mitmproxy
 really bound. Those reach past the API, into code mitmproxy may change in any release, so they
 all live here: the modules that need them call the functions below and touch no internal
@@ -25,10 +26,12 @@ import dataclasses
 import importlib
 import importlib.metadata
 import inspect
+import socket
 from collections.abc import Callable, Generator, Mapping
 from typing import Any, Protocol
 
-from mitmproxy import connection, ctx, exceptions, flow, http, version
+from mitmproxy import connection, ctx, exceptions, flow, http, tls, version
+from OpenSSL import SSL
 
 
 class Missing:
@@ -50,10 +53,12 @@ class Internal:
     """Attributes of the object itself (enum members)."""
     fields: tuple[str, ...] | None = None
     """A dataclass with exactly these fields, in this order (it is rebuilt field by field)."""
-    reads: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    """Method -> the global or attribute name it looks up when it runs (what is replaced or wrapped)."""
+    reads: Mapping[str, str | tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    """Method -> the global or attribute names it looks up when it runs (what is replaced, wrapped or relied on)."""
     instance_dict: bool = False
     """Instances keep their state in `__dict__` (a class swap, a shallow copy)."""
+    feature: str | None = None
+    """Only this optional feature needs it: without it the feature is off (`unavailable`), the proxy still starts."""
 
     def problems(self) -> list[str]:
         found = find(self.path)
@@ -82,8 +87,9 @@ class Internal:
                     problems.append(f"{self.path}.{name} is missing")
                 continue
             code = getattr(inspect.unwrap(method), "__code__", None)  # past mitmproxy's `@expect`
-            if code is None or read not in code.co_names:
-                problems.append(f"{self.path}.{name} no longer uses {read}")
+            for used in (read,) if isinstance(read, str) else read:
+                if code is None or used not in code.co_names:
+                    problems.append(f"{self.path}.{name} no longer uses {used}")
         if self.instance_dict and not getattr(found, "__dictoffset__", 0):
             problems.append(f"{self.path} instances have no __dict__")
         return problems
@@ -138,8 +144,13 @@ def internal(path: str, stand_in: Any = Missing, **shape: Any) -> Any:
 
 
 def problems() -> list[str]:
-    """What the installed mitmproxy lacks of the internals this proxy uses; empty when compatible."""
-    return [problem for item in INTERNALS for problem in item.problems()]
+    """What the installed mitmproxy lacks of the internals this proxy needs; empty when compatible."""
+    return [problem for item in INTERNALS if item.feature is None for problem in item.problems()]
+
+
+def unavailable(feature: str) -> list[str]:
+    """What the installed mitmproxy lacks of the internals `feature` uses; empty when it can be on."""
+    return [problem for item in INTERNALS if item.feature == feature for problem in item.problems()]
 
 
 def check() -> None:
@@ -195,6 +206,41 @@ HttpStream = internal(
 RequestHeaders = internal(
     "mitmproxy.proxy.layers.http._events.RequestHeaders", fields=("stream_id", "request", "end_stream", "replay_flow")
 )
+
+POOL = "the upstream pool"
+"""The optional feature of `addons/upstream_pool.py`: its internals are below, each marked with it."""
+
+internal(
+    "mitmproxy.proxy.layers.http.HttpLayer",
+    methods={"get_connection": ("self", "event"), "register_connection": ("self", "command")},
+    attributes=("command_sources", "waiting_for_establishment"),
+    reads={"event_to_child": ("get_connection", "register_connection")},
+    feature=POOL,
+)
+internal(
+    "mitmproxy.proxy.layers.http.HttpStream",
+    methods={
+        "handle_protocol_error": ("self", "event"),
+        "state_done": ("self",),
+        "state_wait_for_response_headers": ("self",),
+    },
+    reads={"_handle_event": "handle_protocol_error", "handle_connect_regular": ("response", "OpenConnection")},
+    feature=POOL,
+)
+RequestData = internal("mitmproxy.proxy.layers.http._events.RequestData", params=("stream_id", "data"), feature=POOL)
+RequestTrailers = internal(
+    "mitmproxy.proxy.layers.http._events.RequestTrailers", params=("stream_id", "trailers"), feature=POOL
+)
+RequestEndOfMessage = internal(
+    "mitmproxy.proxy.layers.http._events.RequestEndOfMessage", params=("stream_id",), feature=POOL
+)
+internal(
+    "mitmproxy.proxy.layers.http.GetHttpConnection",
+    methods={"connection_spec_matches": ("self", "connection")},
+    attributes=("address",),
+    feature=POOL,
+)
+internal("mitmproxy.proxy.layers.http.RegisterHttpConnection", attributes=("connection", "err"), feature=POOL)
 Http1Server = internal(
     "mitmproxy.proxy.layers.http._http1.Http1Server",
     methods={"read_headers": ("self", "event"), "wait": ("self", "event"), "done": ("self", "event")},
@@ -240,6 +286,30 @@ class HttpExtension(Protocol):
         """Why `flow` must not be sent at all, asked after every request hook: (error, reply), or None to send it."""
 
 
+class PoolExtension(Protocol):
+    """What `WireLayer` asks of the upstream pool (`addons/upstream_pool.py`) once `share_pool` gave it one."""
+
+    def pooled(self, server: connection.Connection) -> bool:
+        """`server` is a connection the pool handed out (warm, never used before this client)."""
+
+    def must_dial(self, flow: http.HTTPFlow) -> bool:
+        """`flow` must not be the first request on a warm connection: a new one it gets is dialled."""
+
+    def dialling(self, client: connection.Client, now: bool) -> None:
+        """While `now`, each connection `client` opens is dialled, never taken from the pool (mitmproxy starts
+        a connection's task eagerly: its `server_connect` runs before the layer sees the connection)."""
+
+    def dialled(self, servers: list[connection.Connection]) -> None:
+        """These new connections are dialled, never taken from the pool (where their `server_connect` is yet to run)."""
+
+    def redial(self, server: connection.Connection, error: str, flows: list[http.HTTPFlow]) -> None:
+        """`server`, a warm connection, failed before its TLS handshake ended; `flows` waited for it and
+        are sent on a new one (nothing of them left)."""
+
+    def may_resend(self, flow: http.HTTPFlow) -> bool:
+        """The warm connection that took `flow`'s head closed before any byte of an answer: send it again?"""
+
+
 def with_authorization(request: http.Request, value: str) -> http.Request:
     """A copy of `request` whose Authorization header (the placeholder) is `value`; `request` is left as it is.
 
@@ -273,6 +343,8 @@ class WireLayer(HttpLayer):  # type: ignore[misc,valid-type]
     """
 
     wire: HttpExtension
+    pool: PoolExtension | None = None
+    """The upstream pool (`share_pool`); None: mitmproxy picks and opens server connections as it does."""
 
     def event_to_child(self, child: Any, event: Any) -> Events:
         """mitmproxy's routing, given the credentialed copy of a head bound for a server connection.
@@ -290,6 +362,48 @@ class WireLayer(HttpLayer):  # type: ignore[misc,valid-type]
         stream = self.streams[stream_id]
         stream.__class__ = WireStream
         stream.wire = self.wire
+        if self.pool is not None:
+            stream.pool = self.pool
+
+    def get_connection(self, event: Any, *, reuse: bool = True) -> Events:
+        """mitmproxy's choice of a server connection; with a pool, a request that must not go first on a
+        warm connection (`must_dial`) neither joins one still in its handshake nor gets one: the
+        connection opened for it is dialled."""
+        pool = self.pool
+        if pool is not None:
+            stream_flow = getattr(self.command_sources.get(event), "flow", None)
+            if stream_flow is not None and pool.must_dial(stream_flow):
+                return self._dial(pool, event, reuse)
+        return HttpLayer.get_connection(self, event, reuse=reuse)
+
+    def _dial(self, pool: PoolExtension, event: Any, reuse: bool) -> Events:
+        waiting = self.waiting_for_establishment
+        joins_warm = any(c in waiting and pool.pooled(c) and event.connection_spec_matches(c) for c in self.connections)
+        before = set(self.connections)
+        pool.dialling(self.context.client, True)
+        try:
+            yield from HttpLayer.get_connection(self, event, reuse=reuse and not joins_warm)
+        finally:
+            pool.dialling(self.context.client, False)
+        pool.dialled([c for c in self.connections if c not in before])
+
+    def register_connection(self, command: Any) -> Events:
+        """A warm connection that failed before its TLS handshake ended (the site closed it, or any
+        handshake error) held no request yet: every request waiting for it gets a new connection,
+        dialled, whose own handshake decides; the failed one stays known until its close arrives."""
+        pool = self.pool
+        if pool is None or command.err is None or not pool.pooled(command.connection):
+            return HttpLayer.register_connection(self, command)
+        return self._redial(pool, command)
+
+    def _redial(self, pool: PoolExtension, command: Any) -> Events:
+        failed = command.connection
+        waiting = self.waiting_for_establishment.pop(failed, [])
+        failed.error = None  # else mitmproxy answers every later request for this address with it
+        flows = [flow for cmd in waiting if (flow := getattr(self.command_sources.get(cmd), "flow", None))]
+        pool.redial(failed, command.err, flows)
+        for cmd in waiting:
+            yield from self.get_connection(cmd)
 
     def _handle_event(self, event: Any) -> Events:
         if isinstance(event, DataReceived) and event.connection is self.context.client:
@@ -342,6 +456,7 @@ class WireStream(HttpStream):  # type: ignore[misc,valid-type]
     """
 
     wire: HttpExtension
+    pool: PoolExtension | None = None
 
     def start_request_stream(self) -> Events:
         if self.flow.response is not None:
@@ -359,6 +474,41 @@ class WireStream(HttpStream):  # type: ignore[misc,valid-type]
             return (yield from HttpStream.make_server_connection(self))
         yield from self._refuse(*refusal)
         return False
+
+    def handle_protocol_error(self, event: Any) -> Events:
+        """mitmproxy ends the flow with an error here; a request whose warm connection closed after
+        taking its head and before any byte of an answer is sent again instead, if the pool agrees."""
+        pool = self.pool
+        if pool is not None and type(event) is ResponseProtocolError and self._closed_before_answer(pool):
+            return self._resend()
+        return HttpStream.handle_protocol_error(self, event)
+
+    def _closed_before_answer(self, pool: PoolExtension) -> bool:
+        stream_flow = getattr(self, "flow", None)
+        if stream_flow is None or stream_flow.response is not None or stream_flow.request.raw_content is None:
+            return False  # answered, or a body streamed away that cannot be sent again
+        server = stream_flow.server_conn
+        return (
+            self.client_state == self.state_done
+            and self.server_state == self.state_wait_for_response_headers
+            and not server.connected
+            and pool.pooled(server)
+            and pool.may_resend(stream_flow)
+        )
+
+    def _resend(self) -> Events:
+        """The request again, on a connection mitmproxy picks as for the first (`make_server_connection`, so
+        a request moved since its verdict is refused), each part through the layer that adds the credential."""
+        if not (yield from self.make_server_connection()):
+            return
+        request, server = self.flow.request, self.context.server
+        content = request.raw_content
+        yield SendHttp(RequestHeaders(self.stream_id, request, not (content or request.trailers)), server)
+        if content:
+            yield SendHttp(RequestData(self.stream_id, content), server)
+        if request.trailers:
+            yield SendHttp(RequestTrailers(self.stream_id, request.trailers), server)
+        yield SendHttp(RequestEndOfMessage(self.stream_id), server)
 
     def _drop_request_body(self) -> Events:
         """A request answered at its head (a refusal, a hold) whose body passes `stream_large_bodies`: mitmproxy
@@ -398,6 +548,16 @@ def extend_http_layers(nextlayer: Any, wire: HttpExtension) -> None:
         if type(current) is HttpLayer:
             current.__class__ = WireLayer
             current.wire = wire
+        current = getattr(current, "child_layer", None)
+
+
+def share_pool(nextlayer: Any, pool: PoolExtension) -> None:
+    """Give each `WireLayer` in the stack mitmproxy decided for `nextlayer` (`extend_http_layers` ran
+    first) the upstream pool: which connections came from it, which must not, and what to send again."""
+    current = nextlayer.layer
+    while current is not None:
+        if type(current) is WireLayer:
+            current.pool = pool
         current = getattr(current, "child_layer", None)
 
 
@@ -508,3 +668,125 @@ def redirect_name_resolution(loop: asyncio.AbstractEventLoop, redirect: Redirect
         del loop.getaddrinfo
 
     return restore
+
+
+# Warm upstream connections: mitmproxy opens each server connection itself, after its `server_connect` hook.
+
+internal(
+    "mitmproxy.proxy.server.ConnectionHandler",
+    reads={"open_connection": ("ServerConnectHook", "open_connection")},
+    feature=POOL,
+)
+internal("asyncio.streams", reads={"open_connection": "create_connection"}, feature=POOL)
+internal(
+    "asyncio.base_events.BaseEventLoop",
+    methods={"create_connection": ("self", "protocol_factory", "host", "port")},
+    feature=POOL,
+)
+Context = internal("mitmproxy.proxy.context.Context", params=("client", "options"), feature=POOL)
+internal("mitmproxy.addons.tlsconfig.TlsConfig", methods={"tls_start_server": ("self", "tls_start")}, feature=POOL)
+internal("mitmproxy.net.tls.create_proxy_server_context", members=("cache_info",), feature=POOL)
+
+Claim = Callable[[tuple[str, int]], socket.socket | None]
+
+
+def hand_over_connections(loop: asyncio.AbstractEventLoop, claim: Claim) -> Callable[[], None]:
+    """Open a server connection on the socket `claim(address)` gives, instead of dialling; returns the undo.
+
+    mitmproxy's `ConnectionHandler.open_connection` runs the `server_connect` hook, then, in the same
+    task, `asyncio.open_connection(host, port)`, which reaches the loop's `create_connection`: so
+    `claim` can read what that hook reserved (a context variable). mitmproxy has no way for an addon
+    to supply a transport. Only a plain dial to a host name is claimed; CONNECT_TO's redirect of
+    name resolution (`redirect_name_resolution`) wraps another method and applies to every dial.
+    A claimed socket the site reset before it became a transport fails as a dial does.
+    """
+    original = loop.create_connection
+
+    async def create_connection(protocol_factory: Any, host: Any = None, port: Any = None, **kwargs: Any) -> Any:
+        if isinstance(host, str) and kwargs.get("sock") is None and kwargs.get("local_addr") is None:
+            sock = claim((host, port))
+            if sock is not None:
+                kwargs.pop("local_addr", None)
+                transport, protocol = await original(protocol_factory, sock=sock, **kwargs)
+                if transport.get_extra_info("peername") is None:
+                    # Reset just now: mitmproxy asserts a peer. As an error of the dial, the layer replaces it.
+                    transport.abort()
+                    raise ConnectionResetError("the warm connection was reset as it was handed over")
+                return transport, protocol
+        return await original(protocol_factory, host, port, **kwargs)
+
+    loop.create_connection = create_connection  # type: ignore[method-assign]
+
+    def restore() -> None:
+        if vars(loop).get("create_connection") is create_connection:
+            del loop.create_connection
+
+    return restore
+
+
+async def dial(host: str, port: int) -> socket.socket:
+    """A connected non-blocking TCP socket to `host`, resolved as mitmproxy's own dials are (the running loop's
+    `getaddrinfo`, which CONNECT_TO redirects), trying each address in turn as `asyncio.open_connection` does."""
+    loop = asyncio.get_running_loop()
+    error = OSError(f"{host} did not resolve")
+    for family, kind, proto, _, address in await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, address)
+        except OSError as e:
+            sock.close()
+            error = e
+            continue
+        return sock
+    raise error
+
+
+@dataclasses.dataclass(frozen=True)
+class TlsInputs:
+    """What mitmproxy's `TlsConfig.tls_start_server` reads of a server connection and its client, besides options."""
+
+    host: str
+    port: int
+    server_sni: str | None
+    server_alpn: tuple[bytes, ...]
+    server_ciphers: tuple[str, ...]
+    client_sni: str | None
+    client_alpn: tuple[bytes, ...]
+
+    @classmethod
+    def of(cls, client: connection.Client, server: connection.Server, address: tuple[str, int]) -> TlsInputs:
+        """The inputs of `server` (at `address`) and its `client`, as they stand before tlsconfig fills them in."""
+        return cls(
+            address[0],
+            address[1],
+            server.sni,
+            tuple(server.alpn_offers),
+            tuple(server.cipher_list),
+            client.sni,
+            tuple(client.alpn_offers),
+        )
+
+
+def server_tls(inputs: TlsInputs) -> tuple[SSL.Connection, connection.Server]:
+    """mitmproxy's own TLS client for a server connection with `inputs`, as its tlsconfig addon builds it for a
+    real one (trusted CAs, hostname check, ALPN, client certificate, versions, ciphers), and that server as
+    tlsconfig left it (its SNI and ALPN offers filled in). Raises ValueError without a tlsconfig addon."""
+    client = connection.Client(
+        peername=("upstream-pool", 0), sockname=("upstream-pool", 0), sni=inputs.client_sni,
+        alpn_offers=inputs.client_alpn,
+    )  # fmt: skip
+    server = connection.Server(
+        address=(inputs.host, inputs.port), sni=inputs.server_sni, alpn_offers=inputs.server_alpn,
+        cipher_list=inputs.server_ciphers, tls=True,
+    )  # fmt: skip
+    conn_context = Context(client, ctx.options)
+    conn_context.server = server
+    data = tls.TlsData(server, conn_context)
+    tlsconfig = ctx.master.addons.get("tlsconfig")
+    if tlsconfig is None:
+        raise ValueError("mitmproxy's tlsconfig addon is not loaded")
+    tlsconfig.tls_start_server(data)
+    if data.ssl_conn is None:
+        raise ValueError("tlsconfig built no TLS connection")
+    return data.ssl_conn, server

@@ -55,7 +55,8 @@ def answer_again(flow: http.HTTPFlow, status: int, reason: str, fields: list[tup
 
 def connected(flow: http.HTTPFlow) -> None:
     """Answer a CONNECT as mitmproxy itself does (200, no header fields), so it does not open the upstream
-    connection first (`addons.gateway_connect`)."""
+    connection first (`addons.gateway_connect`; `addons.upstream_pool`, so that the connection opens when the
+    first request needs it and can be a warm one)."""
     now = time.time()
     version = flow.request.data.http_version
     flow.response = http.Response(version, 200, b"Connection established", http.Headers(), b"", None, now, now)

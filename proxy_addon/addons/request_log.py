@@ -64,9 +64,10 @@ def describe(flow: http.HTTPFlow) -> str:
         outcome = "error (unknown)"
     facts = FlowRecord.of(flow.metadata)
     user = f"user={facts.user} " if facts.user is not None else ""
+    upstream = f" upstream={facts.upstream}" if facts.upstream is not None else ""
     return (
         f"{request.method} {target(request)} {outcome} {elapsed_seconds(flow) * 1000:.0f}ms "
-        f"{user}credentials={facts.decision}"
+        f"{user}credentials={facts.decision}{upstream}"
     )
 
 
@@ -89,6 +90,7 @@ def record(flow: http.HTTPFlow) -> dict[str, Any]:
         "error": failure_kind(flow.error.msg) if flow.error and not flow.response else None,
         "duration_ms": round(elapsed_seconds(flow) * 1000, 1),
         "decision": str(facts.decision),
+        "upstream": facts.upstream,
     }
 
 

@@ -3,7 +3,9 @@
 Three kinds of failure reach this module:
 - The upstream TLS handshake failed (certificate not trusted): mitmproxy learns this when the
   tunnel opens, before any request, so the request is answered in `requestheaders` and never
-  gets credentials.
+  gets credentials. When the connection opens only for the request (the upstream pool answered
+  the CONNECT, or a client's connection was closed and reopened), the failure comes through the
+  `error` hook instead: the same page, and the same decision, `refused-untrusted-upstream`.
 - The upstream connection broke while the request was under way (reset, closed mid-response):
   mitmproxy answers from its own error path, whose page carries mitmproxy's internal message,
   and `flow.response` set in the `error` hook is ignored. `ErrorPages` swaps that page for ours.
@@ -24,8 +26,8 @@ from proxy_addon.addons.deadlines import Deadlines
 from proxy_addon.addons.mitmproxy_internals import close_connection, replace_error_pages
 from proxy_addon.addons.prepared import DEFAULTS, Prepared
 from proxy_addon.addons.replies import made, refuse
-from proxy_addon.policy.failures import failure_kind
-from proxy_addon.policy.record import FlowRecord
+from proxy_addon.policy.failures import UNTRUSTED_CERTIFICATE, failure_kind
+from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.refusals import Refusal
 
 logger = logging.getLogger(__name__)
@@ -103,8 +105,15 @@ class UpstreamFaults:
         if flow.error is None:
             return
         message = flow.error.msg
-        refusal = Refusal.UPSTREAM_TIMEOUT if FlowRecord.of(flow.metadata).timed_out else Refusal.UPSTREAM_FAILED
-        page = made(refusal, host=flow.request.host, kind=failure_kind(message), timeout=self.timeout)
+        record, kind = FlowRecord.of(flow.metadata), failure_kind(message)
+        if record.timed_out:
+            refusal = Refusal.UPSTREAM_TIMEOUT
+        elif kind == UNTRUSTED_CERTIFICATE:
+            refusal = Refusal.UNTRUSTED_UPSTREAM
+            record.decision = Decision.UNTRUSTED_UPSTREAM  # a handshake failed: nothing of the request left
+        else:
+            refusal = Refusal.UPSTREAM_FAILED
+        page = made(refusal, host=flow.request.host, kind=kind, timeout=self.timeout)
         self.pages.register(message, page)
 
     def _stop_timer(self, flow: http.HTTPFlow) -> None:

@@ -8,6 +8,7 @@ the proxy's CA.
 
 from __future__ import annotations
 
+UNTRUSTED_CERTIFICATE = "its TLS certificate is not trusted"
 FAILURE_KINDS = (
     (("refused", "errno 111"), "the connection was refused"),
     (
@@ -17,7 +18,7 @@ FAILURE_KINDS = (
     (("timed out", "timeout"), "the connection timed out"),
     (("unreachable",), "the network is unreachable"),
     (("reset",), "the connection was reset"),
-    (("certificate verify failed",), "its TLS certificate is not trusted"),
+    (("certificate verify failed",), UNTRUSTED_CERTIFICATE),
     (
         ("closed connection", "without sending complete message body"),
         "the connection closed before the response was complete",

@@ -128,6 +128,11 @@ class FlowRecord(dict[str, Any]):
     held: Fact[bool] = Fact(False)
     """A boundary holds the request until it has read and judged the body: nothing of it may go
     upstream before (addons/wire.py refuses it if mitmproxy starts streaming it)."""
+    upstream: Fact[str | None] = Fact(None)
+    """`warm` (a connection the upstream pool held ready) or `new`: what carried a credentialed request to
+    the site; None with the pool off, or when nothing went (addons/upstream_pool.py)."""
+    resent: Fact[bool] = Fact(False)
+    """A warm connection closed under the request before any byte of an answer; it went again on a new one."""
 
     @property
     def decision(self) -> Decision:

@@ -46,6 +46,7 @@ from proxy_addon.addons.token_expiry import TokenExpiry
 from proxy_addon.addons.token_verdicts import TokenVerdicts
 from proxy_addon.addons.token_watcher import CredentialWatcher
 from proxy_addon.addons.upstream_faults import UpstreamFaults
+from proxy_addon.addons.upstream_pool import UpstreamPool
 from proxy_addon.addons.wire import Wire
 from proxy_addon.credentials.http_client import Reach, Unreachable
 from proxy_addon.credentials.identity import check_target, cloud_id
@@ -114,6 +115,10 @@ HOOK_ORDER: tuple[Link, ...] = (
         "a CONNECT to a gateway site's own host answered without opening it: after every check of the CONNECT",
     ),
     Link(InFlightCap, "max_in_flight per site, the rest queued: after every check, so only what is sent takes a place"),
+    Link(
+        UpstreamPool,
+        "warm upstream connections shared by clients: after every check, as its early CONNECT answer skips none",
+    ),
     Link(CredentialWatcher, "keeps each site's token current: files, the keyring, SIGHUP"),
     Link(TokenExpiry, "warnings and a gauge for recorded token expiry dates"),
     Link(StateStore, "the state store of ATLASSIAN_PROXY_STATE_URL: shared from start to stop"),
@@ -196,6 +201,7 @@ class AtlassianAuthProxy:
         self.token_verdicts = TokenVerdicts(self.outbound, self.credentials)
         self.boundaries = Boundaries(self.outbound, rates)
         self.fail_closed = FailClosed()
+        self.pool = UpstreamPool(metrics)
         self.watcher = CredentialWatcher(self.credentials, self.health, self.outbound.mints)
         self.expiry = TokenExpiry(metrics)
         self.metrics = Metrics(metrics, logins)
@@ -219,6 +225,7 @@ class AtlassianAuthProxy:
             self.fail_closed,
             GatewayConnect(),
             InFlightCap(self.holds, self.health, metrics),
+            self.pool,
             self.watcher,
             self.expiry,
             StateStore(self.store, metrics),

@@ -211,6 +211,32 @@ class Settings(BaseSettings):
         "clients' requests_per_minute windows; its password is a secret. Unset: each process keeps its own, "
         "in memory.",
     )
+    upstream_pool: bool = Field(
+        default=True,
+        description="Keep warm upstream connections (TLS ClientHello already sent, the site's answer verified by "
+        "mitmproxy at use) to credential hosts used recently, shared by all clients; `false` turns it off. "
+        "Not used with an upstream proxy.",
+    )
+    upstream_pool_size: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="Warm upstream connections kept per credential host (and TLS settings); never more than the "
+        "site's max_in_flight.",
+    )
+    upstream_pool_idle_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="A credential host stays warm this long after the last request that used it.",
+    )
+    upstream_pool_max_age_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Longest a warm connection waits before it is replaced: keep it below the site's timeout for "
+        "an unfinished TLS handshake (the pool also lowers it when the site closes waiting connections sooner).",
+    )
     _client_table: ClientTable = PrivateAttr(default_factory=ClientTable)
 
     @model_validator(mode="after")

@@ -135,3 +135,10 @@ def test_the_encoder_takes_what_the_record_holds():
     body, attributes = audit_record(flow(path=b"/\xff"))
     provider.get_logger("t").emit(body=body, attributes=attributes)
     assert encode_logs(memory.get_finished_logs()).SerializeToString()
+
+
+def test_the_record_says_whether_a_warm_connection_carried_the_request():
+    sent = flow()
+    assert "atlassian_proxy.upstream" not in audit_record(sent)[1]
+    FlowRecord.of(sent.metadata).upstream = "new"
+    assert audit_record(sent)[1]["atlassian_proxy.upstream"] == "new"

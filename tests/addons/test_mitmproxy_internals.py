@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import dataclasses
 import html
 import re
 import socket
@@ -25,6 +26,7 @@ import pytest
 from mitmproxy import connection, exceptions, http, version
 from mitmproxy.addons.next_layer import NextLayer
 from mitmproxy.addons.proxyserver import Proxyserver
+from mitmproxy.addons.tlsconfig import TlsConfig
 from mitmproxy.proxy import commands, context, events, layer, layers
 from mitmproxy.proxy.layers.http import HttpErrorHook, HttpLayer, HTTPMode, HttpRequestHeadersHook, HttpRequestHook
 from mitmproxy.proxy.mode_specs import ProxyMode
@@ -37,6 +39,7 @@ from proxy_addon.addons.replies import proxy_reply
 from proxy_addon.addons.wire import HELD_REPLY, HELD_STREAMED, MAX_HEAD_BYTES, MOVED, Wire
 from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.refusals import Refusal, message
+from proxy_addon.policy.upstream_pool import replayable
 
 from support.proxy import REPO
 
@@ -64,8 +67,10 @@ class Driver:
         layer: Any,
         on_hook: Callable[[commands.StartHook], None] = lambda hook: None,
         server_reply: Callable[[connection.Connection], events.Event | None] = lambda conn: None,
+        on_open: Callable[[connection.Connection], str | None] = lambda conn: None,
     ) -> None:
-        self.layer, self.on_hook, self.server_reply = layer, on_hook, server_reply
+        """`on_open(connection)` is the error a dial gets (None: it connects)."""
+        self.layer, self.on_hook, self.server_reply, self.on_open = layer, on_hook, server_reply, on_open
         self.commands: list[commands.Command] = []
         self.to_server: list[bytes] = []
 
@@ -83,6 +88,8 @@ class Driver:
             self.on_hook(command)
             return [events.HookCompleted(command)]
         if isinstance(command, commands.OpenConnection):
+            if (error := self.on_open(command.connection)) is not None:
+                return [events.OpenConnectionCompleted(command, error)]
             command.connection.state = connection.ConnectionState.OPEN
             command.connection.timestamp_start = 1
             return [events.OpenConnectionCompleted(command, None)]
@@ -432,6 +439,226 @@ def test_name_resolution_is_redirected_below_asyncio_open_connection_and_restore
         server.close()
 
     asyncio.run(scenario())
+
+
+# The upstream pool's side: warm connections handed over, replaced, and requests sent again
+
+
+class FakePool:
+    """The pool as `WireLayer` sees it (`PoolExtension`): the first connection opened is a warm one."""
+
+    def __init__(self, every_method: bool = False) -> None:
+        self.every_method = every_method
+        self.warm: set[str] = set()
+        self.now_dialling = False
+        self.opened: list[tuple[connection.Connection, bool]] = []
+        self.dialled_servers: list[connection.Connection] = []
+        self.redialled: list[tuple[connection.Connection, str, int]] = []
+
+    def opening(self, conn: connection.Connection) -> None:
+        """Where `server_connect` would take a warm socket: the first connection not dialled."""
+        if not self.now_dialling and not self.opened:
+            self.warm.add(conn.id)
+        self.opened.append((conn, self.now_dialling))
+
+    def pooled(self, server: connection.Connection) -> bool:
+        return server.id in self.warm
+
+    def must_dial(self, flow: http.HTTPFlow) -> bool:
+        return FlowRecord.of(flow.metadata).resent or not (self.every_method or replayable(flow.request.method))
+
+    def dialling(self, client: connection.Client, now: bool) -> None:
+        self.now_dialling = now
+
+    def dialled(self, servers: list[connection.Connection]) -> None:
+        self.dialled_servers += servers
+
+    def redial(self, server: connection.Connection, error: str, flows: list[http.HTTPFlow]) -> None:
+        self.redialled.append((server, error, len(flows)))
+        for waiting in flows:
+            FlowRecord.of(waiting.metadata).resent = True
+
+    def may_resend(self, flow: http.HTTPFlow) -> bool:
+        record = FlowRecord.of(flow.metadata)
+        if record.resent or not replayable(flow.request.method):
+            return False
+        record.resent = True
+        return True
+
+
+def pooled_layer(pool: FakePool) -> Any:
+    layer_ = extended_http_layer(Wire(credential))
+    nextlayer = layer.NextLayer(layer_.context)
+    nextlayer.layer = layer_
+    internals.share_pool(nextlayer, pool)
+    assert layer_.pool is pool
+    return layer_
+
+
+def closing(*closes: bool) -> Callable[[connection.Connection], events.Event]:
+    """The site's answer on each connection in turn: closed before any byte (True), or 200."""
+    answers = iter(closes)
+
+    def reply(conn: connection.Connection) -> events.Event:
+        if next(answers, False):
+            conn.state = connection.ConnectionState.CAN_WRITE  # as mitmproxy's handler marks a peer's close
+            return events.ConnectionClosed(conn)
+        return answer_ok(conn)
+
+    return reply
+
+
+def run_request(pool: FakePool, head: bytes, server_reply: Any, on_open: Any = None) -> tuple[Driver, list]:
+    flows: list[http.HTTPFlow] = []
+
+    def hooks(hook: commands.StartHook) -> None:
+        if isinstance(hook, HttpRequestHeadersHook):
+            flows.append(hook.flow)
+
+    def opened(conn: connection.Connection) -> str | None:
+        pool.opening(conn)
+        return on_open(conn) if on_open else None
+
+    driver = Driver(pooled_layer(pool), hooks, server_reply, opened)
+    driver.feed(events.Start(), events.DataReceived(driver.layer.context.client, head))
+    return driver, flows
+
+
+def test_a_get_whose_warm_connection_closes_before_any_answer_goes_again_on_a_dialled_one(tctx):
+    pool = FakePool()
+    driver, flows = run_request(pool, HEAD, closing(True, False))
+    sent = HEAD.replace(b"http://example.test", b"").replace(PLACEHOLDER.encode(), SECRET.encode())
+    assert driver.to_server == [sent, sent], "the head again, with the credential only on the wire copy"
+    assert driver.to_client().startswith(b"HTTP/1.1 200 OK")
+    assert [dialled for _, dialled in pool.opened] == [False, True]
+    assert pool.dialled_servers == [pool.opened[1][0]]
+    assert FlowRecord.of(flows[0].metadata).resent
+    assert flows[0].error is None
+    assert flows[0].request.headers["authorization"] == PLACEHOLDER
+
+
+def test_a_get_goes_again_only_once(tctx):
+    pool = FakePool()
+    driver, flows = run_request(pool, HEAD, closing(True, True))
+    assert len(driver.to_server) == 2
+    assert driver.to_client().startswith(b"HTTP/1.1 502 Bad Gateway")
+    assert flows[0].error.msg == CLOSED
+
+
+def test_a_post_on_a_warm_connection_that_closes_is_never_sent_again(tctx):
+    pool = FakePool(every_method=True)  # even if POSTs were let onto warm connections
+    post = b"POST http://example.test/rest HTTP/1.1\r\nHost: example.test\r\nContent-Length: 2\r\n\r\n{}"
+    driver, flows = run_request(pool, post, closing(True, False))
+    assert [data for data in driver.to_server if data.startswith(b"POST")] == [post[: post.index(b"{}")].replace(
+        b"http://example.test", b"")], "one head, on one connection"  # fmt: skip
+    assert len(pool.opened) == 1
+    assert driver.to_client().startswith(b"HTTP/1.1 502 Bad Gateway")
+    assert not FlowRecord.of(flows[0].metadata).resent
+
+
+def test_a_request_that_must_not_go_first_on_a_warm_connection_opens_a_dialled_one(tctx):
+    pool = FakePool()
+    post = b"POST http://example.test/rest HTTP/1.1\r\nHost: example.test\r\nContent-Length: 2\r\n\r\n{}"
+    driver, _ = run_request(pool, post, answer_ok)
+    assert pool.opened[0][1] is True, "marked while mitmproxy opened it (its server_connect runs then)"
+    assert pool.dialled_servers == [pool.opened[0][0]]
+    assert pool.now_dialling is False
+    assert driver.to_client().startswith(b"HTTP/1.1 200 OK")
+
+
+def test_a_warm_connection_failing_its_handshake_is_replaced_for_the_requests_waiting_for_it(tctx):
+    pool = FakePool()
+    driver, flows = run_request(
+        pool, HEAD, answer_ok, on_open=lambda conn: "connection closed" if conn.id in pool.warm else None
+    )
+    ((failed, error, waiting),) = pool.redialled
+    assert (failed.id in pool.warm, error, waiting) == (True, "connection closed", 1)
+    assert failed.error is None, "mitmproxy would answer later requests for its address with it"
+    assert [dialled for _, dialled in pool.opened] == [False, True]
+    assert len(driver.to_server) == 1, "nothing was sent on the failed one"
+    assert driver.to_client().startswith(b"HTTP/1.1 200 OK")
+    assert flows[0].error is None
+
+
+def test_without_a_pool_a_closed_connection_is_mitmproxys_502(tctx):
+    flows: list[http.HTTPFlow] = []
+    driver = Driver(extended_http_layer(Wire(credential)), lambda hook: flows.append(hook.args()[0]), closing(True))
+    driver.feed(events.Start(), events.DataReceived(driver.layer.context.client, HEAD))
+    assert len(driver.to_server) == 1
+    assert driver.to_client().startswith(b"HTTP/1.1 502 Bad Gateway")
+
+
+def test_a_missing_pool_internal_turns_off_the_pool_not_the_proxy(monkeypatch):
+    monkeypatch.delattr(HttpLayer, "register_connection")
+    assert internals.problems() == []
+    internals.check()
+    assert "mitmproxy.proxy.layers.http.HttpLayer.register_connection is missing" in internals.unavailable(
+        internals.POOL
+    )
+
+
+def test_the_installed_mitmproxy_has_every_internal_the_pool_uses():
+    assert internals.unavailable(internals.POOL) == []
+
+
+def test_a_claimed_socket_becomes_the_connection_and_other_dials_go_through_the_redirect():
+    async def scenario() -> None:
+        site = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+        port = site.sockets[0].getsockname()[1]
+        loop = asyncio.get_running_loop()
+        warm = await internals.dial("127.0.0.1", port)
+        claims: list[tuple[str, int]] = []
+
+        def claim(address: tuple[str, int]) -> socket.socket | None:
+            claims.append(address)
+            return warm if address == ("acme.atlassian.invalid", 443) else None
+
+        undo_redirect = internals.redirect_name_resolution(
+            loop, lambda host, at: ("127.0.0.1", port) if host == "other.atlassian.invalid" else None
+        )
+        undo_hand_over = internals.hand_over_connections(loop, claim)
+        _, writer = await asyncio.open_connection("acme.atlassian.invalid", 443)
+        assert writer.get_extra_info("socket").fileno() == warm.fileno()
+        _, other = await asyncio.open_connection("other.atlassian.invalid", 443)
+        assert other.get_extra_info("peername")[:2] == ("127.0.0.1", port)
+        assert claims == [("acme.atlassian.invalid", 443), ("other.atlassian.invalid", 443)]
+        writer.close()
+        other.close()
+        undo_redirect()
+        undo_hand_over()
+        assert "create_connection" not in vars(loop)
+        assert "getaddrinfo" not in vars(loop)
+        site.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_claimed_socket_reset_before_it_becomes_a_transport_fails_as_a_dial_does():
+    async def scenario() -> None:
+        site = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+        port = site.sockets[0].getsockname()[1]
+        loop = asyncio.get_running_loop()
+        dead = socket.socket()
+        dead.setblocking(False)  # never connected: no peer, as after a reset
+        undo = internals.hand_over_connections(loop, lambda address: dead)
+        with pytest.raises(ConnectionResetError):
+            await asyncio.open_connection("127.0.0.1", port)
+        undo()
+        site.close()
+
+    asyncio.run(scenario())
+
+
+def test_tlsconfig_builds_a_warm_connection_as_it_would_a_new_one(tctx):
+    tctx.master.addons.add(TlsConfig())
+    inputs = internals.TlsInputs("acme.atlassian.net", 443, "acme.atlassian.net", (), (), "acme.atlassian.net",
+                                 (b"h2", b"http/1.1"))  # fmt: skip
+    first, server = internals.server_tls(inputs)
+    again, _ = internals.server_tls(inputs)
+    assert first.get_context() is again.get_context(), "one cached SSL.Context for equal inputs"
+    assert (server.sni, server.alpn_offers) == ("acme.atlassian.net", (b"h2", b"http/1.1"))
+    other, _ = internals.server_tls(dataclasses.replace(inputs, server_ciphers=("ECDHE-RSA-AES128-GCM-SHA256",)))
+    assert other.get_context() is not first.get_context()
 
 
 # The door is the only one

@@ -128,3 +128,12 @@ def test_an_answer_sent_again_replaces_the_refused_one_without_cookies_or_hop_fi
     replies.answer_again(head, 200, "OK", [("Content-Length", "5000")], b"")
     assert head.response is not None
     assert head.response.headers["content-length"] == "5000", "a HEAD's answer tells the length of the GET's"
+
+
+def test_the_early_answer_to_a_connect_is_mitmproxys_own():
+    connect = tflow.tflow(req=tutils.treq(method=b"CONNECT", host="acme.atlassian.net", port=443, path=b""))
+    replies.connected(connect)
+    answer = connect.response
+    assert (answer.http_version, answer.status_code, answer.reason) == ("HTTP/1.1", 200, "Connection established")
+    assert (list(answer.headers.fields), answer.content) == ([], b""), "no headers, as mitmproxy sends (Android)"
+    assert FlowRecord.of(connect.metadata).decision is Decision.NONE

@@ -78,6 +78,22 @@ def test_the_proxy_auth_user_is_logged_and_its_password_never():
     assert "proxy-password" not in line
 
 
+def test_a_request_on_a_warm_connection_says_so_in_text_and_json(caplog):
+    log = RequestLog()
+    flow = finished(Decision.INJECT, 200)
+    with taddons.context(log), caplog.at_level(logging.INFO, "atlassian_auth_proxy.requests"):
+        log.response(flow)
+        FlowRecord.of(flow.metadata).upstream = "warm"
+        log.response(flow)
+        log.json = True
+        log.response(flow)
+    without, text, line = (r.getMessage() for r in caplog.records[-3:])
+    assert "upstream=" not in without, "no field with the pool off"
+    assert text.endswith("credentials=injected upstream=warm")
+    assert json.loads(line)["upstream"] == "warm"
+    assert record(finished(Decision.INJECT, 200))["upstream"] is None
+
+
 def connect_flow(status: int) -> http.HTTPFlow:
     f = tflow.tflow(req=tutils.treq(method=b"CONNECT", scheme=b"", path=b"", authority=b"acme.atlassian.net:443"))
     f.response = tutils.tresp(status_code=status)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from mitmproxy import flow
+from mitmproxy.test import tflow, tutils
 
 from proxy_addon.addons.replies import made, proxy_reply
-from proxy_addon.addons.upstream_faults import ErrorPages
-from proxy_addon.policy.failures import failure_kind
+from proxy_addon.addons.upstream_faults import ErrorPages, UpstreamFaults
+from proxy_addon.policy.failures import UNTRUSTED_CERTIFICATE, failure_kind
+from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.refusals import Refusal
 
 
@@ -60,3 +63,23 @@ def test_error_pages_are_seen_only_in_the_task_that_registered_them():
         await asyncio.gather(failing_flow(), other_flow())
 
     asyncio.run(both())
+
+
+def test_a_certificate_failure_found_only_when_the_request_needed_its_connection_is_an_untrusted_upstream():
+    """The upstream pool's early CONNECT answer (or a reconnect) moves the handshake after the request's hooks:
+    the same page as `requestheaders` gives, and the same decision (the credential never left)."""
+    faults = UpstreamFaults()
+    failed = tflow.tflow(req=tutils.treq(host="acme.atlassian.net", port=443, scheme=b"https"))
+    FlowRecord.of(failed.metadata).decision = Decision.INJECT
+    failed.error = flow.Error("Certificate verify failed: Hostname mismatch")
+    faults.error(failed)
+    assert FlowRecord.of(failed.metadata).decision is Decision.UNTRUSTED_UPSTREAM
+    page = faults.pages.take(failed.error.msg)
+    expected = made(Refusal.UNTRUSTED_UPSTREAM, host="acme.atlassian.net", kind=UNTRUSTED_CERTIFICATE)
+    assert (page.status_code, page.content) == (expected.status_code, expected.content)
+
+    reset = tflow.tflow(req=tutils.treq(host="acme.atlassian.net", port=443, scheme=b"https"))
+    FlowRecord.of(reset.metadata).decision = Decision.INJECT
+    reset.error = flow.Error("server closed connection")
+    faults.error(reset)
+    assert FlowRecord.of(reset.metadata).decision is Decision.INJECT

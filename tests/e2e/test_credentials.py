@@ -177,7 +177,7 @@ def test_rejected_token_backs_off_then_a_new_token_ends_it(make_proxy, site, tmp
 
 def test_sighup_rereads_the_keyring_without_dropping_connections(keyring_env, site):
     assert cli(keyring_env, "login", "--email", EMAIL, "--no-verify", stdin=TOKEN_24).returncode == 0
-    proxy = start_proxy(keyring_env)
+    proxy = start_proxy({**keyring_env, "ATLASSIAN_PROXY_UPSTREAM_POOL": "false"})  # it counts upstream connections
     try:
         with requests.Session() as session:
             session.trust_env = False

@@ -98,7 +98,8 @@ def test_other_hosts_are_tunnelled_untouched(proxy, site, ca_file, host):
     assert intercepted.returncode == 60, "the proxy's CA must not be able to verify a tunnelled host"
 
 
-def test_plain_http_to_a_credential_host_is_refused_and_nothing_is_sent(proxy, site):
+def test_plain_http_to_a_credential_host_is_refused_and_nothing_is_sent(make_proxy, site):
+    proxy = make_proxy(ATLASSIAN_PROXY_UPSTREAM_POOL="false")  # it counts upstream connections: no warm ones
     connections, requests_seen = site.record.connections, len(site.record.requests)
     result = curl(proxy.url, "http://acme.atlassian.net/rest/api/3/myself", proxy.ca_file, "-w", "%{http_code}")
     assert result.stdout.endswith("403")

@@ -73,6 +73,10 @@ def test_64_concurrent_clients_every_request_credentialed(loaded, site):
 
 RATE_LIMITED_SITE = "https://soak-429.atlassian.net"
 EXPECTED = {"ok": 200, "reset": 502, "ratelimited": 429, "browser": 403, "fresh": 200, "stall": 504}
+UNDER_LOAD = {"reset": 504}
+"""A reset can also end in the upstream timeout's 504: when the site's reset reaches a warm connection before the
+proxy read a byte of the answer, the GET goes again once on a new connection (the upstream pool), and with 64
+clients on two cores that second connection can outlast the 1 s UPSTREAM_TIMEOUT. Either way an error, as direct."""
 
 
 def soak_client(proxy: Proxy, client: int) -> Counter[str]:
@@ -90,7 +94,7 @@ def soak_client(proxy: Proxy, client: int) -> Counter[str]:
             headers = {"Origin": "https://evil.example"} if kind == "browser" else {}
             base = RATE_LIMITED_SITE if kind == "ratelimited" else SITE  # its 429 holds that tenant, not SITE
             r = s.get(base + path, headers=headers, timeout=30)
-            assert r.status_code == EXPECTED[kind], (kind, r.status_code, r.text)
+            assert r.status_code in (EXPECTED[kind], UNDER_LOAD.get(kind)), (kind, r.status_code, r.text)
             outcomes[kind] += 1
     finally:
         s.close()

@@ -112,6 +112,7 @@ def test_each_request_the_json_log_records_is_one_otlp_record_with_its_attribute
         "atlassian_proxy.site": "default",
         "atlassian_proxy.client": "carol",
         "user.name": "carol",
+        "atlassian_proxy.upstream": "new",  # the proxy's first request to the site: nothing was warm yet
     }
     assert by_decision["refused-misdirected"].attributes["server.address"] == "acme.atlassian.net"
     assert by_decision["refused-cleartext"].attributes["atlassian_proxy.site"] == "other"

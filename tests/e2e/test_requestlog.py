@@ -14,7 +14,7 @@ from support.clients import CLIENT_ENV, curl
 from support.proxy import EMAIL, TOKEN_192, wait_for
 
 FIELDS = {"time", "client", "user", "method", "scheme", "host", "port", "path", "status", "error"}
-FIELDS |= {"duration_ms", "decision"}
+FIELDS |= {"duration_ms", "decision", "upstream"}
 
 
 def test_json_log_has_one_object_per_request_with_the_audit_fields_and_no_secret(make_proxy, site):

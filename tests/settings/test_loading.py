@@ -34,6 +34,8 @@ def test_defaults(clean_env):
     assert ",".join(map(str, settings.hosts)) == "*.atlassian.net"
     assert (settings.listen_host, settings.listen_port) == ("127.0.0.1", 8080)
     assert settings.confdir.name == ".mitmproxy"
+    pool = (settings.upstream_pool, settings.upstream_pool_size, settings.upstream_pool_idle_seconds)
+    assert pool == (True, 2, 60.0)
 
 
 def test_the_token_never_shows_in_repr_or_str(clean_env, monkeypatch):
@@ -65,7 +67,19 @@ def test_token_file_surrounding_whitespace_is_ignored(clean_env, monkeypatch):
 
 
 SETTING_VALUES = st.text(max_size=40)
-FLAGS = ["hosts", "connect_to", "email", "listen_port", "upstream_timeout", "client_timeout", "allow_browsers"]
+FLAGS = [
+    "hosts",
+    "connect_to",
+    "email",
+    "listen_port",
+    "upstream_timeout",
+    "client_timeout",
+    "allow_browsers",
+    "upstream_pool",
+    "upstream_pool_size",
+    "upstream_pool_idle_seconds",
+    "upstream_pool_max_age_seconds",
+]
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
