@@ -61,13 +61,17 @@ def _under_wiki(path: str) -> bool:
 
 
 def is_plain_path(path: str) -> bool:
-    """No dot segments or encoded slashes that a server might resolve outside a prefix."""
+    """No dot segments or encoded slashes that a server might resolve outside a prefix.
+
+    A segment counts as a dot segment with path parameters after it too (`..;x`): servlet
+    containers cut them off before they resolve the path.
+    """
     route = path.partition("?")[0]
     if not route.startswith("/"):
         return False
     for segment in route.split("/")[1:]:
         decoded = unquote(segment)
-        if decoded in (".", "..") or "/" in decoded or "\\" in decoded:
+        if decoded.partition(";")[0] in (".", "..") or "/" in decoded or "\\" in decoded:
             return False
     return True
 
