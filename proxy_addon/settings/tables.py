@@ -197,6 +197,11 @@ class SiteSettings(Table):
                     f'scheme = "client_credentials": a service account acts on one Cloud site; name its host exactly '
                     f"(e.g. acme.atlassian.net), not {pattern}"
                 )
+        if len(self.hosts) != 1:
+            raise ValueError(
+                'scheme = "client_credentials": a service account acts on one Cloud site, whose cloudId its tokens '
+                f"are for; name its one host, not {len(self.hosts)} (give each site a [[sites]] table of its own)"
+            )
         return self
 
     @property

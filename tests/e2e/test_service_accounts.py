@@ -349,6 +349,7 @@ def test_exec_keeps_the_client_secret_from_the_command(site, oauth, ca_file, con
     [
         (('client_id = "sa-Client-0123456789abcdef"\n', ""), 'scheme = "client_credentials" needs client_id'),
         (('hosts = ["acme.atlassian.net"]', 'hosts = ["*.atlassian.net"]'), "name its host exactly"),
+        (('hosts = ["acme.atlassian.net"]', 'hosts = ["acme.atlassian.net", "globex.atlassian.net"]'), "one host"),
         (("client_secret_env", "token_env"), "remove token_env"),
         (('cloud_id = "5ca1ab1e', 'cloud_id = "5ca1/ab1e'), "is not a cloudId"),
         (("ACME_BOT_SECRET", "UNSET_BOT_SECRET"), "UNSET_BOT_SECRET is not set: it should hold the client secret"),
