@@ -175,6 +175,8 @@ class SiteMint:
     rejected: str | None = None
     failed: str | None = None
     renewed_on_401: float = -math.inf
+    refused: bool = False
+    """The gateway refused the current token (a 401): requests wait for the mint that replaces it."""
     task: asyncio.Task[None] | None = None
 
     @property
@@ -218,13 +220,16 @@ class Mints:
 
     async def fresh(self, site: str) -> None:
         """A token for `site` that may be sent now: minted first if due (or waited for, when another request
-        started that mint). Raises `MintRejected` or `MintFailed` when there is none."""
+        started that mint). A token still good is sent while its renewal runs: waiting for it would add the token
+        endpoint's round trip, or its whole timeout when it hangs, to requests that need no new token. Raises
+        `MintRejected` or `MintFailed` when there is none."""
         mint_of = self._mints[site]
         now = time.monotonic()
         if now < mint_of.renew_at:
             return
         task = self._start(mint_of, now)
-        if task is not None:
+        good = mint_of.rejected is None and not mint_of.refused and now < mint_of.usable_until
+        if task is not None and not good:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(task), self.timeout)
         self._usable(mint_of)
@@ -240,6 +245,7 @@ class Mints:
             return
         mint_of.renewed_on_401 = now
         mint_of.renew_at = 0.0
+        mint_of.refused = True
         if self._start(mint_of, now) is None:
             logger.warning(
                 "site %s: the API gateway refused its access token before it expired; no new one is minted before "
@@ -345,6 +351,7 @@ class Mints:
         mint_of.renew_at = started + lifetime - renew_margin(lifetime)
         mint_of.usable_until = started + lifetime - send_margin(lifetime)
         mint_of.next_try = 0.0
+        mint_of.refused = False
         if mint_of.rejected is not None or mint_of.failed is not None:
             logger.info("site %s: %s minted an access token again; requests pass as usual", site, TOKEN_HOST)
         mint_of.rejected = mint_of.failed = None
