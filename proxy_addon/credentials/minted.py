@@ -58,6 +58,8 @@ MAX_TOKEN_ANSWER = 64 * 1024
 DEFAULT_LIFETIME = 3600.0
 """Atlassian's access tokens last 60 minutes; an answer without `expires_in` is taken to mean that."""
 MAX_RENEW_MARGIN = 300.0
+MIN_LIFETIME = 10
+"""An answer whose token lasts less is no token: renewed as soon as it is sent, every request would mint one."""
 REJECTED_RETRY_SECONDS = 30
 FAILED_RETRY_SECONDS = 5
 RENEW_AFTER_401_SECONDS = 30.0
@@ -133,8 +135,12 @@ def read_token_answer(status: int, body: bytes, headers: dict[str, str] | None =
         raise MintFailed("the access token it answered has characters no token has") from None
     del text
     expires_in = document.get("expires_in", DEFAULT_LIFETIME)
-    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or not 0 < expires_in < 10**7:
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or not expires_in < 10**7:
         expires_in = DEFAULT_LIFETIME
+    if expires_in < MIN_LIFETIME:
+        raise MintFailed(
+            f"the access token it answered lasts {expires_in:g} s, less than the {MIN_LIFETIME} s it needs"
+        )
     return Minted(authorization_value("", token, bearer=True), float(expires_in))
 
 

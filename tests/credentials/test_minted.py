@@ -63,6 +63,16 @@ def test_an_answer_without_a_usable_lifetime_is_taken_for_an_hour(document, life
     assert read_token_answer(*answer(200, access_token=TOKEN, **document)).lifetime == lifetime
 
 
+@pytest.mark.parametrize("expires_in", [0, -5, 0.01, 9.9])
+def test_a_token_too_short_to_send_is_a_failure_not_a_mint_per_request(expires_in):
+    """Renewed as soon as it is minted, such a token made every request mint another (at most one per 5 s now)."""
+    with pytest.raises(MintFailed) as raised:
+        read_token_answer(*answer(200, access_token=TOKEN, expires_in=expires_in))
+    assert raised.value.why == f"the access token it answered lasts {expires_in:g} s, less than the 10 s it needs"
+    assert not isinstance(raised.value, MintRejected)
+    assert read_token_answer(*answer(200, access_token=TOKEN, expires_in=10)).lifetime == 10
+
+
 @pytest.mark.parametrize(
     ("status", "document", "rejected", "why"),
     [
