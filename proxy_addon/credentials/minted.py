@@ -55,6 +55,9 @@ TOKEN_HOST = "auth.atlassian.com"  # noqa: S105 - the token endpoint's host, not
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - its path
 TOKEN_HEADERS = (("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json"))
 MAX_TOKEN_ANSWER = 64 * 1024
+TOKEN_DEADLINE = 30.0
+"""The longest a mint may take in all: one stuck at a token endpoint that answers a byte at a time would hold the
+site's one mint, and so every request needing a token, for as long as it dripped."""
 DEFAULT_LIFETIME = 3600.0
 """Atlassian's access tokens last 60 minutes; an answer without `expires_in` is taken to mean that."""
 MAX_RENEW_MARGIN = 300.0
@@ -148,7 +151,15 @@ def mint(client: ClientSecret, reach: Reach) -> Minted:
     """Ask the token endpoint for an access token (blocking: run it off the event loop)."""
     try:
         answer = exchange(
-            TOKEN_HOST, 443, "POST", TOKEN_PATH, TOKEN_HEADERS, token_request_body(client), reach, MAX_TOKEN_ANSWER
+            TOKEN_HOST,
+            443,
+            "POST",
+            TOKEN_PATH,
+            TOKEN_HEADERS,
+            token_request_body(client),
+            reach,
+            MAX_TOKEN_ANSWER,
+            TOKEN_DEADLINE,
         )
     except Unreachable as e:
         raise MintFailed(str(e)) from None
