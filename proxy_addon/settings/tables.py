@@ -183,7 +183,7 @@ class SiteSettings(Table):
             raise ValueError('scheme = "client_credentials" needs client_id: the service account\'s OAuth client id')
         if self.client_secret_env is not None and self.client_secret_file is not None:
             raise ValueError("set client_secret_env or client_secret_file, not both")
-        extra = [key for key in ("email", "token_env", "token_file") if getattr(self, key) is not None]
+        extra = [key for key in ("email", "token_env", "token_file", "token_expires") if getattr(self, key) is not None]
         if self.scoped:
             extra.append("scoped")
         if extra:

@@ -171,6 +171,7 @@ SERVICE_BAD = [
     ('email = "me@acme.example"\n', 'scheme = "client_credentials" mints its own access tokens'),
     ("scoped = true\n", "remove scoped"),
     ('token_env = "T"\n', "remove token_env"),
+    ('token_expires = "2030-01-01"\n', "remove token_expires"),
     ('client_id = "has space"\n', "client_id: 'has space' is not an OAuth client id"),
 ]
 
