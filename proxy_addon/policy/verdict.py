@@ -110,7 +110,12 @@ def method_override(facts: RequestFacts) -> str | None:
     """What would let the site run the request as another method than the one judged: a header, or `_method`."""
     if facts.method_override is not None:
         return facts.method_override
-    query = facts.path.partition("?")[2]
+    return method_parameter(facts.path)
+
+
+def method_parameter(path: str) -> str | None:
+    """The `_method` query parameter of `path`, named for a refusal, if it has one (any case, decoded)."""
+    query = path.partition("?")[2]
     if METHOD_PARAMETER not in query.lower() and "%" not in query:
         return None
     for part in query.split("&"):
