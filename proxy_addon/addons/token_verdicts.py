@@ -31,6 +31,7 @@ from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.scoped import GATEWAY
 from proxy_addon.policy.token_verdict import Sent, TokenVerdict, read_answer
 from proxy_addon.policy.unauthorized import SCOPE_CHECK, OncePer, renamed_to
+from proxy_addon.policy.verdict import METHOD_OVERRIDES, method_parameter
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class TokenVerdicts:
             self._note_scope_miss(site, request.host, sent)
         elif reading.verdict is not TokenVerdict.PASS:
             record.auth_failed = True
-            if reading.verdict is TokenVerdict.RENEW and stamp is not None and request.method in REPLAYED:
+            if reading.verdict is TokenVerdict.RENEW and stamp is not None and replayable(request):
                 record.replay = True
 
     def response(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
@@ -157,6 +158,13 @@ class TokenVerdicts:
             target,
             gets,
         )
+
+
+def replayable(request: http.Request) -> bool:
+    """A GET or HEAD that no method override may make a write at the site: only a read is sent twice."""
+    if request.method not in REPLAYED or method_parameter(request.path) is not None:
+        return False
+    return not any(fields.present(request.headers, name) for name in METHOD_OVERRIDES)
 
 
 def sent_route(request: http.Request) -> str:

@@ -8,10 +8,12 @@ check after a pause and the boundaries' lookups) go where proxied ones go.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
 import ssl
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,12 +112,20 @@ def exchange(
     body: bytes | None,
     reach: Reach,
     limit: int = 1 << 20,
+    deadline: float | None = None,
 ) -> Exchanged:
     """`method path` on `host:port` with `headers` (Host is added) and `body`; at most `limit` bytes of the answer.
 
+    `TIMEOUT` bounds each wait for a byte; `deadline` (seconds) bounds the whole exchange, which a site
+    sending its answer a byte at a time would otherwise stretch without end: the connection is cut then.
     Blocking: run it off the event loop.
     """
     connection = reach.connection(host, port)
+    cut = threading.Event()
+    watchdog = threading.Timer(deadline, _cut, (connection, cut)) if deadline is not None else None
+    if watchdog is not None:
+        watchdog.daemon = True
+        watchdog.start()
     try:
         connection.putrequest(method, path, skip_accept_encoding=True)
         for name, value in headers:
@@ -128,10 +138,25 @@ def exchange(
     except ssl.SSLCertVerificationError:
         raise Unreachable(f"cannot reach {host}: its TLS certificate is not trusted") from None
     except (OSError, http.client.HTTPException) as e:
+        if cut.is_set():
+            raise Unreachable(f"cannot reach {host}: no whole answer within {deadline:g} s") from None
         raise Unreachable(f"cannot reach {host}: {failure_kind(str(e))}") from None
     finally:
+        if watchdog is not None:
+            watchdog.cancel()
         connection.close()
+    if cut.is_set():  # an answer without a length ends at the cut as if it were whole
+        raise Unreachable(f"cannot reach {host}: no whole answer within {deadline:g} s")
     return Exchanged(response.status, response.reason, response.getheaders(), data[:limit], len(data) <= limit)
+
+
+def _cut(connection: http.client.HTTPConnection, cut: threading.Event) -> None:
+    """End an exchange past its deadline: the blocked read returns, and the exchange fails."""
+    cut.set()
+    sock = connection.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def get(host: str, port: int, path: str, headers: dict[str, str], reach: Reach) -> tuple[int, dict[str, str], bytes]:

@@ -55,9 +55,14 @@ TOKEN_HOST = "auth.atlassian.com"  # noqa: S105 - the token endpoint's host, not
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - its path
 TOKEN_HEADERS = (("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json"))
 MAX_TOKEN_ANSWER = 64 * 1024
+TOKEN_DEADLINE = 30.0
+"""The longest a mint may take in all: one stuck at a token endpoint that answers a byte at a time would hold the
+site's one mint, and so every request needing a token, for as long as it dripped."""
 DEFAULT_LIFETIME = 3600.0
 """Atlassian's access tokens last 60 minutes; an answer without `expires_in` is taken to mean that."""
 MAX_RENEW_MARGIN = 300.0
+MIN_LIFETIME = 10
+"""An answer whose token lasts less is no token: renewed as soon as it is sent, every request would mint one."""
 REJECTED_RETRY_SECONDS = 30
 FAILED_RETRY_SECONDS = 5
 RENEW_AFTER_401_SECONDS = 30.0
@@ -133,8 +138,12 @@ def read_token_answer(status: int, body: bytes, headers: dict[str, str] | None =
         raise MintFailed("the access token it answered has characters no token has") from None
     del text
     expires_in = document.get("expires_in", DEFAULT_LIFETIME)
-    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or not 0 < expires_in < 10**7:
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or not expires_in < 10**7:
         expires_in = DEFAULT_LIFETIME
+    if expires_in < MIN_LIFETIME:
+        raise MintFailed(
+            f"the access token it answered lasts {expires_in:g} s, less than the {MIN_LIFETIME} s it needs"
+        )
     return Minted(authorization_value("", token, bearer=True), float(expires_in))
 
 
@@ -142,7 +151,15 @@ def mint(client: ClientSecret, reach: Reach) -> Minted:
     """Ask the token endpoint for an access token (blocking: run it off the event loop)."""
     try:
         answer = exchange(
-            TOKEN_HOST, 443, "POST", TOKEN_PATH, TOKEN_HEADERS, token_request_body(client), reach, MAX_TOKEN_ANSWER
+            TOKEN_HOST,
+            443,
+            "POST",
+            TOKEN_PATH,
+            TOKEN_HEADERS,
+            token_request_body(client),
+            reach,
+            MAX_TOKEN_ANSWER,
+            TOKEN_DEADLINE,
         )
     except Unreachable as e:
         raise MintFailed(str(e)) from None
@@ -175,6 +192,8 @@ class SiteMint:
     rejected: str | None = None
     failed: str | None = None
     renewed_on_401: float = -math.inf
+    refused: bool = False
+    """The gateway refused the current token (a 401): requests wait for the mint that replaces it."""
     task: asyncio.Task[None] | None = None
 
     @property
@@ -218,13 +237,16 @@ class Mints:
 
     async def fresh(self, site: str) -> None:
         """A token for `site` that may be sent now: minted first if due (or waited for, when another request
-        started that mint). Raises `MintRejected` or `MintFailed` when there is none."""
+        started that mint). A token still good is sent while its renewal runs: waiting for it would add the token
+        endpoint's round trip, or its whole timeout when it hangs, to requests that need no new token. Raises
+        `MintRejected` or `MintFailed` when there is none."""
         mint_of = self._mints[site]
         now = time.monotonic()
         if now < mint_of.renew_at:
             return
         task = self._start(mint_of, now)
-        if task is not None:
+        good = mint_of.rejected is None and not mint_of.refused and now < mint_of.usable_until
+        if task is not None and not good:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(task), self.timeout)
         self._usable(mint_of)
@@ -240,6 +262,7 @@ class Mints:
             return
         mint_of.renewed_on_401 = now
         mint_of.renew_at = 0.0
+        mint_of.refused = True
         if self._start(mint_of, now) is None:
             logger.warning(
                 "site %s: the API gateway refused its access token before it expired; no new one is minted before "
@@ -345,6 +368,7 @@ class Mints:
         mint_of.renew_at = started + lifetime - renew_margin(lifetime)
         mint_of.usable_until = started + lifetime - send_margin(lifetime)
         mint_of.next_try = 0.0
+        mint_of.refused = False
         if mint_of.rejected is not None or mint_of.failed is not None:
             logger.info("site %s: %s minted an access token again; requests pass as usual", site, TOKEN_HOST)
         mint_of.rejected = mint_of.failed = None

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
+from proxy_addon.policy.hosts import normalize_host
 from proxy_addon.policy.sites import Site
 
 GATEWAY = "api.atlassian.com"
@@ -61,13 +62,17 @@ def _under_wiki(path: str) -> bool:
 
 
 def is_plain_path(path: str) -> bool:
-    """No dot segments or encoded slashes that a server might resolve outside a prefix."""
+    """No dot segments or encoded slashes that a server might resolve outside a prefix.
+
+    A segment counts as a dot segment with path parameters after it too (`..;x`): servlet
+    containers cut them off before they resolve the path.
+    """
     route = path.partition("?")[0]
     if not route.startswith("/"):
         return False
     for segment in route.split("/")[1:]:
         decoded = unquote(segment)
-        if decoded in (".", "..") or "/" in decoded or "\\" in decoded:
+        if decoded.partition(";")[0] in (".", "..") or "/" in decoded or "\\" in decoded:
             return False
     return True
 
@@ -89,7 +94,7 @@ class Gateway:
 
     def add(self, site: Site, cloud_id: str, host: str | None = None) -> None:
         """`site` is the tenant `cloud_id`; `host` is its own host (default: its first exact one)."""
-        own = host or next((p.domain for p in site.patterns if not p.wildcard), None)
+        own = normalize_host(host) if host else next((p.domain for p in site.patterns if not p.wildcard), None)
         self.tenants[site.name] = Tenant(site, cloud_id, own)
 
     def is_gateway(self, name: str | None, port: int | None) -> bool:
@@ -110,6 +115,13 @@ class Gateway:
         """The site whose own prefix `path` is under, if any."""
         tenant = self.tenant_for(path)
         return tenant.site if tenant is not None else None
+
+    def own_cloud_id(self, site: Site, name: str | None) -> str | None:
+        """The cloudId under which `site`'s requests to `name` (normalized) go to the gateway: only those to its own
+        host do. Another host of the site (a wildcard's, a second name) is another tenant, whose requests the
+        site's cloudId would send to the wrong one."""
+        tenant = self.tenants.get(site.name)
+        return tenant.cloud_id if tenant is not None and name is not None and tenant.host == name else None
 
     def cloud_id(self, site: Site) -> str | None:
         entry = self.tenants.get(site.name)

@@ -110,7 +110,12 @@ def method_override(facts: RequestFacts) -> str | None:
     """What would let the site run the request as another method than the one judged: a header, or `_method`."""
     if facts.method_override is not None:
         return facts.method_override
-    query = facts.path.partition("?")[2]
+    return method_parameter(facts.path)
+
+
+def method_parameter(path: str) -> str | None:
+    """The `_method` query parameter of `path`, named for a refusal, if it has one (any case, decoded)."""
+    query = path.partition("?")[2]
     if METHOD_PARAMETER not in query.lower() and "%" not in query:
         return None
     for part in query.split("&"):
@@ -172,7 +177,7 @@ def decide(facts: RequestFacts, policy: Policy, health: TokenHealth, now: float)
             return Verdict(Decision.PASS, site, name)
         name, moved_to = tenant.host, Moved(tenant.host, path)
     elif site.on_gateway and not on_gateway:
-        cloud_id = policy.gateway.cloud_id(site)
+        cloud_id = policy.gateway.own_cloud_id(site, name)
         path = gateway_path(cloud_id, facts.path) if cloud_id is not None else None
         if path is None:
             return Verdict(Decision.PASS, site, name)
@@ -215,8 +220,9 @@ def should_intercept(policy: Policy, host: str | None, port: int | None, sni: st
 def moved_to_gateway(policy: Policy, host: str | None, port: int | None) -> bool:
     """Do the credentialed requests of a connection to `host:port` all go to the API gateway instead: the own
     host of a scoped or client-credentials site whose cloudId is known?"""
-    site = policy.sites.lookup(normalize_host(host), port)
-    return site is not None and site.on_gateway and policy.gateway.cloud_id(site) is not None
+    name = normalize_host(host)
+    site = policy.sites.lookup(name, port)
+    return site is not None and site.on_gateway and policy.gateway.own_cloud_id(site, name) is not None
 
 
 def refusal(verdict: Verdict, facts: RequestFacts) -> tuple[Refusal, dict[str, object]] | None:

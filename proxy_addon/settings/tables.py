@@ -183,7 +183,7 @@ class SiteSettings(Table):
             raise ValueError('scheme = "client_credentials" needs client_id: the service account\'s OAuth client id')
         if self.client_secret_env is not None and self.client_secret_file is not None:
             raise ValueError("set client_secret_env or client_secret_file, not both")
-        extra = [key for key in ("email", "token_env", "token_file") if getattr(self, key) is not None]
+        extra = [key for key in ("email", "token_env", "token_file", "token_expires") if getattr(self, key) is not None]
         if self.scoped:
             extra.append("scoped")
         if extra:
@@ -197,6 +197,11 @@ class SiteSettings(Table):
                     f'scheme = "client_credentials": a service account acts on one Cloud site; name its host exactly '
                     f"(e.g. acme.atlassian.net), not {pattern}"
                 )
+        if len(self.hosts) != 1:
+            raise ValueError(
+                'scheme = "client_credentials": a service account acts on one Cloud site, whose cloudId its tokens '
+                f"are for; name its one host, not {len(self.hosts)} (give each site a [[sites]] table of its own)"
+            )
         return self
 
     @property

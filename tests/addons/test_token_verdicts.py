@@ -561,6 +561,33 @@ def test_a_post_refused_by_the_gateway_keeps_its_401_and_a_new_token_is_minted(m
     assert bot.credentials["bot"].authorization.get_secret_value() == "Bearer minted-2"
 
 
+@pytest.mark.parametrize(
+    ("path", "override"),
+    [
+        ("/rest/api/3/issue/OPS-1", {"X-HTTP-Method-Override": "DELETE"}),
+        ("/rest/api/3/issue/OPS-1", {"X-Method-Override": "PUT"}),
+        ("/rest/api/3/issue/OPS-1?_method=DELETE", {}),
+        ("/rest/api/3/issue/OPS-1?%5Fmethod=DELETE", {}),
+    ],
+)
+def test_a_get_a_method_override_may_make_a_write_keeps_its_401_and_is_not_sent_again(monkeypatch, path, override):
+    bot = ServiceAccount(monkeypatch)
+
+    async def scenario() -> http.HTTPFlow:
+        f, _ = await bot.decide(path=path)
+        f.request.headers.update(override)
+        f = await bot.answered(f, 401)
+        await bot.settled()
+        return f
+
+    with taddons.context(bot.verdicts):
+        f = asyncio.run(scenario())
+    assert f.response is not None
+    assert f.response.status_code == 401
+    assert bot.gateway.sent == [], "a write is never sent twice, whatever its request line says"
+    assert bot.endpoint.calls == 2, "the new token is minted all the same"
+
+
 def test_two_gets_refused_together_mint_once_and_both_go_again(monkeypatch):
     bot = ServiceAccount(monkeypatch)
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
+import time
 
 import pytest
 from pydantic import SecretStr
 
-from proxy_addon.credentials.http_client import Reach, Unreachable, get, json_object, trust
+from proxy_addon.credentials.http_client import Reach, Unreachable, exchange, get, json_object, trust
 from proxy_addon.policy.connect_rules import ConnectToRule
 from proxy_addon.settings.modes import UpstreamProxy
+
+from support.upstream import make_context
 
 SITE = "acme.atlassian.net"
 
@@ -54,3 +58,37 @@ def test_a_refused_connection_is_unreachable_naming_the_host_and_not_the_address
 @pytest.mark.parametrize(("body", "expected"), [(b'{"a": 1}', {"a": 1}), (b"[1]", {}), (b"<html>", {}), (b"", {})])
 def test_only_a_json_object_is_read(body, expected):
     assert json_object(body) == expected
+
+
+def dripping_site(ca) -> tuple[socket.socket, threading.Event]:
+    """A TLS site that answers with a length it then sends a byte every 0.1 s, until told to stop."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    context = make_context(ca.issue_cert(SITE))
+    stop = threading.Event()
+
+    def serve() -> None:
+        raw, _ = listener.accept()
+        with context.wrap_socket(raw, server_side=True) as tls:
+            tls.recv(65536)
+            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{")
+            while not stop.wait(0.1):
+                try:
+                    tls.sendall(b" ")
+                except OSError:
+                    return
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener, stop
+
+
+def test_a_deadline_bounds_the_whole_exchange_with_a_site_that_drips_its_answer(ca, ca_file):
+    listener, stop = dripping_site(ca)
+    reach = Reach(connect_to=(ConnectToRule.parse(f"{SITE}=127.0.0.1:{listener.getsockname()[1]}"),), extra_ca=ca_file)
+    began = time.monotonic()
+    try:
+        with pytest.raises(Unreachable, match=f"cannot reach {SITE}: no whole answer within 1 s"):
+            exchange(SITE, 443, "POST", "/oauth/token", [], b"grant_type=client_credentials", reach, 1024, 1.0)
+    finally:
+        stop.set()
+        listener.close()
+    assert time.monotonic() - began < 5, "each byte came within TIMEOUT: only the deadline ends it"

@@ -63,6 +63,16 @@ def test_an_answer_without_a_usable_lifetime_is_taken_for_an_hour(document, life
     assert read_token_answer(*answer(200, access_token=TOKEN, **document)).lifetime == lifetime
 
 
+@pytest.mark.parametrize("expires_in", [0, -5, 0.01, 9.9])
+def test_a_token_too_short_to_send_is_a_failure_not_a_mint_per_request(expires_in):
+    """Renewed as soon as it is minted, such a token made every request mint another (at most one per 5 s now)."""
+    with pytest.raises(MintFailed) as raised:
+        read_token_answer(*answer(200, access_token=TOKEN, expires_in=expires_in))
+    assert raised.value.why == f"the access token it answered lasts {expires_in:g} s, less than the 10 s it needs"
+    assert not isinstance(raised.value, MintRejected)
+    assert read_token_answer(*answer(200, access_token=TOKEN, expires_in=10)).lifetime == 10
+
+
 @pytest.mark.parametrize(
     ("status", "document", "rejected", "why"),
     [
@@ -171,7 +181,38 @@ def test_a_token_is_minted_again_once_its_renewal_is_due_and_never_sent_near_its
     assert state.renew_at < state.usable_until < before + 10
     state.renew_at = 0.0
     endpoint.outcome = Minted(SecretStr("Bearer second"), 10)
+    asyncio.run(renewed_in_background(made))
+    assert made.credentials["bot"].authorization.get_secret_value() == "Bearer second"
+    assert endpoint.calls == 2
+
+
+async def renewed_in_background(made: Mints) -> None:
+    """A request while the renewal is due and the token still good: it goes on, the mint runs behind it."""
+    await made.fresh("bot")
+    task = made._mints["bot"].task
+    assert task is not None
+    await task
+
+
+def test_a_request_with_a_token_still_good_does_not_wait_for_its_renewal(endpoint):
+    made = mints()
     asyncio.run(made.fresh("bot"))
+    made._mints["bot"].renew_at = 0.0
+    endpoint.release.clear()
+    endpoint.outcome = Minted(SecretStr("Bearer second"), 3600)
+
+    async def scenario() -> str:
+        began = time.monotonic()
+        await made.fresh("bot")
+        assert time.monotonic() - began < 1, "no wait for a token endpoint that has not answered"
+        sent = made.credentials["bot"].authorization.get_secret_value()
+        endpoint.release.set()
+        task = made._mints["bot"].task
+        assert task is not None
+        await task
+        return sent
+
+    assert asyncio.run(scenario()) == f"Bearer {TOKEN}"
     assert made.credentials["bot"].authorization.get_secret_value() == "Bearer second"
     assert endpoint.calls == 2
 
@@ -181,7 +222,7 @@ def test_a_failed_mint_keeps_a_token_that_is_still_good_and_refuses_without_one(
     asyncio.run(made.fresh("bot"))
     made._mints["bot"].renew_at = 0.0
     endpoint.outcome = MintFailed("cannot reach auth.atlassian.com: connection refused")
-    asyncio.run(made.fresh("bot"))
+    asyncio.run(renewed_in_background(made))
     assert made.credentials["bot"].authorization.get_secret_value() == f"Bearer {TOKEN}"
     made._mints["bot"].usable_until = 0.0
     with caplog.at_level(logging.WARNING), pytest.raises(MintFailed) as raised:
@@ -269,7 +310,8 @@ def test_a_429_from_the_token_endpoint_holds_the_sites_mints_for_its_retry_after
     made._mints["bot"].renew_at = 0.0
     endpoint.outcome = MintLimited("HTTP 429", {"retry-after": "120"})
     with caplog.at_level(logging.WARNING):
-        for _ in range(3):
+        asyncio.run(renewed_in_background(made))
+        for _ in range(2):
             asyncio.run(made.fresh("bot"))
     assert made.credentials["bot"].authorization.get_secret_value() == f"Bearer {TOKEN}", "the good token goes on"
     assert endpoint.calls == 2, "no mint before the 429's Retry-After is over"

@@ -349,6 +349,7 @@ def test_exec_keeps_the_client_secret_from_the_command(site, oauth, ca_file, con
     [
         (('client_id = "sa-Client-0123456789abcdef"\n', ""), 'scheme = "client_credentials" needs client_id'),
         (('hosts = ["acme.atlassian.net"]', 'hosts = ["*.atlassian.net"]'), "name its host exactly"),
+        (('hosts = ["acme.atlassian.net"]', 'hosts = ["acme.atlassian.net", "globex.atlassian.net"]'), "one host"),
         (("client_secret_env", "token_env"), "remove token_env"),
         (('cloud_id = "5ca1ab1e', 'cloud_id = "5ca1/ab1e'), "is not a cloudId"),
         (("ACME_BOT_SECRET", "UNSET_BOT_SECRET"), "UNSET_BOT_SECRET is not set: it should hold the client secret"),
@@ -396,3 +397,26 @@ def test_login_with_a_client_id_stores_the_secret_in_the_keyring_and_run_mints_w
         assert missing.returncode == 2
         assert "no client secret: " in missing.stderr
         assert f"user 'client:{CLIENT_ID}'" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://acme.atlassian.net/rest/..;/..;/..;/..;/ex/jira/0dd0dd00-0000-4000-8000-000000000000/rest/api/3/myself",
+        f"https://{GATEWAY}/ex/jira/{CLOUD_ID}/..;/0dd0dd00-0000-4000-8000-000000000000/rest/api/3/myself",
+    ],
+)
+def test_no_bearer_for_a_path_a_servlet_resolves_outside_the_sites_prefix(make_proxy, site, oauth, tmp_path, url):
+    """`..;` is `..` to a servlet container: under the site's prefix in the request line, another tenant's after."""
+    record = oauth.reset()
+    proxy = start(make_proxy, site, oauth, tmp_path)
+    result = subprocess.run(
+        ["curl", "-sS", "--path-as-is", "-o", "/dev/null", "--proxy", proxy.url, "--cacert", str(proxy.ca_file), url],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert all(seen.authorization is None for seen in record.gateway), "no Bearer left with it"
+    assert record.mints == 0

@@ -25,6 +25,10 @@ SITE = Site("acme", (HostPattern.parse("acme.atlassian.net"),), "me@acme.example
         ("/rest/../secure", None),
         ("/rest/%2e%2e/x", None),
         ("/rest/a%2fb", None),
+        ("/rest/..;/..;/ex/jira/other/rest", None),
+        ("/rest/.;x/api", None),
+        ("/rest/%2e%2e%3b/x", None),
+        ("/rest/api;v=3/myself", f"/ex/jira/{CLOUD}/rest/api;v=3/myself"),
     ],
 )
 def test_gateway_path(path, expected):
@@ -40,6 +44,7 @@ def test_site_for_only_its_own_prefixes():
     assert gateway.site_for(f"/ex/jira/{CLOUD}") is None
     assert gateway.site_for(f"/ex/jira/{CLOUD}/../other/rest") is None
     assert gateway.site_for(f"/ex/jira/{CLOUD}/%2E%2E/other/rest") is None
+    assert gateway.site_for(f"/ex/jira/{CLOUD}/..;/other/rest") is None, "a servlet resolves `..;` as `..`"
     assert gateway.is_gateway("api.atlassian.com", 443)
     assert not gateway.is_gateway("api.atlassian.com", 8443)
     assert not Gateway().is_gateway("api.atlassian.com", 443)
@@ -52,7 +57,7 @@ def test_a_path_the_gateway_accepts_never_leaves_the_prefix(tail):
     path = f"/ex/jira/{CLOUD}/{tail}"
     if gateway.site_for(path) is SITE:
         assert is_plain_path(path)
-        assert ".." not in [segment for segment in path.partition("?")[0].split("/")]
+        assert ".." not in [segment.partition(";")[0] for segment in path.partition("?")[0].split("/")]
 
 
 @pytest.mark.parametrize(
@@ -66,6 +71,7 @@ def test_a_path_the_gateway_accepts_never_leaves_the_prefix(tail):
         (f"/ex/jira/{CLOUD}/wiki/rest/api/content", None),
         (f"/ex/jira/{CLOUD}/WIKI/rest/api/content", None),
         (f"/ex/jira/{CLOUD}/../other", None),
+        (f"/ex/confluence/{CLOUD}/wiki/..;/..;/x", None),
         (f"/ex/jira/{CLOUD}x/rest/api/3/myself", None),
         ("/ex/jira/another/rest/api/3/myself", None),
         (f"/ex/jira/{CLOUD}", None),

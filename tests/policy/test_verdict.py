@@ -422,3 +422,19 @@ def test_only_the_own_host_of_a_gateway_site_with_a_cloud_id_moves_every_request
     assert not moved_to_gateway(policy, "globex.atlassian.net", 443), "a classic site stays where it is"
     assert not moved_to_gateway(policy, GATEWAY, 443)
     assert not moved_to_gateway(Policy(SiteTable.of([MINTED]), Gateway()), "bot.atlassian.net", 443)
+
+
+@pytest.mark.parametrize("hosts", [("*.atlassian.net",), (ACME, "globex.atlassian.net")])
+def test_only_the_tenants_own_host_goes_to_its_cloud_id_on_the_gateway(hosts):
+    """Another host of a scoped site (a wildcard's, a second name) is another tenant: sending its requests under the
+    site's cloudId would answer them with, and write them to, the wrong site's data."""
+    several = Site("acme", tuple(HostPattern.parse(h) for h in hosts), "me@acme.example", scoped=True)
+    gateway = Gateway()
+    gateway.add(several, "5c0bed00", "ACME.atlassian.net")
+    policy = Policy(SiteTable.of([several]), gateway)
+    own = decided(ACME, "/rest/api/3/issue", "POST", policy)
+    assert (own.decision, own.moved_to) == (Decision.INJECT, (GATEWAY, "/ex/jira/5c0bed00/rest/api/3/issue"))
+    other = decided("globex.atlassian.net", "/rest/api/3/issue", "POST", policy)
+    assert (other.decision, other.moved_to) == (Decision.PASS, None)
+    assert moved_to_gateway(policy, ACME, 443)
+    assert not moved_to_gateway(policy, "globex.atlassian.net", 443)

@@ -171,6 +171,7 @@ SERVICE_BAD = [
     ('email = "me@acme.example"\n', 'scheme = "client_credentials" mints its own access tokens'),
     ("scoped = true\n", "remove scoped"),
     ('token_env = "T"\n', "remove token_env"),
+    ('token_expires = "2030-01-01"\n', "remove token_expires"),
     ('client_id = "has space"\n', "client_id: 'has space' is not an OAuth client id"),
 ]
 
@@ -192,6 +193,10 @@ def test_a_client_credentials_site_that_cannot_work_fails_with_one_line(clean_en
         (SERVICE_SITE.replace('client_id = "sa-Client-0123"\n', ""), "needs client_id"),
         (SERVICE_SITE.replace("acme.atlassian.net", "*.atlassian.net"), "name its host exactly"),
         (SERVICE_SITE.replace("acme.atlassian.net", "jira.corp.example"), "not jira.corp.example"),
+        (
+            SERVICE_SITE.replace('"acme.atlassian.net"', '"acme.atlassian.net", "globex.atlassian.net"'),
+            "name its one host, not 2",
+        ),
         (ACME_SITE + 'client_id = "x"\n', "client_id, client_secret_env and client_secret_file need scheme"),
         (DC_SITE + 'cloud_id = "abc"\n', "cloud_id is for Atlassian Cloud sites"),
         (ACME_SITE + 'cloud_id = "not/one"\n', "'not/one' is not a cloudId"),
