@@ -10,7 +10,7 @@ import asyncio
 import logging
 import signal
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 from mitmproxy import hooks, http
 from mitmproxy.addons import (
@@ -194,6 +194,7 @@ async def serve(settings: Settings, given: tuple[SiteTable, list[Resolved]]) -> 
 
     loop.add_signal_handler(signal.SIGHUP, on_hangup)
     await master.run()
+    loop.set_exception_handler(_without_cancelled_clients)
     if refused:
         raise SettingsError(refused[0])
 
@@ -206,3 +207,12 @@ async def _drain(master: Master, in_flight: InFlight, name: str) -> None:
     except TimeoutError:
         logger.warning("%d request(s) still running after %.0fs; stopping anyway", len(in_flight.flows), DRAIN_SECONDS)
     master.shutdown()
+
+
+def _without_cancelled_clients(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Once mitmproxy has stopped, `asyncio.run` cancels the task of every client still connected (an idle
+    keep-alive one, say); some Python 3.12 releases' asyncio (`StreamReaderProtocol`'s done callback) then asks
+    the cancelled task for its exception and logs the resulting `CancelledError` with a traceback, on an
+    ordinary stop. Only that is dropped."""
+    if not isinstance(context.get("exception"), asyncio.CancelledError):
+        loop.default_exception_handler(context)

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import requests
 
 from support.clients import curl, raw_tunnel
 from support.proxy import EMAIL, TOKEN_24, TOKEN_192, basic, mitmdump, proxy_env, run_cli, saving_mitmdump, wait_for
@@ -60,6 +61,20 @@ def test_sigterm_lets_an_in_flight_request_finish_then_exits_0(make_proxy, site)
     assert result[0].returncode == 0, result[0].stderr
     assert '"slow": "done"' in result[0].stdout
     assert proxy.process.wait(20) == 0
+
+
+def test_sigterm_with_an_idle_keep_alive_client_stops_cleanly(make_proxy, site):
+    proxy = make_proxy()
+    with requests.Session() as session:
+        session.trust_env = False
+        session.proxies = {"https": proxy.url}
+        session.verify = str(proxy.ca_file)
+        assert session.get(MYSELF).status_code == 200  # its connection stays open, idle, as the proxy stops
+        proxy.process.send_signal(signal.SIGTERM)
+        assert proxy.process.wait(20) == 0
+    assert proxy.ended.wait(5), "the proxy's output never ended"
+    assert "Traceback" not in proxy.output
+    assert "CancelledError" not in proxy.output
 
 
 def test_no_secret_in_any_output_even_when_things_fail(make_proxy, site, ca_file):

@@ -62,6 +62,8 @@ class Proxy:
     port: int
     confdir: Path
     lines: list[str] = field(default_factory=list)
+    ended: threading.Event = field(default_factory=threading.Event)
+    """Set once the process's output reached its end: every line it wrote is in `lines`."""
 
     @property
     def url(self) -> str:
@@ -140,6 +142,7 @@ def _start(argv: list[str], env: dict[str, str], listening: re.Pattern[str], cwd
                 proxy.host, proxy.port = match[1], int(match[2])
                 ready.set()
         ready.set()
+        proxy.ended.set()
 
     threading.Thread(target=pump, daemon=True).start()
     if not ready.wait(STARTUP_SECONDS) or not proxy.port:
