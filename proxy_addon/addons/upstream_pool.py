@@ -89,6 +89,9 @@ PROOF_SECONDS = 1.0
 """How long tlsconfig's build for a key, once shown alike to a warm connection's, stands for the next ones taken. The
 proof at use (`after_tls_start_server`) still compares each connection's `SSL.Context` with tlsconfig's own."""
 CONNECT_SECONDS = 10.0
+SITE_ALPN_KEPT = 64
+"""The sites' ALPN choices remembered, the most recent: each ALPN list a client offers is one, so clients alone
+would decide how many."""
 TCP_ESTABLISHED = 1
 
 
@@ -389,7 +392,10 @@ class UpstreamPool:
         server = data.conn
         if self.on and isinstance(server, connection.Server) and server.address and server.alpn is not None:
             offers = tuple(data.context.client.alpn_offers)
+            self.site_alpn.pop((server.address[0], server.address[1], offers), None)
             self.site_alpn[(server.address[0], server.address[1], offers)] = server.alpn
+            while len(self.site_alpn) > SITE_ALPN_KEPT:
+                del self.site_alpn[next(iter(self.site_alpn))]
 
     def server_disconnected(self, data: server_hooks.ServerConnectionHookData) -> None:
         entry = self.handed.get(data.server.id)
@@ -430,6 +436,7 @@ class UpstreamPool:
             key = self._predicted(flow)
             self._track(flow.client_conn.id, server.id, key)
         if self.warmth.touch(key, record.site, time.monotonic()):
+            self._cool(time.monotonic())
             self._fill(key)
             self._sweep_soon()
         kind = WARM if server.id in self.handed else NEW
@@ -543,6 +550,13 @@ class UpstreamPool:
             self._off("mitmproxy's tlsconfig no longer shares TLS contexts")
         return False
 
+    def _cool(self, now: float) -> None:
+        """Close the warm connections of keys no longer in use, or beyond the bound on keys (a new one just came)."""
+        for key, site in self.warmth.cooled(now):
+            self.proven.pop(key, None)
+            for entry in self.entries.pop(key, []):
+                self._retire(entry, site)
+
     def _retire(self, entry: Entry, site: str | None = None) -> None:
         entry.close()
         self.connections.labels(site or self.warmth.site_of(entry.key) or OTHER_SITE, RETIRED).inc()
@@ -551,7 +565,10 @@ class UpstreamPool:
         if not self.on:
             return
         waiting = len(self.entries.get(key, ()))
-        for _ in range(self.warmth.missing(key, waiting, self.opening.get(key, 0), time.monotonic())):
+        site_held = sum(
+            len(self.entries.get(k, ())) + self.opening.get(k, 0) for k in self.warmth.keys_of(self.warmth.site_of(key))
+        )
+        for _ in range(self.warmth.missing(key, waiting, self.opening.get(key, 0), time.monotonic(), site_held)):
             self.opening[key] = self.opening.get(key, 0) + 1
             task = asyncio.get_running_loop().create_task(self._open(key))
             self._tasks.add(task)
@@ -613,10 +630,7 @@ class UpstreamPool:
                     else:
                         keep.append(entry)
                 self.entries[key] = keep
-            for key, site in self.warmth.cooled(now):
-                self.proven.pop(key, None)
-                for entry in self.entries.pop(key, []):
-                    self._retire(entry, site)
+            self._cool(now)
             for key in self.warmth.hot():
                 self._fill(key)
             self.entries = {key: entries for key, entries in self.entries.items() if entries}

@@ -449,3 +449,50 @@ def test_a_warm_socket_the_site_closed_is_not_alive(running_pool):
         assert not pool.pooled(server), "dead ones are retired, not handed out"
 
     running_pool(scenario)
+
+
+def test_a_new_key_beyond_the_bound_closes_the_least_recently_used_keys_connections_at_once(running_pool, monkeypatch):
+    """A client naming many hosts under a wildcard (or offering many ALPN lists) had the pool hold two
+    connections for each, without limit."""
+    monkeypatch.setattr(upstream_pool.Warmth, "MAX_KEYS", 2)
+
+    async def scenario(pool: UpstreamPool, site: Site, tctx: taddons.context) -> None:
+        keys = []
+        for offers in ((b"a",), (b"b",)):
+            keys.append(await warmed(pool, site, request_flow(client_of(offers=offers), lazy_server())))
+        first = list(pool.entries[keys[0]])
+        third = request_flow(client_of(offers=(b"c",)), lazy_server())
+        pool.responseheaders(third)
+        assert keys[0] not in pool.entries, "closed as the new key came, not at the next sweep"
+        assert all(entry.sock.fileno() == -1 for entry in first)
+        assert keys[0] not in pool.warmth
+        assert keys[1] in pool.warmth
+        assert pool.keys[third.server_conn.id] in pool.warmth
+
+    running_pool(scenario)
+
+
+def test_a_sites_in_flight_cap_bounds_its_warm_connections_across_its_keys(running_pool):
+    async def scenario(pool: UpstreamPool, site: Site, tctx: taddons.context) -> None:
+        for offers in ((b"a",), (b"b",), (b"c",)):
+            flow = request_flow(client_of(offers=offers), lazy_server())
+            FlowRecord.of(flow.metadata).site = "default"
+            pool.responseheaders(flow)
+        await asyncio.sleep(0.3)  # time enough for six to open, were they allowed
+        assert sum(len(entries) for entries in pool.entries.values()) == 2
+        assert len(site.first_bytes) == 2
+
+    running_pool(scenario, Settings(upstream_pool_size=2, max_in_flight=2))
+
+
+def test_the_sites_alpn_choices_kept_are_bounded(running_pool):
+    async def scenario(pool: UpstreamPool, site: Site, tctx: taddons.context) -> None:
+        await warmed(pool, site, request_flow(client_of(), lazy_server()))
+        for n in range(upstream_pool.SITE_ALPN_KEPT + 10):
+            earlier = connection.Server(address=(HOST, 443), alpn=b"h2")
+            offered = client_of(offers=(f"x-{n}".encode(),))
+            pool.tls_established_server(tls.TlsData(earlier, context.Context(offered, tctx.options)))
+        assert len(pool.site_alpn) == upstream_pool.SITE_ALPN_KEPT
+        assert (HOST, 443, (f"x-{upstream_pool.SITE_ALPN_KEPT + 9}".encode(),)) in pool.site_alpn
+
+    running_pool(scenario)

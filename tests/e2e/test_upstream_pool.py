@@ -22,6 +22,8 @@ import pytest
 import trustme
 from e2e.test_event_streams import read_events
 
+from proxy_addon.policy.upstream_pool import Warmth
+
 from support import h2_upstream, upstream
 from support.chaos_site import ARRIVAL_AGE, BODY, ChaosSite, server_context
 from support.clients import curl
@@ -253,3 +255,37 @@ def test_the_sites_in_flight_cap_bounds_its_warm_connections(make_proxy, site):
     wait_for(lambda: site.record.connections >= before + 2, what="the request's connection and one warm one")
     time.sleep(0.5)  # what is tested is that no more open: time for two more to have opened
     assert site.record.connections == before + 2, "max_in_flight 1 allows one warm connection, not 3"
+
+
+def open_connections_to(pid: int, port: int) -> int:
+    """The process's TCP connections to loopback `port` still open: its sockets (by inode) in the kernel's table."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = fd.readlink().name
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            fields = row.split()
+            if int(fields[2].rsplit(":", 1)[1], 16) == port and fields[3] == "01" and fields[9] in inodes:
+                count += 1
+    return count
+
+
+@pytest.mark.parametrize(("max_in_flight", "bound"), [("1000", 2 * Warmth.MAX_KEYS), ("3", 3)])
+def test_a_client_naming_many_hosts_under_a_wildcard_keeps_no_more_warm_than_the_bounds(
+    make_proxy, site, max_in_flight, bound
+):
+    """Each name under `*.atlassian.net` was a key of its own, each clamped to the site's cap alone: a client
+    requesting 24 names had the proxy hold 48 connections open (24 000 for 12 000 names: the proxy out of file
+    descriptors) and renew them every 10 s. Now at most `MAX_KEYS` keys, and the site's cap over all its keys."""
+    proxy = make_proxy(ATLASSIAN_PROXY_MAX_IN_FLIGHT=max_in_flight)
+    for number in range(Warmth.MAX_KEYS + 8):
+        assert curl(proxy.url, f"https://h{number}.atlassian.net/rest/api/3/myself", proxy.ca_file).returncode == 0
+    wait_for(lambda: open_connections_to(proxy.process.pid, site.port) >= bound, what="the pool to warm its keys")
+    time.sleep(0.5)  # what is tested is that no more stay open: time for the others to have opened
+    assert open_connections_to(proxy.process.pid, site.port) == bound
