@@ -24,7 +24,7 @@ The hand-over:
 A warm connection that fails before its handshake ends held no request: every request waiting for
 it goes on a new connection (`WireLayer`). One that closes after taking a request head and before
 any byte of an answer: GET, HEAD and OPTIONS go again, once, on a new connection; other methods
-never go first on a warm connection. Tunnelled hosts are never warmed or handed one, and neither
+never go first on a warm connection, nor do streamed bodies. Tunnelled hosts are never warmed or handed one, and neither
 are connections through an upstream proxy (the pool is off then). If mitmproxy stops behaving as
 the hand-over assumes, the pool turns itself off and every connection is dialled as without it.
 """
@@ -466,7 +466,8 @@ class UpstreamPool:
         return server.id in self.handed
 
     def must_dial(self, flow: http.HTTPFlow) -> bool:
-        return FlowRecord.of(flow.metadata).resent or not replayable(flow.request.method)
+        """Sent again already, not safe to send twice, or not possible to: a streamed body is gone once sent."""
+        return FlowRecord.of(flow.metadata).resent or not replayable(flow.request.method) or bool(flow.request.stream)
 
     def dialling(self, client: connection.Client, now: bool) -> None:
         if now:

@@ -389,6 +389,15 @@ def test_only_safe_methods_go_first_on_warm_connections_and_are_sent_again_once(
     assert not pool.may_resend(timed_out), "the proxy's own timeout closed it"
 
 
+def test_a_get_whose_body_streams_never_goes_first_on_a_warm_connection():
+    """Its body is gone once sent: a warm connection the site closes under it could not be replaced, and the
+    client saw an error a new connection would not have given it."""
+    pool = UpstreamPool(CollectorRegistry())
+    streamed = request_flow(client_of(), lazy_server())
+    streamed.request.stream = True
+    assert pool.must_dial(streamed)
+
+
 def test_requests_waiting_for_a_warm_connection_that_failed_go_on_dialled_ones(running_pool):
     async def scenario(pool: UpstreamPool, site: Site, tctx: taddons.context) -> None:
         client = client_of()

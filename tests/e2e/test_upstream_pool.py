@@ -127,6 +127,24 @@ def test_posts_never_go_first_on_a_warm_connection_nor_twice_to_the_site(pool_pr
         site.stop()
 
 
+def test_a_get_whose_body_streams_never_goes_first_on_a_warm_connection(pool_proxy, chaos_ca):
+    """A chunked body (unknown length) streams, so it cannot be sent again: on a warm connection the site dropped as
+    it arrived, the client got an error that a new connection, as without the pool, would not have given it."""
+    ca, ca_file = chaos_ca
+    site = chaos(ca, lifetime=(30.0, 30.0), close_on_arrival=1.0)
+    try:
+        proxy = pool_proxy(site.port, ca_file)
+        assert curl(proxy.url, MYSELF, proxy.ca_file).stdout.encode() == BODY
+        for number in range(3):
+            time.sleep(ARRIVAL_AGE + 0.1)  # the warm connections wait long enough to be dropped as they are used
+            chunked = ("-X", "GET", "-H", "Transfer-Encoding: chunked", "--data-binary", "{}")
+            got = curl(proxy.url, f"{MYSELF}?streamed={number}", proxy.ca_file, *chunked)
+            assert got.stdout.encode() == BODY, got.stdout
+        assert "upstream=warm" not in proxy.output, "each went on a connection dialled for it"
+    finally:
+        site.stop()
+
+
 def json_records(proxy: Proxy) -> list[dict]:
     return [json.loads(line) for line in proxy.lines if line.startswith('{"time"') and '"method"' in line]
 
