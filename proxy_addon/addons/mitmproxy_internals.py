@@ -299,7 +299,7 @@ class PoolExtension(Protocol):
         """While `now`, each connection `client` opens is dialled, never taken from the pool (mitmproxy starts
         a connection's task eagerly: its `server_connect` runs before the layer sees the connection)."""
 
-    def dialled(self, servers: list[connection.Connection]) -> None:
+    def dialled(self, client: connection.Client, servers: list[connection.Connection]) -> None:
         """These new connections are dialled, never taken from the pool (where their `server_connect` is yet to run)."""
 
     def redial(self, server: connection.Connection, error: str, flows: list[http.HTTPFlow]) -> None:
@@ -385,7 +385,7 @@ class WireLayer(HttpLayer):  # type: ignore[misc,valid-type]
             yield from HttpLayer.get_connection(self, event, reuse=reuse and not joins_warm)
         finally:
             pool.dialling(self.context.client, False)
-        pool.dialled([c for c in self.connections if c not in before])
+        pool.dialled(self.context.client, [c for c in self.connections if c not in before])
 
     def register_connection(self, command: Any) -> Events:
         """A warm connection that failed before its TLS handshake ended (the site closed it, or any

@@ -475,8 +475,13 @@ class UpstreamPool:
         else:
             self.dialling_clients.discard(client.id)
 
-    def dialled(self, servers: list[connection.Connection]) -> None:
-        self.dialled_ids.update(server.id for server in servers if server.id not in self.keys)
+    def dialled(self, client: connection.Client, servers: list[connection.Connection]) -> None:
+        """Kept under `client` too: a connection whose `server_connect` ran already, or returned before taking
+        (plain http, a TLS option the pool does not warm), never discards its id there; the client's leaving does."""
+        for server in servers:
+            if server.id not in self.keys:
+                self.dialled_ids.add(server.id)
+                self.of_client.setdefault(client.id, []).append(server.id)
 
     def redial(self, server: connection.Connection, error: str, flows: list[http.HTTPFlow]) -> None:
         entry = self.handed.pop(server.id, None)

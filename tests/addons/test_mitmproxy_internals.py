@@ -470,7 +470,7 @@ class FakePool:
     def dialling(self, client: connection.Client, now: bool) -> None:
         self.now_dialling = now
 
-    def dialled(self, servers: list[connection.Connection]) -> None:
+    def dialled(self, client: connection.Client, servers: list[connection.Connection]) -> None:
         self.dialled_servers += servers
 
     def redial(self, server: connection.Connection, error: str, flows: list[http.HTTPFlow]) -> None:

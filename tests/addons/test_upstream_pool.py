@@ -505,3 +505,18 @@ def test_the_sites_alpn_choices_kept_are_bounded(running_pool):
         assert (HOST, 443, (f"x-{upstream_pool.SITE_ALPN_KEPT + 9}".encode(),)) in pool.site_alpn
 
     running_pool(scenario)
+
+
+def test_connections_dialled_for_a_client_are_forgotten_when_it_leaves(running_pool):
+    """A plain-http POST's connection (or any whose `server_connect` returned before taking) was kept in
+    `dialled_ids` for ever: one entry per such request, for the proxy's whole life."""
+
+    async def scenario(pool: UpstreamPool, site: Site, tctx: taddons.context) -> None:
+        client = client_of()
+        plain = connection.Server(address=("plain.example.test", 80), tls=False)
+        pool.server_connect(server_hooks.ServerConnectionHookData(plain, client))  # eager: before the layer sees it
+        pool.dialled(client, [plain])
+        pool.client_disconnected(client)
+        assert (pool.dialled_ids, pool.of_client) == (set(), {})
+
+    running_pool(scenario)
