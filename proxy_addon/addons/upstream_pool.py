@@ -466,8 +466,11 @@ class UpstreamPool:
         return server.id in self.handed
 
     def must_dial(self, flow: http.HTTPFlow) -> bool:
-        """Sent again already, not safe to send twice, or not possible to: a streamed body is gone once sent."""
-        return FlowRecord.of(flow.metadata).resent or not replayable(flow.request.method) or bool(flow.request.stream)
+        """Sent again already, not safe to send twice, or not possible to: a body that streams (its connection is
+        picked before it arrived: `raw_content` is None) is gone once sent. `stream` alone says too much: an HTTP/2
+        GET without content-length has it, and its empty body is complete all the same."""
+        record = FlowRecord.of(flow.metadata)
+        return record.resent or not replayable(flow.request.method) or flow.request.raw_content is None
 
     def dialling(self, client: connection.Client, now: bool) -> None:
         if now:

@@ -394,8 +394,11 @@ def test_a_get_whose_body_streams_never_goes_first_on_a_warm_connection():
     client saw an error a new connection would not have given it."""
     pool = UpstreamPool(CollectorRegistry())
     streamed = request_flow(client_of(), lazy_server())
-    streamed.request.stream = True
+    streamed.request.stream, streamed.request.raw_content = True, None  # its connection is asked for at its head
     assert pool.must_dial(streamed)
+    complete = request_flow(client_of(), lazy_server())
+    complete.request.stream = True  # an HTTP/2 GET without content-length: `stream`, its empty body complete
+    assert not pool.must_dial(complete)
 
 
 def test_requests_waiting_for_a_warm_connection_that_failed_go_on_dialled_ones(running_pool):
