@@ -176,7 +176,8 @@ class UpstreamPool:
         self.on = False
         """It works: wanted, running, and mitmproxy behaves as the hand-over assumes."""
         self.limits = PoolLimits()
-        self.age = AgeLimit(self.limits.max_age)
+        self.ages: dict[str | None, AgeLimit] = {}
+        """Each site's age limit: what one site shows of its timeout says nothing of another's."""
         self.warmth: Warmth[Key] = Warmth(self.limits)
         self.entries: dict[Key, list[Entry]] = {}
         self.opening: dict[Key, int] = {}
@@ -219,7 +220,7 @@ class UpstreamPool:
 
     def _configure(self, wanted: bool, upstream_proxy: object, limits: PoolLimits) -> None:
         if limits != self.limits:
-            self.limits, self.age = limits, AgeLimit(limits.max_age)
+            self.limits, self.ages = limits, {}
             self.warmth.limits = limits
         self.wanted = wanted and upstream_proxy is None
         if upstream_proxy is not None and wanted:
@@ -491,7 +492,7 @@ class UpstreamPool:
         if entry is None:
             return
         if error == "connection closed":
-            self.age.closed_waiting(time.monotonic() - entry.created, time.monotonic())
+            self._age(entry.key).closed_waiting(time.monotonic() - entry.created, time.monotonic())
         for waiting in flows:
             FlowRecord.of(waiting.metadata).resent = True
         logger.info(
@@ -522,7 +523,7 @@ class UpstreamPool:
         taken = None
         while entries:
             entry = entries.pop(0)
-            if not expired(entry.created, now, self.age.current(now)) and entry.alive():
+            if not expired(entry.created, now, self._age(key).current(now)) and entry.alive():
                 taken = entry
                 break
             self._retire(entry)
@@ -558,6 +559,13 @@ class UpstreamPool:
         if built.get_context() is not server_tls(entry.key.inputs)[0].get_context():
             self._off("mitmproxy's tlsconfig no longer shares TLS contexts")
         return False
+
+    def _age(self, key: Key) -> AgeLimit:
+        site = self.warmth.site_of(key)
+        age = self.ages.get(site)
+        if age is None:
+            age = self.ages[site] = AgeLimit(self.limits.max_age)
+        return age
 
     def _cool(self, now: float) -> None:
         """Close the warm connections of keys no longer in use, or beyond the bound on keys (a new one just came)."""
@@ -627,14 +635,15 @@ class UpstreamPool:
         while self.warmth or self.entries:
             await asyncio.sleep(SWEEP_SECONDS)
             now = time.monotonic()
-            limit = self.age.current(now)
             for key in list(self.entries):
+                age = self._age(key)
+                limit = age.current(now)
                 keep = []
                 for entry in self.entries[key]:
                     if expired(entry.created, now, limit):
                         self._retire(entry)
                     elif not entry.alive():
-                        self.age.closed_waiting(now - entry.created, now)
+                        age.closed_waiting(now - entry.created, now)
                         self._retire(entry)
                     else:
                         keep.append(entry)

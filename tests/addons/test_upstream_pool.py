@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 import pytest
@@ -521,5 +522,25 @@ def test_connections_dialled_for_a_client_are_forgotten_when_it_leaves(running_p
         pool.dialled(client, [plain])
         pool.client_disconnected(client)
         assert (pool.dialled_ids, pool.of_client) == (set(), {})
+
+    running_pool(scenario)
+
+
+def test_a_site_closing_waiting_connections_early_shortens_only_its_own_age_limit(running_pool):
+    """One age limit for the whole pool: a site that gives up on handshakes after a second had every other
+    site's warm connections replaced every 0.8 s, each replacement a handshake that site pays for."""
+
+    async def scenario(pool: UpstreamPool, site: Site, tctx: taddons.context) -> None:
+        keys = {}
+        for name, offers in (("quick", (b"a",)), ("patient", (b"b",))):
+            flow = request_flow(client_of(offers=offers), lazy_server())
+            FlowRecord.of(flow.metadata).site = name
+            keys[name] = await warmed(pool, site, flow)
+        client, server = client_of(offers=(b"a",)), lazy_server()
+        pool.server_connect(server_hooks.ServerConnectionHookData(server, client))
+        pool.handed[server.id].created -= 0.5
+        pool.redial(server, "connection closed", [])
+        assert pool._age(keys["quick"]).current(time.monotonic()) < pool.limits.max_age
+        assert pool._age(keys["patient"]).current(time.monotonic()) == pool.limits.max_age
 
     running_pool(scenario)
