@@ -487,10 +487,13 @@ class UpstreamPool:
                 self.dialled_ids.add(server.id)
                 self.of_client.setdefault(client.id, []).append(server.id)
 
-    def redial(self, server: connection.Connection, error: str, flows: list[http.HTTPFlow]) -> None:
+    def redial(self, server: connection.Connection, error: str, flows: list[http.HTTPFlow]) -> bool:
+        """No new connection for requests the proxy gave up on (their upstream timeout closed this one)."""
         entry = self.handed.pop(server.id, None)
         if entry is None:
-            return
+            return True
+        if any(FlowRecord.of(waiting.metadata).timed_out for waiting in flows):
+            return False
         if error == "connection closed":
             self._age(entry.key).closed_waiting(time.monotonic() - entry.created, time.monotonic())
         for waiting in flows:
@@ -500,6 +503,7 @@ class UpstreamPool:
             entry.key.inputs.host,
             failure_kind(error),
         )
+        return True
 
     def may_resend(self, flow: http.HTTPFlow) -> bool:
         record = FlowRecord.of(flow.metadata)

@@ -410,10 +410,28 @@ def test_requests_waiting_for_a_warm_connection_that_failed_go_on_dialled_ones(r
         pool.server_connect(server_hooks.ServerConnectionHookData(server, client))
         pool._claim((HOST, 443))
         waiting = request_flow(client, server)
-        pool.redial(server, "connection closed", [waiting])
+        assert pool.redial(server, "connection closed", [waiting])
         assert not pool.pooled(server)
         assert FlowRecord.of(waiting.metadata).resent
         assert pool.must_dial(waiting)
+
+    running_pool(scenario)
+
+
+def test_requests_the_upstream_timeout_gave_up_on_get_no_new_connection(running_pool):
+    """The timeout closed the warm connection whose handshake the site never answered: a new one would wait as
+    long, with no timer left to end it."""
+
+    async def scenario(pool: UpstreamPool, site: Site, tctx: taddons.context) -> None:
+        client = client_of()
+        await warmed(pool, site, request_flow(client, tflow.tserver_conn()))
+        server = lazy_server()
+        pool.server_connect(server_hooks.ServerConnectionHookData(server, client))
+        pool._claim((HOST, 443))
+        waiting = request_flow(client, server)
+        FlowRecord.of(waiting.metadata).timed_out = True
+        assert not pool.redial(server, "connection closed", [waiting])
+        assert not FlowRecord.of(waiting.metadata).resent
 
     running_pool(scenario)
 

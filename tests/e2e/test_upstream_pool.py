@@ -9,10 +9,12 @@ must never reach the site twice.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import re
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -307,3 +309,47 @@ def test_a_client_naming_many_hosts_under_a_wildcard_keeps_no_more_warm_than_the
     wait_for(lambda: open_connections_to(proxy.process.pid, site.port) >= bound, what="the pool to warm its keys")
     time.sleep(0.5)  # what is tested is that no more stay open: time for the others to have opened
     assert open_connections_to(proxy.process.pid, site.port) == bound
+
+
+class HandshakeHanger:
+    """A TLS site that serves its first connection, then takes every later one and never answers its ClientHello:
+    the warm connections the first request brings wait for an answer that never comes."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self.context, self.accepted, self.port = context, 0, 0
+        ready = threading.Event()
+        threading.Thread(target=lambda: asyncio.run(self._serve(ready)), daemon=True).start()
+        assert ready.wait(10)
+
+    async def _serve(self, ready: threading.Event) -> None:
+        server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = server.sockets[0].getsockname()[1]
+        ready.set()
+        await server.serve_forever()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        if self.accepted > 1:
+            await reader.read()  # until the proxy closes it
+            writer.close()
+            return
+        await writer.start_tls(self.context)
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s" % (len(BODY), BODY))
+        await writer.drain()
+        writer.close()
+
+
+def test_a_site_that_never_answers_a_warm_handshake_gets_the_upstream_timeout_504(pool_proxy, chaos_ca):
+    """A request waiting for a warm connection's handshake is not yet on it (`flow.server_conn` is the one before),
+    so the upstream timeout closed nothing: the client waited for the site, or tcp_timeout (600 s)."""
+    ca, ca_file = chaos_ca
+    site = HandshakeHanger(server_context(ca.issue_cert("acme.atlassian.net")))
+    proxy = pool_proxy(site.port, ca_file, ATLASSIAN_PROXY_UPSTREAM_TIMEOUT="1")
+    assert curl(proxy.url, MYSELF, proxy.ca_file).stdout.encode() == BODY
+    wait_for(lambda: site.accepted >= 3, what="the warm connections")
+    started = time.monotonic()
+    got = curl(proxy.url, f"{MYSELF}?second", proxy.ca_file, "-w", "%{http_code}", "--max-time", "8")
+    assert got.stdout.endswith("504"), (got.stdout, got.stderr)
+    assert time.monotonic() - started < 5
+    assert "did not answer within 1 s; closed its connection" in proxy.output
