@@ -129,7 +129,7 @@ def test_posts_never_go_first_on_a_warm_connection_nor_twice_to_the_site(pool_pr
         site.stop()
 
 
-def test_a_get_whose_body_streams_never_goes_first_on_a_warm_connection(pool_proxy, chaos_ca):
+def test_a_chunked_get_through_a_site_dropping_warm_connections_as_requests_arrive_succeeds(pool_proxy, chaos_ca):
     """A chunked body (unknown length) streams, so it cannot be sent again: on a warm connection the site dropped as
     it arrived, the client got an error that a new connection, as without the pool, would not have given it."""
     ca, ca_file = chaos_ca
