@@ -299,12 +299,12 @@ class PoolExtension(Protocol):
         """While `now`, each connection `client` opens is dialled, never taken from the pool (mitmproxy starts
         a connection's task eagerly: its `server_connect` runs before the layer sees the connection)."""
 
-    def dialled(self, servers: list[connection.Connection]) -> None:
+    def dialled(self, client: connection.Client, servers: list[connection.Connection]) -> None:
         """These new connections are dialled, never taken from the pool (where their `server_connect` is yet to run)."""
 
-    def redial(self, server: connection.Connection, error: str, flows: list[http.HTTPFlow]) -> None:
+    def redial(self, server: connection.Connection, error: str, flows: list[http.HTTPFlow]) -> bool:
         """`server`, a warm connection, failed before its TLS handshake ended; `flows` waited for it and
-        are sent on a new one (nothing of them left)."""
+        are sent on a new one (nothing of them left). False: they fail with `error` instead."""
 
     def may_resend(self, flow: http.HTTPFlow) -> bool:
         """The warm connection that took `flow`'s head closed before any byte of an answer: send it again?"""
@@ -385,7 +385,7 @@ class WireLayer(HttpLayer):  # type: ignore[misc,valid-type]
             yield from HttpLayer.get_connection(self, event, reuse=reuse and not joins_warm)
         finally:
             pool.dialling(self.context.client, False)
-        pool.dialled([c for c in self.connections if c not in before])
+        pool.dialled(self.context.client, [c for c in self.connections if c not in before])
 
     def register_connection(self, command: Any) -> Events:
         """A warm connection that failed before its TLS handshake ended (the site closed it, or any
@@ -398,10 +398,13 @@ class WireLayer(HttpLayer):  # type: ignore[misc,valid-type]
 
     def _redial(self, pool: PoolExtension, command: Any) -> Events:
         failed = command.connection
-        waiting = self.waiting_for_establishment.pop(failed, [])
-        failed.error = None  # else mitmproxy answers every later request for this address with it
+        waiting = self.waiting_for_establishment.get(failed, [])
         flows = [flow for cmd in waiting if (flow := getattr(self.command_sources.get(cmd), "flow", None))]
-        pool.redial(failed, command.err, flows)
+        if not pool.redial(failed, command.err, flows):
+            yield from HttpLayer.register_connection(self, command)
+            return
+        del self.waiting_for_establishment[failed]
+        failed.error = None  # else mitmproxy answers every later request for this address with it
         for cmd in waiting:
             yield from self.get_connection(cmd)
 
@@ -628,6 +631,30 @@ def close_connection(client: connection.Client, conn: connection.Connection) -> 
         return False
     handler.close_connection(conn)
     return True
+
+
+def close_handshaking(client: connection.Client, address: tuple[str, int]) -> bool:
+    """Close `client`'s connections to `address` still in their TLS handshake; False if it has none.
+
+    A request waits for such a connection with `flow.server_conn` still the one it had before (the
+    connection it waits for becomes its own only once established), so `close_connection` cannot
+    reach it: a site that never answers a handshake would hold the request until `tcp_timeout`.
+    """
+    handler = ctx.master.addons.get("proxyserver").connections.get(client.id)
+    if handler is None:
+        return False
+    pending = [
+        conn
+        for conn in handler.transports
+        if isinstance(conn, connection.Server)
+        and conn.address == address
+        and conn.tls
+        and conn.connected
+        and not conn.tls_established
+    ]
+    for conn in pending:
+        handler.close_connection(conn)
+    return bool(pending)
 
 
 def listen_addresses() -> list[Any]:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from mitmproxy import http
 
 from proxy_addon.addons.deadlines import Deadlines
-from proxy_addon.addons.mitmproxy_internals import close_connection, replace_error_pages
+from proxy_addon.addons.mitmproxy_internals import close_connection, close_handshaking, replace_error_pages
 from proxy_addon.addons.prepared import DEFAULTS, Prepared
 from proxy_addon.addons.replies import made, refuse
 from proxy_addon.policy.failures import UNTRUSTED_CERTIFICATE, failure_kind
@@ -121,5 +121,6 @@ class UpstreamFaults:
 
     def _expire(self, flow: http.HTTPFlow) -> None:
         FlowRecord.of(flow.metadata).timed_out = True
-        if close_connection(flow.client_conn, flow.server_conn):
+        address = (flow.request.host, flow.request.port)
+        if close_connection(flow.client_conn, flow.server_conn) or close_handshaking(flow.client_conn, address):
             logger.warning("%s did not answer within %g s; closed its connection", flow.request.host, self.timeout)

@@ -24,7 +24,7 @@ The hand-over:
 A warm connection that fails before its handshake ends held no request: every request waiting for
 it goes on a new connection (`WireLayer`). One that closes after taking a request head and before
 any byte of an answer: GET, HEAD and OPTIONS go again, once, on a new connection; other methods
-never go first on a warm connection. Tunnelled hosts are never warmed or handed one, and neither
+never go first on a warm connection, nor do streamed bodies. Tunnelled hosts are never warmed or handed one, and neither
 are connections through an upstream proxy (the pool is off then). If mitmproxy stops behaving as
 the hand-over assumes, the pool turns itself off and every connection is dialled as without it.
 """
@@ -89,6 +89,9 @@ PROOF_SECONDS = 1.0
 """How long tlsconfig's build for a key, once shown alike to a warm connection's, stands for the next ones taken. The
 proof at use (`after_tls_start_server`) still compares each connection's `SSL.Context` with tlsconfig's own."""
 CONNECT_SECONDS = 10.0
+SITE_ALPN_KEPT = 64
+"""The sites' ALPN choices remembered, the most recent: each ALPN list a client offers is one, so clients alone
+would decide how many."""
 TCP_ESTABLISHED = 1
 
 
@@ -173,7 +176,8 @@ class UpstreamPool:
         self.on = False
         """It works: wanted, running, and mitmproxy behaves as the hand-over assumes."""
         self.limits = PoolLimits()
-        self.age = AgeLimit(self.limits.max_age)
+        self.ages: dict[str | None, AgeLimit] = {}
+        """Each site's age limit: what one site shows of its timeout says nothing of another's."""
         self.warmth: Warmth[Key] = Warmth(self.limits)
         self.entries: dict[Key, list[Entry]] = {}
         self.opening: dict[Key, int] = {}
@@ -216,7 +220,7 @@ class UpstreamPool:
 
     def _configure(self, wanted: bool, upstream_proxy: object, limits: PoolLimits) -> None:
         if limits != self.limits:
-            self.limits, self.age = limits, AgeLimit(limits.max_age)
+            self.limits, self.ages = limits, {}
             self.warmth.limits = limits
         self.wanted = wanted and upstream_proxy is None
         if upstream_proxy is not None and wanted:
@@ -389,7 +393,10 @@ class UpstreamPool:
         server = data.conn
         if self.on and isinstance(server, connection.Server) and server.address and server.alpn is not None:
             offers = tuple(data.context.client.alpn_offers)
+            self.site_alpn.pop((server.address[0], server.address[1], offers), None)
             self.site_alpn[(server.address[0], server.address[1], offers)] = server.alpn
+            while len(self.site_alpn) > SITE_ALPN_KEPT:
+                del self.site_alpn[next(iter(self.site_alpn))]
 
     def server_disconnected(self, data: server_hooks.ServerConnectionHookData) -> None:
         entry = self.handed.get(data.server.id)
@@ -430,6 +437,7 @@ class UpstreamPool:
             key = self._predicted(flow)
             self._track(flow.client_conn.id, server.id, key)
         if self.warmth.touch(key, record.site, time.monotonic()):
+            self._cool(time.monotonic())
             self._fill(key)
             self._sweep_soon()
         kind = WARM if server.id in self.handed else NEW
@@ -459,7 +467,11 @@ class UpstreamPool:
         return server.id in self.handed
 
     def must_dial(self, flow: http.HTTPFlow) -> bool:
-        return FlowRecord.of(flow.metadata).resent or not replayable(flow.request.method)
+        """Sent again already, not safe to send twice, or not possible to: a body that streams (its connection is
+        picked before it arrived: `raw_content` is None) is gone once sent. `stream` alone says too much: an HTTP/2
+        GET without content-length has it, and its empty body is complete all the same."""
+        record = FlowRecord.of(flow.metadata)
+        return record.resent or not replayable(flow.request.method) or flow.request.raw_content is None
 
     def dialling(self, client: connection.Client, now: bool) -> None:
         if now:
@@ -467,15 +479,23 @@ class UpstreamPool:
         else:
             self.dialling_clients.discard(client.id)
 
-    def dialled(self, servers: list[connection.Connection]) -> None:
-        self.dialled_ids.update(server.id for server in servers if server.id not in self.keys)
+    def dialled(self, client: connection.Client, servers: list[connection.Connection]) -> None:
+        """Kept under `client` too: a connection whose `server_connect` ran already, or returned before taking
+        (plain http, a TLS option the pool does not warm), never discards its id there; the client's leaving does."""
+        for server in servers:
+            if server.id not in self.keys:
+                self.dialled_ids.add(server.id)
+                self.of_client.setdefault(client.id, []).append(server.id)
 
-    def redial(self, server: connection.Connection, error: str, flows: list[http.HTTPFlow]) -> None:
+    def redial(self, server: connection.Connection, error: str, flows: list[http.HTTPFlow]) -> bool:
+        """No new connection for requests the proxy gave up on (their upstream timeout closed this one)."""
         entry = self.handed.pop(server.id, None)
         if entry is None:
-            return
+            return True
+        if any(FlowRecord.of(waiting.metadata).timed_out for waiting in flows):
+            return False
         if error == "connection closed":
-            self.age.closed_waiting(time.monotonic() - entry.created, time.monotonic())
+            self._age(entry.key).closed_waiting(time.monotonic() - entry.created, time.monotonic())
         for waiting in flows:
             FlowRecord.of(waiting.metadata).resent = True
         logger.info(
@@ -483,6 +503,7 @@ class UpstreamPool:
             entry.key.inputs.host,
             failure_kind(error),
         )
+        return True
 
     def may_resend(self, flow: http.HTTPFlow) -> bool:
         record = FlowRecord.of(flow.metadata)
@@ -506,7 +527,7 @@ class UpstreamPool:
         taken = None
         while entries:
             entry = entries.pop(0)
-            if not expired(entry.created, now, self.age.current(now)) and entry.alive():
+            if not expired(entry.created, now, self._age(key).current(now)) and entry.alive():
                 taken = entry
                 break
             self._retire(entry)
@@ -543,6 +564,20 @@ class UpstreamPool:
             self._off("mitmproxy's tlsconfig no longer shares TLS contexts")
         return False
 
+    def _age(self, key: Key) -> AgeLimit:
+        site = self.warmth.site_of(key)
+        age = self.ages.get(site)
+        if age is None:
+            age = self.ages[site] = AgeLimit(self.limits.max_age)
+        return age
+
+    def _cool(self, now: float) -> None:
+        """Close the warm connections of keys no longer in use, or beyond the bound on keys (a new one just came)."""
+        for key, site in self.warmth.cooled(now):
+            self.proven.pop(key, None)
+            for entry in self.entries.pop(key, []):
+                self._retire(entry, site)
+
     def _retire(self, entry: Entry, site: str | None = None) -> None:
         entry.close()
         self.connections.labels(site or self.warmth.site_of(entry.key) or OTHER_SITE, RETIRED).inc()
@@ -551,7 +586,10 @@ class UpstreamPool:
         if not self.on:
             return
         waiting = len(self.entries.get(key, ()))
-        for _ in range(self.warmth.missing(key, waiting, self.opening.get(key, 0), time.monotonic())):
+        site_held = sum(
+            len(self.entries.get(k, ())) + self.opening.get(k, 0) for k in self.warmth.keys_of(self.warmth.site_of(key))
+        )
+        for _ in range(self.warmth.missing(key, waiting, self.opening.get(key, 0), time.monotonic(), site_held)):
             self.opening[key] = self.opening.get(key, 0) + 1
             task = asyncio.get_running_loop().create_task(self._open(key))
             self._tasks.add(task)
@@ -601,22 +639,20 @@ class UpstreamPool:
         while self.warmth or self.entries:
             await asyncio.sleep(SWEEP_SECONDS)
             now = time.monotonic()
-            limit = self.age.current(now)
             for key in list(self.entries):
+                age = self._age(key)
+                limit = age.current(now)
                 keep = []
                 for entry in self.entries[key]:
                     if expired(entry.created, now, limit):
                         self._retire(entry)
                     elif not entry.alive():
-                        self.age.closed_waiting(now - entry.created, now)
+                        age.closed_waiting(now - entry.created, now)
                         self._retire(entry)
                     else:
                         keep.append(entry)
                 self.entries[key] = keep
-            for key, site in self.warmth.cooled(now):
-                self.proven.pop(key, None)
-                for entry in self.entries.pop(key, []):
-                    self._retire(entry, site)
+            self._cool(now)
             for key in self.warmth.hot():
                 self._fill(key)
             self.entries = {key: entries for key, entries in self.entries.items() if entries}

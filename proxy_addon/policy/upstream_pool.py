@@ -6,7 +6,8 @@ unread (addons/upstream_pool.py). The site allows such a connection only so long
 on the handshake; past that, the connection is no use and a new one costs the site a handshake. So:
 
 - only keys (a site host with everything mitmproxy's TLS settings read) that a credentialed
-  request used within the idle window are kept warm, each with at most `size` connections;
+  request used within the idle window are kept warm, each with at most `size` connections, at most
+  `MAX_KEYS` keys at once, and no more connections to one site than its in-flight cap;
 - a connection waits at most `max_age`, or less once the site has shown it closes waiting
   connections sooner (`AgeLimit`);
 - only a request that is safe to send twice is sent again when a warm connection closes under it.
@@ -79,8 +80,18 @@ class AgeLimit:
 
 
 class Warmth[K]:
-    """Which keys are in demand: the last time a credentialed request used each, and its site."""
+    """Which keys are in demand: the last time a credentialed request used each, and its site.
 
+    Any client decides which keys exist: a wildcard host (`*.atlassian.net`) names as many hosts as
+    it likes, and each ALPN list a client offers is another key. Without a bound, one client
+    making a request to each of a thousand names had the proxy hold two thousand connections
+    (and file descriptors) open and renew them every `max_age`. So at most `MAX_KEYS` keys are
+    warm at once: a new one makes the least recently used one cool at once.
+    """
+
+    MAX_KEYS = 16
+    """Real clients use a few hosts, each with one or two ALPN lists; 16 keys of up to 16 connections bound the
+    pool at 256 connections whatever the clients do."""
     RETRY = 5.0
     """After a connection for a key failed to open, the pool opens none for it for this long (the site is
     down or refuses: a request then dials and fails as without a pool, and the pool does not hammer it)."""
@@ -112,9 +123,12 @@ class Warmth[K]:
         return list(self._used)
 
     def cooled(self, now: float) -> list[tuple[K, str | None]]:
-        """Keys no credentialed request used within the idle window, with their sites: forgotten, their
-        connections to close."""
+        """Keys no credentialed request used within the idle window, and the least recently used ones beyond
+        `MAX_KEYS`, with their sites: forgotten, their connections to close."""
         cold = [key for key, used in self._used.items() if now - used > self.limits.idle]
+        if len(self._used) - len(cold) > self.MAX_KEYS:
+            kept = sorted((k for k in self._used if k not in cold), key=self._used.__getitem__)
+            cold += kept[: len(kept) - self.MAX_KEYS]
         for key in cold:
             del self._used[key]
             self._failed.pop(key, None)
@@ -124,12 +138,22 @@ class Warmth[K]:
         """Opening a connection for `key` failed."""
         self._failed[key] = now
 
-    def missing(self, key: K, waiting: int, opening: int, now: float) -> int:
-        """How many connections to open for `key`, which has `waiting` warm ones and `opening` on their way."""
+    def missing(self, key: K, waiting: int, opening: int, now: float, site_held: int = 0) -> int:
+        """How many connections to open for `key`, which has `waiting` warm ones and `opening` on their way, while
+        all keys of its site hold `site_held` (waiting or opening; `key`'s among them): the site's in-flight cap
+        bounds the site's warm connections, however many keys (hosts, ports, ALPN lists) it has."""
         failed_at = self._failed.get(key)
         if key not in self._used or (failed_at is not None and now - failed_at < self.RETRY):
             return 0
-        return max(0, self.limits.size_for(self._site.get(key)) - waiting - opening)
+        site = self._site.get(key)
+        wanted = self.limits.size_for(site) - waiting - opening
+        cap = self.limits.caps.get(site) if site is not None else None
+        if cap is not None:
+            wanted = min(wanted, cap - site_held)
+        return max(0, wanted)
+
+    def keys_of(self, site: str | None) -> list[K]:
+        return [key for key, of in self._site.items() if of == site]
 
     def clear(self) -> None:
         self._used.clear()

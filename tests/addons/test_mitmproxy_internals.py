@@ -470,13 +470,14 @@ class FakePool:
     def dialling(self, client: connection.Client, now: bool) -> None:
         self.now_dialling = now
 
-    def dialled(self, servers: list[connection.Connection]) -> None:
+    def dialled(self, client: connection.Client, servers: list[connection.Connection]) -> None:
         self.dialled_servers += servers
 
-    def redial(self, server: connection.Connection, error: str, flows: list[http.HTTPFlow]) -> None:
+    def redial(self, server: connection.Connection, error: str, flows: list[http.HTTPFlow]) -> bool:
         self.redialled.append((server, error, len(flows)))
         for waiting in flows:
             FlowRecord.of(waiting.metadata).resent = True
+        return True
 
     def may_resend(self, flow: http.HTTPFlow) -> bool:
         record = FlowRecord.of(flow.metadata)

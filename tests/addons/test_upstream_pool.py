@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 import pytest
@@ -389,6 +390,18 @@ def test_only_safe_methods_go_first_on_warm_connections_and_are_sent_again_once(
     assert not pool.may_resend(timed_out), "the proxy's own timeout closed it"
 
 
+def test_a_get_whose_body_streams_never_goes_first_on_a_warm_connection():
+    """Its body is gone once sent: a warm connection the site closes under it could not be replaced, and the
+    client saw an error a new connection would not have given it."""
+    pool = UpstreamPool(CollectorRegistry())
+    streamed = request_flow(client_of(), lazy_server())
+    streamed.request.stream, streamed.request.raw_content = True, None  # its connection is asked for at its head
+    assert pool.must_dial(streamed)
+    complete = request_flow(client_of(), lazy_server())
+    complete.request.stream = True  # an HTTP/2 GET without content-length: `stream`, its empty body complete
+    assert not pool.must_dial(complete)
+
+
 def test_requests_waiting_for_a_warm_connection_that_failed_go_on_dialled_ones(running_pool):
     async def scenario(pool: UpstreamPool, site: Site, tctx: taddons.context) -> None:
         client = client_of()
@@ -397,10 +410,28 @@ def test_requests_waiting_for_a_warm_connection_that_failed_go_on_dialled_ones(r
         pool.server_connect(server_hooks.ServerConnectionHookData(server, client))
         pool._claim((HOST, 443))
         waiting = request_flow(client, server)
-        pool.redial(server, "connection closed", [waiting])
+        assert pool.redial(server, "connection closed", [waiting])
         assert not pool.pooled(server)
         assert FlowRecord.of(waiting.metadata).resent
         assert pool.must_dial(waiting)
+
+    running_pool(scenario)
+
+
+def test_requests_the_upstream_timeout_gave_up_on_get_no_new_connection(running_pool):
+    """The timeout closed the warm connection whose handshake the site never answered: a new one would wait as
+    long, with no timer left to end it."""
+
+    async def scenario(pool: UpstreamPool, site: Site, tctx: taddons.context) -> None:
+        client = client_of()
+        await warmed(pool, site, request_flow(client, tflow.tserver_conn()))
+        server = lazy_server()
+        pool.server_connect(server_hooks.ServerConnectionHookData(server, client))
+        pool._claim((HOST, 443))
+        waiting = request_flow(client, server)
+        FlowRecord.of(waiting.metadata).timed_out = True
+        assert not pool.redial(server, "connection closed", [waiting])
+        assert not FlowRecord.of(waiting.metadata).resent
 
     running_pool(scenario)
 
@@ -447,5 +478,87 @@ def test_a_warm_socket_the_site_closed_is_not_alive(running_pool):
         server = lazy_server()
         pool.server_connect(server_hooks.ServerConnectionHookData(server, client_of()))
         assert not pool.pooled(server), "dead ones are retired, not handed out"
+
+    running_pool(scenario)
+
+
+def test_a_new_key_beyond_the_bound_closes_the_least_recently_used_keys_connections_at_once(running_pool, monkeypatch):
+    """A client naming many hosts under a wildcard (or offering many ALPN lists) had the pool hold two
+    connections for each, without limit."""
+    monkeypatch.setattr(upstream_pool.Warmth, "MAX_KEYS", 2)
+
+    async def scenario(pool: UpstreamPool, site: Site, tctx: taddons.context) -> None:
+        keys = []
+        for offers in ((b"a",), (b"b",)):
+            keys.append(await warmed(pool, site, request_flow(client_of(offers=offers), lazy_server())))
+        first = list(pool.entries[keys[0]])
+        third = request_flow(client_of(offers=(b"c",)), lazy_server())
+        pool.responseheaders(third)
+        assert keys[0] not in pool.entries, "closed as the new key came, not at the next sweep"
+        assert all(entry.sock.fileno() == -1 for entry in first)
+        assert keys[0] not in pool.warmth
+        assert keys[1] in pool.warmth
+        assert pool.keys[third.server_conn.id] in pool.warmth
+
+    running_pool(scenario)
+
+
+def test_a_sites_in_flight_cap_bounds_its_warm_connections_across_its_keys(running_pool):
+    async def scenario(pool: UpstreamPool, site: Site, tctx: taddons.context) -> None:
+        for offers in ((b"a",), (b"b",), (b"c",)):
+            flow = request_flow(client_of(offers=offers), lazy_server())
+            FlowRecord.of(flow.metadata).site = "default"
+            pool.responseheaders(flow)
+        await asyncio.sleep(0.3)  # time enough for six to open, were they allowed
+        assert sum(len(entries) for entries in pool.entries.values()) == 2
+        assert len(site.first_bytes) == 2
+
+    running_pool(scenario, Settings(upstream_pool_size=2, max_in_flight=2))
+
+
+def test_the_sites_alpn_choices_kept_are_bounded(running_pool):
+    async def scenario(pool: UpstreamPool, site: Site, tctx: taddons.context) -> None:
+        await warmed(pool, site, request_flow(client_of(), lazy_server()))
+        for n in range(upstream_pool.SITE_ALPN_KEPT + 10):
+            earlier = connection.Server(address=(HOST, 443), alpn=b"h2")
+            offered = client_of(offers=(f"x-{n}".encode(),))
+            pool.tls_established_server(tls.TlsData(earlier, context.Context(offered, tctx.options)))
+        assert len(pool.site_alpn) == upstream_pool.SITE_ALPN_KEPT
+        assert (HOST, 443, (f"x-{upstream_pool.SITE_ALPN_KEPT + 9}".encode(),)) in pool.site_alpn
+
+    running_pool(scenario)
+
+
+def test_connections_dialled_for_a_client_are_forgotten_when_it_leaves(running_pool):
+    """A plain-http POST's connection (or any whose `server_connect` returned before taking) was kept in
+    `dialled_ids` for ever: one entry per such request, for the proxy's whole life."""
+
+    async def scenario(pool: UpstreamPool, site: Site, tctx: taddons.context) -> None:
+        client = client_of()
+        plain = connection.Server(address=("plain.example.test", 80), tls=False)
+        pool.server_connect(server_hooks.ServerConnectionHookData(plain, client))  # eager: before the layer sees it
+        pool.dialled(client, [plain])
+        pool.client_disconnected(client)
+        assert (pool.dialled_ids, pool.of_client) == (set(), {})
+
+    running_pool(scenario)
+
+
+def test_a_site_closing_waiting_connections_early_shortens_only_its_own_age_limit(running_pool):
+    """One age limit for the whole pool: a site that gives up on handshakes after a second had every other
+    site's warm connections replaced every 0.8 s, each replacement a handshake that site pays for."""
+
+    async def scenario(pool: UpstreamPool, site: Site, tctx: taddons.context) -> None:
+        keys = {}
+        for name, offers in (("quick", (b"a",)), ("patient", (b"b",))):
+            flow = request_flow(client_of(offers=offers), lazy_server())
+            FlowRecord.of(flow.metadata).site = name
+            keys[name] = await warmed(pool, site, flow)
+        client, server = client_of(offers=(b"a",)), lazy_server()
+        pool.server_connect(server_hooks.ServerConnectionHookData(server, client))
+        pool.handed[server.id].created -= 0.5
+        pool.redial(server, "connection closed", [])
+        assert pool._age(keys["quick"]).current(time.monotonic()) < pool.limits.max_age
+        assert pool._age(keys["patient"]).current(time.monotonic()) == pool.limits.max_age
 
     running_pool(scenario)

@@ -9,10 +9,12 @@ must never reach the site twice.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import re
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,8 @@ import httpx
 import pytest
 import trustme
 from e2e.test_event_streams import read_events
+
+from proxy_addon.policy.upstream_pool import Warmth
 
 from support import h2_upstream, upstream
 from support.chaos_site import ARRIVAL_AGE, BODY, ChaosSite, server_context
@@ -121,6 +125,24 @@ def test_posts_never_go_first_on_a_warm_connection_nor_twice_to_the_site(pool_pr
         assert site.closed_on_arrival >= 5, "warm connections the GETs took were closed under them"
         assert warm_lines(proxy) == 0, "every GET whose warm connection closed went on a new one"
         assert not re.search(r"POST \S+ \S+ \S+ credentials=injected upstream=warm", proxy.output)
+    finally:
+        site.stop()
+
+
+def test_a_chunked_get_through_a_site_dropping_warm_connections_as_requests_arrive_succeeds(pool_proxy, chaos_ca):
+    """A chunked body (unknown length) streams, so it cannot be sent again: on a warm connection the site dropped as
+    it arrived, the client got an error that a new connection, as without the pool, would not have given it."""
+    ca, ca_file = chaos_ca
+    site = chaos(ca, lifetime=(30.0, 30.0), close_on_arrival=1.0)
+    try:
+        proxy = pool_proxy(site.port, ca_file)
+        assert curl(proxy.url, MYSELF, proxy.ca_file).stdout.encode() == BODY
+        for number in range(3):
+            time.sleep(ARRIVAL_AGE + 0.1)  # the warm connections wait long enough to be dropped as they are used
+            chunked = ("-X", "GET", "-H", "Transfer-Encoding: chunked", "--data-binary", "{}")
+            got = curl(proxy.url, f"{MYSELF}?streamed={number}", proxy.ca_file, *chunked)
+            assert got.stdout.encode() == BODY, got.stdout
+        assert "upstream=warm" not in proxy.output, "each went on a connection dialled for it"
     finally:
         site.stop()
 
@@ -253,3 +275,81 @@ def test_the_sites_in_flight_cap_bounds_its_warm_connections(make_proxy, site):
     wait_for(lambda: site.record.connections >= before + 2, what="the request's connection and one warm one")
     time.sleep(0.5)  # what is tested is that no more open: time for two more to have opened
     assert site.record.connections == before + 2, "max_in_flight 1 allows one warm connection, not 3"
+
+
+def open_connections_to(pid: int, port: int) -> int:
+    """The process's TCP connections to loopback `port` still open: its sockets (by inode) in the kernel's table."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = fd.readlink().name
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            fields = row.split()
+            if int(fields[2].rsplit(":", 1)[1], 16) == port and fields[3] == "01" and fields[9] in inodes:
+                count += 1
+    return count
+
+
+@pytest.mark.parametrize(("max_in_flight", "bound"), [("1000", 2 * Warmth.MAX_KEYS), ("3", 3)])
+def test_a_client_naming_many_hosts_under_a_wildcard_keeps_no_more_warm_than_the_bounds(
+    make_proxy, site, max_in_flight, bound
+):
+    """Each name under `*.atlassian.net` was a key of its own, each clamped to the site's cap alone: a client
+    requesting 24 names had the proxy hold 48 connections open (24 000 for 12 000 names: the proxy out of file
+    descriptors) and renew them every 10 s. Now at most `MAX_KEYS` keys, and the site's cap over all its keys."""
+    proxy = make_proxy(ATLASSIAN_PROXY_MAX_IN_FLIGHT=max_in_flight)
+    for number in range(Warmth.MAX_KEYS + 8):
+        assert curl(proxy.url, f"https://h{number}.atlassian.net/rest/api/3/myself", proxy.ca_file).returncode == 0
+    wait_for(lambda: open_connections_to(proxy.process.pid, site.port) >= bound, what="the pool to warm its keys")
+    time.sleep(0.5)  # what is tested is that no more stay open: time for the others to have opened
+    assert open_connections_to(proxy.process.pid, site.port) == bound
+
+
+class HandshakeHanger:
+    """A TLS site that serves its first connection, then takes every later one and never answers its ClientHello:
+    the warm connections the first request brings wait for an answer that never comes."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self.context, self.accepted, self.port = context, 0, 0
+        ready = threading.Event()
+        threading.Thread(target=lambda: asyncio.run(self._serve(ready)), daemon=True).start()
+        assert ready.wait(10)
+
+    async def _serve(self, ready: threading.Event) -> None:
+        server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = server.sockets[0].getsockname()[1]
+        ready.set()
+        await server.serve_forever()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        if self.accepted > 1:
+            await reader.read()  # until the proxy closes it
+            writer.close()
+            return
+        await writer.start_tls(self.context)
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s" % (len(BODY), BODY))
+        await writer.drain()
+        writer.close()
+
+
+def test_a_site_that_never_answers_a_warm_handshake_gets_the_upstream_timeout_504(pool_proxy, chaos_ca):
+    """A request waiting for a warm connection's handshake is not yet on it (`flow.server_conn` is the one before),
+    so the upstream timeout closed nothing: the client waited for the site, or tcp_timeout (600 s)."""
+    ca, ca_file = chaos_ca
+    site = HandshakeHanger(server_context(ca.issue_cert("acme.atlassian.net")))
+    proxy = pool_proxy(site.port, ca_file, ATLASSIAN_PROXY_UPSTREAM_TIMEOUT="1")
+    assert curl(proxy.url, MYSELF, proxy.ca_file).stdout.encode() == BODY
+    wait_for(lambda: site.accepted >= 3, what="the warm connections")
+    started = time.monotonic()
+    got = curl(proxy.url, f"{MYSELF}?second", proxy.ca_file, "-w", "%{http_code}", "--max-time", "8")
+    assert got.stdout.endswith("504"), (got.stdout, got.stderr)
+    assert time.monotonic() - started < 5
+    assert "did not answer within 1 s; closed its connection" in proxy.output

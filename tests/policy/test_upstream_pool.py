@@ -87,3 +87,29 @@ def test_the_age_limit_keeps_only_the_last_closes():
     for n in range(AgeLimit.KEEP):
         age.closed_waiting(9.0, now=1.0 + n)
     assert age.current(now=20.0) == pytest.approx(7.2)
+
+
+def test_no_more_than_max_keys_stay_warm_the_least_recently_used_cools_first():
+    """Clients choose the keys (every name under a wildcard host, every ALPN list): the pool bounds them."""
+    warmth: Warmth[str] = Warmth(PoolLimits(idle=600.0))
+    for n in range(Warmth.MAX_KEYS):
+        warmth.touch(f"h{n}", "default", now=float(n))
+    warmth.touch("h0", "default", now=100.0)
+    assert warmth.cooled(now=100.0) == []
+    warmth.touch("new", "default", now=101.0)
+    assert warmth.cooled(now=101.0) == [("h1", "default")], "the least recently used, not the oldest key"
+    assert len(warmth.hot()) == Warmth.MAX_KEYS
+    assert "h0" in warmth
+    assert "new" in warmth
+
+
+def test_a_sites_cap_bounds_the_warm_connections_of_all_its_keys():
+    warmth: Warmth[str] = Warmth(PoolLimits(size=2, caps={"acme": 3}))
+    warmth.touch("acme-h1", "acme", now=0.0)
+    warmth.touch("acme-h2", "acme", now=0.0)
+    warmth.touch("other", "other", now=0.0)
+    assert warmth.missing("acme-h1", 0, 0, now=1.0, site_held=0) == 2
+    assert warmth.missing("acme-h2", 0, 0, now=1.0, site_held=2) == 1, "the cap is the site's, not each key's"
+    assert warmth.missing("acme-h2", 1, 0, now=1.0, site_held=3) == 0
+    assert warmth.missing("other", 0, 0, now=1.0, site_held=5) == 2, "no cap: only the size per key"
+    assert sorted(warmth.keys_of("acme")) == ["acme-h1", "acme-h2"]
