@@ -15,7 +15,7 @@ from pathlib import Path
 from proxy_addon.addons.prepared import Prepared
 from proxy_addon.credentials.minted import Mints
 from proxy_addon.credentials.registry import CredentialRegistry
-from proxy_addon.credentials.sources import Credentials, FileSecret, FileToken, KeyringSecret, KeyringToken, Resolved
+from proxy_addon.credentials.sources import Credentials, FileToken, KeyringSecret, KeyringToken, Resolved
 from proxy_addon.policy.token_health import TokenHealth
 from proxy_addon.settings.names import SettingsError
 
@@ -46,7 +46,7 @@ class _Watched:
     stamp: FileStamp | None
 
 
-WATCHED_FILES = FileToken | FileSecret
+WATCHED_FILES = FileToken
 KEYRINGS = KeyringToken | KeyringSecret
 
 

@@ -7,6 +7,7 @@ place, and its access tokens are minted while the proxy runs (`credentials.minte
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -43,6 +44,34 @@ def checked_token(text: str, where: str) -> SecretStr:
         raise SettingsError(f"{where} {e}") from None
 
 
+def checked_secret(text: str, where: str) -> SecretStr:
+    """`parse_client_secret`, with a SettingsError that says where the bad secret came from (never what)."""
+    try:
+        return parse_client_secret(text)
+    except TokenFormatError as e:
+        raise SettingsError(f"{where} {e}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class SecretKind:
+    """What a source holds: a site's API token or PAT, or a service account's client secret. Both are read from
+    the same kinds of place; only the words and the check differ."""
+
+    held: str
+    """What a variable that is not set should have held."""
+    what: str
+    """How an error names the value it found bad."""
+    article: str
+    env_key: str
+    check: Callable[[str, str], SecretStr]
+
+
+TOKEN = SecretKind("the API token", "the token", "a token", "token_env", checked_token)
+CLIENT_SECRET = SecretKind(
+    "the client secret", "the client secret", "a client secret", "client_secret_env", checked_secret
+)
+
+
 class TokenSource(Protocol):
     @property
     def description(self) -> str: ...
@@ -61,9 +90,11 @@ class EnvToken:
 
 @dataclass(frozen=True, slots=True)
 class NamedEnvToken:
-    """A site's `token_env`: the variable is read again on reload (SIGHUP)."""
+    """A site's `token_env` (or a service account's `client_secret_env`): the variable is read again on reload
+    (SIGHUP)."""
 
     variable: str
+    kind: SecretKind = TOKEN
 
     @property
     def description(self) -> str:
@@ -72,8 +103,10 @@ class NamedEnvToken:
     def read(self) -> SecretStr:
         text = os.environ.get(self.variable)
         if text is None:
-            raise SettingsError(f"{self.variable} is not set: it should hold the API token (token_env in [[sites]])")
-        return checked_token(text, f"{self.variable}: the token")
+            raise SettingsError(
+                f"{self.variable} is not set: it should hold {self.kind.held} ({self.kind.env_key} in [[sites]])"
+            )
+        return self.kind.check(text, f"{self.variable}: {self.kind.what}")
 
 
 MAX_TOKEN_FILE = 64 * 1024
@@ -82,8 +115,11 @@ MAX_TOKEN_FILE = 64 * 1024
 
 @dataclass(frozen=True, slots=True)
 class FileToken:
+    """A token file (or a service account's `client_secret_file`), watched and read again when it changes."""
+
     path: Path
     setting: str = env_name("api_token_file")
+    kind: SecretKind = TOKEN
 
     @property
     def description(self) -> str:
@@ -92,11 +128,11 @@ class FileToken:
     def read(self) -> SecretStr:
         """Read and check the file; SettingsError names the setting, never the content."""
         try:
-            text = read_secret_text(self.path, MAX_TOKEN_FILE, "a token")
+            text = read_secret_text(self.path, MAX_TOKEN_FILE, self.kind.article)
         except UnreadableFile as e:
             problem = f"{self.setting}: cannot read {self.path} ({e}); fix the path or its permissions"
             raise SettingsError(problem) from None
-        return checked_token(text, f"{self.setting}: the token in {self.path}")
+        return self.kind.check(text, f"{self.setting}: {self.kind.what} in {self.path}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,54 +146,6 @@ class KeyringToken:
 
     def read(self) -> SecretStr:
         return keyring_store.read_token(self.email, allow_insecure=self.allow_insecure)
-
-
-def checked_secret(text: str, where: str) -> SecretStr:
-    """`parse_client_secret`, with a SettingsError that says where the bad secret came from (never what)."""
-    try:
-        return parse_client_secret(text)
-    except TokenFormatError as e:
-        raise SettingsError(f"{where} {e}") from None
-
-
-@dataclass(frozen=True, slots=True)
-class EnvSecret:
-    """A client-credentials site's `client_secret_env`: read again on reload (SIGHUP)."""
-
-    variable: str
-
-    @property
-    def description(self) -> str:
-        return f"environment variable {self.variable}"
-
-    def read(self) -> SecretStr:
-        text = os.environ.get(self.variable)
-        if text is None:
-            raise SettingsError(
-                f"{self.variable} is not set: it should hold the client secret (client_secret_env in [[sites]])"
-            )
-        return checked_secret(text, f"{self.variable}: the client secret")
-
-
-@dataclass(frozen=True, slots=True)
-class FileSecret:
-    """A client-credentials site's `client_secret_file`: watched like a token file."""
-
-    path: Path
-    setting: str
-
-    @property
-    def description(self) -> str:
-        return f"file {self.path}"
-
-    def read(self) -> SecretStr:
-        try:
-            text = read_secret_text(self.path, MAX_TOKEN_FILE, "a client secret")
-        except UnreadableFile as e:
-            raise SettingsError(
-                f"{self.setting}: cannot read {self.path} ({e}); fix the path or its permissions"
-            ) from None
-        return checked_secret(text, f"{self.setting}: the client secret in {self.path}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,9 +213,9 @@ def site_source(entry: SiteSettings, allow_insecure: bool) -> TokenSource:
 def client_secret_source(entry: SiteSettings, allow_insecure: bool) -> TokenSource:
     """Where a client-credentials site's secret comes from: client_secret_env, client_secret_file, else the keyring."""
     if entry.client_secret_env is not None:
-        return EnvSecret(entry.client_secret_env)
+        return NamedEnvToken(entry.client_secret_env, CLIENT_SECRET)
     if entry.client_secret_file is not None:
-        return FileSecret(entry.client_secret_file, f"[[sites]] {entry.name!r} client_secret_file")
+        return FileToken(entry.client_secret_file, f"[[sites]] {entry.name!r} client_secret_file", CLIENT_SECRET)
     return KeyringSecret(f"{CLIENT_KEYRING_PREFIX}{entry.client_id}", allow_insecure)
 
 

@@ -66,14 +66,14 @@ def test_a_token_file_that_breaks_keeps_the_previous_token_and_says_why(tmp_path
 
 
 def test_a_changed_client_secret_goes_to_the_mints_and_the_site_may_mint_at_once(tmp_path, caplog):
-    from proxy_addon.credentials.sources import ClientSecret, FileSecret
+    from proxy_addon.credentials.sources import CLIENT_SECRET, ClientSecret
     from proxy_addon.policy.sites import Scheme
 
     caplog.set_level(logging.INFO, "proxy_addon")
     bot = Site("bot", (HostPattern.parse("bot.atlassian.net"),), "", Scheme.CLIENT_CREDENTIALS)
     path = tmp_path / "client-secret"
     path.write_text("first-Client-secret")
-    source = FileSecret(path, "client_secret_file")
+    source = FileToken(path, "client_secret_file", CLIENT_SECRET)
     health = TokenHealth()
     registry = CredentialRegistry(health)
     mints = Mints(health, registry)

@@ -33,7 +33,7 @@ from proxy_addon.credentials.minted import (
     token_request_body,
 )
 from proxy_addon.credentials.registry import CredentialRegistry
-from proxy_addon.credentials.sources import ClientSecret, EnvSecret, Resolved
+from proxy_addon.credentials.sources import CLIENT_SECRET, ClientSecret, NamedEnvToken, Resolved
 from proxy_addon.policy.hosts import HostPattern
 from proxy_addon.policy.sites import Scheme, Site
 from proxy_addon.policy.token_health import TokenHealth
@@ -141,7 +141,7 @@ def endpoint(monkeypatch) -> Endpoint:
 def mints(client: ClientSecret = CLIENT) -> Mints:
     health = TokenHealth()
     made = Mints(health, CredentialRegistry(health))
-    made.use([Resolved(SITE, EnvSecret("BOT_SECRET"), None, client)], made.reach, 5.0)
+    made.use([Resolved(SITE, NamedEnvToken("BOT_SECRET", CLIENT_SECRET), None, client)], made.reach, 5.0)
     return made
 
 
@@ -295,10 +295,10 @@ def test_after_a_401_mint_another_401_within_30_s_mints_nothing(endpoint):
 def test_a_configuration_keeps_the_token_of_an_unchanged_client_only(endpoint):
     made = mints()
     asyncio.run(made.fresh("bot"))
-    made.use([Resolved(SITE, EnvSecret("BOT_SECRET"), None, CLIENT)], made.reach, 5.0)
+    made.use([Resolved(SITE, NamedEnvToken("BOT_SECRET", CLIENT_SECRET), None, CLIENT)], made.reach, 5.0)
     assert made.credentials["bot"].authorization.get_secret_value() == f"Bearer {TOKEN}"
     other = ClientSecret("sa-client", SecretStr("another-Secret-89"))
-    made.use([Resolved(SITE, EnvSecret("BOT_SECRET"), None, other)], made.reach, 5.0)
+    made.use([Resolved(SITE, NamedEnvToken("BOT_SECRET", CLIENT_SECRET), None, other)], made.reach, 5.0)
     with pytest.raises(KeyError):
         made.credentials["bot"]
     assert made.due("bot", time.monotonic())

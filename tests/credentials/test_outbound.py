@@ -18,7 +18,7 @@ from proxy_addon.credentials.http_client import Exchanged
 from proxy_addon.credentials.minted import Minted
 from proxy_addon.credentials.outbound import Outbound, Withheld
 from proxy_addon.credentials.registry import CredentialRegistry
-from proxy_addon.credentials.sources import ClientSecret, Credentials, EnvSecret, Resolved
+from proxy_addon.credentials.sources import CLIENT_SECRET, ClientSecret, Credentials, NamedEnvToken, Resolved
 from proxy_addon.policy.hosts import HostPattern
 from proxy_addon.policy.scoped import GATEWAY
 from proxy_addon.policy.sites import Scheme, Site
@@ -114,7 +114,7 @@ def minted_outbound(monkeypatch) -> tuple[Outbound, list[int]]:
     configured = prepared([BOT])
     client = ClientSecret("sa-client", SecretStr("the-Client-secret"))
     sent.use(configured.policy, configured.reach, 1.0)
-    sent.mints.use([Resolved(BOT, EnvSecret("BOT_SECRET"), None, client)], configured.reach, 1.0)
+    sent.mints.use([Resolved(BOT, NamedEnvToken("BOT_SECRET", CLIENT_SECRET), None, client)], configured.reach, 1.0)
     return sent, calls
 
 

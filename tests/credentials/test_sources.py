@@ -73,25 +73,25 @@ def test_every_site_is_resolved_with_its_credentials():
 
 
 def test_a_client_credentials_site_resolves_its_secret_not_credentials(monkeypatch, tmp_path):
-    from proxy_addon.credentials.sources import ClientSecret, EnvSecret, FileSecret, KeyringSecret, resolve
+    from proxy_addon.credentials.sources import CLIENT_SECRET, ClientSecret, KeyringSecret, resolve
     from proxy_addon.policy.hosts import HostPattern
     from proxy_addon.policy.sites import Scheme, Site
 
     site = Site("bot", (HostPattern.parse("acme.atlassian.net"),), "", Scheme.CLIENT_CREDENTIALS)
     monkeypatch.setenv("BOT_SECRET", "  the-Client-secret!\n")
-    entry = resolve(site, EnvSecret("BOT_SECRET"), "sa-client")
+    entry = resolve(site, NamedEnvToken("BOT_SECRET", CLIENT_SECRET), "sa-client")
     assert entry.credentials is None, "its access tokens are minted, never built from the secret"
     assert entry.client == ClientSecret("sa-client", SecretStr("the-Client-secret!"))
     assert "the-Client-secret!" not in repr(entry)
     with pytest.raises(SettingsError, match="needs client_id"):
-        resolve(site, EnvSecret("BOT_SECRET"))
+        resolve(site, NamedEnvToken("BOT_SECRET", CLIENT_SECRET))
     monkeypatch.delenv("BOT_SECRET")
     with pytest.raises(SettingsError, match="BOT_SECRET is not set: it should hold the client secret"):
-        EnvSecret("BOT_SECRET").read()
+        NamedEnvToken("BOT_SECRET", CLIENT_SECRET).read()
     secret_file = tmp_path / "secret"
     secret_file.write_text("has a space")
     with pytest.raises(SettingsError, match="client_secret_file: the client secret in") as raised:
-        FileSecret(secret_file, "client_secret_file").read()
+        FileToken(secret_file, "client_secret_file", CLIENT_SECRET).read()
     assert "has a space" not in str(raised.value)
     assert (
         KeyringSecret("client:sa-client", False).description == "keyring ('atlassian-auth-proxy', 'client:sa-client')"

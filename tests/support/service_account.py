@@ -24,7 +24,7 @@ from proxy_addon.credentials.http_client import Exchanged
 from proxy_addon.credentials.minted import Minted
 from proxy_addon.credentials.outbound import Outbound
 from proxy_addon.credentials.registry import CredentialRegistry
-from proxy_addon.credentials.sources import ClientSecret, EnvSecret, Resolved
+from proxy_addon.credentials.sources import CLIENT_SECRET, ClientSecret, NamedEnvToken, Resolved
 from proxy_addon.policy.hosts import HostPattern
 from proxy_addon.policy.record import Decision, FlowRecord
 from proxy_addon.policy.scoped import Gateway
@@ -93,7 +93,9 @@ class ServiceAccount:
         gateway.add(BOT, CLOUD_ID, BOT_HOST)
         configured = prepared([BOT], policy=Policy(SiteTable.of([BOT]), gateway))
         self.outbound.use(configured.policy, configured.reach, 2.0)
-        self.outbound.mints.use([Resolved(BOT, EnvSecret("BOT_SECRET"), None, CLIENT)], configured.reach, 2.0)
+        self.outbound.mints.use(
+            [Resolved(BOT, NamedEnvToken("BOT_SECRET", CLIENT_SECRET), None, CLIENT)], configured.reach, 2.0
+        )
         self.injector = CredentialInjector(self.health, self.outbound)
         self.injector.use(configured)
         self.verdicts = TokenVerdicts(self.outbound, self.credentials)
