@@ -28,12 +28,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from support import upstream
+from support.bounded import ACME_SITE, DC_JIRA_SITE, PAT, SITE_TOKENS, clients_toml, password_envs, start_bounded
+from support.bounded import bounded_env as support_bounded_env
 from support.clients import curl
 from support.proxy import EMAIL, TOKEN_24, TOKEN_192, Proxy, basic, command, proxy_env, start_mitmdump, start_proxy
 
 CLOUD = "https://acme.atlassian.net"
 DC_JIRA = "https://tracker.corp.example"
-PAT = "dc-personal-access-token-0123456789abcdef"
 REVOKED = basic(EMAIL, TOKEN_24)
 PASSWORDS = {
     "jira-agent": "jira-Pa55word-0b7e-rt",
@@ -41,64 +42,20 @@ PASSWORDS = {
     "both-agent": "both-Pa55word-77aa-rt",
     "free-agent": "free-Pa55word-93f2-rt",
 }
-CLIENTS = """
-[[clients]]
-name = "jira-agent"
-password_env = "JIRA_AGENT_PASSWORD"
-jira_projects = ["OPS"]
-
-[[clients]]
-name = "wiki-agent"
-password_env = "WIKI_AGENT_PASSWORD"
-confluence_spaces = ["ENG"]
-
-[[clients]]
-name = "both-agent"
-password_env = "BOTH_AGENT_PASSWORD"
-jira_projects = ["OPS"]
-confluence_spaces = ["ENG"]
-
-[[clients]]
-name = "free-agent"
-password_env = "FREE_AGENT_PASSWORD"
-"""
-SITES = f"""
-[[sites]]
-name = "acme"
-hosts = ["*.atlassian.net"]
-email = "{EMAIL}"
-token_env = "ACME_TOKEN"
-
-[[sites]]
-name = "dc-jira"
-hosts = ["tracker.corp.example"]
-scheme = "bearer"
-token_env = "DC_PAT"
-product = "jira"
-context_path = "/jira"
-"""
-CLIENT_PASSWORDS = {
-    "JIRA_AGENT_PASSWORD": PASSWORDS["jira-agent"],
-    "WIKI_AGENT_PASSWORD": PASSWORDS["wiki-agent"],
-    "BOTH_AGENT_PASSWORD": PASSWORDS["both-agent"],
-    "FREE_AGENT_PASSWORD": PASSWORDS["free-agent"],
-}
+CLIENTS = clients_toml(
+    {
+        "jira-agent": {"jira_projects": ["OPS"]},
+        "wiki-agent": {"confluence_spaces": ["ENG"]},
+        "both-agent": {"jira_projects": ["OPS"], "confluence_spaces": ["ENG"]},
+        "free-agent": {},
+    }
+)
+SITES = ACME_SITE + DC_JIRA_SITE
+CLIENT_PASSWORDS = password_envs(PASSWORDS)
 
 
 def bounded_env(site, ca_file, confdir: Path, config: Path, text: str, **extra: str | None) -> dict[str, str]:
-    config.write_text(text)
-    return proxy_env(
-        site,
-        ca_file,
-        confdir,
-        ATLASSIAN_PROXY_CONFIG=str(config),
-        ATLASSIAN_PROXY_EMAIL=None,
-        ATLASSIAN_PROXY_API_TOKEN=None,
-        ACME_TOKEN=TOKEN_192,
-        DC_PAT=PAT,
-        **CLIENT_PASSWORDS,
-        **extra,
-    )
+    return support_bounded_env(site, ca_file, confdir, config, text, PASSWORDS, **SITE_TOKENS, **extra)
 
 
 @pytest.fixture(scope="module")
@@ -578,22 +535,9 @@ def test_one_clients_failed_login_in_the_query_does_not_pause_the_valid_token_fo
     30 s keeps everybody out. The same request also counts failed logins against the account it names.
     """
     config = tmp_path / "dc.toml"
-    config.write_text(
-        '[[sites]]\nname = "dc-jira"\nhosts = ["tracker.corp.example"]\nscheme = "bearer"\n'
-        'token_env = "DC_PAT"\nproduct = "jira"\ncontext_path = "/jira"\n' + CLIENTS
-    )
     with serving(ca, SeraphJira, "tracker.corp.example") as jira:
-        env = proxy_env(
-            jira,
-            ca_file,
-            confdir,
-            ATLASSIAN_PROXY_CONFIG=str(config),
-            ATLASSIAN_PROXY_EMAIL=None,
-            ATLASSIAN_PROXY_API_TOKEN=None,
-            DC_PAT=PAT,
-            **CLIENT_PASSWORDS,
-        )
-        proxy = start_proxy(env)
+        tokens = {"ATLASSIAN_PROXY_EMAIL": None, "ATLASSIAN_PROXY_API_TOKEN": None, "DC_PAT": PAT}
+        proxy = start_bounded(jira, ca_file, confdir, config, DC_JIRA_SITE + CLIENTS, PASSWORDS, **tokens)
         try:
             as_client(proxy, "jira-agent", DC_JIRA + "/jira/rest/api/2/myself?os_username=nobody&os_password=x")
             status, body = as_client(proxy, "free-agent", DC_JIRA + "/jira/rest/api/2/issue/OPS-1")
