@@ -210,13 +210,6 @@ def test_a_project_bounded_client_gets_no_rendered_jira_fields_that_name_other_p
 
 # -- 5: exec's command reads every secret from its parent's environment ------------------------------------
 
-EXEC_CONFIG = f"""
-[[sites]]
-name = "acme"
-hosts = ["*.atlassian.net"]
-email = "{EMAIL}"
-token_env = "ACME_TOKEN"
-"""
 PROC_READER = """
 import os, sys
 def environ(pid):
@@ -249,7 +242,7 @@ def test_exec_hands_its_command_no_secret_through_the_parents_or_the_proxys_envi
     login. The README's promise "The server never sees a secret of the proxy" does not hold.
     """
     config = tmp_path / "config.toml"
-    env = bounded_env(site, ca_file, confdir, config, EXEC_CONFIG + CLIENTS)
+    env = bounded_env(site, ca_file, confdir, config, ACME_SITE + CLIENTS)
     env = {k: v for k, v in env.items() if not k.lower().endswith("_proxy")}
     result = subprocess.run(
         [*command(), "exec", "--client", "jira-agent", "--", sys.executable, "-c", PROC_READER],
@@ -389,20 +382,8 @@ def test_a_revoked_token_of_a_data_center_site_under_a_context_path_is_paused_no
     never paused, and every request sends it again (plus a confirmation each), toward an account lockout.
     """
     config = tmp_path / "dc.toml"
-    config.write_text(
-        '[[sites]]\nname = "dc-jira"\nhosts = ["tracker.corp.example"]\nscheme = "bearer"\n'
-        'token_env = "DC_PAT"\nproduct = "jira"\ncontext_path = "/jira"\n'
-    )
-    env = proxy_env(
-        context_path_jira,
-        ca_file,
-        confdir,
-        ATLASSIAN_PROXY_CONFIG=str(config),
-        ATLASSIAN_PROXY_EMAIL=None,
-        ATLASSIAN_PROXY_API_TOKEN=None,
-        DC_PAT=REVOKED_PAT,
-    )
-    proxy = start_proxy(env)
+    tokens = {"ATLASSIAN_PROXY_EMAIL": None, "ATLASSIAN_PROXY_API_TOKEN": None, "DC_PAT": REVOKED_PAT}
+    proxy = start_bounded(context_path_jira, ca_file, confdir, config, DC_JIRA_SITE, {}, **tokens)
     try:
         for _ in range(20):
             curl(proxy.url, DC_JIRA + "/jira/rest/api/2/issue/OPS-1", proxy.ca_file)
@@ -444,19 +425,8 @@ def test_a_trace_request_never_carries_the_credential_so_no_echo_can_hand_it_to_
     one gets the very token the proxy exists to keep from it.
     """
     config = tmp_path / "sites.toml"
-    config.write_text(SITES)
     with serving(ca, EchoesTrace, "acme.atlassian.net", "tracker.corp.example") as echo:
-        env = proxy_env(
-            echo,
-            ca_file,
-            confdir,
-            ATLASSIAN_PROXY_CONFIG=str(config),
-            ATLASSIAN_PROXY_EMAIL=None,
-            ATLASSIAN_PROXY_API_TOKEN=None,
-            ACME_TOKEN=TOKEN_192,
-            DC_PAT=PAT,
-        )
-        proxy = start_proxy(env)
+        proxy = start_bounded(echo, ca_file, confdir, config, SITES, {}, **SITE_TOKENS)
         try:
             result = curl(proxy.url, url, proxy.ca_file, "-X", "TRACE")
         finally:

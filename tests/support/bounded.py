@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from support import upstream
 from support.proxy import EMAIL, TOKEN_192, Proxy, proxy_env, start_proxy
@@ -70,14 +71,6 @@ def bounded_env(
     return proxy_env(site, ca_file, confdir, ATLASSIAN_PROXY_CONFIG=str(config), **password_envs(passwords), **extra)
 
 
-def start_bounded(
-    site: upstream.UpstreamServer,
-    ca_file: Path,
-    confdir: Path,
-    config: Path,
-    text: str,
-    passwords: dict[str, str],
-    **extra: str | None,
-) -> Proxy:
-    """A proxy started with `bounded_env`."""
-    return start_proxy(bounded_env(site, ca_file, confdir, config, text, passwords, **extra))
+def start_bounded(*args: Any, **extra: str | None) -> Proxy:
+    """A proxy started with `bounded_env(*args, **extra)`."""
+    return start_proxy(bounded_env(*args, **extra))
