@@ -15,13 +15,12 @@ from __future__ import annotations
 import base64
 import json
 import socket
-import ssl
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -335,25 +334,8 @@ class ContextPathJira(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-class TlsSite(ThreadingHTTPServer):
+class TlsSite(upstream.LoopbackServer):
     """A TLS server on loopback with a handler of a test's own, for site behaviours the shared stand-in lacks."""
-
-    daemon_threads = True
-
-    def __init__(self, context: ssl.SSLContext, handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(("127.0.0.1", 0), handler)
-        self.context = context
-
-    @property
-    def port(self) -> int:
-        return self.server_address[1]
-
-    def finish_request(self, request, client_address) -> None:
-        try:
-            tls = self.context.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError):
-            return
-        super().finish_request(tls, client_address)
 
 
 @contextmanager
