@@ -509,8 +509,7 @@ def test_a_get_refused_by_the_gateway_is_sent_again_with_a_new_token_and_its_ans
         assert credential == "Bearer minted-1"
         return await bot.answered(f, 401)
 
-    with taddons.context(bot.verdicts):
-        f = asyncio.run(scenario())
+    f = bot.run(scenario)
     assert bot.endpoint.calls == 2
     assert f.response is not None
     assert f.response.status_code == 200
@@ -535,8 +534,7 @@ def test_a_head_is_sent_again_too_and_keeps_its_answers_length(monkeypatch):
         f, _ = await bot.decide("HEAD")
         return await bot.answered(f, 401)
 
-    with taddons.context(bot.verdicts):
-        f = asyncio.run(scenario())
+    f = bot.run(scenario)
     assert f.response is not None
     assert (f.response.status_code, f.response.content) == (200, b"")
     assert "content-length" not in f.response.headers
@@ -547,12 +545,9 @@ def test_a_post_refused_by_the_gateway_keeps_its_401_and_a_new_token_is_minted(m
 
     async def scenario() -> http.HTTPFlow:
         f, _ = await bot.decide("POST", path="/rest/api/3/issue")
-        f = await bot.answered(f, 401)
-        await bot.settled()
-        return f
+        return await bot.refused(f)
 
-    with taddons.context(bot.verdicts):
-        f = asyncio.run(scenario())
+    f = bot.run(scenario)
     assert f.response is not None
     assert f.response.status_code == 401
     assert FlowRecord.of(f.metadata).auth_failed
@@ -576,12 +571,9 @@ def test_a_get_a_method_override_may_make_a_write_keeps_its_401_and_is_not_sent_
     async def scenario() -> http.HTTPFlow:
         f, _ = await bot.decide(path=path)
         f.request.headers.update(override)
-        f = await bot.answered(f, 401)
-        await bot.settled()
-        return f
+        return await bot.refused(f)
 
-    with taddons.context(bot.verdicts):
-        f = asyncio.run(scenario())
+    f = bot.run(scenario)
     assert f.response is not None
     assert f.response.status_code == 401
     assert bot.gateway.sent == [], "a write is never sent twice, whatever its request line says"
@@ -596,8 +588,7 @@ def test_two_gets_refused_together_mint_once_and_both_go_again(monkeypatch):
         second, _ = await bot.decide(path="/rest/api/3/issue/OPS-2")
         return list(await asyncio.gather(bot.answered(first, 401), bot.answered(second, 401)))
 
-    with taddons.context(bot.verdicts):
-        flows = asyncio.run(scenario())
+    flows = bot.run(scenario)
     assert bot.endpoint.calls == 2
     assert [f.response.status_code for f in flows if f.response is not None] == [200, 200]
 
@@ -612,7 +603,6 @@ def test_a_scope_miss_or_a_success_from_the_gateway_mints_nothing(monkeypatch):
             assert f.response is not None
             assert f.response.status_code == status
 
-    with taddons.context(bot.verdicts):
-        asyncio.run(scenario())
+    bot.run(scenario)
     assert bot.endpoint.calls == 1
     assert bot.gateway.sent == []

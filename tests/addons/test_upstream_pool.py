@@ -119,6 +119,15 @@ async def warmed(pool: UpstreamPool, site: Site, flow: http.HTTPFlow) -> Key:
     raise AssertionError("the pool did not warm")
 
 
+async def handed_warm(pool: UpstreamPool, site: Site) -> tuple[connection.Client, connection.Server]:
+    """A client whose credentialed answer warmed the pool, and its next server connection, handed a warm socket."""
+    client = client_of()
+    await warmed(pool, site, request_flow(client, tflow.tserver_conn()))
+    server = lazy_server()
+    pool.server_connect(server_hooks.ServerConnectionHookData(server, client))
+    return client, server
+
+
 def test_the_setting_or_an_upstream_proxy_turns_it_off(caplog):
     pool = UpstreamPool(CollectorRegistry())
     pool.use(Prepared(settings=Settings(upstream_pool=False)))
@@ -350,10 +359,7 @@ def test_a_reservation_mitmproxy_does_not_take_turns_the_pool_off(running_pool, 
 
 def test_a_tls_client_built_otherwise_is_not_swapped(running_pool):
     async def scenario(pool: UpstreamPool, site: Site, tctx: taddons.context) -> None:
-        client = client_of()
-        await warmed(pool, site, request_flow(client, tflow.tserver_conn()))
-        server = lazy_server()
-        pool.server_connect(server_hooks.ServerConnectionHookData(server, client))
+        client, server = await handed_warm(pool, site)
         entry = pool.handed[server.id]
         pool._claim((HOST, 443))
         server.alpn_offers = (b"http/1.1",)  # tlsconfig would now offer something else
@@ -404,10 +410,7 @@ def test_a_get_whose_body_streams_never_goes_first_on_a_warm_connection():
 
 def test_requests_waiting_for_a_warm_connection_that_failed_go_on_dialled_ones(running_pool):
     async def scenario(pool: UpstreamPool, site: Site, tctx: taddons.context) -> None:
-        client = client_of()
-        await warmed(pool, site, request_flow(client, tflow.tserver_conn()))
-        server = lazy_server()
-        pool.server_connect(server_hooks.ServerConnectionHookData(server, client))
+        client, server = await handed_warm(pool, site)
         pool._claim((HOST, 443))
         waiting = request_flow(client, server)
         assert pool.redial(server, "connection closed", [waiting])
@@ -423,10 +426,7 @@ def test_requests_the_upstream_timeout_gave_up_on_get_no_new_connection(running_
     long, with no timer left to end it."""
 
     async def scenario(pool: UpstreamPool, site: Site, tctx: taddons.context) -> None:
-        client = client_of()
-        await warmed(pool, site, request_flow(client, tflow.tserver_conn()))
-        server = lazy_server()
-        pool.server_connect(server_hooks.ServerConnectionHookData(server, client))
+        client, server = await handed_warm(pool, site)
         pool._claim((HOST, 443))
         waiting = request_flow(client, server)
         FlowRecord.of(waiting.metadata).timed_out = True
@@ -455,10 +455,7 @@ def test_the_counter_says_which_connections_requests_used_once_each(running_pool
 
 def test_a_client_leaving_closes_the_warm_socket_it_reserved_but_never_used(running_pool):
     async def scenario(pool: UpstreamPool, site: Site, tctx: taddons.context) -> None:
-        client = client_of()
-        await warmed(pool, site, request_flow(client, tflow.tserver_conn()))
-        server = lazy_server()
-        pool.server_connect(server_hooks.ServerConnectionHookData(server, client))
+        client, server = await handed_warm(pool, site)
         entry = pool.handed[server.id]
         pool.client_disconnected(client)
         assert entry.sock.fileno() == -1

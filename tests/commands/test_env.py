@@ -6,21 +6,7 @@ from proxy_addon.commands.env import variables
 from proxy_addon.runtime.trust import CLIENT_BUNDLE_NAME
 from proxy_addon.settings.model import Settings
 
-EXPORTED = {
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "NO_PROXY",
-    "no_proxy",
-    "SSL_CERT_FILE",
-    "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE",
-    "GIT_SSL_CAINFO",
-    "NODE_EXTRA_CA_CERTS",
-    "NODE_USE_ENV_PROXY",
-    "JAVA_TOOL_OPTIONS",
-}
+from support.exports import EXPORTED
 
 
 def test_the_exports_name_every_runtime_and_point_at_the_proxy(tmp_path):

@@ -19,49 +19,30 @@ from urllib.parse import quote
 import pytest
 
 from support import upstream
+from support.bounded import ACME_SITE, DC_JIRA_SITE, PAT, SITE_TOKENS, clients_toml, start_bounded
 from support.clients import curl
-from support.proxy import EMAIL, TOKEN_192, Proxy, basic, proxy_env, start_proxy
+from support.proxy import EMAIL, TOKEN_192, Proxy, basic
 from support.query_shape import confined_parts
 
 CLOUD = "https://acme.atlassian.net"
 DC_WIKI = "https://confluence.corp.example"
 DC_JIRA = "https://tracker.corp.example"
-PAT = "dc-personal-access-token-0123456789abcdef"
 PASSWORDS = {
     "wiki-agent": "wiki-Pa55word-61d0",
     "jira-agent": "jira-Pa55word-0b7e",
     "reader": "read-Pa55word-c41a",
     "free-agent": "free-Pa55word-93f2",
 }
-CLIENTS = """
-[[clients]]
-name = "wiki-agent"
-password_env = "WIKI_AGENT_PASSWORD"
-confluence_spaces = ["ENG"]
-
-[[clients]]
-name = "jira-agent"
-password_env = "JIRA_AGENT_PASSWORD"
-jira_projects = ["OPS"]
-
-[[clients]]
-name = "reader"
-password_env = "READER_PASSWORD"
-read_only = true
-
-[[clients]]
-name = "free-agent"
-password_env = "FREE_AGENT_PASSWORD"
-"""
-CLOUD_SITE = f"""
-[[sites]]
-name = "acme"
-hosts = ["*.atlassian.net"]
-email = "{EMAIL}"
-token_env = "ACME_TOKEN"
-"""
+CLIENTS = clients_toml(
+    {
+        "wiki-agent": {"confluence_spaces": ["ENG"]},
+        "jira-agent": {"jira_projects": ["OPS"]},
+        "reader": {"read_only": True},
+        "free-agent": {},
+    }
+)
 LEGACY = (
-    CLOUD_SITE
+    ACME_SITE
     + """
 [[sites]]
 name = "dc-wiki"
@@ -72,7 +53,7 @@ token_env = "DC_PAT"
     + CLIENTS
 )
 DECLARED = (
-    CLOUD_SITE
+    ACME_SITE
     + """
 [[sites]]
 name = "dc-wiki"
@@ -80,15 +61,8 @@ hosts = ["confluence.corp.example"]
 scheme = "bearer"
 token_env = "DC_PAT"
 product = "confluence"
-
-[[sites]]
-name = "dc-jira"
-hosts = ["tracker.corp.example"]
-scheme = "bearer"
-token_env = "DC_PAT"
-product = "jira"
-context_path = "/jira"
 """
+    + DC_JIRA_SITE
     + CLIENTS
 )
 JIRA_MACRO = (
@@ -98,22 +72,7 @@ JIRA_MACRO = (
 
 
 def start(site, ca_file, confdir: Path, config: Path, config_text: str) -> Proxy:
-    config.write_text(config_text)
-    env = proxy_env(
-        site,
-        ca_file,
-        confdir,
-        ATLASSIAN_PROXY_CONFIG=str(config),
-        ATLASSIAN_PROXY_EMAIL=None,
-        ATLASSIAN_PROXY_API_TOKEN=None,
-        ACME_TOKEN=TOKEN_192,
-        DC_PAT=PAT,
-        WIKI_AGENT_PASSWORD=PASSWORDS["wiki-agent"],
-        JIRA_AGENT_PASSWORD=PASSWORDS["jira-agent"],
-        READER_PASSWORD=PASSWORDS["reader"],
-        FREE_AGENT_PASSWORD=PASSWORDS["free-agent"],
-    )
-    return start_proxy(env)
+    return start_bounded(site, ca_file, confdir, config, config_text, PASSWORDS, **SITE_TOKENS)
 
 
 @pytest.fixture(scope="module")

@@ -11,24 +11,10 @@ from proxy_addon.runtime.trust import CLIENT_BUNDLE_NAME
 from proxy_addon.settings.model import Settings
 
 from support.clients import with_env_exports
+from support.exports import EXPORTED
 from support.proxy import EMAIL, TOKEN_192, basic, command
 
 MYSELF = "https://acme.atlassian.net/rest/api/3/myself"
-EXPORTED = {
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "NO_PROXY",
-    "no_proxy",
-    "SSL_CERT_FILE",
-    "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE",
-    "GIT_SSL_CAINFO",
-    "NODE_EXTRA_CA_CERTS",
-    "NODE_USE_ENV_PROXY",
-    "JAVA_TOOL_OPTIONS",
-}
 
 
 def test_eval_env_then_plain_curl_and_python_requests_get_the_identity(proxy, site, tmp_path):

@@ -16,39 +16,22 @@ from pathlib import Path
 
 import pytest
 
+from support.bounded import bounded_env, clients_toml
 from support.clients import curl
-from support.proxy import ADDON, Proxy, proxy_env, start_mitmdump, wait_for
+from support.proxy import ADDON, Proxy, start_mitmdump, wait_for
 from support.proxy import mitmdump as mitmdump_command
 
 SEARCH = "https://acme.atlassian.net/rest/api/3/search/jql"
 OUTSIDE = json.dumps({"jql": "project = SEC", "fields": ["summary"], "padding": "x" * 40_000})
 PASSWORDS = {"ops-agent": "ops-Pa55word-31c8", "free-agent": "free-Pa55word-5ab7"}
-CLIENTS = """
-[[clients]]
-name = "ops-agent"
-password_env = "OPS_AGENT_PASSWORD"
-jira_projects = ["OPS"]
-
-[[clients]]
-name = "free-agent"
-password_env = "FREE_AGENT_PASSWORD"
-"""
+CLIENTS = clients_toml({"ops-agent": {"jira_projects": ["OPS"]}, "free-agent": {}})
 STREAM_EVERY_REQUEST = Path(__file__).parents[1] / "support" / "stream_every_request.py"
 STREAM_ABOVE_16K = Path(__file__).parents[1] / "support" / "stream_above_16k.py"
 
 
 @pytest.fixture
 def clients_env(site, ca_file, tmp_path) -> dict[str, str]:
-    config = tmp_path / "clients.toml"
-    config.write_text(CLIENTS)
-    return proxy_env(
-        site,
-        ca_file,
-        tmp_path,
-        ATLASSIAN_PROXY_CONFIG=str(config),
-        OPS_AGENT_PASSWORD=PASSWORDS["ops-agent"],
-        FREE_AGENT_PASSWORD=PASSWORDS["free-agent"],
-    )
+    return bounded_env(site, ca_file, tmp_path, tmp_path / "clients.toml", CLIENTS, PASSWORDS)
 
 
 @pytest.fixture

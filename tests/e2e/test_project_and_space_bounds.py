@@ -17,47 +17,28 @@ import pytest
 
 from support import upstream
 from support.adminclient import admin_port, get, samples, value
+from support.bounded import clients_toml, start_bounded
 from support.clients import curl
-from support.proxy import EMAIL, TOKEN_192, Proxy, basic, proxy_env, start_proxy, wait_for
+from support.proxy import EMAIL, TOKEN_192, Proxy, basic, wait_for
 from support.query_shape import confined_parts
 
 SITE = "https://acme.atlassian.net"
 PASSWORDS = {"ops-agent": "ops-Pa55word-31c8", "sec-agent": "sec-Pa55word-9d02", "free-agent": "free-Pa55word-5ab7"}
-CLIENTS = """
-[[clients]]
-name = "ops-agent"
-password_env = "OPS_AGENT_PASSWORD"
-jira_projects = ["OPS"]
-confluence_spaces = ["ENG"]
-
-[[clients]]
-name = "sec-agent"
-password_env = "SEC_AGENT_PASSWORD"
-jira_projects = ["sec"]
-
-[[clients]]
-name = "free-agent"
-password_env = "FREE_AGENT_PASSWORD"
-"""
+CLIENTS = clients_toml(
+    {
+        "ops-agent": {"jira_projects": ["OPS"], "confluence_spaces": ["ENG"]},
+        "sec-agent": {"jira_projects": ["sec"]},
+        "free-agent": {},
+    }
+)
 SITE_CREDENTIALS = basic(EMAIL, TOKEN_192)
 
 
 @pytest.fixture(scope="module")
 def bounded(site, ca_file, confdir, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     config = tmp_path_factory.mktemp("boundaries") / "clients.toml"
-    config.write_text(CLIENTS)
-    env = proxy_env(
-        site,
-        ca_file,
-        confdir,
-        ATLASSIAN_PROXY_CONFIG=str(config),
-        ATLASSIAN_PROXY_LOG_FORMAT="json",
-        ATLASSIAN_PROXY_ADMIN_PORT="0",
-        OPS_AGENT_PASSWORD=PASSWORDS["ops-agent"],
-        SEC_AGENT_PASSWORD=PASSWORDS["sec-agent"],
-        FREE_AGENT_PASSWORD=PASSWORDS["free-agent"],
-    )
-    running = start_proxy(env)
+    admin = {"ATLASSIAN_PROXY_LOG_FORMAT": "json", "ATLASSIAN_PROXY_ADMIN_PORT": "0"}
+    running = start_bounded(site, ca_file, confdir, config, CLIENTS, PASSWORDS, **admin)
     yield running
     running.stop()
 

@@ -51,6 +51,11 @@ def log_records(proxy) -> list[dict]:
     return [json.loads(line) for line in proxy.lines if line.startswith('{"time"') and '"decision"' in line]
 
 
+def put_status(proxy, url: str) -> str:
+    """curl's output for an empty-object PUT to `url`: ends in the status."""
+    return curl(proxy.url, url, proxy.ca_file, "-X", "PUT", "-d", "{}", "-w", "%{http_code}").stdout
+
+
 @pytest.fixture
 def limited_proxy(make_proxy):
     return make_proxy(ATLASSIAN_PROXY_ADMIN_PORT="0", ATLASSIAN_PROXY_LOG_FORMAT="json")
@@ -132,17 +137,7 @@ def test_a_per_issue_429_holds_writes_to_that_issue_only(limited_proxy, site):
     site.record.rate_limit(
         host, atlassian_429("jira-per-issue-on-write", retry_after="20"), prefix="/rest/api/3/issue/OPS-1"
     )
-    assert curl(
-        proxy.url,
-        f"https://{host}/rest/api/3/issue/OPS-1",
-        proxy.ca_file,
-        "-X",
-        "PUT",
-        "-d",
-        "{}",
-        "-w",
-        "%{http_code}",
-    ).stdout.endswith("429")
+    assert put_status(proxy, f"https://{host}/rest/api/3/issue/OPS-1").endswith("429")
     comment = curl(
         proxy.url,
         f"https://{host}/rest/api/3/issue/ops-1/comment",
@@ -158,18 +153,7 @@ def test_a_per_issue_429_holds_writes_to_that_issue_only(limited_proxy, site):
     assert "(scope: issue OPS-1)" in comment.stdout
     assert reached(site, host, "/rest/api/3/issue/ops-1/comment") == 0
     assert status_and_body(proxy, f"https://{host}/rest/api/3/issue/OPS-1")[0] == "200", "reads of the issue go on"
-    put = curl(
-        proxy.url,
-        f"https://{host}/rest/api/3/issue/OPS-2",
-        proxy.ca_file,
-        "-X",
-        "PUT",
-        "-d",
-        "{}",
-        "-w",
-        "%{http_code}",
-    )
-    assert put.stdout.endswith("200"), "writes to another issue go on"
+    assert put_status(proxy, f"https://{host}/rest/api/3/issue/OPS-2").endswith("200"), "writes to another issue go on"
     assert value(metrics_of(proxy), "atlassian_proxy_rate_limit_holds_total", site="default", scope="issue") == 1
 
 

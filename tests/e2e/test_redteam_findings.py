@@ -15,25 +15,25 @@ from __future__ import annotations
 import base64
 import json
 import socket
-import ssl
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from support import upstream
+from support.bounded import ACME_SITE, DC_JIRA_SITE, PAT, SITE_TOKENS, clients_toml, password_envs, start_bounded
+from support.bounded import bounded_env as support_bounded_env
 from support.clients import curl
 from support.proxy import EMAIL, TOKEN_24, TOKEN_192, Proxy, basic, command, proxy_env, start_mitmdump, start_proxy
 
 CLOUD = "https://acme.atlassian.net"
 DC_JIRA = "https://tracker.corp.example"
-PAT = "dc-personal-access-token-0123456789abcdef"
 REVOKED = basic(EMAIL, TOKEN_24)
 PASSWORDS = {
     "jira-agent": "jira-Pa55word-0b7e-rt",
@@ -41,64 +41,20 @@ PASSWORDS = {
     "both-agent": "both-Pa55word-77aa-rt",
     "free-agent": "free-Pa55word-93f2-rt",
 }
-CLIENTS = """
-[[clients]]
-name = "jira-agent"
-password_env = "JIRA_AGENT_PASSWORD"
-jira_projects = ["OPS"]
-
-[[clients]]
-name = "wiki-agent"
-password_env = "WIKI_AGENT_PASSWORD"
-confluence_spaces = ["ENG"]
-
-[[clients]]
-name = "both-agent"
-password_env = "BOTH_AGENT_PASSWORD"
-jira_projects = ["OPS"]
-confluence_spaces = ["ENG"]
-
-[[clients]]
-name = "free-agent"
-password_env = "FREE_AGENT_PASSWORD"
-"""
-SITES = f"""
-[[sites]]
-name = "acme"
-hosts = ["*.atlassian.net"]
-email = "{EMAIL}"
-token_env = "ACME_TOKEN"
-
-[[sites]]
-name = "dc-jira"
-hosts = ["tracker.corp.example"]
-scheme = "bearer"
-token_env = "DC_PAT"
-product = "jira"
-context_path = "/jira"
-"""
-CLIENT_PASSWORDS = {
-    "JIRA_AGENT_PASSWORD": PASSWORDS["jira-agent"],
-    "WIKI_AGENT_PASSWORD": PASSWORDS["wiki-agent"],
-    "BOTH_AGENT_PASSWORD": PASSWORDS["both-agent"],
-    "FREE_AGENT_PASSWORD": PASSWORDS["free-agent"],
-}
+CLIENTS = clients_toml(
+    {
+        "jira-agent": {"jira_projects": ["OPS"]},
+        "wiki-agent": {"confluence_spaces": ["ENG"]},
+        "both-agent": {"jira_projects": ["OPS"], "confluence_spaces": ["ENG"]},
+        "free-agent": {},
+    }
+)
+SITES = ACME_SITE + DC_JIRA_SITE
+CLIENT_PASSWORDS = password_envs(PASSWORDS)
 
 
 def bounded_env(site, ca_file, confdir: Path, config: Path, text: str, **extra: str | None) -> dict[str, str]:
-    config.write_text(text)
-    return proxy_env(
-        site,
-        ca_file,
-        confdir,
-        ATLASSIAN_PROXY_CONFIG=str(config),
-        ATLASSIAN_PROXY_EMAIL=None,
-        ATLASSIAN_PROXY_API_TOKEN=None,
-        ACME_TOKEN=TOKEN_192,
-        DC_PAT=PAT,
-        **CLIENT_PASSWORDS,
-        **extra,
-    )
+    return support_bounded_env(site, ca_file, confdir, config, text, PASSWORDS, **SITE_TOKENS, **extra)
 
 
 @pytest.fixture(scope="module")
@@ -253,13 +209,6 @@ def test_a_project_bounded_client_gets_no_rendered_jira_fields_that_name_other_p
 
 # -- 5: exec's command reads every secret from its parent's environment ------------------------------------
 
-EXEC_CONFIG = f"""
-[[sites]]
-name = "acme"
-hosts = ["*.atlassian.net"]
-email = "{EMAIL}"
-token_env = "ACME_TOKEN"
-"""
 PROC_READER = """
 import os, sys
 def environ(pid):
@@ -292,7 +241,7 @@ def test_exec_hands_its_command_no_secret_through_the_parents_or_the_proxys_envi
     login. The README's promise "The server never sees a secret of the proxy" does not hold.
     """
     config = tmp_path / "config.toml"
-    env = bounded_env(site, ca_file, confdir, config, EXEC_CONFIG + CLIENTS)
+    env = bounded_env(site, ca_file, confdir, config, ACME_SITE + CLIENTS)
     env = {k: v for k, v in env.items() if not k.lower().endswith("_proxy")}
     result = subprocess.run(
         [*command(), "exec", "--client", "jira-agent", "--", sys.executable, "-c", PROC_READER],
@@ -385,25 +334,8 @@ class ContextPathJira(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-class TlsSite(ThreadingHTTPServer):
+class TlsSite(upstream.LoopbackServer):
     """A TLS server on loopback with a handler of a test's own, for site behaviours the shared stand-in lacks."""
-
-    daemon_threads = True
-
-    def __init__(self, context: ssl.SSLContext, handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(("127.0.0.1", 0), handler)
-        self.context = context
-
-    @property
-    def port(self) -> int:
-        return self.server_address[1]
-
-    def finish_request(self, request, client_address) -> None:
-        try:
-            tls = self.context.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError):
-            return
-        super().finish_request(tls, client_address)
 
 
 @contextmanager
@@ -432,20 +364,8 @@ def test_a_revoked_token_of_a_data_center_site_under_a_context_path_is_paused_no
     never paused, and every request sends it again (plus a confirmation each), toward an account lockout.
     """
     config = tmp_path / "dc.toml"
-    config.write_text(
-        '[[sites]]\nname = "dc-jira"\nhosts = ["tracker.corp.example"]\nscheme = "bearer"\n'
-        'token_env = "DC_PAT"\nproduct = "jira"\ncontext_path = "/jira"\n'
-    )
-    env = proxy_env(
-        context_path_jira,
-        ca_file,
-        confdir,
-        ATLASSIAN_PROXY_CONFIG=str(config),
-        ATLASSIAN_PROXY_EMAIL=None,
-        ATLASSIAN_PROXY_API_TOKEN=None,
-        DC_PAT=REVOKED_PAT,
-    )
-    proxy = start_proxy(env)
+    tokens = {"ATLASSIAN_PROXY_EMAIL": None, "ATLASSIAN_PROXY_API_TOKEN": None, "DC_PAT": REVOKED_PAT}
+    proxy = start_bounded(context_path_jira, ca_file, confdir, config, DC_JIRA_SITE, {}, **tokens)
     try:
         for _ in range(20):
             curl(proxy.url, DC_JIRA + "/jira/rest/api/2/issue/OPS-1", proxy.ca_file)
@@ -487,19 +407,8 @@ def test_a_trace_request_never_carries_the_credential_so_no_echo_can_hand_it_to_
     one gets the very token the proxy exists to keep from it.
     """
     config = tmp_path / "sites.toml"
-    config.write_text(SITES)
     with serving(ca, EchoesTrace, "acme.atlassian.net", "tracker.corp.example") as echo:
-        env = proxy_env(
-            echo,
-            ca_file,
-            confdir,
-            ATLASSIAN_PROXY_CONFIG=str(config),
-            ATLASSIAN_PROXY_EMAIL=None,
-            ATLASSIAN_PROXY_API_TOKEN=None,
-            ACME_TOKEN=TOKEN_192,
-            DC_PAT=PAT,
-        )
-        proxy = start_proxy(env)
+        proxy = start_bounded(echo, ca_file, confdir, config, SITES, {}, **SITE_TOKENS)
         try:
             result = curl(proxy.url, url, proxy.ca_file, "-X", "TRACE")
         finally:
@@ -578,22 +487,9 @@ def test_one_clients_failed_login_in_the_query_does_not_pause_the_valid_token_fo
     30 s keeps everybody out. The same request also counts failed logins against the account it names.
     """
     config = tmp_path / "dc.toml"
-    config.write_text(
-        '[[sites]]\nname = "dc-jira"\nhosts = ["tracker.corp.example"]\nscheme = "bearer"\n'
-        'token_env = "DC_PAT"\nproduct = "jira"\ncontext_path = "/jira"\n' + CLIENTS
-    )
     with serving(ca, SeraphJira, "tracker.corp.example") as jira:
-        env = proxy_env(
-            jira,
-            ca_file,
-            confdir,
-            ATLASSIAN_PROXY_CONFIG=str(config),
-            ATLASSIAN_PROXY_EMAIL=None,
-            ATLASSIAN_PROXY_API_TOKEN=None,
-            DC_PAT=PAT,
-            **CLIENT_PASSWORDS,
-        )
-        proxy = start_proxy(env)
+        tokens = {"ATLASSIAN_PROXY_EMAIL": None, "ATLASSIAN_PROXY_API_TOKEN": None, "DC_PAT": PAT}
+        proxy = start_bounded(jira, ca_file, confdir, config, DC_JIRA_SITE + CLIENTS, PASSWORDS, **tokens)
         try:
             as_client(proxy, "jira-agent", DC_JIRA + "/jira/rest/api/2/myself?os_username=nobody&os_password=x")
             status, body = as_client(proxy, "free-agent", DC_JIRA + "/jira/rest/api/2/issue/OPS-1")

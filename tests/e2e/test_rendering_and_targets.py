@@ -15,73 +15,36 @@ from collections.abc import Iterator
 import pytest
 
 from support import upstream
+from support.bounded import ACME_SITE, DC_JIRA_SITE, SITE_TOKENS, clients_toml, start_bounded
 from support.clients import curl
-from support.proxy import EMAIL, TOKEN_192, Proxy, proxy_env, start_proxy
+from support.proxy import Proxy
 
 CLOUD = "https://acme.atlassian.net"
 DC_JIRA = "https://tracker.corp.example"
 DC_UNDECLARED = "https://confluence.corp.example"
-PAT = "dc-personal-access-token-0123456789abcdef"
 PASSWORDS = {
     "jira-agent": "jira-Pa55word-0b7e-rt1x",
     "reader": "read-Pa55word-c41a-rt1x",
     "free-agent": "free-Pa55word-93f2-rt1x",
 }
-CONFIG = f"""
-[[sites]]
-name = "acme"
-hosts = ["*.atlassian.net"]
-email = "{EMAIL}"
-token_env = "ACME_TOKEN"
-
-[[sites]]
-name = "dc-jira"
-hosts = ["tracker.corp.example"]
-scheme = "bearer"
-token_env = "DC_PAT"
-product = "jira"
-context_path = "/jira"
-
+CONFIG = (
+    ACME_SITE
+    + DC_JIRA_SITE
+    + """
 [[sites]]
 name = "dc-undeclared"
 hosts = ["confluence.corp.example"]
 scheme = "bearer"
 token_env = "DC_PAT"
-
-[[clients]]
-name = "jira-agent"
-password_env = "JIRA_AGENT_PASSWORD"
-jira_projects = ["OPS"]
-
-[[clients]]
-name = "reader"
-password_env = "READER_PASSWORD"
-read_only = true
-
-[[clients]]
-name = "free-agent"
-password_env = "FREE_AGENT_PASSWORD"
 """
+    + clients_toml({"jira-agent": {"jira_projects": ["OPS"]}, "reader": {"read_only": True}, "free-agent": {}})
+)
 
 
 @pytest.fixture(scope="module")
 def running(site, ca_file, confdir, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     config = tmp_path_factory.mktemp("rendering") / "config.toml"
-    config.write_text(CONFIG)
-    env = proxy_env(
-        site,
-        ca_file,
-        confdir,
-        ATLASSIAN_PROXY_CONFIG=str(config),
-        ATLASSIAN_PROXY_EMAIL=None,
-        ATLASSIAN_PROXY_API_TOKEN=None,
-        ACME_TOKEN=TOKEN_192,
-        DC_PAT=PAT,
-        JIRA_AGENT_PASSWORD=PASSWORDS["jira-agent"],
-        READER_PASSWORD=PASSWORDS["reader"],
-        FREE_AGENT_PASSWORD=PASSWORDS["free-agent"],
-    )
-    proxy = start_proxy(env)
+    proxy = start_bounded(site, ca_file, confdir, config, CONFIG, PASSWORDS, **SITE_TOKENS)
     yield proxy
     proxy.stop()
 

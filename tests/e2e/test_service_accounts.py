@@ -145,12 +145,18 @@ def test_sixteen_concurrent_first_requests_wait_for_one_mint(make_proxy, site, o
     assert len(record.attempts) == 1
 
 
-def test_a_revoked_token_is_minted_again_once_and_a_get_is_sent_again(make_proxy, site, oauth, tmp_path):
+def revoked_after_a_get(make_proxy, site, oauth, tmp_path, **env: str):
+    """A proxy for the service account, a session through it whose GET succeeded, then every token revoked."""
     record = oauth.reset()
-    proxy = start(make_proxy, site, oauth, tmp_path)
+    proxy = start(make_proxy, site, oauth, tmp_path, **env)
     client = session(proxy)
     assert client.get(ISSUE).status_code == 200
     record.revoke_all()
+    return record, proxy, client
+
+
+def test_a_revoked_token_is_minted_again_once_and_a_get_is_sent_again(make_proxy, site, oauth, tmp_path):
+    record, proxy, client = revoked_after_a_get(make_proxy, site, oauth, tmp_path)
     reply = client.get(ISSUE, headers={"Accept": "application/json", "X-Trace": "replayed"})
     assert reply.status_code == 200, "the client gets the answer to the GET sent again with the new token"
     assert reply.json() == {"method": "GET", "path": f"/ex/jira/{CLOUD_ID}/rest/api/3/issue/OPS-1"}
@@ -163,11 +169,7 @@ def test_a_revoked_token_is_minted_again_once_and_a_get_is_sent_again(make_proxy
 
 
 def test_a_post_refused_after_revocation_gets_the_401_and_is_not_sent_again(make_proxy, site, oauth, tmp_path):
-    record = oauth.reset()
-    proxy = start(make_proxy, site, oauth, tmp_path)
-    client = session(proxy)
-    assert client.get(ISSUE).status_code == 200
-    record.revoke_all()
+    record, proxy, client = revoked_after_a_get(make_proxy, site, oauth, tmp_path)
     reply = client.post("https://acme.atlassian.net/rest/api/3/issue", json={"fields": {}})
     assert reply.status_code == 401, "a write is never sent twice"
     wait_for(lambda: record.mints == 2, what="the new token minted after the POST's 401")
@@ -290,11 +292,8 @@ def test_no_secret_or_access_token_in_logs_bodies_metrics_or_saved_flows(site, o
 
 
 def test_the_proxys_own_output_and_metrics_hold_no_secret_or_token(make_proxy, site, oauth, tmp_path):
-    record = oauth.reset()
-    proxy = start(make_proxy, site, oauth, tmp_path, ATLASSIAN_PROXY_ADMIN_PORT="0", ATLASSIAN_PROXY_LOG_FORMAT="json")
-    client = session(proxy)
-    assert client.get(ISSUE).status_code == 200
-    record.revoke_all()
+    admin = {"ATLASSIAN_PROXY_ADMIN_PORT": "0", "ATLASSIAN_PROXY_LOG_FORMAT": "json"}
+    record, proxy, client = revoked_after_a_get(make_proxy, site, oauth, tmp_path, **admin)
     assert client.get(ISSUE).status_code == 200
     port = adminclient.admin_port(proxy.output)
     _, _, metrics = adminclient.get(port, "/metrics")

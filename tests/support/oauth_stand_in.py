@@ -16,11 +16,11 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from support.upstream import make_context
+from support.upstream import LoopbackServer, make_context
 
 TOKEN_HOST = "auth.atlassian.com"
 GATEWAY = "api.atlassian.com"
@@ -178,17 +178,10 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_HEAD = do_PUT = do_DELETE = _gateway
 
 
-class OAuthServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class OAuthServer(LoopbackServer):
     def __init__(self, context: ssl.SSLContext) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.context = context
+        super().__init__(context, Handler)
         self.record = OAuthRecord()
-
-    @property
-    def port(self) -> int:
-        return self.server_address[1]
 
     def reset(
         self,
@@ -203,13 +196,6 @@ class OAuthServer(ThreadingHTTPServer):
             expires_in=expires_in, delay=delay, secret=secret, limited=limited, retry_after=retry_after
         )
         return self.record
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        try:
-            tls = self.context.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError):
-            return
-        super().finish_request(tls, client_address)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mitmproxy import http
-from mitmproxy.test import tflow, tutils
+from mitmproxy.test import taddons, tflow, tutils
 from pydantic import SecretStr
 
 from proxy_addon.addons.injector import CredentialInjector, WireSource
@@ -127,6 +128,17 @@ class ServiceAccount:
     async def settled(self) -> None:
         tasks = [state.task for state in self.outbound.mints._mints.values() if state.task is not None]
         await asyncio.gather(*tasks)
+
+    async def refused(self, f: http.HTTPFlow) -> http.HTTPFlow:
+        """The gateway answers 401 and the new token's minting ends: `f` as its client gets it."""
+        f = await self.answered(f, 401)
+        await self.settled()
+        return f
+
+    def run[T](self, scenario: Callable[[], Awaitable[T]]) -> T:
+        """`scenario()` run to its end with the token verdicts loaded in mitmproxy's test context."""
+        with taddons.context(self.verdicts):
+            return asyncio.run(scenario())
 
 
 def injected(f: http.HTTPFlow) -> bool:

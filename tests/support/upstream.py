@@ -509,23 +509,19 @@ class Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT
 
 
-class UpstreamServer(ThreadingHTTPServer):
+class LoopbackServer(ThreadingHTTPServer):
+    """An HTTP server on a free loopback port, each connection TLS with `context` (plain without one);
+    a connection whose handshake fails is dropped."""
+
     daemon_threads = True
 
-    def __init__(self, context: ssl.SSLContext | None) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
+    def __init__(self, context: ssl.SSLContext | None, handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
         self.context = context
-        self.record = Record()
 
     @property
     def port(self) -> int:
         return self.server_address[1]
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        sock, address = super().get_request()
-        with self.record.lock:
-            self.record.connections += 1
-        return sock, address
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         if self.context is None:
@@ -536,6 +532,18 @@ class UpstreamServer(ThreadingHTTPServer):
         except (ssl.SSLError, OSError):
             return
         super().finish_request(tls, client_address)
+
+
+class UpstreamServer(LoopbackServer):
+    def __init__(self, context: ssl.SSLContext | None) -> None:
+        super().__init__(context, Handler)
+        self.record = Record()
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        with self.record.lock:
+            self.record.connections += 1
+        return sock, address
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass
