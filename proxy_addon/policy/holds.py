@@ -50,6 +50,8 @@ REASON = re.compile(r"[A-Za-z0-9._-]{1,64}")
 ISSUE_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]*-[0-9]+", re.ASCII)
 NUMBER = re.compile(r"[0-9]+", re.ASCII)
 UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", re.ASCII)
+ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})", re.ASCII)
+UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 ISSUE_PATH = re.compile(r"/rest/api/(?:2|3|latest)/issue/([^/?#]+)", re.ASCII)
 AN_ID = "{id}"
 
@@ -78,12 +80,32 @@ class Place:
 SITE = Place(Scope.SITE)
 
 
+def _unescaped(match: re.Match[str]) -> str:
+    char = chr(int(match[1], 16))
+    return char if char in UNRESERVED else "%" + match[1].upper()
+
+
+def resolved(path: str) -> str:
+    """The path without its query as a server resolving it reads it: percent-escapes of unreserved characters
+    decoded, `;` parameters, empty and `.` segments dropped, `..` applied. A client that spells a held
+    endpoint or issue differently (`//rest`, `/./`, `;x=1`, `%6Aql`, a trailing `/`) is still held."""
+    kept: list[str] = []
+    for segment in path.partition("?")[0].split("/"):
+        segment = ESCAPE.sub(_unescaped, segment.partition(";")[0])
+        if segment == "..":
+            if kept:
+                kept.pop()
+        elif segment not in ("", "."):
+            kept.append(segment)
+    return "/" + "/".join(kept)
+
+
 def endpoint(method: str, path: str) -> str:
     """`METHOD /path` without its query, each issue key, numeric id and UUID segment replaced by `{id}`.
 
     The version of an API (`/rest/api/3`) is no id: a number right after `api` stays.
     """
-    segments = path.partition("?")[0].split("/")
+    segments = resolved(path).split("/")
     for i, segment in enumerate(segments):
         if (
             ISSUE_KEY.fullmatch(segment)
@@ -100,7 +122,7 @@ def issue_of(path: str) -> str | None:
     Keys are upper-cased (Jira reads `ops-1` as `OPS-1`); an id stays an id, so a hold on `OPS-1`
     does not hold writes that name the same issue by its number.
     """
-    match = ISSUE_PATH.search(path.partition("?")[0])
+    match = ISSUE_PATH.search(resolved(path))
     if match is None:
         return None
     name = match[1]

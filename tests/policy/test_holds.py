@@ -59,6 +59,27 @@ def test_issues_of_one_endpoint_share_it_and_the_api_version_is_no_id():
 
 
 @pytest.mark.parametrize(
+    "spelling",
+    [
+        "/rest/api/3/search/jql/",
+        "//rest/api/3/search/jql",
+        "/rest/./api/3/search/jql",
+        "/rest/api/3/x/../search/jql",
+        "/rest/api/3/search;x=1/jql",
+        "/rest/api/3/search/%6Aql",
+        "/rest/api/3/search/jql?jql=project%3DOPS",
+    ],
+)
+def test_a_path_spelled_otherwise_is_the_same_endpoint(spelling):
+    assert endpoint("GET", spelling) == "GET /rest/api/3/search/jql"
+
+
+def test_an_escaped_separator_stays_escaped():
+    assert endpoint("GET", "/rest/api/3/search%2fjql") == "GET /rest/api/3/search%2Fjql"
+    assert issue_of("/rest/api/3/issue/OPS-1%2F..%2F..") is None
+
+
+@pytest.mark.parametrize(
     ("path", "issue"),
     [
         ("/rest/api/3/issue/OPS-1", "OPS-1"),
@@ -69,6 +90,8 @@ def test_issues_of_one_endpoint_share_it_and_the_api_version_is_no_id():
         ("/rest/api/3/issue/bulk", None),
         ("/rest/api/3/issue", None),
         ("/rest/api/3/search/jql", None),
+        ("//rest/api/2/./issue/OPS-3;x=1/comment", "OPS-3"),
+        ("/rest/api/3/issue/%4FPS-4", "OPS-4"),
     ],
 )
 def test_the_issue_a_path_names(path, issue):
