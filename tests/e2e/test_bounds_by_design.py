@@ -11,7 +11,6 @@ Clients: `wiki-agent` (Confluence space ENG), `jira-agent` (Jira project OPS), `
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -19,8 +18,7 @@ from urllib.parse import quote
 import pytest
 
 from support import upstream
-from support.bounded import ACME_SITE, DC_JIRA_SITE, PAT, SITE_TOKENS, clients_toml, start_bounded
-from support.clients import curl
+from support.bounded import ACME_SITE, DC_JIRA_SITE, PAT, SITE_TOKENS, Call, clients_toml, start_bounded
 from support.proxy import EMAIL, TOKEN_192, Proxy, basic
 from support.query_shape import confined_parts
 
@@ -89,34 +87,6 @@ def declared(site, ca_file, confdir, tmp_path_factory: pytest.TempPathFactory) -
     running.stop()
 
 
-class Call:
-    """One request through the proxy as one client, and what the stand-in saw because of it."""
-
-    def __init__(self, proxy: Proxy, site: upstream.UpstreamServer, client: str) -> None:
-        self.proxy, self.site, self.client = proxy, site, client
-        self.status = 0
-        self.body = ""
-        self.seen: list[upstream.Seen] = []
-
-    def __call__(self, method: str, url: str, data: object | None = None, *args: str) -> Call:
-        before = len(self.site.record.requests)
-        login = f"{self.client}:{PASSWORDS[self.client]}"
-        extra = ["-X", method, "--proxy-user", login, "-w", "\n%{http_code}", "--path-as-is", *args]
-        if data is not None:
-            extra += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(data)]
-        result = curl(self.proxy.url, url, self.proxy.ca_file, *extra)
-        assert result.returncode == 0, result.stderr
-        self.body, _, status = result.stdout.rpartition("\n")
-        self.status = int(status)
-        with self.site.record.lock:
-            self.seen = self.site.record.requests[before:]
-        return self
-
-    @property
-    def paths(self) -> list[str]:
-        return [seen.path for seen in self.seen]
-
-
 def refused(call: Call, status: int = 403) -> None:
     """Answered by the proxy itself, naming the client; nothing reached the site, SEC and HR least of all."""
     assert call.status == status, call.body
@@ -128,7 +98,7 @@ def refused(call: Call, status: int = 403) -> None:
 
 
 def as_client(proxy: Proxy, site: upstream.UpstreamServer, name: str) -> Call:
-    return Call(proxy, site, name)
+    return Call(proxy, site, name, PASSWORDS[name])
 
 
 @pytest.mark.parametrize(

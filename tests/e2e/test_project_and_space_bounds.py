@@ -17,8 +17,7 @@ import pytest
 
 from support import upstream
 from support.adminclient import admin_port, get, samples, value
-from support.bounded import clients_toml, start_bounded
-from support.clients import curl
+from support.bounded import Call, clients_toml, start_bounded
 from support.proxy import EMAIL, TOKEN_192, Proxy, basic, wait_for
 from support.query_shape import confined_parts
 
@@ -43,47 +42,19 @@ def bounded(site, ca_file, confdir, tmp_path_factory: pytest.TempPathFactory) ->
     running.stop()
 
 
-class Call:
-    """One request through the proxy as one client, and what the stand-in saw because of it."""
-
-    def __init__(self, proxy: Proxy, site: upstream.UpstreamServer, client: str) -> None:
-        self.proxy, self.site, self.client = proxy, site, client
-        self.status = 0
-        self.body = ""
-        self.seen: list[upstream.Seen] = []
-
-    def __call__(self, method: str, path: str, data: object | None = None, *args: str) -> Call:
-        before = len(self.site.record.requests)
-        login = f"{self.client}:{PASSWORDS[self.client]}"
-        extra = ["-X", method, "--proxy-user", login, "-w", "\n%{http_code}", "--path-as-is", *args]
-        if data is not None:
-            extra += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(data)]
-        result = curl(self.proxy.url, SITE + path, self.proxy.ca_file, *extra)
-        assert result.returncode == 0, result.stderr
-        self.body, _, status = result.stdout.rpartition("\n")
-        self.status = int(status)
-        with self.site.record.lock:
-            self.seen = self.site.record.requests[before:]
-        return self
-
-    @property
-    def paths(self) -> list[str]:
-        return [seen.path for seen in self.seen]
-
-
 @pytest.fixture
 def ops(bounded, site) -> Call:
-    return Call(bounded, site, "ops-agent")
+    return Call(bounded, site, "ops-agent", PASSWORDS["ops-agent"], SITE)
 
 
 @pytest.fixture
 def sec(bounded, site) -> Call:
-    return Call(bounded, site, "sec-agent")
+    return Call(bounded, site, "sec-agent", PASSWORDS["sec-agent"], SITE)
 
 
 @pytest.fixture
 def free(bounded, site) -> Call:
-    return Call(bounded, site, "free-agent")
+    return Call(bounded, site, "free-agent", PASSWORDS["free-agent"], SITE)
 
 
 def refused(call: Call, status: int = 403) -> None:

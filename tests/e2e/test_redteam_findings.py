@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from support import upstream
-from support.bounded import ACME_SITE, DC_JIRA_SITE, PAT, SITE_TOKENS, clients_toml, password_envs, start_bounded
+from support.bounded import ACME_SITE, DC_JIRA_SITE, PAT, SITE_TOKENS, Call, clients_toml, password_envs, start_bounded
 from support.bounded import bounded_env as support_bounded_env
 from support.clients import curl
 from support.proxy import EMAIL, TOKEN_24, TOKEN_192, Proxy, basic, command, proxy_env, start_mitmdump, start_proxy
@@ -65,32 +65,6 @@ def bounded(site, ca_file, confdir, tmp_path_factory: pytest.TempPathFactory) ->
     running.stop()
 
 
-class Call:
-    """One request through the proxy as one client (curl), and what the stand-in saw because of it."""
-
-    def __init__(self, proxy: Proxy, site: upstream.UpstreamServer, client: str) -> None:
-        self.proxy, self.site, self.client = proxy, site, client
-        self.status = 0
-        self.body = ""
-        self.seen: list[upstream.Seen] = []
-
-    def __call__(self, method: str, url: str, *args: str) -> Call:
-        before = len(self.site.record.requests)
-        login = f"{self.client}:{PASSWORDS[self.client]}"
-        extra = ["-X", method, "--proxy-user", login, "-w", "\n%{http_code}", "--path-as-is", *args]
-        result = curl(self.proxy.url, url, self.proxy.ca_file, *extra)
-        assert result.returncode == 0, result.stderr
-        self.body, _, status = result.stdout.rpartition("\n")
-        self.status = int(status)
-        with self.site.record.lock:
-            self.seen = self.site.record.requests[before:]
-        return self
-
-    @property
-    def paths(self) -> list[str]:
-        return [seen.path for seen in self.seen]
-
-
 def carrying(site, authorization: str) -> int:
     """How many requests reached the site with these credentials."""
     with site.record.lock:
@@ -113,7 +87,7 @@ def test_a_bounded_client_cannot_render_a_macro_through_the_macro_body_conversio
     Confluence reads other spaces the same way: an `include` or `excerpt-include` macro in an ENG page
     renders an HR page.
     """
-    call = Call(bounded, site, client)
+    call = Call(bounded, site, client, PASSWORDS[client])
     call("GET", CLOUD + f"/wiki/rest/api/content/30001/history/1/macro/id/0f5a-jira-macro/convert/{to}")
     assert call.status == 403, call.body
     assert call.body.startswith("atlassian-auth-proxy: ")
@@ -143,8 +117,8 @@ def test_a_fragment_in_the_target_never_hides_what_the_proxy_judged_from_the_sit
     search with no JQL, over every project, or `GET /wiki/rest/api/content` without the `spaceKey` it was
     judged by, which lists content of every space. The stand-in's own parser is one of them.
     """
-    call = Call(bounded, site, client)
-    call("GET", CLOUD + "/", "--request-target", target)
+    call = Call(bounded, site, client, PASSWORDS[client])
+    call("GET", CLOUD + "/", None, "--request-target", target)
     for seen in call.seen:
         query = parse_qs(urlsplit(seen.path).query)
         assert name in query, f"the site's URL parser sees no {name} in {seen.path!r}"
@@ -200,7 +174,7 @@ def test_a_project_bounded_client_gets_no_rendered_jira_fields_that_name_other_p
     or search: the Confluence rule for rendered bodies has no Jira counterpart, so the site is asked to
     render.
     """
-    call = Call(bounded, site, "jira-agent")
+    call = Call(bounded, site, "jira-agent", PASSWORDS["jira-agent"])
     call("GET", DC_JIRA + path)
     rendered = [p for p in call.paths if "rendered" in p.lower()]
     assert rendered == [], f"the site was asked to render for a bounded client: {rendered}"

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from support import upstream
+from support.clients import curl
 from support.proxy import EMAIL, TOKEN_192, Proxy, proxy_env, start_proxy
 
 PAT = "dc-personal-access-token-0123456789abcdef"
@@ -74,3 +75,32 @@ def bounded_env(
 def start_bounded(*args: Any, **extra: str | None) -> Proxy:
     """A proxy started with `bounded_env(*args, **extra)`."""
     return start_proxy(bounded_env(*args, **extra))
+
+
+class Call:
+    """One request through the proxy as one bounded client (curl, its path sent as given), and what the stand-in
+    saw because of it. `base` is put before each target (a site's URL), so tests can name paths alone."""
+
+    def __init__(self, proxy: Proxy, site: upstream.UpstreamServer, client: str, password: str, base: str = "") -> None:
+        self.proxy, self.site, self.client, self.base = proxy, site, client, base
+        self.login = f"{client}:{password}"
+        self.status = 0
+        self.body = ""
+        self.seen: list[upstream.Seen] = []
+
+    def __call__(self, method: str, target: str, data: object | None = None, *args: str) -> Call:
+        before = len(self.site.record.requests)
+        extra = ["-X", method, "--proxy-user", self.login, "-w", "\n%{http_code}", "--path-as-is", *args]
+        if data is not None:
+            extra += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(data)]
+        result = curl(self.proxy.url, self.base + target, self.proxy.ca_file, *extra)
+        assert result.returncode == 0, result.stderr
+        self.body, _, status = result.stdout.rpartition("\n")
+        self.status = int(status)
+        with self.site.record.lock:
+            self.seen = self.site.record.requests[before:]
+        return self
+
+    @property
+    def paths(self) -> list[str]:
+        return [seen.path for seen in self.seen]
